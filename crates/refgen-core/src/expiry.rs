@@ -1,0 +1,99 @@
+//! Parsing `--expires-in`: `3600` (seconds), `90s`, `90m`, `12h`, `7d`.
+
+use std::time::Duration;
+
+use crate::Error;
+
+/// The default URL lifetime: 24 hours, the official Roboflow client's value.
+pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(24 * 3600);
+
+/// Parses a positive duration: a whole number with an optional unit `s`, `m`, `h` or `d`.
+pub fn parse_expiry(input: &str) -> Result<Duration, Error> {
+    let invalid = |reason: &str| Error::InvalidExpiry {
+        input: input.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let text = input.trim();
+    if text.starts_with('-') {
+        return Err(invalid("must be positive"));
+    }
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    if digits.is_empty() {
+        return Err(invalid(
+            "expected a number with an optional unit s, m, h or d (e.g. 3600, 90m, 12h, 7d)",
+        ));
+    }
+    let multiplier = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(invalid("unknown unit; use s, m, h or d (e.g. 3600, 90m, 12h, 7d)")),
+    };
+    let seconds = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(|| invalid("too large"))?;
+    if seconds == 0 {
+        return Err(invalid("must be at least one second"));
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+/// Writes a duration the way a person would (`7d`, `12h`, `90m`, `3601s`).
+pub fn display_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted_forms() {
+        for (input, secs) in [
+            ("3600", 3600),
+            ("90s", 90),
+            ("90m", 5400),
+            ("12h", 43_200),
+            ("7d", 604_800),
+            ("1D", 86_400),
+            (" 5m ", 300),
+        ] {
+            assert_eq!(parse_expiry(input).expect(input), Duration::from_secs(secs), "{input}");
+        }
+    }
+
+    #[test]
+    fn refused_forms() {
+        for (input, reason) in [
+            ("-5", "positive"),
+            ("0", "at least one second"),
+            ("0h", "at least one second"),
+            ("", "expected a number"),
+            ("h", "expected a number"),
+            ("12w", "unknown unit"),
+            ("1.5h", "unknown unit"),
+            ("99999999999999999999", "too large"),
+            ("999999999999999999d", "too large"),
+        ] {
+            let err = parse_expiry(input).expect_err(input).to_string();
+            assert!(err.contains(reason), "{input}: {err}");
+        }
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for s in ["7d", "12h", "90m", "3601s"] {
+            assert_eq!(display_duration(parse_expiry(s).expect(s)), s);
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! Selecting objects: the source glob, `--include`/`--exclude` and media presets.
+//!
+//! The source pattern is split the way s5cmd does it: the literal part before the
+//! first wildcard becomes the server-side listing prefix, and the whole pattern is
+//! compiled once into a matcher applied to each full key.
+//!
+//! Glob syntax (globset): `*` and `?` do not cross `/`; `**` crosses any number of
+//! folders; `[abc]`, `[!a-z]` and `{jpg,png}` work as in shells; a backslash makes
+//! the next character literal (`photo\*.jpg` matches the key `photo*.jpg`).
+//!
+//! `--include`/`--exclude` globs that contain a `/` are matched against the full key;
+//! globs without one are matched against the key's last segment (its basename), so
+//! `--exclude '*.tmp'` works in every folder.
+
+use std::collections::HashSet;
+
+use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
+
+use crate::Error;
+
+/// Image extensions accepted by Roboflow Batch Processing (case-insensitive).
+pub const IMAGE_EXTENSIONS: &[&str] = &["bmp", "dib", "jpeg", "jpg", "jpe", "jp2", "png", "webp"];
+/// Video extensions accepted by Roboflow Batch Processing (case-insensitive).
+pub const VIDEO_EXTENSIONS: &[&str] = &[
+    "mp4", "m4a", "m4p", "m4b", "m4r", "m4v", "avi", "mov", "mkv", "flv", "wmv", "mpeg", "mpg", "3gp", "webm", "ogg",
+];
+
+/// A media-type preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaPreset {
+    /// [`IMAGE_EXTENSIONS`].
+    Images,
+    /// [`VIDEO_EXTENSIONS`].
+    Videos,
+}
+
+impl MediaPreset {
+    /// The extensions of this preset, lower case, without dots.
+    pub fn extensions(self) -> &'static [&'static str] {
+        match self {
+            MediaPreset::Images => IMAGE_EXTENSIONS,
+            MediaPreset::Videos => VIDEO_EXTENSIONS,
+        }
+    }
+
+    /// True when `key`'s extension belongs to this preset.
+    pub fn matches(self, key: &str) -> bool {
+        extension_of(key).is_some_and(|ext| self.extensions().iter().any(|e| e.eq_ignore_ascii_case(ext)))
+    }
+}
+
+/// The extension of a key's last segment, without the dot (`a/b.tar.gz` → `gz`).
+pub fn extension_of(key: &str) -> Option<&str> {
+    let base = basename(key);
+    match base.rfind('.') {
+        Some(i) if i > 0 && i + 1 < base.len() => Some(&base[i + 1..]),
+        _ => None,
+    }
+}
+
+/// The last `/`-separated segment of a key.
+pub fn basename(key: &str) -> &str {
+    key.rsplit_once('/').map_or(key, |(_, b)| b)
+}
+
+/// Splits a pattern into its literal prefix (unescaped) and whether a wildcard follows.
+///
+/// `images/2024/**/*.jpg` → (`images/2024/`, true); `a\*b/c` → (`a*b/c`, false).
+pub fn literal_prefix(pattern: &str) -> (String, bool) {
+    let mut prefix = String::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(escaped) => prefix.push(escaped),
+                None => prefix.push('\\'),
+            },
+            '*' | '?' | '[' | '{' => return (prefix, true),
+            _ => prefix.push(c),
+        }
+    }
+    (prefix, false)
+}
+
+/// Which objects to keep: built once, then asked about every key.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    prefix: String,
+    key_glob: Option<GlobMatcher>,
+    includes: PathGlobs,
+    excludes: PathGlobs,
+    extensions: Option<HashSet<String>>,
+}
+
+/// Globs split by what they are matched against.
+#[derive(Debug, Clone, Default)]
+struct PathGlobs {
+    full_key: Option<GlobSet>,
+    basename: Option<GlobSet>,
+}
+
+impl PathGlobs {
+    fn is_empty(&self) -> bool {
+        self.full_key.is_none() && self.basename.is_none()
+    }
+
+    fn matches(&self, key: &str) -> bool {
+        self.full_key.as_ref().is_some_and(|set| set.is_match(key))
+            || self.basename.as_ref().is_some_and(|set| set.is_match(basename(key)))
+    }
+}
+
+/// Builds a [`Selection`].
+#[derive(Debug, Clone, Default)]
+pub struct SelectionBuilder {
+    pattern: String,
+    includes: Vec<String>,
+    excludes: Vec<String>,
+    presets: Vec<MediaPreset>,
+    case_insensitive: bool,
+}
+
+impl SelectionBuilder {
+    /// Starts from the source pattern (the part of the source after the bucket).
+    pub fn new(pattern: impl Into<String>) -> Self {
+        SelectionBuilder {
+            pattern: pattern.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Keeps only objects matching at least one of these globs (when any are given).
+    pub fn include(mut self, globs: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.includes.extend(globs.into_iter().map(Into::into));
+        self
+    }
+
+    /// Drops objects matching any of these globs.
+    pub fn exclude(mut self, globs: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.excludes.extend(globs.into_iter().map(Into::into));
+        self
+    }
+
+    /// Keeps only objects whose extension is in one of the given presets.
+    pub fn preset(mut self, preset: MediaPreset) -> Self {
+        self.presets.push(preset);
+        self
+    }
+
+    /// Matches globs without regard to letter case (presets always ignore case).
+    pub fn case_insensitive(mut self, yes: bool) -> Self {
+        self.case_insensitive = yes;
+        self
+    }
+
+    /// Compiles every glob once.
+    pub fn build(self) -> Result<Selection, Error> {
+        let (prefix, has_wildcard) = literal_prefix(&self.pattern);
+        let key_glob = if has_wildcard {
+            Some(self.compile(&self.pattern)?.compile_matcher())
+        } else {
+            None
+        };
+        let extensions = (!self.presets.is_empty()).then(|| {
+            self.presets
+                .iter()
+                .flat_map(|p| p.extensions().iter().map(|e| e.to_string()))
+                .collect()
+        });
+        Ok(Selection {
+            prefix,
+            key_glob,
+            includes: self.path_globs(&self.includes)?,
+            excludes: self.path_globs(&self.excludes)?,
+            extensions,
+        })
+    }
+
+    fn compile(&self, pattern: &str) -> Result<Glob, Error> {
+        GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .backslash_escape(true)
+            .case_insensitive(self.case_insensitive)
+            .build()
+            .map_err(|e| Error::InvalidGlob {
+                pattern: pattern.to_owned(),
+                reason: e.kind().to_string(),
+            })
+    }
+
+    fn path_globs(&self, patterns: &[String]) -> Result<PathGlobs, Error> {
+        let mut full_key = GlobSetBuilder::new();
+        let mut base = GlobSetBuilder::new();
+        let (mut any_full, mut any_base) = (false, false);
+        for pattern in patterns {
+            if pattern.is_empty() {
+                return Err(Error::InvalidGlob {
+                    pattern: String::new(),
+                    reason: "empty pattern".into(),
+                });
+            }
+            let glob = self.compile(pattern)?;
+            if pattern.contains('/') {
+                full_key.add(glob);
+                any_full = true;
+            } else {
+                base.add(glob);
+                any_base = true;
+            }
+        }
+        let finish = |builder: GlobSetBuilder, used: bool| -> Result<Option<GlobSet>, Error> {
+            if !used {
+                return Ok(None);
+            }
+            builder.build().map(Some).map_err(|e| Error::InvalidGlob {
+                pattern: patterns.join(" "),
+                reason: e.kind().to_string(),
+            })
+        };
+        Ok(PathGlobs {
+            full_key: finish(full_key, any_full)?,
+            basename: finish(base, any_base)?,
+        })
+    }
+}
+
+impl Selection {
+    /// The literal prefix to send to the server as the listing prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// True when the object with this key is wanted.
+    pub fn matches(&self, key: &str) -> bool {
+        if !key.starts_with(&self.prefix) {
+            return false;
+        }
+        if let Some(glob) = &self.key_glob
+            && !glob.is_match(key)
+        {
+            return false;
+        }
+        if !self.includes.is_empty() && !self.includes.matches(key) {
+            return false;
+        }
+        if self.excludes.matches(key) {
+            return false;
+        }
+        match &self.extensions {
+            None => true,
+            Some(allowed) => extension_of(key).is_some_and(|ext| allowed.contains(&ext.to_ascii_lowercase())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sel(b: SelectionBuilder) -> Selection {
+        b.build().expect("selection builds")
+    }
+
+    const KEYS: &[&str] = &[
+        "images/a.jpg",
+        "images/b.PNG",
+        "images/sub/c.jpg",
+        "images/sub/d.txt",
+        "images-old/e.jpg",
+        "videos/v.MP4",
+        "top.jpg",
+        "x.tmp",
+        "images/sub/f.tmp",
+    ];
+
+    fn kept(s: &Selection) -> Vec<&'static str> {
+        KEYS.iter().copied().filter(|k| s.matches(k)).collect()
+    }
+
+    #[test]
+    fn literal_prefix_stops_at_first_wildcard_and_unescapes() {
+        assert_eq!(literal_prefix("images/2024/**/*.jpg"), ("images/2024/".into(), true));
+        assert_eq!(literal_prefix("images/"), ("images/".into(), false));
+        assert_eq!(literal_prefix(""), ("".into(), false));
+        assert_eq!(literal_prefix("a\\*b/c"), ("a*b/c".into(), false));
+        assert_eq!(literal_prefix("a\\*b/*.png"), ("a*b/".into(), true));
+        assert_eq!(literal_prefix("x{a,b}"), ("x".into(), true));
+        assert_eq!(literal_prefix("x[0-9]"), ("x".into(), true));
+    }
+
+    #[test]
+    fn plain_prefix_keeps_everything_below_it() {
+        let s = sel(SelectionBuilder::new("images"));
+        assert_eq!(s.prefix(), "images");
+        assert_eq!(
+            kept(&s),
+            [
+                "images/a.jpg",
+                "images/b.PNG",
+                "images/sub/c.jpg",
+                "images/sub/d.txt",
+                "images-old/e.jpg",
+                "images/sub/f.tmp"
+            ]
+        );
+    }
+
+    #[test]
+    fn star_does_not_cross_folders_but_double_star_does() {
+        let s = sel(SelectionBuilder::new("images/*.jpg"));
+        assert_eq!(s.prefix(), "images/");
+        assert_eq!(kept(&s), ["images/a.jpg"]);
+        let s = sel(SelectionBuilder::new("images/**/*.jpg"));
+        assert_eq!(kept(&s), ["images/a.jpg", "images/sub/c.jpg"]);
+        let s = sel(SelectionBuilder::new("**/*.{jpg,PNG}"));
+        assert_eq!(s.prefix(), "");
+        assert_eq!(
+            kept(&s),
+            [
+                "images/a.jpg",
+                "images/b.PNG",
+                "images/sub/c.jpg",
+                "images-old/e.jpg",
+                "top.jpg"
+            ]
+        );
+    }
+
+    #[test]
+    fn case_insensitive_globs() {
+        let s = sel(SelectionBuilder::new("images/*.png").case_insensitive(true));
+        assert_eq!(kept(&s), ["images/b.PNG"]);
+        let s = sel(SelectionBuilder::new("images/*.png"));
+        assert!(kept(&s).is_empty());
+    }
+
+    #[test]
+    fn presets_use_roboflow_lists_ignoring_case() {
+        let s = sel(SelectionBuilder::new("").preset(MediaPreset::Images));
+        assert_eq!(
+            kept(&s),
+            [
+                "images/a.jpg",
+                "images/b.PNG",
+                "images/sub/c.jpg",
+                "images-old/e.jpg",
+                "top.jpg"
+            ]
+        );
+        let s = sel(SelectionBuilder::new("").preset(MediaPreset::Videos));
+        assert_eq!(kept(&s), ["videos/v.MP4"]);
+        let s = sel(SelectionBuilder::new("")
+            .preset(MediaPreset::Videos)
+            .preset(MediaPreset::Images));
+        assert_eq!(kept(&s).len(), 6);
+        assert!(!MediaPreset::Images.matches("jpg"), "a bare name has no extension");
+        assert!(!MediaPreset::Images.matches(".jpg"), "a dotfile has no extension");
+        assert!(MediaPreset::Images.matches("a/b.JPEG"));
+    }
+
+    #[test]
+    fn include_and_exclude() {
+        let s = sel(SelectionBuilder::new("").exclude(["*.tmp"]));
+        assert!(!kept(&s).contains(&"x.tmp") && !kept(&s).contains(&"images/sub/f.tmp"));
+        let s = sel(SelectionBuilder::new("").include(["images/sub/**"]).exclude(["*.txt"]));
+        assert_eq!(kept(&s), ["images/sub/c.jpg", "images/sub/f.tmp"]);
+        let s = sel(SelectionBuilder::new("images/")
+            .include(["*.jpg", "*.PNG"])
+            .exclude(["images/sub/*"]));
+        assert_eq!(kept(&s), ["images/a.jpg", "images/b.PNG"]);
+    }
+
+    #[test]
+    fn escaped_wildcards_match_literally() {
+        let s = sel(SelectionBuilder::new("star\\*glob\\?.jpg"));
+        assert!(s.matches("star*glob?.jpg"));
+        assert!(!s.matches("starXglobY.jpg"));
+        let s = sel(SelectionBuilder::new("brackets\\[1\\]*"));
+        assert_eq!(s.prefix(), "brackets[1]");
+        assert!(s.matches("brackets[1](2){3}.jpg"));
+    }
+
+    #[test]
+    fn bad_globs_are_refused_with_the_pattern() {
+        let err = SelectionBuilder::new("images/[a-")
+            .build()
+            .expect_err("unclosed class")
+            .to_string();
+        assert!(err.contains("images/[a-"), "{err}");
+        let err = SelectionBuilder::new("")
+            .include(["{a,b"])
+            .build()
+            .expect_err("unclosed alternate");
+        assert!(err.to_string().contains("{a,b"), "{err}");
+        assert!(SelectionBuilder::new("").exclude([""]).build().is_err());
+    }
+}

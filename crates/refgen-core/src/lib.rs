@@ -1,0 +1,28 @@
+//! Provider-neutral core of refgen.
+//!
+//! refgen turns the objects of a bucket into a *references file*: one JSON line
+//! `{"name": …, "url": …}` per object, with a signed GET URL. This crate holds
+//! everything that does not depend on a cloud:
+//!
+//! - [`source`]: parsing `s3://`, `gs://`, `az://` and Azure `https://` sources;
+//! - [`filter`]: glob selection (literal prefix sent to the server, the rest matched
+//!   locally), `--include`/`--exclude` and the media presets;
+//! - [`naming`]: the rules that turn keys into unique names;
+//! - [`expiry`]: parsing `--expires-in`;
+//! - [`Lister`] and [`Signer`]: the two traits each provider implements;
+//! - [`writer`]: the streaming, atomic JSON Lines writer;
+//! - [`pipeline`]: list → filter → sign → write as one bounded stream.
+
+mod error;
+pub mod expiry;
+pub mod filter;
+pub mod naming;
+mod object;
+pub mod pipeline;
+pub mod source;
+mod traits;
+pub mod writer;
+
+pub use error::{Error, StorageErrorKind};
+pub use object::ObjectMeta;
+pub use traits::{Lister, PageStream, Signer};

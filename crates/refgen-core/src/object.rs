@@ -1,0 +1,22 @@
+//! Object metadata as listings report it.
+
+use std::time::SystemTime;
+
+/// One object from a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// The full key (object name), exactly as the store holds it.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification time, when the store reports it.
+    pub last_modified: Option<SystemTime>,
+}
+
+impl ObjectMeta {
+    /// A zero-byte object whose key ends in `/` is a "folder" placeholder made by
+    /// consoles and sync tools, not a file: references to it are never wanted.
+    pub fn is_folder_marker(&self) -> bool {
+        self.size == 0 && self.key.ends_with('/')
+    }
+}

@@ -1,0 +1,76 @@
+//! The generate pipeline: list → filter → sign → write, as one stream.
+//!
+//! Pages flow through with bounded look-ahead: while page *n* is written, up to
+//! [`SIGN_AHEAD`] later pages may be listed and signed. Order is kept (the output is
+//! in listing order, so the same bucket gives the same file) and memory is bounded
+//! by a few pages, whatever the size of the bucket.
+
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+
+use crate::expiry::display_duration;
+use crate::filter::Selection;
+use crate::naming::Namer;
+use crate::writer::ReferenceWriter;
+use crate::{Error, Lister, Signer};
+
+/// How many pages may be signed ahead of the one being written.
+pub const SIGN_AHEAD: usize = 4;
+
+/// Counts from one run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Objects the listing returned.
+    pub listed: u64,
+    /// Objects that passed the filters.
+    pub matched: u64,
+    /// Lines written.
+    pub written: u64,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+/// Writes one reference line per selected object.
+pub async fn generate(
+    lister: &dyn Lister,
+    signer: &dyn Signer,
+    selection: &Selection,
+    expires_in: Duration,
+    namer: &mut Namer,
+    out: &mut ReferenceWriter,
+) -> Result<Summary, Error> {
+    if expires_in > signer.max_expiry() {
+        return Err(Error::InvalidExpiry {
+            input: display_duration(expires_in),
+            reason: format!(
+                "longer than the provider's limit of {}",
+                display_duration(signer.max_expiry())
+            ),
+        });
+    }
+    let started = Instant::now();
+    let mut summary = Summary::default();
+    let mut signed_pages = lister
+        .list(selection.prefix(), None)
+        .map_ok(|page| async move {
+            let listed = page.len() as u64;
+            let kept: Vec<_> = page
+                .into_iter()
+                .filter(|o| !o.is_folder_marker() && selection.matches(&o.key))
+                .collect();
+            let urls = signer.sign_page(&kept, expires_in).await?;
+            Ok::<_, Error>((listed, kept, urls))
+        })
+        .try_buffered(SIGN_AHEAD);
+    while let Some((listed, kept, urls)) = signed_pages.try_next().await? {
+        summary.listed += listed;
+        summary.matched += kept.len() as u64;
+        for (object, url) in kept.iter().zip(&urls) {
+            out.write_line(&namer.name(&object.key), url)?;
+        }
+    }
+    summary.written = out.lines();
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}

@@ -1,0 +1,31 @@
+//! The two traits a storage provider implements.
+
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+
+use crate::{Error, ObjectMeta};
+
+/// A stream of listing pages, each in key order, pages in key order.
+pub type PageStream<'a> = BoxStream<'a, Result<Vec<ObjectMeta>, Error>>;
+
+/// Lists the objects of one bucket (or container).
+pub trait Lister: Send + Sync {
+    /// Lists objects whose keys start with `prefix`, in lexicographic (byte) key
+    /// order, one server page at a time. With `start_after`, the listing begins
+    /// after that key, so a key space can be split into ranges listed apart.
+    fn list<'a>(&'a self, prefix: &'a str, start_after: Option<&'a str>) -> PageStream<'a>;
+}
+
+/// Turns objects into signed GET URLs.
+///
+/// Signing works a page at a time: local signers loop over the page cheaply, and
+/// signers that call a remote service can run the calls of a page concurrently.
+#[async_trait::async_trait]
+pub trait Signer: Send + Sync {
+    /// The longest expiry the provider accepts for a signed URL.
+    fn max_expiry(&self) -> Duration;
+
+    /// Signs one GET URL per object, in the same order, each valid for `expires_in`.
+    async fn sign_page(&self, objects: &[ObjectMeta], expires_in: Duration) -> Result<Vec<String>, Error>;
+}

@@ -1,0 +1,393 @@
+//! Configuration: where the bucket is, how to reach it, which credentials sign.
+//!
+//! Shaped like object_store's builders: [`S3Builder::new`] reads nothing from the
+//! environment, [`S3Builder::from_env`] opts in to the AWS CLI's chain (env vars,
+//! profiles, SSO, web identity, ECS and IMDS), `with_*` setters override, and
+//! [`S3Builder::build`] validates and resolves everything once.
+
+use std::time::{Duration, SystemTime};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_s3::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_types::SdkConfig;
+use aws_types::service_config::ServiceConfigKey;
+use refgen_core::{Error, StorageErrorKind};
+
+use crate::error::{PROVIDER, from_credentials, from_sdk};
+use crate::presign::{SigV4Presigner, SigningCredentials};
+use crate::store::S3Store;
+
+/// How bucket names go into URLs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Addressing {
+    /// `https://bucket.host/key`.
+    Virtual,
+    /// `https://host/bucket/key`.
+    Path,
+}
+
+/// Builds an [`S3Store`] for one bucket.
+#[derive(Clone, Default)]
+pub struct S3Builder {
+    bucket: String,
+    from_env: bool,
+    profile: Option<String>,
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    addressing: Option<Addressing>,
+    credentials: Option<Credentials>,
+    page_size: Option<i32>,
+}
+
+impl std::fmt::Debug for S3Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `Credentials`' own Debug redacts the secret and token.
+        f.debug_struct("S3Builder")
+            .field("bucket", &self.bucket)
+            .field("from_env", &self.from_env)
+            .field("profile", &self.profile)
+            .field("region", &self.region)
+            .field("endpoint_url", &self.endpoint_url)
+            .field("addressing", &self.addressing)
+            .field("credentials", &self.credentials)
+            .finish()
+    }
+}
+
+impl S3Builder {
+    /// A builder that reads nothing from the environment: give it credentials and a region.
+    pub fn new(bucket: impl Into<String>) -> Self {
+        S3Builder {
+            bucket: bucket.into(),
+            ..Default::default()
+        }
+    }
+
+    /// A builder that finds credentials, region and endpoint as the AWS CLI does.
+    pub fn from_env(bucket: impl Into<String>) -> Self {
+        S3Builder {
+            from_env: true,
+            ..S3Builder::new(bucket)
+        }
+    }
+
+    /// Uses this named profile of `~/.aws/config` and `~/.aws/credentials`.
+    pub fn with_profile(mut self, profile: impl Into<String>) -> Self {
+        self.profile = Some(profile.into());
+        self
+    }
+
+    /// Signs and lists for this region (otherwise the bucket's region is looked up).
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Talks to this endpoint (an S3-compatible store) instead of AWS.
+    pub fn with_endpoint_url(mut self, url: impl Into<String>) -> Self {
+        self.endpoint_url = Some(url.into());
+        self
+    }
+
+    /// Chooses virtual-hosted or path-style URLs.
+    pub fn with_addressing(mut self, addressing: Addressing) -> Self {
+        self.addressing = Some(addressing);
+        self
+    }
+
+    /// Uses these credentials instead of the chain.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Asks for pages of at most this many keys (S3's maximum, 1,000, by default).
+    pub fn with_page_size(mut self, keys: i32) -> Self {
+        self.page_size = Some(keys);
+        self
+    }
+
+    /// Loads configuration and credentials, finds the bucket's region and endpoint,
+    /// and prepares the signer. Makes at most one request to the store (HeadBucket,
+    /// to learn the region when it is not given).
+    pub async fn build(self) -> Result<S3Store, Error> {
+        if let Some(url) = &self.endpoint_url {
+            check_endpoint(url)?;
+        }
+        if !self.from_env && self.credentials.is_none() {
+            return Err(Error::storage(
+                PROVIDER,
+                StorageErrorKind::NoCredentials,
+                "no credentials given (use S3Builder::from_env to look them up as the AWS CLI does)",
+            ));
+        }
+        let sdk = self.load_sdk_config().await;
+        let endpoint_url = self.endpoint_url.clone().or_else(|| configured_endpoint(&sdk));
+        if let Some(url) = &endpoint_url {
+            check_endpoint(url)?;
+        }
+        let provider = sdk.credentials_provider().ok_or_else(|| {
+            Error::storage(
+                PROVIDER,
+                StorageErrorKind::NoCredentials,
+                "no AWS credentials configured: pass credentials or use the environment",
+            )
+        })?;
+        let credentials = provider.provide_credentials().await.map_err(|e| from_credentials(&e))?;
+
+        let addressing = self
+            .addressing
+            .unwrap_or(if endpoint_url.is_some() || self.bucket.contains('.') {
+                // S3-compatible stores rarely have wildcard DNS for buckets, and dotted
+                // bucket names break TLS certificates on virtual-hosted AWS URLs.
+                Addressing::Path
+            } else {
+                Addressing::Virtual
+            });
+        let shown_endpoint = endpoint_url.clone().unwrap_or_else(|| "AWS S3".to_owned());
+        let mut region = self.region.clone().or_else(|| sdk.region().map(|r| r.to_string()));
+        let s3_config = |region: &str| {
+            let mut builder = aws_sdk_s3::config::Builder::from(&sdk)
+                .region(Region::new(region.to_owned()))
+                .force_path_style(addressing == Addressing::Path);
+            if let Some(url) = &endpoint_url {
+                builder = builder.endpoint_url(url);
+            }
+            builder.build()
+        };
+        // On AWS a bucket lives in one region and URLs must be signed for it; asking
+        // is one cheap request. A custom endpoint with a configured region is trusted.
+        if self.region.is_none() && (endpoint_url.is_none() || region.is_none()) {
+            let probe_region = region.clone().unwrap_or_else(|| "us-east-1".to_owned());
+            let client = aws_sdk_s3::Client::from_conf(s3_config(&probe_region));
+            if let Some(found) = bucket_region(&client, &self.bucket, &shown_endpoint).await? {
+                tracing::debug!(bucket = %self.bucket, region = %found, "found the bucket's region");
+                region = Some(found);
+            }
+        }
+        let region = region.unwrap_or_else(|| "us-east-1".to_owned());
+        let client = aws_sdk_s3::Client::from_conf(s3_config(&region));
+
+        let base = signing_base(&sdk, &self.bucket, &region, addressing, endpoint_url.as_deref()).await?;
+        tracing::debug!(base = %base, region = %region, ?addressing, "signing base resolved");
+        let signing = SigningCredentials::new(
+            credentials.access_key_id(),
+            credentials.secret_access_key(),
+            credentials.session_token().map(str::to_owned),
+        );
+        Ok(S3Store::new(
+            client,
+            self.bucket,
+            shown_endpoint,
+            self.page_size,
+            SigV4Presigner::new(&base, region, signing),
+            credentials.expiry(),
+            provider,
+        ))
+    }
+
+    async fn load_sdk_config(&self) -> SdkConfig {
+        let mut loader = if self.from_env {
+            aws_config::defaults(BehaviorVersion::latest())
+        } else {
+            aws_config::defaults(BehaviorVersion::latest()).empty_test_environment()
+        };
+        if let Some(profile) = &self.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = &self.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some(creds) = &self.credentials {
+            loader = loader.credentials_provider(creds.clone());
+        }
+        // Several S3-compatible stores refuse the SDK's default checksum headers.
+        loader = loader
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        loader.load().await
+    }
+}
+
+/// The endpoint the AWS CLI would use for S3: `AWS_ENDPOINT_URL_S3`, the profile's
+/// `services` section, then `AWS_ENDPOINT_URL` / the profile's `endpoint_url`.
+fn configured_endpoint(sdk: &SdkConfig) -> Option<String> {
+    let key = ServiceConfigKey::builder()
+        .service_id("S3")
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build()
+        .ok()?;
+    sdk.service_config()
+        .and_then(|conf| conf.load_config(key))
+        .or_else(|| sdk.endpoint_url().map(str::to_owned))
+}
+
+fn check_endpoint(url: &str) -> Result<(), Error> {
+    let parsed = url::Url::parse(url).map_err(|e| {
+        Error::storage(
+            PROVIDER,
+            StorageErrorKind::InvalidConfig,
+            format!("endpoint URL `{url}` is not a URL: {e}"),
+        )
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(Error::storage(
+            PROVIDER,
+            StorageErrorKind::InvalidConfig,
+            format!("endpoint URL `{url}` must be http:// or https:// with a host"),
+        ));
+    }
+    Ok(())
+}
+
+/// The bucket's region from HeadBucket's `x-amz-bucket-region`, which S3 also sends
+/// on the 301 and 403 answers of a request signed for the wrong region.
+async fn bucket_region(client: &aws_sdk_s3::Client, bucket: &str, endpoint: &str) -> Result<Option<String>, Error> {
+    match client.head_bucket().bucket(bucket).send().await {
+        Ok(out) => Ok(out.bucket_region().map(str::to_owned)),
+        Err(err) => {
+            let header = err
+                .raw_response()
+                .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                .map(str::to_owned);
+            match (&err, header) {
+                (_, Some(region)) => Ok(Some(region)),
+                // Unreachable endpoints fail here, clearly; other refusals (403, 404)
+                // are left to the listing, whose error bodies say more than HEAD's.
+                (aws_sdk_s3::error::SdkError::DispatchFailure(_) | aws_sdk_s3::error::SdkError::TimeoutError(_), _) => {
+                    Err(from_sdk(&err, &format!("reaching bucket `{bucket}`"), endpoint))
+                }
+                _ => Ok(None),
+            }
+        }
+    }
+}
+
+/// The bucket's base URL, from the SDK's own endpoint rules (partitions, FIPS,
+/// dual-stack, custom endpoints), so signed URLs point where the SDK itself would.
+async fn signing_base(
+    sdk: &SdkConfig,
+    bucket: &str,
+    region: &str,
+    addressing: Addressing,
+    endpoint: Option<&str>,
+) -> Result<url::Url, Error> {
+    let mut params = Params::builder()
+        .bucket(bucket)
+        .region(region)
+        .force_path_style(addressing == Addressing::Path)
+        .use_fips(sdk.use_fips().unwrap_or(false))
+        .use_dual_stack(sdk.use_dual_stack().unwrap_or(false));
+    if let Some(url) = endpoint {
+        params = params.endpoint(url);
+    }
+    let invalid = |why: String| {
+        Error::storage(
+            PROVIDER,
+            StorageErrorKind::InvalidConfig,
+            format!("cannot form URLs for bucket `{bucket}`: {why}"),
+        )
+    };
+    let params = params.build().map_err(|e| invalid(e.to_string()))?;
+    let endpoint = DefaultResolver::new()
+        .resolve_endpoint(&params)
+        .await
+        .map_err(|e| invalid(e.to_string()))?;
+    let mut base = url::Url::parse(endpoint.url()).map_err(|e| invalid(e.to_string()))?;
+    if addressing == Addressing::Path && !base.path().trim_end_matches('/').ends_with(&format!("/{bucket}")) {
+        // The rules put the bucket in the path for path style; make sure of it.
+        let path = format!("{}/{bucket}", base.path().trim_end_matches('/'));
+        base.set_path(&path);
+    }
+    Ok(base)
+}
+
+/// Time left on temporary credentials, if they expire.
+pub(crate) fn remaining(expiry: Option<SystemTime>) -> Option<Duration> {
+    expiry.map(|e| e.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+pub(crate) type CredentialsSource = SharedCredentialsProvider;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn signing_base_follows_the_sdk_endpoint_rules() {
+        let sdk = SdkConfig::builder().build();
+        let cases = [
+            (
+                "test-bucket",
+                "us-east-1",
+                Addressing::Path,
+                Some("http://127.0.0.1:9000"),
+                "http://127.0.0.1:9000/test-bucket",
+            ),
+            (
+                "examplebucket",
+                "eu-central-1",
+                Addressing::Virtual,
+                None,
+                "https://examplebucket.s3.eu-central-1.amazonaws.com/",
+            ),
+            (
+                "my.dotted.bucket",
+                "us-west-2",
+                Addressing::Path,
+                None,
+                "https://s3.us-west-2.amazonaws.com/my.dotted.bucket",
+            ),
+            (
+                "media",
+                "auto",
+                Addressing::Path,
+                Some("https://acc.r2.cloudflarestorage.com"),
+                "https://acc.r2.cloudflarestorage.com/media",
+            ),
+            (
+                "bucket",
+                "cn-north-1",
+                Addressing::Virtual,
+                None,
+                "https://bucket.s3.cn-north-1.amazonaws.com.cn/",
+            ),
+            // Too short to be a host name: the rules fall back to path style.
+            (
+                "b",
+                "us-east-1",
+                Addressing::Virtual,
+                None,
+                "https://s3.us-east-1.amazonaws.com/b",
+            ),
+            (
+                "b",
+                "us-east-1",
+                Addressing::Path,
+                Some("http://minio.local:9000/base/"),
+                "http://minio.local:9000/base/b",
+            ),
+        ];
+        for (bucket, region, addressing, endpoint, want) in cases {
+            let got = signing_base(&sdk, bucket, region, addressing, endpoint)
+                .await
+                .expect("resolves");
+            assert_eq!(got.as_str(), want, "{bucket} {region} {addressing:?} {endpoint:?}");
+        }
+    }
+
+    #[test]
+    fn endpoint_urls_are_checked() {
+        assert!(check_endpoint("http://127.0.0.1:9000").is_ok());
+        for bad in ["not a url", "ftp://host", "127.0.0.1:9000"] {
+            assert!(check_endpoint(bad).is_err(), "{bad}");
+        }
+    }
+}

