@@ -519,3 +519,53 @@ async fn output_is_deterministic() {
     });
     assert!(counts.values().all(|&c| c == 1), "basenames are unique: {first:?}");
 }
+
+/// Temporary credentials (here from a `credential_process` that reports an
+/// expiration) that end before the URLs would: refgen says so, and still signs.
+#[tokio::test(flavor = "multi_thread")]
+async fn warns_when_temporary_credentials_end_before_the_urls() {
+    let env = s3_env();
+    let bucket = filter_bucket(&env).await;
+    let refgen = Refgen::new([
+        "generate",
+        &format!("s3://{bucket}/top"),
+        "--profile",
+        "temp",
+        "--expires-in",
+        "7d",
+    ]);
+    let aws = refgen.home().join(".aws");
+    std::fs::create_dir_all(&aws).expect("~/.aws");
+    let expiration = std::time::SystemTime::now() + std::time::Duration::from_secs(2 * 3600 + 30);
+    let secs = expiration
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after epoch")
+        .as_secs();
+    let script = aws.join("creds.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '{{\"Version\": 1, \"AccessKeyId\": \"%s\", \"SecretAccessKey\": \"%s\", \"Expiration\": \"%s\"}}' \
+             '{}' '{}' \"$(date -u -d @{secs} +%Y-%m-%dT%H:%M:%SZ)\"\n",
+            env.access_key, env.secret_key
+        ),
+    )
+    .expect("script");
+    std::fs::write(
+        aws.join("config"),
+        format!(
+            "[profile temp]\nendpoint_url = {}\ncredential_process = sh {}\n",
+            env.endpoint,
+            script.display()
+        ),
+    )
+    .expect("config");
+    let run = refgen.run().assert_ok();
+    assert!(
+        run.stderr.contains("temporary and expire in 2h, before the URLs' 7d"),
+        "warning expected: {}",
+        run.stderr
+    );
+    let line = parse_references(&run.stdout).remove(0);
+    assert_eq!(http_get(&line.url), (200, body_for("top.jpeg")));
+}

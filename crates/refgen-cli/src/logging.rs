@@ -8,7 +8,10 @@
 
 use std::io::IsTerminal;
 
+use tracing::Level;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{FilterExt, filter_fn};
+use tracing_subscriber::prelude::*;
 
 /// Targets whose verbose output can contain credentials or signatures.
 const SECRET_BEARING_TARGETS: &[&str] = &[
@@ -30,8 +33,16 @@ const SECRET_BEARING_TARGETS: &[&str] = &[
     "reqwest",
 ];
 
+fn may_carry_secrets(target: &str) -> bool {
+    SECRET_BEARING_TARGETS.iter().any(|t| {
+        target
+            .strip_prefix(t)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
+}
+
 pub fn init(verbose: u8) {
-    let base = match std::env::var("RUST_LOG") {
+    let spec = match std::env::var("RUST_LOG") {
         Ok(spec) if !spec.trim().is_empty() => spec,
         _ => match verbose {
             0 => "warn".to_owned(),
@@ -39,17 +50,30 @@ pub fn init(verbose: u8) {
             _ => "info,refgen=trace,refgen_core=trace,refgen_s3=trace".to_owned(),
         },
     };
-    let mut filter = EnvFilter::builder().parse_lossy(base);
-    for target in SECRET_BEARING_TARGETS {
-        if let Ok(directive) = format!("{target}=info").parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .without_time()
+    let wanted = EnvFilter::builder().parse_lossy(spec);
+    // ANDed with what was asked for: it can only take output away, never add it.
+    let cap = filter_fn(|meta| !(may_carry_secrets(meta.target()) && *meta.level() > Level::INFO));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_target(false)
+                .without_time()
+                .with_filter(wanted.and(cap)),
+        )
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_bearing_targets_match_by_module_path() {
+        assert!(may_carry_secrets("aws_sigv4"));
+        assert!(may_carry_secrets("aws_sigv4::http_request::sign"));
+        assert!(!may_carry_secrets("aws_sigv4_extra"));
+        assert!(!may_carry_secrets("refgen_s3::store"));
+    }
 }

@@ -53,6 +53,20 @@ pub fn display_duration(d: Duration) -> String {
     }
 }
 
+/// A rounded-down duration for messages: `2h`, `2h5m`, `7m`, `42s`.
+pub fn display_approx(d: Duration) -> String {
+    let s = d.as_secs();
+    let (days, hours, minutes) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    match (days, hours, minutes) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, 0) => format!("{h}h"),
+        (0, h, m) => format!("{h}h{m}m"),
+        (d, 0, _) => format!("{d}d"),
+        (d, h, _) => format!("{d}d{h}h"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +101,20 @@ mod tests {
         ] {
             let err = parse_expiry(input).expect_err(input).to_string();
             assert!(err.contains(reason), "{input}: {err}");
+        }
+    }
+
+    #[test]
+    fn approximate_display_rounds_down() {
+        for (secs, shown) in [
+            (42, "42s"),
+            (7229, "2h"),
+            (7500, "2h5m"),
+            (420, "7m"),
+            (90_000, "1d1h"),
+            (86_500, "1d"),
+        ] {
+            assert_eq!(display_approx(Duration::from_secs(secs)), shown, "{secs}");
         }
     }
 

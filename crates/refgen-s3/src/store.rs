@@ -118,7 +118,7 @@ impl S3Store {
             tracing::warn!(
                 "the signing credentials are temporary and expire in {}, before the URLs' {}: \
                  the URLs stop working when the credentials do",
-                refgen_core::expiry::display_duration(Duration::from_secs(left.as_secs())),
+                refgen_core::expiry::display_approx(left),
                 refgen_core::expiry::display_duration(expires_in)
             );
         }
