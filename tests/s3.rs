@@ -372,7 +372,7 @@ async fn bad_input_gets_one_clear_line_and_no_output_file() {
         ),
         (
             "not yet supported",
-            admin(&["generate", "gs://b/x", "-o", &out_arg]),
+            admin(&["generate", "az://acct/c/x", "-o", &out_arg]),
             "not supported yet",
         ),
         (

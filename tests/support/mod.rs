@@ -13,6 +13,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use futures::StreamExt;
 use refgen_core::writer::ReferenceLine;
 
+pub mod stub;
+
 /// Connection settings of the local S3 server.
 #[derive(Debug, Clone)]
 pub struct S3Env {
@@ -65,6 +67,48 @@ pub fn tricky_keys() -> Vec<String> {
         .collect()
 }
 
+/// The local GCS emulator's endpoint.
+pub fn gcs_endpoint() -> String {
+    required("REFGEN_TEST_GCS_ENDPOINT")
+}
+
+/// Creates a bucket on the GCS emulator.
+pub fn gcs_create_bucket(endpoint: &str, bucket: &str) {
+    let (status, body) = http_send(
+        "POST",
+        &format!("{endpoint}/storage/v1/b?project=refgen"),
+        format!("{{\"name\":\"{bucket}\"}}").into_bytes(),
+    );
+    assert_eq!(
+        status,
+        200,
+        "create bucket {bucket}: {}",
+        String::from_utf8_lossy(&body)
+    );
+}
+
+/// Uploads one object to the GCS emulator through the JSON API.
+pub fn gcs_put(endpoint: &str, bucket: &str, key: &str, body: Vec<u8>) {
+    let name: String = key
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let url = format!("{endpoint}/upload/storage/v1/b/{bucket}/o?uploadType=media&name={name}");
+    let (status, reply) = http_send("POST", &url, body);
+    assert_eq!(status, 200, "upload {key:?}: {}", String::from_utf8_lossy(&reply));
+}
+
+/// The dummy service-account key of Google's conformance tests (inactive).
+pub fn gcs_dummy_key() -> PathBuf {
+    shared_dir().join("vectors/gcs/test_service_account.not-a-test.json")
+}
+
 /// The built binary: `REFGEN_BIN`, else `refgen` beside the test's own `deps/` folder.
 pub fn refgen_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("REFGEN_BIN") {
@@ -99,8 +143,9 @@ pub fn unique_bucket(label: &str) -> String {
     )
 }
 
-/// `refgen` in a clean environment: no inherited AWS settings, an empty HOME, and
-/// instance metadata disabled (so the credential chain never leaves the machine).
+/// `refgen` in a clean environment: no inherited cloud settings, an empty HOME, and
+/// instance metadata disabled or on a closed loopback port (so no credential chain
+/// ever leaves the machine).
 pub struct Refgen {
     cmd: Command,
     home: tempfile::TempDir,
@@ -119,9 +164,17 @@ impl Refgen {
             .env("HOME", home.path())
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("AWS_EC2_METADATA_DISABLED", "true")
+            // Google's credential chain ends at the metadata server: a closed loopback port.
+            .env("GCE_METADATA_HOST", "127.0.0.1:1")
             .args(args)
             .stdin(Stdio::null());
         Refgen { cmd, home }
+    }
+
+    /// The local GCS emulator through `STORAGE_EMULATOR_HOST`.
+    pub fn gcs_emulator(self) -> Self {
+        self.env("STORAGE_EMULATOR_HOST", gcs_endpoint())
+            .env("GCE_METADATA_HOST", "127.0.0.1:1")
     }
 
     /// Admin credentials and the local endpoint, through the standard env vars.
@@ -211,6 +264,19 @@ pub fn http_get(url: &str) -> (u16, Vec<u8>) {
     let status = response.status().as_u16();
     let body = response.body_mut().read_to_vec().expect("read body");
     (status, body)
+}
+
+/// A request with a body, returning status and body.
+pub fn http_send(method: &str, url: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let request = ureq::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .body(body)
+        .expect("request");
+    let mut response = agent.run(request).unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_vec().expect("read body"))
 }
 
 /// An SDK client on the local server as admin, for fixtures.

@@ -27,6 +27,7 @@ const GENERATE_EXAMPLES: &str = "Examples:
   refgen generate 's3://my-bucket/images/**/*.jpg' -o refs.jsonl
   refgen generate s3://media/ --images --expires-in 12h > refs.jsonl
   AWS_ENDPOINT_URL=http://127.0.0.1:9000 refgen generate s3://bucket/ -o refs.jsonl
+  refgen generate 'gs://my-bucket/frames/**/*.png' --credentials-file key.json -o refs.jsonl
 
 Source patterns: the literal part before the first wildcard is the listing prefix;
 `*` and `?` stay within one folder, `**` crosses folders, `\\` escapes a wildcard.";
@@ -60,7 +61,7 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub ignore_case: bool,
 
-    /// How long the URLs stay valid: 3600, 90m, 12h, 7d (S3: at most 7d).
+    /// How long the URLs stay valid: 3600, 90m, 12h, 7d (at most 7d; 12h for GCS signBlob as another account).
     #[arg(long, value_name = "DURATION", default_value = "24h")]
     pub expires_in: String,
 
@@ -72,8 +73,40 @@ pub struct GenerateArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// Storage endpoint: an S3-compatible store, or a GCS emulator or private endpoint
+    /// (S3 also reads AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL; GCS reads STORAGE_EMULATOR_HOST).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
     #[command(flatten)]
     pub s3: S3Args,
+
+    #[command(flatten)]
+    pub gcs: GcsArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "GCS options")]
+pub struct GcsArgs {
+    /// Service-account key file to sign with (default: GOOGLE_APPLICATION_CREDENTIALS, then gcloud's ADC file).
+    #[arg(long, value_name = "FILE")]
+    pub credentials_file: Option<std::path::PathBuf>,
+
+    /// HMAC key access id (also GCS_HMAC_ACCESS_ID): fast local signing.
+    #[arg(long, value_name = "ID")]
+    pub hmac_access_id: Option<String>,
+
+    /// HMAC key secret (also GCS_HMAC_SECRET).
+    #[arg(long, value_name = "SECRET")]
+    pub hmac_secret: Option<String>,
+
+    /// Service account to sign as through IAM signBlob, when the credentials hold no key.
+    #[arg(long, value_name = "EMAIL")]
+    pub service_account: Option<String>,
+
+    /// IAM Credentials API endpoint (also REFGEN_GCS_IAM_ENDPOINT); for private endpoints and tests.
+    #[arg(long, value_name = "URL", hide = true)]
+    pub iam_endpoint: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -86,10 +119,6 @@ pub struct S3Args {
     /// Region to sign for (default: the bucket's own region, looked up).
     #[arg(long)]
     pub region: Option<String>,
-
-    /// S3-compatible endpoint (also AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL).
-    #[arg(long, value_name = "URL")]
-    pub endpoint_url: Option<String>,
 
     /// Bucket addressing: path (default with a custom endpoint or a dotted bucket) or virtual.
     #[arg(long, value_enum)]

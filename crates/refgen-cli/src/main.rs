@@ -64,7 +64,8 @@ async fn generate_command(args: GenerateArgs) -> Result<()> {
     let expires_in = parse_expiry(&args.expires_in)?;
     let max_expiry = match source.provider {
         Provider::S3 => refgen_s3::MAX_PRESIGN_EXPIRY,
-        other => bail!("{other} sources are not supported yet by this build of refgen (only s3:// is)"),
+        Provider::Gcs => refgen_gcs::MAX_SIGNED_URL_EXPIRY,
+        other => bail!("{other} sources are not supported yet by this build of refgen (s3:// and gs:// are)"),
     };
     if expires_in > max_expiry {
         bail!(
@@ -88,9 +89,18 @@ async fn generate_command(args: GenerateArgs) -> Result<()> {
     let target = OutputTarget::from_arg(args.output.as_deref().unwrap_or("-"));
     let mut writer = ReferenceWriter::create(target.clone())?;
 
-    let store = build_s3(&source, &args).await?;
     let mut namer = Namer::new(args.name.into());
-    let summary = generate(&store, &store, &selection, expires_in, &mut namer, &mut writer).await?;
+    let summary = match source.provider {
+        Provider::S3 => {
+            let store = build_s3(&source, &args).await?;
+            generate(&store, &store, &selection, expires_in, &mut namer, &mut writer).await?
+        }
+        Provider::Gcs => {
+            let store = build_gcs(&source, &args).await?;
+            generate(&store, &store, &selection, expires_in, &mut namer, &mut writer).await?
+        }
+        Provider::Azure => unreachable!("refused above"),
+    };
     writer.finish()?;
     if !args.quiet {
         print_summary(&summary, &target, expires_in);
@@ -109,11 +119,33 @@ async fn build_s3(source: &SourceUrl, args: &GenerateArgs) -> Result<refgen_s3::
     if let Some(region) = &args.s3.region {
         builder = builder.with_region(region);
     }
-    if let Some(url) = &args.s3.endpoint_url {
+    if let Some(url) = &args.endpoint_url {
         builder = builder.with_endpoint_url(url);
     }
     if let Some(addressing) = args.s3.addressing {
         builder = builder.with_addressing(addressing.into());
+    }
+    Ok(builder.build().await?)
+}
+
+async fn build_gcs(source: &SourceUrl, args: &GenerateArgs) -> Result<refgen_gcs::GcsStore> {
+    let mut builder = refgen_gcs::GcsBuilder::from_env(&source.bucket);
+    if let Some(url) = &args.endpoint_url {
+        builder = builder.with_endpoint_url(url);
+    }
+    if let Some(path) = &args.gcs.credentials_file {
+        builder = builder.with_credentials_file(path);
+    }
+    match (&args.gcs.hmac_access_id, &args.gcs.hmac_secret) {
+        (Some(id), Some(secret)) => builder = builder.with_hmac(id, secret),
+        (None, None) => {}
+        _ => bail!("--hmac-access-id and --hmac-secret go together"),
+    }
+    if let Some(email) = &args.gcs.service_account {
+        builder = builder.with_service_account(email);
+    }
+    if let Some(url) = &args.gcs.iam_endpoint {
+        builder = builder.with_iam_endpoint(url);
     }
     Ok(builder.build().await?)
 }

@@ -1,0 +1,304 @@
+//! Configuration: endpoint, credentials and signing mode for one bucket.
+//!
+//! [`GcsBuilder::new`] reads nothing from the environment; [`GcsBuilder::from_env`]
+//! opts in to what Google's tools read: `STORAGE_EMULATOR_HOST`,
+//! `GOOGLE_APPLICATION_CREDENTIALS` and the gcloud ADC file, the metadata server,
+//! and `GCS_HMAC_ACCESS_ID` / `GCS_HMAC_SECRET`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use refgen_core::{Error, StorageErrorKind};
+
+use crate::error::storage;
+use crate::sign_blob::{IAM_ENDPOINT, SignBlobClient};
+use crate::store::{GcsStore, SigningBackend, TokenSource, one_line};
+use crate::v4::{BlobSigner, Endpoint, HmacSigner, MAX_SIGNED_URL_EXPIRY, RsaSigner, UrlStyle};
+
+/// URLs signed through another account's identity (impersonation) are capped by
+/// Google at 12 hours.
+pub const MAX_IMPERSONATED_EXPIRY: Duration = Duration::from_secs(12 * 3600);
+
+/// How URLs are signed, in the order refgen picks them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningMode {
+    /// HMAC keys: GOOG4-HMAC-SHA256, local and fast.
+    Hmac,
+    /// A service-account key file: GOOG4-RSA-SHA256 signed locally.
+    KeyFile,
+    /// Credentials without a private key: the IAM Credentials `signBlob` API.
+    SignBlob,
+}
+
+/// Builds a [`GcsStore`].
+#[derive(Clone)]
+pub struct GcsBuilder {
+    bucket: String,
+    from_env: bool,
+    credentials_file: Option<PathBuf>,
+    hmac: Option<(String, String)>,
+    service_account: Option<String>,
+    endpoint_url: Option<String>,
+    iam_endpoint: Option<String>,
+    page_size: u32,
+}
+
+impl std::fmt::Debug for GcsBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GcsBuilder")
+            .field("bucket", &self.bucket)
+            .field("from_env", &self.from_env)
+            .field("credentials_file", &self.credentials_file)
+            .field("hmac_access_id", &self.hmac.as_ref().map(|(id, _)| id))
+            .field("service_account", &self.service_account)
+            .field("endpoint_url", &self.endpoint_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GcsBuilder {
+    /// A builder that reads nothing from the environment.
+    pub fn new(bucket: impl Into<String>) -> Self {
+        GcsBuilder {
+            bucket: bucket.into(),
+            from_env: false,
+            credentials_file: None,
+            hmac: None,
+            service_account: None,
+            endpoint_url: None,
+            iam_endpoint: None,
+            page_size: 1000,
+        }
+    }
+
+    /// A builder that reads Google's standard environment variables and ADC.
+    pub fn from_env(bucket: impl Into<String>) -> Self {
+        GcsBuilder {
+            from_env: true,
+            ..GcsBuilder::new(bucket)
+        }
+    }
+
+    /// Signs with (and authenticates as) this service-account key file.
+    pub fn with_credentials_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.credentials_file = Some(path.into());
+        self
+    }
+
+    /// Signs with these HMAC keys.
+    pub fn with_hmac(mut self, access_id: impl Into<String>, secret: impl Into<String>) -> Self {
+        self.hmac = Some((access_id.into(), secret.into()));
+        self
+    }
+
+    /// Signs through IAM signBlob as this service account.
+    pub fn with_service_account(mut self, email: impl Into<String>) -> Self {
+        self.service_account = Some(email.into());
+        self
+    }
+
+    /// Lists from, and points URLs at, this endpoint (an emulator or a private endpoint).
+    pub fn with_endpoint_url(mut self, url: impl Into<String>) -> Self {
+        self.endpoint_url = Some(url.into());
+        self
+    }
+
+    /// Calls this IAM Credentials endpoint instead of Google's.
+    pub fn with_iam_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.iam_endpoint = Some(url.into());
+        self
+    }
+
+    /// Asks for pages of at most this many objects (1,000 by default).
+    pub fn with_page_size(mut self, objects: u32) -> Self {
+        self.page_size = objects.clamp(1, 1000);
+        self
+    }
+
+    /// Resolves endpoint, credentials and signing mode. Makes no request to storage;
+    /// may ask the metadata server for the service account's email.
+    pub async fn build(self) -> Result<GcsStore, Error> {
+        let env = |name: &str| {
+            if self.from_env {
+                std::env::var(name).ok().filter(|v| !v.is_empty())
+            } else {
+                None
+            }
+        };
+        let emulator = self.endpoint_url.clone().or_else(|| env("STORAGE_EMULATOR_HOST"));
+        let api_base = match &emulator {
+            // Google's libraries accept the emulator host with or without a scheme.
+            Some(host) if host.contains("://") => host.trim_end_matches('/').to_owned(),
+            Some(host) => format!("http://{}", host.trim_end_matches('/')),
+            None => "https://storage.googleapis.com".to_owned(),
+        };
+        if !(api_base.starts_with("http://") || api_base.starts_with("https://")) || api_base.len() <= "https://".len()
+        {
+            return Err(storage(
+                StorageErrorKind::InvalidConfig,
+                format!("endpoint URL `{api_base}` must be http:// or https:// with a host"),
+            ));
+        }
+        let url_endpoint = Endpoint::parse(&api_base, "https");
+
+        let hmac = match (self.hmac.clone(), env("GCS_HMAC_ACCESS_ID"), env("GCS_HMAC_SECRET")) {
+            (Some(pair), _, _) => Some(pair),
+            (None, Some(id), Some(secret)) => Some((id, secret)),
+            (None, Some(_), None) | (None, None, Some(_)) => {
+                return Err(storage(
+                    StorageErrorKind::InvalidConfig,
+                    "HMAC signing needs both GCS_HMAC_ACCESS_ID and GCS_HMAC_SECRET (or --hmac-access-id and --hmac-secret)",
+                ));
+            }
+            _ => None,
+        };
+        if let Some((id, secret)) = &hmac
+            && (id.is_empty() || secret.is_empty())
+        {
+            return Err(storage(
+                StorageErrorKind::InvalidConfig,
+                "HMAC access id and secret must not be empty",
+            ));
+        }
+
+        let key_file = match &self.credentials_file {
+            Some(path) => Some(read_key_file(path)?),
+            None => adc_file(&env).map(|p| read_key_file(&p)).transpose()?,
+        };
+        let service_account_key = key_file.as_ref().filter(|(_, json)| json["type"] == "service_account");
+
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| storage(StorageErrorKind::Other, format!("cannot start the HTTP client: {e}")))?;
+
+        // OAuth tokens for API calls: none for an emulator (no token endpoint can be
+        // reached there), the key file's own when one was given, ADC otherwise.
+        let google_tokens = || -> Result<TokenSource, Error> {
+            let built = match (&self.credentials_file, &key_file) {
+                (Some(_), Some((_, json))) if json["type"] == "service_account" => {
+                    google_cloud_auth::credentials::service_account::Builder::new(json.clone()).build()
+                }
+                _ => google_cloud_auth::credentials::Builder::default().build(),
+            };
+            built.map(TokenSource::Google).map_err(|e| {
+                storage(
+                    StorageErrorKind::NoCredentials,
+                    format!(
+                        "no usable Google credentials (looked at GOOGLE_APPLICATION_CREDENTIALS, the gcloud ADC file and the metadata server): {}",
+                        one_line(&e)
+                    ),
+                )
+            })
+        };
+        let tokens = if emulator.is_some() {
+            TokenSource::None
+        } else {
+            google_tokens()?
+        };
+
+        let (backend, max_expiry, mode) = if let Some((id, secret)) = hmac {
+            let signer: Arc<dyn BlobSigner> = Arc::new(HmacSigner::new(id, secret));
+            (SigningBackend::Local(signer), MAX_SIGNED_URL_EXPIRY, SigningMode::Hmac)
+        } else if let Some((path, json)) = service_account_key {
+            let (Some(email), Some(pem)) = (json["client_email"].as_str(), json["private_key"].as_str()) else {
+                return Err(storage(
+                    StorageErrorKind::InvalidConfig,
+                    format!(
+                        "`{}` is a service-account key file without client_email or private_key",
+                        path.display()
+                    ),
+                ));
+            };
+            let signer = RsaSigner::from_pem(email, pem)
+                .map_err(|e| storage(StorageErrorKind::InvalidConfig, format!("`{}`: {e}", path.display())))?;
+            (
+                SigningBackend::Local(Arc::new(signer)),
+                MAX_SIGNED_URL_EXPIRY,
+                SigningMode::KeyFile,
+            )
+        } else {
+            let iam_tokens = match &tokens {
+                TokenSource::None => google_tokens()?,
+                t => t.clone(),
+            };
+            let (email, max_expiry) = match &self.service_account {
+                Some(email) => (email.clone(), MAX_IMPERSONATED_EXPIRY),
+                None => (discover_service_account().await?, MAX_SIGNED_URL_EXPIRY),
+            };
+            tracing::warn!(
+                "signing through the IAM signBlob API as {email}: one request per URL; a service-account key file or HMAC keys sign much faster"
+            );
+            let endpoint = self
+                .iam_endpoint
+                .clone()
+                .or_else(|| env("REFGEN_GCS_IAM_ENDPOINT"))
+                .unwrap_or_else(|| IAM_ENDPOINT.into());
+            let client = SignBlobClient::new(http.clone(), endpoint, email, iam_tokens);
+            (
+                SigningBackend::SignBlob(Arc::new(client)),
+                max_expiry,
+                SigningMode::SignBlob,
+            )
+        };
+        tracing::debug!(?mode, api = %api_base, bucket = %self.bucket, "GCS store ready");
+        Ok(GcsStore {
+            http,
+            api_base,
+            bucket: self.bucket,
+            tokens,
+            page_size: self.page_size,
+            url_endpoint,
+            url_style: UrlStyle::Path,
+            backend,
+            max_expiry,
+        })
+    }
+}
+
+/// The ADC file: `GOOGLE_APPLICATION_CREDENTIALS`, else gcloud's well-known file.
+fn adc_file(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    if let Some(path) = env("GOOGLE_APPLICATION_CREDENTIALS") {
+        return Some(PathBuf::from(path));
+    }
+    let config = env("CLOUDSDK_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".config/gcloud")))?;
+    let path = config.join("application_default_credentials.json");
+    path.exists().then_some(path)
+}
+
+fn read_key_file(path: &std::path::Path) -> Result<(PathBuf, serde_json::Value), Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        storage(
+            StorageErrorKind::NoCredentials,
+            format!("cannot read the credentials file `{}`: {e}", path.display()),
+        )
+    })?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        storage(
+            StorageErrorKind::InvalidConfig,
+            format!("the credentials file `{}` is not JSON: {e}", path.display()),
+        )
+    })?;
+    Ok((path.to_path_buf(), json))
+}
+
+/// The service account the ADC credentials act as (metadata server, impersonation).
+async fn discover_service_account() -> Result<String, Error> {
+    let no_key = |why: String| {
+        storage(
+            StorageErrorKind::NoCredentials,
+            format!(
+                "the Google credentials hold no private key and no service account could be found to sign as ({why}): \
+                 pass --service-account EMAIL (signs through IAM signBlob), a key file, or HMAC keys"
+            ),
+        )
+    };
+    let signer = google_cloud_auth::credentials::Builder::default()
+        .build_signer()
+        .map_err(|e| no_key(one_line(&e)))?;
+    signer.client_email().await.map_err(|e| no_key(one_line(&e)))
+}

@@ -1,0 +1,273 @@
+//! The GCS store: JSON API listing, V4 signing in one of three modes.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::{StreamExt, TryStreamExt, stream};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use refgen_core::{Error, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
+use serde::Deserialize;
+
+use crate::error::{from_reqwest, from_status, storage};
+use crate::sign_blob::{SIGN_BLOB_CONCURRENCY, SignBlobClient};
+use crate::v4::{self, BlobSigner, Endpoint, UrlStyle, V4Request};
+
+/// OAuth headers for API calls, or none (emulators take no token).
+#[derive(Clone)]
+pub(crate) enum TokenSource {
+    None,
+    Google(google_cloud_auth::credentials::Credentials),
+}
+
+impl TokenSource {
+    pub(crate) async fn headers(&self) -> Result<http::HeaderMap, Error> {
+        match self {
+            TokenSource::None => Ok(http::HeaderMap::new()),
+            TokenSource::Google(creds) => match creds.headers(http::Extensions::new()).await {
+                Ok(google_cloud_auth::credentials::CacheableResource::New { data, .. }) => Ok(data),
+                Ok(google_cloud_auth::credentials::CacheableResource::NotModified) => Ok(http::HeaderMap::new()),
+                Err(e) => Err(storage(
+                    StorageErrorKind::InvalidCredentials,
+                    format!("getting an OAuth token failed: {}", one_line(&e)),
+                )),
+            },
+        }
+    }
+}
+
+pub(crate) fn one_line(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(next) = cur {
+        let text = next.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = next.source();
+    }
+    parts.join(": ").replace('\n', " ")
+}
+
+/// How URLs are signed.
+pub(crate) enum SigningBackend {
+    /// RSA key or HMAC keys held here.
+    Local(Arc<dyn BlobSigner>),
+    /// The IAM Credentials API.
+    SignBlob(Arc<SignBlobClient>),
+}
+
+/// One bucket on Google Cloud Storage (or an emulator).
+pub struct GcsStore {
+    pub(crate) http: reqwest::Client,
+    pub(crate) api_base: String,
+    pub(crate) bucket: String,
+    pub(crate) tokens: TokenSource,
+    pub(crate) page_size: u32,
+    pub(crate) url_endpoint: Endpoint,
+    pub(crate) url_style: UrlStyle,
+    pub(crate) backend: SigningBackend,
+    pub(crate) max_expiry: Duration,
+}
+
+impl std::fmt::Debug for GcsStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GcsStore")
+            .field("api_base", &self.api_base)
+            .field("bucket", &self.bucket)
+            .field("url_endpoint", &self.url_endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct ListResponse {
+    #[serde(default)]
+    items: Vec<ListedObject>,
+    #[serde(rename = "nextPageToken")]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ListedObject {
+    name: String,
+    /// The JSON API sends sizes as decimal strings.
+    size: Option<String>,
+    updated: Option<String>,
+}
+
+impl GcsStore {
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_offset: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<ListResponse, Error> {
+        let mut url = format!(
+            "{}/storage/v1/b/{}/o?fields=items(name,size,updated),nextPageToken&maxResults={}&prefix={}",
+            self.api_base,
+            utf8_percent_encode(&self.bucket, NON_ALPHANUMERIC),
+            self.page_size,
+            utf8_percent_encode(prefix, NON_ALPHANUMERIC)
+        );
+        if let Some(offset) = start_offset {
+            url.push_str(&format!(
+                "&startOffset={}",
+                utf8_percent_encode(offset, NON_ALPHANUMERIC)
+            ));
+        }
+        if let Some(token) = token {
+            url.push_str(&format!("&pageToken={}", utf8_percent_encode(token, NON_ALPHANUMERIC)));
+        }
+        let doing = format!("listing gs://{}/{prefix}", self.bucket);
+        let mut request = self.http.get(&url);
+        for (name, value) in self.tokens.headers().await?.iter() {
+            request = request.header(name, value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| from_reqwest(&doing, &self.api_base, &e))?;
+        let status = response.status().as_u16();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| from_reqwest(&doing, &self.api_base, &e))?;
+        if status != 200 {
+            let mut err = from_status(&doing, status, &body);
+            if status == 404 {
+                err = storage(
+                    StorageErrorKind::BucketNotFound,
+                    format!("{doing} failed: the bucket does not exist (check its name and the endpoint)"),
+                );
+            }
+            return Err(err);
+        }
+        serde_json::from_str(&body).map_err(|e| {
+            storage(
+                StorageErrorKind::Other,
+                format!("{doing} failed: the answer is not a JSON API object list ({e})"),
+            )
+        })
+    }
+
+    fn request<'a>(&'a self, key: &'a str, at: SystemTime, expires_in: Duration) -> V4Request<'a> {
+        V4Request {
+            method: "GET",
+            bucket: &self.bucket,
+            object: Some(key),
+            headers: &[],
+            query: &[],
+            endpoint: &self.url_endpoint,
+            style: &self.url_style,
+            at,
+            expires_in,
+        }
+    }
+}
+
+enum ListState {
+    Next(Option<String>),
+    Done,
+}
+
+impl Lister for GcsStore {
+    fn list<'a>(&'a self, prefix: &'a str, start_after: Option<&'a str>) -> PageStream<'a> {
+        Box::pin(stream::try_unfold(ListState::Next(None), move |state| async move {
+            let token = match state {
+                ListState::Done => return Ok(None),
+                ListState::Next(token) => token,
+            };
+            // `startOffset` is inclusive: drop the key itself to start *after* it.
+            let offset = if token.is_none() { start_after } else { None };
+            let page = self.list_page(prefix, offset, token.as_deref()).await?;
+            let objects = page
+                .items
+                .into_iter()
+                .filter(|o| start_after != Some(o.name.as_str()))
+                .map(|o| ObjectMeta {
+                    size: o.size.and_then(|s| s.parse().ok()).unwrap_or(0),
+                    last_modified: o
+                        .updated
+                        .and_then(|t| {
+                            time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
+                        })
+                        .map(SystemTime::from),
+                    key: o.name,
+                })
+                .collect();
+            let next = match page.next_page_token {
+                Some(t) if !t.is_empty() => ListState::Next(Some(t)),
+                _ => ListState::Done,
+            };
+            Ok(Some((objects, next)))
+        }))
+    }
+}
+
+#[async_trait::async_trait]
+impl Signer for GcsStore {
+    fn max_expiry(&self) -> Duration {
+        self.max_expiry
+    }
+
+    async fn sign_page(&self, objects: &[ObjectMeta], expires_in: Duration) -> Result<Vec<String>, Error> {
+        if objects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let at = SystemTime::now();
+        match &self.backend {
+            SigningBackend::Local(signer) => {
+                // RSA signing takes a fraction of a millisecond per URL: keep it off the
+                // async workers, so listing goes on while pages are signed.
+                let signer = Arc::clone(signer);
+                let keys: Vec<String> = objects.iter().map(|o| o.key.clone()).collect();
+                let (bucket, endpoint, style) =
+                    (self.bucket.clone(), self.url_endpoint.clone(), self.url_style.clone());
+                tokio::task::spawn_blocking(move || {
+                    keys.iter()
+                        .map(|key| {
+                            let req = V4Request {
+                                method: "GET",
+                                bucket: &bucket,
+                                object: Some(key),
+                                headers: &[],
+                                query: &[],
+                                endpoint: &endpoint,
+                                style: &style,
+                                at,
+                                expires_in,
+                            };
+                            v4::sign_url(&req, signer.as_ref())
+                                .map_err(|e| storage(StorageErrorKind::InvalidConfig, e.to_string()))
+                        })
+                        .collect::<Result<Vec<_>, Error>>()
+                })
+                .await
+                .map_err(|e| storage(StorageErrorKind::Other, format!("signing stopped: {e}")))?
+            }
+            SigningBackend::SignBlob(client) => {
+                let prepared: Vec<v4::Prepared> = objects
+                    .iter()
+                    .map(|o| {
+                        v4::prepare(
+                            &self.request(&o.key, at, expires_in),
+                            "GOOG4-RSA-SHA256",
+                            client.service_account(),
+                        )
+                    })
+                    .collect();
+                stream::iter(prepared)
+                    .map(|prepared| {
+                        let client = Arc::clone(client);
+                        async move {
+                            let signature = client.sign(prepared.string_to_sign.as_bytes()).await?;
+                            Ok::<_, Error>(prepared.url_with(&signature))
+                        }
+                    })
+                    .buffered(SIGN_BLOB_CONCURRENCY)
+                    .try_collect()
+                    .await
+            }
+        }
+    }
+}
