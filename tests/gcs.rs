@@ -101,8 +101,9 @@ fn listing_spans_pages_and_filters_apply() {
 fn hmac_keys_sign_urls() {
     let keys = vec!["a b/c+d.jpg".to_owned(), "plain.png".to_owned()];
     let bucket = bucket_with(&keys);
-    let run = Refgen::new(["generate", &format!("gs://{bucket}/")])
+    let run = Refgen::new(["-vv", "generate", &format!("gs://{bucket}/")])
         .gcs_emulator()
+        .env("RUST_LOG", "trace")
         .env("GCS_HMAC_ACCESS_ID", "GOOG1TESTACCESSID")
         .env("GCS_HMAC_SECRET", "hmac-secret-value")
         .run()
@@ -117,8 +118,18 @@ fn hmac_keys_sign_urls() {
             line.url
         );
         assert_eq!(http_get(&line.url).0, 200);
+        let signature = line.url.rsplit_once("X-Goog-Signature=").expect("signed").1;
+        assert!(!run.stderr.contains(signature), "a signature is in the trace log");
     }
-    assert!(!run.stderr.contains("hmac-secret-value"));
+    assert!(
+        run.stderr.contains("GCS store ready"),
+        "trace logging is on: {}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("hmac-secret-value"),
+        "the HMAC secret is in the log"
+    );
 }
 
 /// Credentials without a key (here the metadata server) sign through IAM signBlob:
