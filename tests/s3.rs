@@ -371,11 +371,6 @@ async fn bad_input_gets_one_clear_line_and_no_output_file() {
             "expected a number",
         ),
         (
-            "not yet supported",
-            admin(&["generate", "az://acct/c/x", "-o", &out_arg]),
-            "not supported yet",
-        ),
-        (
             "no credentials",
             Refgen::new(["generate", &src, "-o", &out_arg]).env("AWS_ENDPOINT_URL", &env.endpoint),
             "no AWS credentials found",

@@ -104,6 +104,15 @@ pub fn gcs_put(endpoint: &str, bucket: &str, key: &str, body: Vec<u8>) {
     assert_eq!(status, 200, "upload {key:?}: {}", String::from_utf8_lossy(&reply));
 }
 
+/// Azurite's endpoint, account and (published development) key.
+pub fn azure_env() -> (String, String, String) {
+    (
+        required("REFGEN_TEST_AZURE_ENDPOINT"),
+        required("REFGEN_TEST_AZURE_ACCOUNT"),
+        required("REFGEN_TEST_AZURE_KEY"),
+    )
+}
+
 /// The dummy service-account key of Google's conformance tests (inactive).
 pub fn gcs_dummy_key() -> PathBuf {
     shared_dir().join("vectors/gcs/test_service_account.not-a-test.json")

@@ -28,6 +28,7 @@ const GENERATE_EXAMPLES: &str = "Examples:
   refgen generate s3://media/ --images --expires-in 12h > refs.jsonl
   AWS_ENDPOINT_URL=http://127.0.0.1:9000 refgen generate s3://bucket/ -o refs.jsonl
   refgen generate 'gs://my-bucket/frames/**/*.png' --credentials-file key.json -o refs.jsonl
+  refgen generate 'https://acct.blob.core.windows.net/media/clips/*.mp4' --videos -o refs.jsonl
 
 Source patterns: the literal part before the first wildcard is the listing prefix;
 `*` and `?` stay within one folder, `**` crosses folders, `\\` escapes a wildcard.";
@@ -61,7 +62,8 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub ignore_case: bool,
 
-    /// How long the URLs stay valid: 3600, 90m, 12h, 7d (at most 7d; 12h for GCS signBlob as another account).
+    /// How long the URLs stay valid: 3600, 90m, 12h, 7d (S3, GCS, Azure Entra ID: at most 7d;
+    /// GCS signBlob as another account: 12h).
     #[arg(long, value_name = "DURATION", default_value = "24h")]
     pub expires_in: String,
 
@@ -69,12 +71,17 @@ pub struct GenerateArgs {
     #[arg(long, value_enum, default_value_t = NameArg::Flat)]
     pub name: NameArg,
 
+    /// Objects per listing request (default: each service's maximum). For tests and debugging.
+    #[arg(long, value_name = "N", hide = true, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub page_size: Option<u32>,
+
     /// No summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// Storage endpoint: an S3-compatible store, or a GCS emulator or private endpoint
-    /// (S3 also reads AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL; GCS reads STORAGE_EMULATOR_HOST).
+    /// Storage endpoint: an S3-compatible store, a GCS emulator, an Azure Blob endpoint such as
+    /// Azurite's http://127.0.0.1:10000/devstoreaccount1 (S3 also reads AWS_ENDPOINT_URL_S3 /
+    /// AWS_ENDPOINT_URL; GCS reads STORAGE_EMULATOR_HOST; Azure, a connection string's BlobEndpoint).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
 
@@ -83,6 +90,25 @@ pub struct GenerateArgs {
 
     #[command(flatten)]
     pub gcs: GcsArgs,
+
+    #[command(flatten)]
+    pub azure: AzureArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Azure options")]
+pub struct AzureArgs {
+    /// SAS token granting read and list (also AZURE_STORAGE_SAS_TOKEN); appended to every URL.
+    #[arg(long, value_name = "TOKEN")]
+    pub sas_token: Option<String>,
+
+    /// Storage account key (also AZURE_STORAGE_KEY or AZURE_STORAGE_ACCOUNT_KEY): per-blob read SAS.
+    #[arg(long, value_name = "KEY")]
+    pub account_key: Option<String>,
+
+    /// Connection string (also AZURE_STORAGE_CONNECTION_STRING).
+    #[arg(long, value_name = "STRING")]
+    pub connection_string: Option<String>,
 }
 
 #[derive(Debug, Args)]

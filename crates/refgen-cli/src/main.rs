@@ -65,7 +65,7 @@ async fn generate_command(args: GenerateArgs) -> Result<()> {
     let max_expiry = match source.provider {
         Provider::S3 => refgen_s3::MAX_PRESIGN_EXPIRY,
         Provider::Gcs => refgen_gcs::MAX_SIGNED_URL_EXPIRY,
-        other => bail!("{other} sources are not supported yet by this build of refgen (s3:// and gs:// are)"),
+        Provider::Azure => refgen_azure::MAX_SAS_EXPIRY,
     };
     if expires_in > max_expiry {
         bail!(
@@ -99,7 +99,10 @@ async fn generate_command(args: GenerateArgs) -> Result<()> {
             let store = build_gcs(&source, &args).await?;
             generate(&store, &store, &selection, expires_in, &mut namer, &mut writer).await?
         }
-        Provider::Azure => unreachable!("refused above"),
+        Provider::Azure => {
+            let store = build_azure(&source, &args).await?;
+            generate(&store, &store, &selection, expires_in, &mut namer, &mut writer).await?
+        }
     };
     writer.finish()?;
     if !args.quiet {
@@ -121,6 +124,9 @@ async fn build_s3(source: &SourceUrl, args: &GenerateArgs) -> Result<refgen_s3::
     }
     if let Some(url) = &args.endpoint_url {
         builder = builder.with_endpoint_url(url);
+    }
+    if let Some(n) = args.page_size {
+        builder = builder.with_page_size(i32::try_from(n.min(1000)).unwrap_or(1000));
     }
     if let Some(addressing) = args.s3.addressing {
         builder = builder.with_addressing(addressing.into());
@@ -144,8 +150,32 @@ async fn build_gcs(source: &SourceUrl, args: &GenerateArgs) -> Result<refgen_gcs
     if let Some(email) = &args.gcs.service_account {
         builder = builder.with_service_account(email);
     }
+    if let Some(n) = args.page_size {
+        builder = builder.with_page_size(n);
+    }
     if let Some(url) = &args.gcs.iam_endpoint {
         builder = builder.with_iam_endpoint(url);
+    }
+    Ok(builder.build().await?)
+}
+
+async fn build_azure(source: &SourceUrl, args: &GenerateArgs) -> Result<refgen_azure::AzureStore> {
+    let account = source.account.as_deref().unwrap_or_default();
+    let mut builder = refgen_azure::AzureBuilder::from_env(account, &source.bucket);
+    if let Some(url) = args.endpoint_url.as_ref().or(source.endpoint.as_ref()) {
+        builder = builder.with_endpoint(url);
+    }
+    if let Some(n) = args.page_size {
+        builder = builder.with_page_size(n);
+    }
+    if let Some(token) = &args.azure.sas_token {
+        builder = builder.with_sas_token(token);
+    }
+    if let Some(key) = &args.azure.account_key {
+        builder = builder.with_account_key(key);
+    }
+    if let Some(conn) = &args.azure.connection_string {
+        builder = builder.with_connection_string(conn);
     }
     Ok(builder.build().await?)
 }

@@ -48,6 +48,8 @@ pub struct SourceUrl {
     pub bucket: String,
     /// The key pattern: a literal prefix, optionally followed by glob wildcards.
     pub pattern: String,
+    /// The service endpoint a URL-form source names (`https://acct.blob.core.windows.net`).
+    pub endpoint: Option<String>,
 }
 
 const EXPECTED: &str = "expected s3://bucket/prefix, gs://bucket/prefix, az://account/container/prefix \
@@ -71,6 +73,7 @@ impl FromStr for SourceUrl {
                     account: None,
                     bucket,
                     pattern,
+                    endpoint: None,
                 })
                 .map_err(invalid),
             "gs" => bucket_and_pattern(rest, "bucket")
@@ -79,6 +82,7 @@ impl FromStr for SourceUrl {
                     account: None,
                     bucket,
                     pattern,
+                    endpoint: None,
                 })
                 .map_err(invalid),
             "az" => {
@@ -92,6 +96,7 @@ impl FromStr for SourceUrl {
                     account: Some(account.to_owned()),
                     bucket: container,
                     pattern,
+                    endpoint: None,
                 })
             }
             "https" | "http" => {
@@ -110,6 +115,7 @@ impl FromStr for SourceUrl {
                     account: Some(account.to_owned()),
                     bucket: container,
                     pattern,
+                    endpoint: Some(format!("{}://{host}", scheme.to_ascii_lowercase())),
                 })
             }
             other => Err(invalid(format!("unknown scheme `{other}://`; {EXPECTED}"))),
@@ -169,6 +175,7 @@ mod tests {
             (h.provider, h.account.as_deref(), h.bucket.as_str(), h.pattern.as_str()),
             (Provider::Azure, Some("acct"), "cont", "x/*.png")
         );
+        assert_eq!(h.endpoint.as_deref(), Some("https://acct.blob.core.windows.net"));
     }
 
     #[test]

@@ -1,0 +1,290 @@
+//! The Azure store: List Blobs over REST, read-only SAS URLs per blob.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use futures::stream;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use refgen_core::{Error, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
+use tokio::sync::Mutex;
+
+use crate::config::{CredentialMode, SasToken};
+use crate::entra::{CredentialChain, MAX_DELEGATION, user_delegation_key};
+use crate::error::{from_reqwest, from_status, storage};
+use crate::sas::{
+    AccountKey, Resource, SERVICE_VERSION, SasFields, UserDelegationKey, encode_blob_path, sas_time, service_sas,
+    user_delegation_sas,
+};
+
+/// The longest URL lifetime refgen signs with an account key or passes through for a
+/// SAS token: a year (the service sets no limit; longer-lived links are rarely wise).
+pub const MAX_SAS_EXPIRY: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// SAS start times are set this far back, so that clocks running a little behind
+/// the service's still accept a URL the moment it is made.
+const CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+
+pub(crate) enum Mode {
+    SasToken(SasToken),
+    /// Boxed: a prepared HMAC key is over a kilobyte.
+    AccountKey(Box<AccountKey>),
+    Entra(CredentialChain),
+}
+
+impl Mode {
+    pub(crate) fn kind(&self) -> CredentialMode {
+        match self {
+            Mode::SasToken(_) => CredentialMode::SasToken,
+            Mode::AccountKey(_) => CredentialMode::AccountKey,
+            Mode::Entra(_) => CredentialMode::EntraId,
+        }
+    }
+}
+
+/// One container on Azure Blob Storage (or Azurite).
+pub struct AzureStore {
+    http: reqwest::Client,
+    endpoint: String,
+    https: bool,
+    account: String,
+    container: String,
+    page_size: Option<u32>,
+    mode: Mode,
+    /// Entra mode: the user delegation key, fetched once and reused while it lasts.
+    delegation: Mutex<Option<(UserDelegationKey, SystemTime)>>,
+    warned: AtomicBool,
+}
+
+impl std::fmt::Debug for AzureStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AzureStore")
+            .field("endpoint", &self.endpoint)
+            .field("container", &self.container)
+            .field("mode", &self.mode.kind())
+            .finish_non_exhaustive()
+    }
+}
+
+enum ListState {
+    Next(Option<String>),
+    Done,
+}
+
+impl AzureStore {
+    pub(crate) fn new(
+        http: reqwest::Client,
+        endpoint: String,
+        https: bool,
+        account: String,
+        container: String,
+        page_size: Option<u32>,
+        mode: Mode,
+    ) -> Self {
+        AzureStore {
+            http,
+            endpoint,
+            https,
+            account,
+            container,
+            page_size,
+            mode,
+            delegation: Mutex::new(None),
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    /// Which credential mode is in use.
+    pub fn credential_mode(&self) -> CredentialMode {
+        self.mode.kind()
+    }
+
+    fn protocol(&self) -> Option<&'static str> {
+        self.https.then_some("https")
+    }
+
+    async fn list_page(&self, prefix: &str, marker: Option<&str>) -> Result<(Vec<ObjectMeta>, Option<String>), Error> {
+        let mut url = format!(
+            "{}/{}?restype=container&comp=list&prefix={}",
+            self.endpoint,
+            utf8_percent_encode(&self.container, NON_ALPHANUMERIC),
+            utf8_percent_encode(prefix, NON_ALPHANUMERIC)
+        );
+        if let Some(n) = self.page_size {
+            url.push_str(&format!("&maxresults={n}"));
+        }
+        if let Some(m) = marker {
+            url.push_str(&format!("&marker={}", utf8_percent_encode(m, NON_ALPHANUMERIC)));
+        }
+        let doing = format!("listing container `{}` of account `{}`", self.container, self.account);
+        let mut bearer = None;
+        match &self.mode {
+            Mode::SasToken(token) => url = format!("{url}&{}", token.query),
+            Mode::AccountKey(key) => {
+                // A short-lived container SAS (read + list) for this one request.
+                let now = SystemTime::now();
+                let (start, expiry) = (sas_time(now - CLOCK_SKEW), sas_time(now + Duration::from_secs(3600)));
+                let fields = SasFields {
+                    permissions: "rl",
+                    start: Some(&start),
+                    expiry: &expiry,
+                    protocol: self.protocol(),
+                    ..Default::default()
+                };
+                let sas = service_sas(key, &self.account, &self.container, Resource::Container, &fields);
+                url = format!("{url}&{}", sas.query);
+            }
+            Mode::Entra(chain) => bearer = Some(chain.token().await?),
+        }
+        let mut request = self.http.get(&url).header("x-ms-version", SERVICE_VERSION);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| from_reqwest(&doing, &self.endpoint, &e))?;
+        let status = response.status().as_u16();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| from_reqwest(&doing, &self.endpoint, &e))?;
+        if status != 200 {
+            return Err(from_status(&doing, status, &body));
+        }
+        let page = crate::list::parse(&body).map_err(|e| {
+            storage(
+                StorageErrorKind::Other,
+                format!("{doing} failed: the answer is not a blob list ({e})"),
+            )
+        })?;
+        let objects = page
+            .blobs
+            .blob
+            .into_iter()
+            .map(|b| {
+                let key = b.name.decoded().ok_or_else(|| {
+                    storage(
+                        StorageErrorKind::Other,
+                        format!("{doing} failed: a blob name is not UTF-8 once decoded"),
+                    )
+                })?;
+                let props = b.properties;
+                Ok(ObjectMeta {
+                    key,
+                    size: props.as_ref().and_then(|p| p.content_length).unwrap_or(0),
+                    last_modified: props
+                        .and_then(|p| p.last_modified)
+                        .and_then(|t| {
+                            time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc2822).ok()
+                        })
+                        .map(SystemTime::from),
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok((objects, page.next_marker.filter(|m| !m.is_empty())))
+    }
+
+    /// The delegation key for URLs that expire at `until`; fetched at most once per
+    /// run unless a later URL needs a longer-lived key.
+    async fn delegation_key(&self, chain: &CredentialChain, until: SystemTime) -> Result<UserDelegationKey, Error> {
+        let mut cached = self.delegation.lock().await;
+        if let Some((key, expiry)) = cached.as_ref()
+            && *expiry >= until
+        {
+            return Ok(key.clone());
+        }
+        let now = SystemTime::now();
+        let expiry = (until + Duration::from_secs(60)).min(now + MAX_DELEGATION);
+        let token = chain.token().await?;
+        let key = user_delegation_key(&self.http, &self.endpoint, &token, now - CLOCK_SKEW, expiry).await?;
+        tracing::debug!(expiry = %sas_time(expiry), "got a user delegation key");
+        *cached = Some((key.clone(), expiry));
+        Ok(key)
+    }
+
+    fn blob_url(&self, name: &str, sas_query: &str) -> String {
+        format!(
+            "{}/{}/{}?{sas_query}",
+            self.endpoint,
+            self.container,
+            encode_blob_path(name)
+        )
+    }
+}
+
+impl Lister for AzureStore {
+    fn list<'a>(&'a self, prefix: &'a str, start_after: Option<&'a str>) -> PageStream<'a> {
+        Box::pin(stream::try_unfold(ListState::Next(None), move |state| async move {
+            let marker = match state {
+                ListState::Done => return Ok(None),
+                ListState::Next(marker) => marker,
+            };
+            let (mut objects, next) = self.list_page(prefix, marker.as_deref()).await?;
+            // Blob Storage has no "start after": skip keys up to it (it lists in key order).
+            if let Some(after) = start_after {
+                objects.retain(|o| o.key.as_str() > after);
+            }
+            let state = next.map_or(ListState::Done, |m| ListState::Next(Some(m)));
+            Ok(Some((objects, state)))
+        }))
+    }
+}
+
+#[async_trait::async_trait]
+impl Signer for AzureStore {
+    fn max_expiry(&self) -> Duration {
+        match self.mode {
+            // A user-delegation SAS cannot outlive its key, and keys last 7 days at most.
+            Mode::Entra(_) => MAX_DELEGATION,
+            _ => MAX_SAS_EXPIRY,
+        }
+    }
+
+    async fn sign_page(&self, objects: &[ObjectMeta], expires_in: Duration) -> Result<Vec<String>, Error> {
+        if objects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = SystemTime::now();
+        let (start, expiry) = (sas_time(now - CLOCK_SKEW), sas_time(now + expires_in));
+        let fields = SasFields {
+            permissions: "r",
+            start: Some(&start),
+            expiry: &expiry,
+            protocol: self.protocol(),
+            ..Default::default()
+        };
+        Ok(match &self.mode {
+            Mode::SasToken(token) => {
+                if let Some(se) = token.expiry
+                    && se < now + expires_in
+                    && !self.warned.swap(true, Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        "the SAS token expires in {}, before the requested {}: the URLs stop working when it does",
+                        refgen_core::expiry::display_approx(se.duration_since(now).unwrap_or_default()),
+                        refgen_core::expiry::display_duration(expires_in)
+                    );
+                }
+                objects.iter().map(|o| self.blob_url(&o.key, &token.query)).collect()
+            }
+            Mode::AccountKey(key) => objects
+                .iter()
+                .map(|o| {
+                    let sas = service_sas(key, &self.account, &self.container, Resource::Blob(&o.key), &fields);
+                    self.blob_url(&o.key, &sas.query)
+                })
+                .collect(),
+            Mode::Entra(chain) => {
+                let key = self.delegation_key(chain, now + expires_in).await?;
+                objects
+                    .iter()
+                    .map(|o| {
+                        let sas =
+                            user_delegation_sas(&key, &self.account, &self.container, Resource::Blob(&o.key), &fields);
+                        self.blob_url(&o.key, &sas.query)
+                    })
+                    .collect()
+            }
+        })
+    }
+}

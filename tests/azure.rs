@@ -1,0 +1,434 @@
+//! End-to-end: the `refgen` binary against Azurite (which checks SAS signatures and
+//! expiry) in SAS-token and account-key modes, and the Entra ID mode against a local
+//! stand-in for the managed-identity token endpoint and the Blob service calls it
+//! makes (Azurite accepts OAuth only over HTTPS).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime};
+
+use refgen_azure::sas::{AccountKey, Resource, SasFields, account_sas, sas_time, service_sas};
+use refgen_core::naming::key_of_flat_name;
+use refgen_e2e::stub::StubServer;
+use refgen_e2e::*;
+
+fn body_for(key: &str) -> Vec<u8> {
+    format!("azure blob {key:?}").into_bytes()
+}
+
+fn key() -> AccountKey {
+    AccountKey::from_base64(&azure_env().2).expect("Azurite's key")
+}
+
+/// An account SAS with every permission, for fixtures (made with refgen's own signer,
+/// which the official SDK's vectors pin).
+fn admin_sas() -> String {
+    let expiry = sas_time(SystemTime::now() + Duration::from_secs(3600));
+    account_sas(
+        &key(),
+        &azure_env().1,
+        "sco",
+        &SasFields {
+            permissions: "rwdlac",
+            expiry: &expiry,
+            ..Default::default()
+        },
+    )
+    .query
+}
+
+fn container_with(keys: &[String]) -> String {
+    let (endpoint, _, _) = azure_env();
+    let container = unique_bucket("az");
+    let sas = admin_sas();
+    let (status, body) = http_send(
+        "PUT",
+        &format!("{endpoint}/{container}?restype=container&{sas}"),
+        Vec::new(),
+    );
+    assert_eq!(status, 201, "create container: {}", String::from_utf8_lossy(&body));
+    for key in keys {
+        let url = format!(
+            "{endpoint}/{container}/{}?{sas}",
+            refgen_azure::sas::encode_blob_path(key)
+        );
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let request = ureq::http::Request::builder()
+            .method("PUT")
+            .uri(&url)
+            .header("x-ms-blob-type", "BlockBlob")
+            .body(body_for(key))
+            .expect("request");
+        let mut response = agent.run(request).expect("upload");
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        assert!(
+            status == 201 || key.contains("/./") || key.contains("/../"),
+            "upload {key:?}: {status} {text}"
+        );
+    }
+    container
+}
+
+fn account_key_run(args: &[&str]) -> Refgen {
+    let (endpoint, _, key) = azure_env();
+    let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    all.extend(["--endpoint-url".to_owned(), endpoint]);
+    Refgen::new(all).env("AZURE_STORAGE_KEY", key)
+}
+
+/// Account-key mode: every fixture key Azurite stores is listed, named uniquely and
+/// fetched back through its read-only per-blob SAS.
+#[test]
+fn tricky_keys_every_url_returns_the_blobs_bytes() {
+    let keys = tricky_keys();
+    let container = container_with(&keys);
+    let (_, account, _) = azure_env();
+    let run = account_key_run(&["generate", &format!("az://{account}/{container}/")])
+        .run()
+        .assert_ok();
+    let lines = parse_references(&run.stdout);
+    // Azurite refuses `.`/`..` segments and turns `\` into `/`; everything else is stored as given.
+    assert!(
+        lines.len() >= keys.len() - 3,
+        "{} of {} keys listed: {}",
+        lines.len(),
+        keys.len(),
+        run.stderr
+    );
+    let uploaded: BTreeSet<Vec<u8>> = keys.iter().map(|k| body_for(k)).collect();
+    let mut seen = BTreeSet::new();
+    for line in &lines {
+        assert!(
+            line.url.contains("&sp=r&") && line.url.contains("&sr=b&") && line.url.contains("sv=2026-10-06"),
+            "{}",
+            line.url
+        );
+        assert!(key_of_flat_name(&line.name).is_some());
+        let (status, body) = http_get(&line.url);
+        assert_eq!(status, 200, "GET {} ({})", line.url, String::from_utf8_lossy(&body));
+        assert!(uploaded.contains(&body), "unexpected body for {:?}", line.name);
+        assert!(seen.insert(body), "two URLs returned the same blob");
+    }
+}
+
+/// Azurite refuses a URL whose signature was altered, one moved to another blob,
+/// and one whose SAS expired, and accepts the untouched one.
+#[test]
+fn tampered_and_expired_sas_urls_are_refused() {
+    let container = container_with(&["a.jpg".to_owned(), "b.jpg".to_owned()]);
+    let (_, account, _) = azure_env();
+    let run = account_key_run(&[
+        "generate",
+        &format!("az://{account}/{container}/a"),
+        "--expires-in",
+        "1h",
+    ])
+    .run()
+    .assert_ok();
+    let url = parse_references(&run.stdout).remove(0).url;
+    assert_eq!(http_get(&url), (200, body_for("a.jpg")));
+    let i = url.find("sig=").expect("sig") + 4;
+    let mut tampered = url.clone().into_bytes();
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    assert_eq!(
+        http_get(&String::from_utf8(tampered).expect("ascii")).0,
+        403,
+        "altered signature"
+    );
+    assert_eq!(
+        http_get(&url.replace("/a.jpg?", "/b.jpg?")).0,
+        403,
+        "signature moved to another blob"
+    );
+
+    let run = account_key_run(&[
+        "generate",
+        &format!("az://{account}/{container}/a"),
+        "--expires-in",
+        "1s",
+    ])
+    .run()
+    .assert_ok();
+    let short = parse_references(&run.stdout).remove(0).url;
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(http_get(&short).0, 403, "expired SAS");
+}
+
+/// SAS-token mode: the user's container SAS lists and is appended to every URL;
+/// a token that ends before --expires-in is warned about.
+#[test]
+fn sas_token_mode_lists_and_reads_with_the_users_token() {
+    let keys: Vec<String> = ["x/1.png", "x/2 two.png", "y.txt"].map(String::from).to_vec();
+    let container = container_with(&keys);
+    let (endpoint, account, _) = azure_env();
+    let expiry = sas_time(SystemTime::now() + Duration::from_secs(2 * 3600 + 30));
+    let token = service_sas(
+        &key(),
+        &account,
+        &container,
+        Resource::Container,
+        &SasFields {
+            permissions: "rl",
+            expiry: &expiry,
+            ..Default::default()
+        },
+    )
+    .query;
+    let run = Refgen::new([
+        "generate",
+        &format!("az://{account}/{container}/"),
+        "--images",
+        "--endpoint-url",
+        &endpoint,
+    ])
+    .env("AZURE_STORAGE_SAS_TOKEN", format!("?{token}"))
+    .run()
+    .assert_ok();
+    assert!(
+        run.stderr
+            .contains("the SAS token expires in 2h, before the requested 1d"),
+        "{}",
+        run.stderr
+    );
+    let lines = parse_references(&run.stdout);
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        assert!(line.url.ends_with(&token), "{}", line.url);
+        assert_eq!(http_get(&line.url).0, 200);
+    }
+
+    let read_only = service_sas(
+        &key(),
+        &account,
+        &container,
+        Resource::Container,
+        &SasFields {
+            permissions: "r",
+            expiry: &expiry,
+            ..Default::default()
+        },
+    )
+    .query;
+    let run = Refgen::new([
+        "generate",
+        &format!("az://{account}/{container}/"),
+        "--endpoint-url",
+        &endpoint,
+        "--sas-token",
+        &read_only,
+    ])
+    .run();
+    assert!(
+        !run.success && run.stderr.contains("does not grant list"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A connection string (as the portal shows it) names account, key and endpoint;
+/// listing spans several pages.
+#[test]
+fn connection_string_mode_and_paging() {
+    let keys: Vec<String> = (0..1234).map(|i| format!("p/{i:05}.jpg")).collect();
+    let container = container_with(&keys);
+    let (endpoint, account, key) = azure_env();
+    let conn = format!("DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};BlobEndpoint={endpoint};");
+    let run = Refgen::new([
+        "generate",
+        &format!("az://{account}/{container}/"),
+        "--name",
+        "key",
+        "--page-size",
+        "500",
+    ])
+    .env("AZURE_STORAGE_CONNECTION_STRING", conn)
+    .run()
+    .assert_ok();
+    let names: Vec<String> = parse_references(&run.stdout).into_iter().map(|l| l.name).collect();
+    assert_eq!(names, keys, "three pages of 500, in key order");
+    let line = &parse_references(&run.stdout)[1233];
+    assert_eq!(http_get(&line.url), (200, body_for("p/01233.jpg")));
+}
+
+/// Entra ID mode: a token from the managed-identity endpoint, one user delegation
+/// key for the whole run (however many pages), user-delegation SAS URLs.
+#[test]
+fn entra_id_mode_fetches_one_delegation_key_and_signs_user_delegation_sas() {
+    let names: Vec<String> = (0..7).map(|i| format!("d/{i}.jpg")).collect();
+    let listing_names = names.clone();
+    let service = StubServer::start(move |req| {
+        let xml = |body: String| {
+            (
+                200,
+                vec![("content-type".to_owned(), "application/xml".to_owned())],
+                body.into_bytes(),
+            )
+        };
+        let path = req.target.split('?').next().unwrap_or_default().to_owned();
+        if path == "/msi/token" {
+            if req.header("x-identity-header") != Some("stub-identity-secret") {
+                return (401, vec![], b"{}".to_vec());
+            }
+            let expires = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .expect("epoch")
+                .as_secs()
+                + 3600;
+            let body = format!(
+                r#"{{"access_token": "stub-aad-token", "expires_on": "{expires}", "resource": "https://storage.azure.com", "token_type": "Bearer"}}"#
+            );
+            return (
+                200,
+                vec![("content-type".to_owned(), "application/json".to_owned())],
+                body.into_bytes(),
+            );
+        }
+        if req.header("authorization") != Some("Bearer stub-aad-token") {
+            return (
+                403,
+                vec![],
+                b"<Error><Code>AuthenticationFailed</Code></Error>".to_vec(),
+            );
+        }
+        if req.method == "POST" && req.target == "/acct/?restype=service&comp=userdelegationkey" {
+            return xml("<?xml version=\"1.0\" encoding=\"utf-8\"?><UserDelegationKey><SignedOid>oid-1</SignedOid><SignedTid>tid-1</SignedTid><SignedStart>2026-01-01T00:00:00Z</SignedStart><SignedExpiry>2026-01-08T00:00:00Z</SignedExpiry><SignedService>b</SignedService><SignedVersion>2026-10-06</SignedVersion><Value>cmVmZ2VuLXRlc3QtZGVsZWdhdGlvbi1rZXktMzItYnl0ZXM=</Value></UserDelegationKey>".into());
+        }
+        if req.method == "GET" && path == "/acct/cont" {
+            // Pages of 3, following the marker.
+            let start: usize = req
+                .target
+                .split("marker=")
+                .nth(1)
+                .and_then(|m| m.split('&').next())
+                .and_then(|m| m.parse().ok())
+                .unwrap_or(0);
+            let page: String = listing_names
+                .iter()
+                .skip(start)
+                .take(3)
+                .map(|n| {
+                    format!("<Blob><Name>{n}</Name><Properties><Content-Length>1</Content-Length></Properties></Blob>")
+                })
+                .collect();
+            let next = if start + 3 < listing_names.len() {
+                format!("<NextMarker>{}</NextMarker>", start + 3)
+            } else {
+                "<NextMarker/>".into()
+            };
+            return xml(format!(
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults><Blobs>{page}</Blobs>{next}</EnumerationResults>"
+            ));
+        }
+        (404, vec![], b"<Error><Code>ResourceNotFound</Code></Error>".to_vec())
+    });
+    let run = Refgen::new([
+        "generate",
+        "az://acct/cont/",
+        "--endpoint-url",
+        &format!("http://{}/acct", service.addr),
+        "--expires-in",
+        "2d",
+    ])
+    .env("IDENTITY_ENDPOINT", format!("http://{}/msi/token", service.addr))
+    .env("IDENTITY_HEADER", "stub-identity-secret")
+    .env("AZURE_TOKEN_CREDENTIALS", "prod")
+    .run()
+    .assert_ok();
+    let lines = parse_references(&run.stdout);
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| key_of_flat_name(&l.name).expect("flat"))
+            .collect::<Vec<_>>(),
+        names
+    );
+    for line in &lines {
+        for field in [
+            "skoid=oid-1",
+            "sktid=tid-1",
+            "sks=b",
+            "skv=2026-10-06",
+            "sp=r",
+            "sr=b",
+            "sig=",
+        ] {
+            assert!(line.url.contains(field), "{field} missing: {}", line.url);
+        }
+    }
+    let requests = service.requests();
+    let key_requests: Vec<_> = requests
+        .iter()
+        .filter(|r| r.target.contains("comp=userdelegationkey"))
+        .collect();
+    assert_eq!(key_requests.len(), 1, "one delegation key for the whole run (3 pages)");
+    let body = String::from_utf8_lossy(&key_requests[0].body).into_owned();
+    assert!(
+        body.contains("<KeyInfo><Start>") && body.contains("</Expiry></KeyInfo>"),
+        "{body}"
+    );
+    assert_eq!(key_requests[0].header("x-ms-version"), Some("2026-10-06"));
+    assert_eq!(
+        requests.iter().filter(|r| r.target.contains("comp=list")).count(),
+        3,
+        "three listing pages"
+    );
+    assert!(!run.stderr.contains("stub-aad-token") && !run.stderr.contains("stub-identity-secret"));
+}
+
+/// One clear line for Azure mistakes.
+#[test]
+fn azure_errors_are_one_clear_line() {
+    let container = container_with(&["a.jpg".to_owned()]);
+    let (endpoint, account, _) = azure_env();
+    let src = format!("az://{account}/{container}/");
+    let cases: Vec<(&str, Refgen, &str)> = vec![
+        (
+            "missing container",
+            account_key_run(&["generate", &format!("az://{account}/no-such-container/")]),
+            "container does not exist",
+        ),
+        (
+            "wrong key",
+            Refgen::new(["generate", &src, "--endpoint-url", &endpoint]).env("AZURE_STORAGE_KEY", "d3Jvbmcta2V5"),
+            "credentials were refused",
+        ),
+        (
+            "key not base64",
+            Refgen::new(["generate", &src, "--endpoint-url", &endpoint, "--account-key", "!!"]),
+            "not valid base64",
+        ),
+        (
+            "no credentials at all",
+            Refgen::new(["generate", &src, "--endpoint-url", &endpoint])
+                .env("IDENTITY_ENDPOINT", "http://127.0.0.1:1/token")
+                .env("IDENTITY_HEADER", "x")
+                .env("AZURE_TOKEN_CREDENTIALS", "prod"),
+            "no Azure credentials found",
+        ),
+        (
+            "unreachable",
+            Refgen::new([
+                "generate",
+                &src,
+                "--endpoint-url",
+                "http://127.0.0.1:1/devstoreaccount1",
+            ])
+            .env("AZURE_STORAGE_KEY", azure_env().2),
+            "cannot reach",
+        ),
+        (
+            "connection string for another account",
+            Refgen::new(["generate", &src]).env("AZURE_STORAGE_CONNECTION_STRING", "AccountName=other;AccountKey=a2V5"),
+            "is for account `other`",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, refgen, needle) in cases {
+        let run = refgen.run();
+        let stderr = run.stderr.trim_end();
+        if run.success || stderr.lines().count() != 1 || !stderr.starts_with("error: ") || !stderr.contains(needle) {
+            failures.push(format!("{what}: code {:?}, stderr {stderr:?}", run.code));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
