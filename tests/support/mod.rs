@@ -13,6 +13,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use futures::StreamExt;
 use refgen_core::writer::ReferenceLine;
 
+pub mod roboflow;
 pub mod stub;
 
 /// Connection settings of the local S3 server.

@@ -26,6 +26,9 @@ impl Recorded {
     }
 }
 
+/// A status that makes the server close the connection instead of answering.
+pub const DROP_CONNECTION: u16 = 0;
+
 /// An answer: status, extra headers, body.
 pub type Reply = (u16, Vec<(String, String)>, Vec<u8>);
 
@@ -99,6 +102,10 @@ fn serve(stream: TcpStream, handler: &(dyn Fn(&Recorded) -> Reply + Send + Sync)
         };
         let (status, extra, reply) = handler(&request);
         seen.lock().expect("lock").push(request);
+        if status == DROP_CONNECTION {
+            // Close without answering: the client sees a broken connection.
+            return;
+        }
         let mut head = format!("HTTP/1.1 {status} STUB\r\ncontent-length: {}\r\n", reply.len());
         for (k, v) in extra {
             head.push_str(&format!("{k}: {v}\r\n"));

@@ -174,7 +174,7 @@ impl AzureBuilder {
         } else if let Some(key) = key {
             let key = AccountKey::from_base64(&key)
                 .ok_or_else(|| storage(StorageErrorKind::InvalidConfig, "the account key is not valid base64"))?;
-            Mode::AccountKey(Box::new(key))
+            Mode::AccountKey(key)
         } else if self.from_env {
             Mode::Entra(CredentialChain::from_env()?)
         } else {

@@ -29,9 +29,10 @@ pub(crate) const PATH_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
 /// Characters to encode in a query value: all but the unreserved set.
 pub(crate) const QUERY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
-/// An account key, decoded once. Never shown by `Debug`.
+/// An account key, decoded once. Never shown by `Debug`. Shared, because a prepared
+/// HMAC key is over a kilobyte and every URL of a run signs with the same one.
 #[derive(Clone)]
-pub struct AccountKey(hmac::Key);
+pub struct AccountKey(std::sync::Arc<hmac::Key>);
 
 impl std::fmt::Debug for AccountKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -43,7 +44,7 @@ impl AccountKey {
     /// From the base64 key the portal shows.
     pub fn from_base64(key: &str) -> Option<Self> {
         let bytes = base64::engine::general_purpose::STANDARD.decode(key.trim()).ok()?;
-        (!bytes.is_empty()).then(|| AccountKey(hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
+        (!bytes.is_empty()).then(|| AccountKey(std::sync::Arc::new(hmac::Key::new(hmac::HMAC_SHA256, &bytes))))
     }
 
     /// Base64 HMAC-SHA256 of a string to sign.

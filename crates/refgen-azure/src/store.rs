@@ -26,8 +26,7 @@ const CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
 
 pub(crate) enum Mode {
     SasToken(SasToken),
-    /// Boxed: a prepared HMAC key is over a kilobyte.
-    AccountKey(Box<AccountKey>),
+    AccountKey(AccountKey),
     Entra(CredentialChain),
 }
 
@@ -209,6 +208,63 @@ impl AzureStore {
             self.container,
             encode_blob_path(name)
         )
+    }
+}
+
+#[async_trait::async_trait]
+impl refgen_core::Uploader for AzureStore {
+    async fn upload_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> Result<(), Error> {
+        let doing = format!("uploading `{key}` to container `{}`", self.container);
+        let file = tokio::fs::File::open(path).await.map_err(|e| {
+            storage(
+                StorageErrorKind::Other,
+                format!("{doing} failed: cannot read {}: {e}", path.display()),
+            )
+        })?;
+        let length = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+        let mut bearer = None;
+        let query = match &self.mode {
+            Mode::SasToken(token) => token.query.clone(),
+            Mode::AccountKey(key_) => {
+                // A blob SAS that may create and write this one blob, for a few minutes.
+                let now = SystemTime::now();
+                let (start, expiry) = (sas_time(now - CLOCK_SKEW), sas_time(now + Duration::from_secs(3600)));
+                let fields = SasFields {
+                    permissions: "cw",
+                    start: Some(&start),
+                    expiry: &expiry,
+                    protocol: self.protocol(),
+                    ..Default::default()
+                };
+                service_sas(key_, &self.account, &self.container, Resource::Blob(key), &fields).query
+            }
+            Mode::Entra(chain) => {
+                bearer = Some(chain.token().await?);
+                String::new()
+            }
+        };
+        let url = format!("{}/{}/{}?{query}", self.endpoint, self.container, encode_blob_path(key));
+        let mut request = self
+            .http
+            .put(url.trim_end_matches('?'))
+            .header("x-ms-version", SERVICE_VERSION)
+            .header("x-ms-blob-type", "BlockBlob")
+            .header("content-type", content_type)
+            .header("content-length", length)
+            .body(reqwest::Body::from(file));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| from_reqwest(&doing, &self.endpoint, &e))?;
+        let status = response.status().as_u16();
+        if status != 201 {
+            let body = response.text().await.unwrap_or_default();
+            return Err(from_status(&doing, status, &body));
+        }
+        Ok(())
     }
 }
 

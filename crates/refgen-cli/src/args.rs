@@ -20,8 +20,20 @@ pub struct Cli {
 pub enum Command {
     /// List a bucket or prefix, keep matching objects, write one signed URL per object.
     #[command(after_help = GENERATE_EXAMPLES)]
-    Generate(GenerateArgs),
+    Generate(Box<GenerateArgs>),
+    /// Make (or take) a references file and submit it to Roboflow Batch Processing; follow it.
+    #[command(after_help = SUBMIT_EXAMPLES)]
+    Submit(Box<SubmitArgs>),
 }
+
+const SUBMIT_EXAMPLES: &str = "Examples:
+  refgen submit 's3://bucket/imgs/**/*.jpg' --images --batch-id my-batch \\
+      --upload-to s3://bucket/refs/my-batch.jsonl --wait
+  refgen submit --references refs.jsonl --batch-id my-batch
+  refgen submit s3://bucket/clips/ --videos --batch-id clips --upload-to s3://bucket/refs/clips.jsonl \\
+      --workflow-id my-workflow --job-id clips-1 --download-results out/
+
+Exit codes: 0 success, 1 failure, 2 bad command line, 124 --timeout reached.";
 
 const GENERATE_EXAMPLES: &str = "Examples:
   refgen generate 's3://my-bucket/images/**/*.jpg' -o refs.jsonl
@@ -42,6 +54,160 @@ pub struct GenerateArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<String>,
 
+    #[command(flatten)]
+    pub references: ReferenceArgs,
+
+    /// No summary on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// Bucket and optional prefix or glob to make the references from (or use --references).
+    #[arg(required_unless_present = "references_file", conflicts_with = "references_file")]
+    pub source: Option<String>,
+
+    /// A references file made earlier (JSON Lines of name and url).
+    #[arg(long = "references", value_name = "FILE", id = "references_file")]
+    pub references_file: Option<std::path::PathBuf>,
+
+    /// The batch to create or add to: 1-64 of a-z 0-9 _ -.
+    #[arg(long, value_name = "ID")]
+    pub batch_id: String,
+
+    /// The batch's display name (default: the batch id).
+    #[arg(long, value_name = "NAME")]
+    pub batch_name: Option<String>,
+
+    /// Upload the references file here (s3://, gs://, az://) and send its signed URL; without it,
+    /// references go inline (20,000 images or 5,000 videos per request).
+    #[arg(long, value_name = "URL")]
+    pub upload_to: Option<String>,
+
+    /// Base of the ingest ids (default: the batch id and the time); requests get BASE-0, BASE-1, ….
+    #[arg(long, value_name = "ID")]
+    pub ingest_id: Option<String>,
+
+    /// Webhook that Roboflow notifies about the ingest.
+    #[arg(long, value_name = "URL")]
+    pub notifications_url: Option<String>,
+
+    /// Notification category (repeatable): ingest-status, files-status.
+    #[arg(long, value_name = "CATEGORY", value_parser = ["ingest-status", "files-status"])]
+    pub notification_category: Vec<String>,
+
+    /// Wait until every reference is ingested (and, with --workflow-id, until the job ends).
+    #[arg(long)]
+    pub wait: bool,
+
+    /// Give up waiting after this long (exit code 124): 90m, 2h, ….
+    #[arg(long, value_name = "DURATION", default_value = "2h")]
+    pub timeout: String,
+
+    /// Time between status checks.
+    #[arg(long, value_name = "DURATION", default_value = "10s", hide = true)]
+    pub poll_interval: String,
+
+    /// Print a JSON summary on stdout at the end.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Do everything up to the first Roboflow request (no upload) and print what would be sent.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub roboflow: RoboflowArgs,
+
+    #[command(flatten)]
+    pub job: JobArgs,
+
+    #[command(flatten)]
+    pub references: ReferenceArgs,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Roboflow options")]
+pub struct RoboflowArgs {
+    /// Roboflow API key (also ROBOFLOW_API_KEY).
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
+
+    /// Workspace (default: the API key's own, looked up).
+    #[arg(long, value_name = "NAME")]
+    pub workspace: Option<String>,
+
+    /// Most references per inline request (default 20,000 for images, 5,000 for videos).
+    #[arg(long, value_name = "N", hide = true)]
+    pub inline_limit: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Job options (with --workflow-id)")]
+pub struct JobArgs {
+    /// Run this workflow on the batch once it is ingested.
+    #[arg(long, value_name = "ID")]
+    pub workflow_id: Option<String>,
+
+    /// The job's id: 1-20 of a-z 0-9 _ - (default: the batch id, cut to 20).
+    #[arg(long, value_name = "ID")]
+    pub job_id: Option<String>,
+
+    /// The job's name.
+    #[arg(long, value_name = "NAME")]
+    pub job_name: Option<String>,
+
+    /// cpu or gpu.
+    #[arg(long, value_parser = ["cpu", "gpu"])]
+    pub machine_type: Option<String>,
+
+    /// Workers per machine.
+    #[arg(long, value_name = "N")]
+    pub workers_per_machine: Option<u32>,
+
+    /// Processing timeout of the job, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub processing_timeout: Option<u64>,
+
+    /// Most tasks in parallel.
+    #[arg(long, value_name = "N")]
+    pub max_parallel_tasks: Option<u32>,
+
+    /// Highest tolerated share of failed images (0 to 1).
+    #[arg(long, value_name = "RATE")]
+    pub max_image_failure_rate: Option<f64>,
+
+    /// Workflow parameters as a JSON object.
+    #[arg(long, value_name = "JSON")]
+    pub workflow_parameters: Option<String>,
+
+    /// The workflow's image input name.
+    #[arg(long, value_name = "NAME")]
+    pub image_input_name: Option<String>,
+
+    /// csv or jsonl.
+    #[arg(long, value_parser = ["csv", "jsonl"])]
+    pub aggregation_format: Option<String>,
+
+    /// Frames per second to process (videos).
+    #[arg(long, value_name = "FPS")]
+    pub max_video_fps: Option<f64>,
+
+    /// Download the job's results into this folder (waits for the job).
+    #[arg(long, value_name = "DIR")]
+    pub download_results: Option<std::path::PathBuf>,
+}
+
+/// What goes into a references file: which objects, how named, how long the URLs last.
+#[derive(Debug, Args)]
+pub struct ReferenceArgs {
     /// Keep only keys matching this glob (repeatable). Without `/`, it matches the basename.
     #[arg(long, value_name = "GLOB")]
     pub include: Vec<String>,
@@ -70,20 +236,20 @@ pub struct GenerateArgs {
     /// How names are made: flat (key with / as __, unique), key (raw key), basename (unique).
     #[arg(long, value_enum, default_value_t = NameArg::Flat)]
     pub name: NameArg,
+}
 
-    /// Objects per listing request (default: each service's maximum). For tests and debugging.
-    #[arg(long, value_name = "N", hide = true, value_parser = clap::value_parser!(u32).range(1..=5000))]
-    pub page_size: Option<u32>,
-
-    /// No summary on stderr.
-    #[arg(short, long)]
-    pub quiet: bool,
-
+/// How to reach and authenticate to the storage services.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
     /// Storage endpoint: an S3-compatible store, a GCS emulator, an Azure Blob endpoint such as
     /// Azurite's http://127.0.0.1:10000/devstoreaccount1 (S3 also reads AWS_ENDPOINT_URL_S3 /
     /// AWS_ENDPOINT_URL; GCS reads STORAGE_EMULATOR_HOST; Azure, a connection string's BlobEndpoint).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
+
+    /// Objects per listing request (default: each service's maximum). For tests and debugging.
+    #[arg(long, value_name = "N", hide = true, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub page_size: Option<u32>,
 
     #[command(flatten)]
     pub s3: S3Args,

@@ -50,8 +50,8 @@ pub fn init(verbose: u8) {
         Ok(spec) if !spec.trim().is_empty() => spec,
         _ => match verbose {
             0 => "warn".to_owned(),
-            1 => "warn,refgen=debug,refgen_core=debug,refgen_s3=debug,refgen_gcs=debug,refgen_azure=debug".to_owned(),
-            _ => "info,refgen=trace,refgen_core=trace,refgen_s3=trace,refgen_gcs=trace,refgen_azure=trace".to_owned(),
+            1 => "warn,refgen=debug,refgen_core=debug,refgen_s3=debug,refgen_gcs=debug,refgen_azure=debug,refgen_roboflow=debug".to_owned(),
+            _ => "info,refgen=trace,refgen_core=trace,refgen_s3=trace,refgen_gcs=trace,refgen_azure=trace,refgen_roboflow=trace".to_owned(),
         },
     };
     let wanted = EnvFilter::builder().parse_lossy(spec);

@@ -9,7 +9,7 @@
 //!   locally), `--include`/`--exclude` and the media presets;
 //! - [`naming`]: the rules that turn keys into unique names;
 //! - [`expiry`]: parsing `--expires-in`;
-//! - [`Lister`] and [`Signer`]: the two traits each provider implements;
+//! - [`Lister`], [`Signer`] and [`Uploader`]: the traits each provider implements;
 //! - [`writer`]: the streaming, atomic JSON Lines writer;
 //! - [`pipeline`]: list → filter → sign → write as one bounded stream.
 
@@ -25,4 +25,4 @@ pub mod writer;
 
 pub use error::{Error, StorageErrorKind};
 pub use object::ObjectMeta;
-pub use traits::{Lister, PageStream, Signer};
+pub use traits::{Lister, PageStream, Signer, Uploader};

@@ -29,3 +29,10 @@ pub trait Signer: Send + Sync {
     /// Signs one GET URL per object, in the same order, each valid for `expires_in`.
     async fn sign_page(&self, objects: &[ObjectMeta], expires_in: Duration) -> Result<Vec<String>, Error>;
 }
+
+/// Uploads one file as an object (for the references file of a submission).
+#[async_trait::async_trait]
+pub trait Uploader: Send + Sync {
+    /// Streams the file at `path` to `key`, with this content type.
+    async fn upload_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> Result<(), Error>;
+}

@@ -165,6 +165,43 @@ impl GcsStore {
     }
 }
 
+#[async_trait::async_trait]
+impl refgen_core::Uploader for GcsStore {
+    async fn upload_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> Result<(), Error> {
+        let doing = format!("uploading gs://{}/{key}", self.bucket);
+        let file = tokio::fs::File::open(path).await.map_err(|e| {
+            storage(
+                StorageErrorKind::Other,
+                format!("{doing} failed: cannot read {}: {e}", path.display()),
+            )
+        })?;
+        let url = format!(
+            "{}/upload/storage/v1/b/{}/o?uploadType=media&name={}",
+            self.api_base,
+            utf8_percent_encode(&self.bucket, NON_ALPHANUMERIC),
+            utf8_percent_encode(key, NON_ALPHANUMERIC)
+        );
+        let mut request = self
+            .http
+            .post(&url)
+            .header("content-type", content_type)
+            .body(reqwest::Body::from(file));
+        for (name, value) in self.tokens.headers().await?.iter() {
+            request = request.header(name, value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| from_reqwest(&doing, &self.api_base, &e))?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let body = response.text().await.unwrap_or_default();
+            return Err(from_status(&doing, status, &body));
+        }
+        Ok(())
+    }
+}
+
 enum ListState {
     Next(Option<String>),
     Done,

@@ -240,6 +240,30 @@ impl Signer for S3Store {
     }
 }
 
+#[async_trait::async_trait]
+impl refgen_core::Uploader for S3Store {
+    async fn upload_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> Result<(), Error> {
+        let doing = format!("uploading s3://{}/{key}", self.bucket);
+        let body = aws_sdk_s3::primitives::ByteStream::from_path(path).await.map_err(|e| {
+            Error::storage(
+                PROVIDER,
+                StorageErrorKind::Other,
+                format!("{doing} failed: cannot read {}: {e}", path.display()),
+            )
+        })?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| from_sdk(&e, &doing, &self.endpoint))?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

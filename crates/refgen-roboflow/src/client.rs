@@ -1,0 +1,537 @@
+//! The HTTP client: one method per call of the contract.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use serde_json::{Value, json};
+
+use crate::error::RoboflowError;
+use crate::types::*;
+
+const US: &str = "https://api.roboflow.com";
+const EU: &str = "https://api.roboflow.eu";
+/// Attempts per call, as the official client makes.
+const ATTEMPTS: u32 = 3;
+
+/// Builds a [`Client`].
+#[derive(Default)]
+pub struct ClientBuilder {
+    api_key: Option<String>,
+    base: Option<String>,
+    from_env: bool,
+    backoff_base: Option<Duration>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("api_key", &self.api_key.as_ref().map(|_| "** redacted **"))
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// Reads nothing from the environment.
+    pub fn new() -> Self {
+        ClientBuilder::default()
+    }
+
+    /// Reads `ROBOFLOW_API_KEY`, `API_BASE_URL` and `ROBOFLOW_REGION` (`us`, `eu`).
+    pub fn from_env() -> Self {
+        ClientBuilder {
+            from_env: true,
+            ..ClientBuilder::default()
+        }
+    }
+
+    /// The API key.
+    pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// The API base URL.
+    pub fn with_base_url(mut self, url: impl Into<String>) -> Self {
+        self.base = Some(url.into());
+        self
+    }
+
+    /// The first retry delay (500 ms by default); tests make it short.
+    pub fn with_backoff_base(mut self, delay: Duration) -> Self {
+        self.backoff_base = Some(delay);
+        self
+    }
+
+    /// Checks the settings.
+    pub fn build(self) -> Result<Client, RoboflowError> {
+        let env = |k: &str| {
+            if self.from_env {
+                std::env::var(k).ok().filter(|v| !v.is_empty())
+            } else {
+                None
+            }
+        };
+        let api_key = self
+            .api_key
+            .or_else(|| env("ROBOFLOW_API_KEY"))
+            .ok_or(RoboflowError::NoApiKey)?;
+        let base = match (
+            self.base,
+            env("API_BASE_URL"),
+            env("ROBOFLOW_REGION").map(|r| r.to_ascii_lowercase()),
+        ) {
+            (Some(b), _, _) | (None, Some(b), _) => b,
+            (None, None, Some(r)) if r == "eu" => EU.to_owned(),
+            (None, None, Some(r)) if r != "us" => {
+                return Err(RoboflowError::Config(format!(
+                    "ROBOFLOW_REGION `{r}` is not known (use us or eu)"
+                )));
+            }
+            _ => US.to_owned(),
+        };
+        let parsed = url::Url::parse(&base)
+            .map_err(|e| RoboflowError::Config(format!("the Roboflow API base URL `{base}` is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(RoboflowError::Config(format!(
+                "the Roboflow API base URL `{base}` must be http(s)"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(20))
+            .build()
+            .map_err(|e| RoboflowError::Config(format!("cannot start the HTTP client: {e}")))?;
+        Ok(Client {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            api_key,
+            backoff_base: self.backoff_base.unwrap_or(Duration::from_millis(500)),
+        })
+    }
+}
+
+/// A Roboflow API client.
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    api_key: String,
+    backoff_base: Duration,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("api_key", &"** redacted **")
+            .finish()
+    }
+}
+
+enum Failure {
+    Retryable(RoboflowError),
+    Final(RoboflowError),
+}
+
+/// Characters kept as they are in a path segment or query value.
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+impl Client {
+    /// The API base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        doing: &str,
+        timeout: Duration,
+    ) -> Result<Value, RoboflowError> {
+        let attempts = AtomicU32::new(0);
+        let attempt = || async {
+            let n = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+            let mut url = format!("{}{path}?api_key={}", self.base, enc(&self.api_key));
+            for (k, v) in query {
+                url.push_str(&format!("&{k}={}", enc(v)));
+            }
+            tracing::debug!(%path, attempt = n, "Roboflow request");
+            let mut request = self.http.request(method.clone(), &url).timeout(timeout);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let transport = |e: reqwest::Error| {
+                // The URL holds the API key: never let it into the message.
+                let cause = e.without_url();
+                let mut text = cause.to_string();
+                let mut source = std::error::Error::source(&cause);
+                while let Some(s) = source {
+                    text = s.to_string();
+                    source = s.source();
+                }
+                if cause.is_timeout() {
+                    text = format!("timed out after {}s", timeout.as_secs());
+                }
+                Failure::Retryable(RoboflowError::Transport {
+                    base: self.base.clone(),
+                    doing: doing.to_owned(),
+                    cause: text,
+                    attempts: n,
+                })
+            };
+            let response = request.send().await.map_err(transport)?;
+            let status = response.status().as_u16();
+            let text = response.text().await.map_err(transport)?;
+            if (200..300).contains(&status) {
+                return serde_json::from_str(if text.trim().is_empty() { "{}" } else { &text }).map_err(|e| {
+                    Failure::Final(RoboflowError::BadAnswer {
+                        doing: doing.to_owned(),
+                        cause: e.to_string(),
+                    })
+                });
+            }
+            let message = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| match &v["error"] {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Object(o) => o.get("message").and_then(Value::as_str).map(str::to_owned),
+                    _ => v["message"].as_str().map(str::to_owned),
+                })
+                .unwrap_or_else(|| text.chars().take(300).collect::<String>().replace('\n', " "));
+            let message = message.replace(&self.api_key, "***");
+            Err(match status {
+                401 => Failure::Final(RoboflowError::Unauthorized(message)),
+                402 => Failure::Final(RoboflowError::PaymentRequired(message)),
+                404 => Failure::Final(RoboflowError::NotFound {
+                    doing: doing.to_owned(),
+                    message,
+                }),
+                409 => Failure::Final(RoboflowError::Conflict {
+                    doing: doing.to_owned(),
+                    message,
+                }),
+                408 | 429 | 502 | 503 | 504 => Failure::Retryable(RoboflowError::Api {
+                    doing: doing.to_owned(),
+                    status,
+                    message,
+                    attempts: n,
+                }),
+                _ => Failure::Final(RoboflowError::Api {
+                    doing: doing.to_owned(),
+                    status,
+                    message,
+                    attempts: n,
+                }),
+            })
+        };
+        attempt
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(self.backoff_base)
+                    .with_max_delay(self.backoff_base * 16)
+                    .with_max_times((ATTEMPTS - 1) as usize)
+                    .with_jitter(),
+            )
+            .when(|f: &Failure| matches!(f, Failure::Retryable(_)))
+            .notify(|_, wait| tracing::info!("Roboflow busy or unreachable while {doing}; retrying in {wait:?}"))
+            .await
+            .map_err(|f| match f {
+                Failure::Retryable(e) | Failure::Final(e) => e,
+            })
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(value: Value, doing: &str) -> Result<T, RoboflowError> {
+        serde_json::from_value(value).map_err(|e| RoboflowError::BadAnswer {
+            doing: doing.to_owned(),
+            cause: e.to_string(),
+        })
+    }
+
+    /// The workspace the key belongs to (`GET {base}?api_key=`).
+    pub async fn workspace(&self) -> Result<String, RoboflowError> {
+        let doing = "looking up the workspace of the API key";
+        let v = self
+            .call(reqwest::Method::GET, "", &[], None, doing, Duration::from_secs(60))
+            .await?;
+        v["workspace"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| RoboflowError::BadAnswer {
+                doing: doing.into(),
+                cause: "no `workspace` field".into(),
+            })
+    }
+
+    /// Creates (or adds to) a batch from references.
+    pub async fn ingest(&self, workspace: &str, req: &IngestRequest) -> Result<IngestResponse, RoboflowError> {
+        let (url_field, inline_field) = match req.kind {
+            MediaKind::Images => ("imageReferencesURL", "imageReferences"),
+            MediaKind::Videos => ("videoReferencesURL", "videoReferences"),
+        };
+        let mut body = serde_json::Map::new();
+        match &req.references {
+            References::Url(u) => body.insert(url_field.into(), json!(u)),
+            References::Inline(refs) => body.insert(inline_field.into(), json!(refs)),
+        };
+        body.insert("ingestId".into(), json!(req.ingest_id));
+        if let Some(n) = &req.notifications_url {
+            body.insert("notificationsURL".into(), json!(n));
+        }
+        if !req.notification_categories.is_empty() {
+            body.insert("notificationCategories".into(), json!(req.notification_categories));
+        }
+        let path = format!(
+            "/data-staging/v1/external/{}/batches/{}/bulk-upload/{}",
+            enc(workspace),
+            enc(&req.batch_id),
+            req.kind.endpoint()
+        );
+        let display = req.display_name.clone().unwrap_or_else(|| req.batch_id.clone());
+        let doing = format!("ingesting references into batch `{}`", req.batch_id);
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                &path,
+                &[("displayName", display)],
+                Some(&Value::Object(body)),
+                &doing,
+                Duration::from_secs(120),
+            )
+            .await?;
+        Self::parse(v, &doing)
+    }
+
+    /// How many files the batch holds so far.
+    pub async fn batch_count(&self, workspace: &str, batch_id: &str) -> Result<u64, RoboflowError> {
+        let path = format!(
+            "/data-staging/v1/external/{}/batches/{}/count",
+            enc(workspace),
+            enc(batch_id)
+        );
+        let doing = format!("counting batch `{batch_id}`");
+        let v = self
+            .call(reqwest::Method::GET, &path, &[], None, &doing, Duration::from_secs(60))
+            .await?;
+        v["count"].as_u64().ok_or(RoboflowError::BadAnswer {
+            doing,
+            cause: "no `count`".into(),
+        })
+    }
+
+    /// Every shard of the batch (all pages).
+    pub async fn shards(&self, workspace: &str, batch_id: &str) -> Result<Vec<Shard>, RoboflowError> {
+        let path = format!(
+            "/data-staging/v1/external/{}/batches/{}/shards",
+            enc(workspace),
+            enc(batch_id)
+        );
+        let doing = format!("listing the shards of batch `{batch_id}`");
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut query = vec![("pageSize", "100".to_owned())];
+            if let Some(t) = &token {
+                query.push(("nextPageToken", t.clone()));
+            }
+            let v = self
+                .call(
+                    reqwest::Method::GET,
+                    &path,
+                    &query,
+                    None,
+                    &doing,
+                    Duration::from_secs(60),
+                )
+                .await?;
+            let page: Vec<Shard> = Self::parse(v["shards"].clone(), &doing)?;
+            all.extend(page);
+            match v["nextPageToken"].as_str() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// Starts a workflow job on a batch.
+    pub async fn start_job(
+        &self,
+        workspace: &str,
+        job_id: &str,
+        batch_id: &str,
+        kind: MediaKind,
+        workflow_id: &str,
+        options: &JobOptions,
+    ) -> Result<(), RoboflowError> {
+        let mut compute = json!({"type": "compute-configuration-v2"});
+        if let Some(m) = &options.machine_type {
+            compute["machineType"] = json!(m);
+        }
+        if let Some(w) = options.workers_per_machine {
+            compute["workersPerMachine"] = json!(w);
+        }
+        let mut spec = json!({"type": "workflows-processing-specification-v1", "workspace": workspace,
+            "workflowId": workflow_id, "persistImagesOutputs": false});
+        if let Some(p) = &options.workflow_parameters {
+            spec["workflowParameters"] = p.clone();
+        }
+        if let Some(n) = &options.image_input_name {
+            spec["imageInputName"] = json!(n);
+        }
+        if let Some(f) = &options.aggregation_format {
+            spec["aggregationFormat"] = json!(f);
+        }
+        if let (Some(fps), MediaKind::Videos) = (options.max_video_fps, kind) {
+            spec["maxVideoFPS"] = json!(fps);
+        }
+        let job_type = match kind {
+            MediaKind::Images => "simple-image-processing-v1",
+            MediaKind::Videos => "simple-video-processing-v1",
+        };
+        let mut body = json!({"type": job_type,
+            "jobInput": {"type": "staging-batch-input-v1", "batchId": batch_id},
+            "computeConfiguration": compute, "processingSpecification": spec});
+        if let Some(t) = options.processing_timeout_seconds {
+            body["processingTimeoutSeconds"] = json!(t);
+        }
+        if let Some(t) = options.max_parallel_tasks {
+            body["maxParallelTasks"] = json!(t);
+        }
+        if let (Some(r), MediaKind::Images) = (options.max_image_failure_rate, kind) {
+            body["maxImageFailureRate"] = json!(r);
+        }
+        if let Some(n) = &options.notifications_url {
+            body["notificationsURL"] = json!(n);
+        }
+        let path = format!("/batch-processing/v1/external/{}/jobs/{}", enc(workspace), enc(job_id));
+        let query: Vec<(&str, String)> = options.name.iter().map(|n| ("name", n.clone())).collect();
+        let doing = format!("starting job `{job_id}`");
+        self.call(
+            reqwest::Method::POST,
+            &path,
+            &query,
+            Some(&body),
+            &doing,
+            Duration::from_secs(60),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The job's state.
+    pub async fn job(&self, workspace: &str, job_id: &str) -> Result<Job, RoboflowError> {
+        let path = format!("/batch-processing/v1/external/{}/jobs/{}", enc(workspace), enc(job_id));
+        let doing = format!("reading job `{job_id}`");
+        let v = self
+            .call(reqwest::Method::GET, &path, &[], None, &doing, Duration::from_secs(60))
+            .await?;
+        Self::parse(v["job"].clone(), &doing)
+    }
+
+    /// The job's stages.
+    pub async fn job_stages(&self, workspace: &str, job_id: &str) -> Result<Vec<Stage>, RoboflowError> {
+        let path = format!(
+            "/batch-processing/v1/external/{}/jobs/{}/stages",
+            enc(workspace),
+            enc(job_id)
+        );
+        let doing = format!("reading the stages of job `{job_id}`");
+        let v = self
+            .call(reqwest::Method::GET, &path, &[], None, &doing, Duration::from_secs(60))
+            .await?;
+        Self::parse(v["stages"].clone(), &doing)
+    }
+
+    /// The parts of an (output) batch.
+    pub async fn batch_parts(&self, workspace: &str, batch_id: &str) -> Result<Vec<BatchPart>, RoboflowError> {
+        let path = format!(
+            "/data-staging/v1/external/{}/batches/{}/parts",
+            enc(workspace),
+            enc(batch_id)
+        );
+        let doing = format!("listing the parts of batch `{batch_id}`");
+        let v = self
+            .call(reqwest::Method::GET, &path, &[], None, &doing, Duration::from_secs(60))
+            .await?;
+        Self::parse(v["batchParts"].clone(), &doing)
+    }
+
+    /// Every file of one part of an (output) batch (all pages).
+    pub async fn list_files(
+        &self,
+        workspace: &str,
+        batch_id: &str,
+        part: &str,
+    ) -> Result<Vec<FileMetadata>, RoboflowError> {
+        let path = format!(
+            "/data-staging/v1/external/{}/batches/{}/list",
+            enc(workspace),
+            enc(batch_id)
+        );
+        let doing = format!("listing the files of batch `{batch_id}`");
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut query = vec![("partName", part.to_owned()), ("pageSize", "100".to_owned())];
+            if let Some(t) = &token {
+                query.push(("nextPageToken", t.clone()));
+            }
+            let v = self
+                .call(
+                    reqwest::Method::GET,
+                    &path,
+                    &query,
+                    None,
+                    &doing,
+                    Duration::from_secs(60),
+                )
+                .await?;
+            let page: Vec<FileMetadata> = Self::parse(v["filesMetadata"].clone(), &doing)?;
+            all.extend(page);
+            match v["nextPageToken"].as_str() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// Downloads one result file (a plain GET of its download URL).
+    pub async fn download(&self, url: &str) -> Result<Vec<u8>, RoboflowError> {
+        let doing = "downloading a result file";
+        let response = self
+            .http
+            .get(url)
+            .timeout(Duration::from_secs(300))
+            .send()
+            .await
+            .map_err(|e| RoboflowError::Transport {
+                base: "the result's download URL".into(),
+                doing: doing.into(),
+                cause: e.without_url().to_string(),
+                attempts: 1,
+            })?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err(RoboflowError::Api {
+                doing: doing.into(),
+                status,
+                message: String::new(),
+                attempts: 1,
+            });
+        }
+        response
+            .bytes()
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|e| RoboflowError::Transport {
+                base: "the result's download URL".into(),
+                doing: doing.into(),
+                cause: e.without_url().to_string(),
+                attempts: 1,
+            })
+    }
+}

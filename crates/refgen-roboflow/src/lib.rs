@@ -1,0 +1,21 @@
+//! Client for Roboflow's Data Staging and Batch Processing APIs.
+//!
+//! It follows the contract read from Roboflow's own client (`inference-cli`),
+//! request for request: the API key travels as the `api_key` query parameter
+//! (never in a header), calls time out after 60 s (120 s for the two
+//! references-ingest calls), and 408, 429, 502, 503, 504, connection errors and
+//! timeouts are retried: 3 attempts in all, with exponential backoff and jitter.
+//! An ingest retried with the same `ingestId` is safe: the service answers
+//! `duplicated: true`, which counts as success.
+//!
+//! The API key never appears in errors, logs or `Debug` output.
+
+mod client;
+mod error;
+mod ids;
+mod types;
+
+pub use client::{Client, ClientBuilder};
+pub use error::RoboflowError;
+pub use ids::{validate_batch_id, validate_job_id};
+pub use types::*;

@@ -1,0 +1,528 @@
+//! End-to-end: `refgen submit` from a bucket on the local S3 server to the local
+//! Roboflow stand-in, which checks every request against the contract and really
+//! downloads the references file and every referenced object.
+
+use std::collections::BTreeMap;
+
+use refgen_e2e::roboflow::{FakeRoboflow, Fault};
+use refgen_e2e::*;
+
+fn body_for(key: &str) -> Vec<u8> {
+    format!("image bytes of {key}").into_bytes()
+}
+
+/// A bucket with `n` images under `imgs/` and one text file.
+async fn bucket_with_images(env: &S3Env, n: usize) -> (String, Vec<String>) {
+    let client = admin_client(env);
+    let bucket = unique_bucket("submit");
+    create_bucket(&client, &bucket).await;
+    let keys: Vec<String> = (0..n).map(|i| format!("imgs/{i:03} photo.jpg")).collect();
+    let mut objects: Vec<(String, Vec<u8>)> = keys.iter().map(|k| (k.clone(), body_for(k))).collect();
+    objects.push(("imgs/notes.txt".into(), b"not an image".to_vec()));
+    assert_eq!(put_objects(&client, &bucket, objects).await.len(), n + 1);
+    (bucket, keys)
+}
+
+fn submit(env: &S3Env, rf: &FakeRoboflow, args: &[&str]) -> Refgen {
+    let mut all = vec!["submit".to_owned()];
+    all.extend(args.iter().map(|s| s.to_string()));
+    Refgen::new(all)
+        .s3_admin(env)
+        .env("API_BASE_URL", rf.base_url())
+        .env("ROBOFLOW_API_KEY", rf.api_key())
+        .env("REFGEN_ROBOFLOW_BACKOFF_MS", "20")
+}
+
+fn expected(keys: &[String]) -> BTreeMap<String, Vec<u8>> {
+    keys.iter()
+        .map(|k| (refgen_core::naming::flat_name(k), body_for(k)))
+        .collect()
+}
+
+fn no_violations(rf: &FakeRoboflow) {
+    let violations = rf.state.lock().expect("lock").violations.clone();
+    assert!(violations.is_empty(), "contract violations: {violations:?}");
+}
+
+/// Upload mode: the references file goes to the bucket, its signed URL to Roboflow;
+/// --wait ends when every object's exact bytes were ingested.
+#[tokio::test(flavor = "multi_thread")]
+async fn upload_mode_ingests_every_objects_bytes_and_waits() {
+    let env = s3_env();
+    let (bucket, keys) = bucket_with_images(&env, 40).await;
+    let rf = FakeRoboflow::start();
+    let run = submit(
+        &env,
+        &rf,
+        &[
+            &format!("s3://{bucket}/imgs/"),
+            "--images",
+            "--batch-id",
+            "batch-upload",
+            "--batch-name",
+            "Upload test",
+            "--upload-to",
+            &format!("s3://{bucket}/refs/batch-upload.jsonl"),
+            "--notifications-url",
+            "https://hooks.example.com/rf",
+            "--notification-category",
+            "ingest-status",
+            "--wait",
+            "--poll-interval",
+            "1s",
+            "--json",
+        ],
+    )
+    .run()
+    .assert_ok();
+    assert_eq!(
+        rf.wait_ingested("batch-upload", 40),
+        expected(&keys),
+        "every object's exact bytes"
+    );
+    no_violations(&rf);
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).expect("--json prints one JSON object");
+    assert_eq!(summary["outcome"], "ingested");
+    assert_eq!(summary["references"], 40);
+    assert_eq!(summary["workspace"], rf.workspace());
+    let url = summary["referencesURL"].as_str().expect("references URL");
+    assert!(
+        url.ends_with(&format!("/{bucket}/refs/batch-upload.jsonl")) && !url.contains('?'),
+        "{url}"
+    );
+    let st = rf.state.lock().expect("lock");
+    assert_eq!(st.ingests.len(), 1);
+    assert!(st.ingests[0].3, "sent by URL");
+    drop(st);
+    assert!(!run.stderr.contains(rf.api_key()), "the API key is never printed");
+}
+
+/// Inline mode: requests of at most the limit, each with its own ingest id derived
+/// once from the base (`id-0`, `id-1`, …).
+#[tokio::test(flavor = "multi_thread")]
+async fn inline_mode_chunks_with_derived_ingest_ids() {
+    let env = s3_env();
+    let (bucket, keys) = bucket_with_images(&env, 30).await;
+    let rf = FakeRoboflow::start();
+    submit(
+        &env,
+        &rf,
+        &[
+            &format!("s3://{bucket}/imgs/"),
+            "--images",
+            "--batch-id",
+            "batch-inline",
+            "--ingest-id",
+            "run1",
+            "--inline-limit",
+            "7",
+            "--wait",
+            "--poll-interval",
+            "1s",
+        ],
+    )
+    .run()
+    .assert_ok();
+    assert_eq!(rf.wait_ingested("batch-inline", 30), expected(&keys));
+    no_violations(&rf);
+    let st = rf.state.lock().expect("lock");
+    let ids: Vec<(String, usize)> = st.ingests.iter().map(|(_, id, n, _)| (id.clone(), *n)).collect();
+    assert_eq!(
+        ids,
+        [
+            ("run1-0".into(), 7),
+            ("run1-1".into(), 7),
+            ("run1-2".into(), 7),
+            ("run1-3".into(), 7),
+            ("run1-4".into(), 2)
+        ]
+    );
+}
+
+/// 429, 503 and dropped connections are retried (3 attempts in all) with the same
+/// ingest id; a `duplicated` answer counts as success; after 3 failures refgen says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_failures_are_retried_and_repeats_are_success() {
+    let env = s3_env();
+    let (bucket, keys) = bucket_with_images(&env, 5).await;
+    let rf = FakeRoboflow::start();
+    rf.state
+        .lock()
+        .expect("lock")
+        .ingest_faults
+        .extend([Fault::Status(429), Fault::Drop]);
+    let args = [
+        &format!("s3://{bucket}/imgs/") as &str,
+        "--images",
+        "--batch-id",
+        "batch-retry",
+        "--ingest-id",
+        "same",
+        "--wait",
+        "--poll-interval",
+        "1s",
+    ];
+    submit(&env, &rf, &args).run().assert_ok();
+    assert_eq!(rf.wait_ingested("batch-retry", 5), expected(&keys));
+    assert_eq!(rf.state.lock().expect("lock").ingest_attempts, 3);
+
+    // The same ingest id again: Roboflow answers duplicated, which is fine.
+    let run = submit(&env, &rf, &args[..6]).run().assert_ok();
+    assert!(run.stderr.contains("a repeat Roboflow already had"), "{}", run.stderr);
+
+    rf.state
+        .lock()
+        .expect("lock")
+        .ingest_faults
+        .extend([Fault::Status(503), Fault::Status(503), Fault::Status(503)]);
+    let run = submit(
+        &env,
+        &rf,
+        &[
+            &format!("s3://{bucket}/imgs/"),
+            "--images",
+            "--batch-id",
+            "batch-retry",
+            "--ingest-id",
+            "other",
+        ],
+    )
+    .run();
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr.contains("HTTP 503") && run.stderr.contains("after 3 attempts"),
+        "{}",
+        run.stderr
+    );
+    no_violations(&rf);
+}
+
+/// Refusals: one clear line each, the API's own text shown, the key never.
+#[tokio::test(flavor = "multi_thread")]
+async fn api_refusals_and_local_checks_are_one_clear_line() {
+    let env = s3_env();
+    let (bucket, _) = bucket_with_images(&env, 2).await;
+    let rf = FakeRoboflow::start();
+    let src = format!("s3://{bucket}/imgs/");
+    let check = |run: Run, needle: &str| {
+        let stderr = run.stderr.trim_end();
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(
+            !run.success && last.starts_with("error: ") && last.contains(needle),
+            "{needle}: {stderr}"
+        );
+        assert!(!stderr.contains(rf.api_key()));
+    };
+    check(
+        submit(&env, &rf, &[&src, "--images", "--batch-id", "x"])
+            .env("ROBOFLOW_API_KEY", "wrong-key")
+            .run(),
+        "check the API key",
+    );
+    rf.state
+        .lock()
+        .expect("lock")
+        .ingest_faults
+        .push_back(Fault::Status(402));
+    check(
+        submit(&env, &rf, &[&src, "--images", "--batch-id", "x"]).run(),
+        "not enabled for this workspace",
+    );
+    let before = rf.requests().len();
+    check(
+        submit(&env, &rf, &[&src, "--images", "--batch-id", "Bad Id"]).run(),
+        "invalid batch id `Bad Id`",
+    );
+    check(
+        submit(&env, &rf, &[&src, "--batch-id", "x"]).run(),
+        "exactly one of --images or --videos",
+    );
+    check(
+        submit(
+            &env,
+            &rf,
+            &[
+                &src,
+                "--images",
+                "--batch-id",
+                "x",
+                "--upload-to",
+                &format!("s3://{bucket}/"),
+            ],
+        )
+        .run(),
+        "must name an object",
+    );
+    check(
+        submit(&env, &rf, &[&src, "--images", "--batch-id", "x"])
+            .env("ROBOFLOW_API_KEY", "")
+            .run(),
+        "no Roboflow API key",
+    );
+    check(
+        submit(
+            &env,
+            &rf,
+            &[
+                &src,
+                "--images",
+                "--batch-id",
+                "x",
+                "--workflow-id",
+                "w",
+                "--job-id",
+                "this-job-id-is-far-too-long",
+            ],
+        )
+        .run(),
+        "invalid job id",
+    );
+    assert_eq!(rf.requests().len(), before, "local checks send nothing");
+}
+
+/// With --workflow-id: the job starts once the batch is ingested, is followed to its
+/// end, and its export files are downloaded; a job id reused differently is a 409.
+#[tokio::test(flavor = "multi_thread")]
+async fn workflow_job_runs_and_results_are_downloaded() {
+    let env = s3_env();
+    let (bucket, keys) = bucket_with_images(&env, 6).await;
+    let rf = FakeRoboflow::start();
+    let out = tempfile::tempdir().expect("tempdir");
+    let results = out.path().join("results");
+    let run = submit(
+        &env,
+        &rf,
+        &[
+            &format!("s3://{bucket}/imgs/"),
+            "--images",
+            "--batch-id",
+            "batch-job",
+            "--upload-to",
+            &format!("s3://{bucket}/refs/job.jsonl"),
+            "--workflow-id",
+            "detect-things",
+            "--job-id",
+            "job-1",
+            "--machine-type",
+            "gpu",
+            "--workflow-parameters",
+            r#"{"confidence": 0.4}"#,
+            "--download-results",
+            results.to_str().expect("path"),
+            "--poll-interval",
+            "1s",
+            "--json",
+        ],
+    )
+    .run()
+    .assert_ok();
+    assert_eq!(rf.wait_ingested("batch-job", 6), expected(&keys));
+    no_violations(&rf);
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).expect("JSON");
+    assert_eq!(summary["outcome"], "job-succeeded");
+    assert_eq!(summary["jobId"], "job-1");
+    assert_eq!(
+        std::fs::read_to_string(results.join("results.jsonl")).expect("downloaded"),
+        "results for /files/out-job-1-results.jsonl\n"
+    );
+    let job = rf.state.lock().expect("lock").jobs["job-1"].clone();
+    assert_eq!(job["processingSpecification"]["workflowId"], "detect-things");
+    assert_eq!(job["processingSpecification"]["workflowParameters"]["confidence"], 0.4);
+    assert_eq!(job["computeConfiguration"]["machineType"], "gpu");
+    assert_eq!(job["jobInput"]["batchId"], "batch-job");
+
+    let run = submit(
+        &env,
+        &rf,
+        &[
+            &format!("s3://{bucket}/imgs/"),
+            "--images",
+            "--batch-id",
+            "batch-job",
+            "--workflow-id",
+            "another-workflow",
+            "--job-id",
+            "job-1",
+            "--poll-interval",
+            "1s",
+        ],
+    )
+    .run();
+    assert!(!run.success && run.stderr.contains("HTTP 409"), "{}", run.stderr);
+}
+
+/// --timeout ends a wait that cannot finish with its own exit code (124).
+#[tokio::test(flavor = "multi_thread")]
+async fn waiting_past_the_timeout_exits_124() {
+    let env = s3_env();
+    let (bucket, _) = bucket_with_images(&env, 3).await;
+    let rf = FakeRoboflow::start();
+    rf.state.lock().expect("lock").stall = true;
+    let run = submit(
+        &env,
+        &rf,
+        &[
+            &format!("s3://{bucket}/imgs/"),
+            "--images",
+            "--batch-id",
+            "stalled",
+            "--wait",
+            "--timeout",
+            "3s",
+            "--poll-interval",
+            "1s",
+            "--json",
+        ],
+    )
+    .run();
+    assert_eq!(run.code, Some(124), "{}", run.stderr);
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).expect("JSON");
+    assert_eq!(summary["outcome"], "timed-out");
+}
+
+/// --dry-run lists and signs but uploads and sends nothing; a references file made
+/// earlier is submitted inline with its kind read from the names.
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_sends_nothing_and_references_files_are_accepted() {
+    let env = s3_env();
+    let (bucket, keys) = bucket_with_images(&env, 4).await;
+    let rf = FakeRoboflow::start();
+    let run = submit(
+        &env,
+        &rf,
+        &[
+            &format!("s3://{bucket}/imgs/"),
+            "--images",
+            "--batch-id",
+            "dry",
+            "--upload-to",
+            &format!("s3://{bucket}/refs/dry.jsonl"),
+            "--dry-run",
+        ],
+    )
+    .run()
+    .assert_ok();
+    assert!(rf.requests().is_empty(), "a dry run sends nothing to Roboflow");
+    let planned: serde_json::Value =
+        serde_json::from_slice(run.stdout.split(|b| *b == b'\n').next().expect("a line")).expect("JSON");
+    assert_eq!(
+        planned["path"],
+        "/data-staging/v1/external/<the API key's workspace>/batches/dry/bulk-upload/image-references"
+    );
+    let client = admin_client(&env);
+    assert!(
+        !list_keys(&client, &bucket).await.contains("refs/dry.jsonl"),
+        "a dry run uploads nothing"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let refs = dir.path().join("refs.jsonl");
+    Refgen::new([
+        "generate",
+        &format!("s3://{bucket}/imgs/"),
+        "--images",
+        "-o",
+        refs.to_str().expect("path"),
+    ])
+    .s3_admin(&env)
+    .run()
+    .assert_ok();
+    submit(
+        &env,
+        &rf,
+        &[
+            "--references",
+            refs.to_str().expect("path"),
+            "--batch-id",
+            "from-file",
+            "--wait",
+            "--poll-interval",
+            "1s",
+        ],
+    )
+    .run()
+    .assert_ok();
+    assert_eq!(rf.wait_ingested("from-file", 4), expected(&keys));
+    no_violations(&rf);
+}
+
+/// The references file can go to another provider than the source: GCS (emulator)
+/// and Azure (Azurite) here, each reached through its own standard settings.
+#[tokio::test(flavor = "multi_thread")]
+async fn references_file_uploads_to_gcs_and_azure() {
+    let env = s3_env();
+    let (bucket, keys) = bucket_with_images(&env, 3).await;
+    let rf = FakeRoboflow::start();
+
+    let gcs_bucket = unique_bucket("refs");
+    gcs_create_bucket(&gcs_endpoint(), &gcs_bucket);
+    submit(
+        &env,
+        &rf,
+        &[
+            &format!("s3://{bucket}/imgs/"),
+            "--images",
+            "--batch-id",
+            "to-gcs",
+            "--upload-to",
+            &format!("gs://{gcs_bucket}/refs/to-gcs.jsonl"),
+            "--wait",
+            "--poll-interval",
+            "1s",
+        ],
+    )
+    .env("STORAGE_EMULATOR_HOST", gcs_endpoint())
+    .env("GOOGLE_APPLICATION_CREDENTIALS", gcs_dummy_key())
+    .run()
+    .assert_ok();
+    assert_eq!(rf.wait_ingested("to-gcs", 3), expected(&keys));
+    let (status, _) = http_get(&format!(
+        "{}/storage/v1/b/{gcs_bucket}/o/refs%2Fto-gcs.jsonl",
+        gcs_endpoint()
+    ));
+    assert_eq!(status, 200, "the references file is in the GCS bucket");
+
+    let (az_endpoint, account, key) = azure_env();
+    let container = unique_bucket("refs");
+    let conn = format!("AccountName={account};AccountKey={key};BlobEndpoint={az_endpoint}");
+    let sas = refgen_azure::sas::account_sas(
+        &refgen_azure::sas::AccountKey::from_base64(&key).expect("key"),
+        &account,
+        "sco",
+        &refgen_azure::sas::SasFields {
+            permissions: "rwdlac",
+            expiry: "2099-01-01T00:00:00Z",
+            ..Default::default()
+        },
+    )
+    .query;
+    assert_eq!(
+        http_send(
+            "PUT",
+            &format!("{az_endpoint}/{container}?restype=container&{sas}"),
+            Vec::new()
+        )
+        .0,
+        201
+    );
+    submit(
+        &env,
+        &rf,
+        &[
+            &format!("s3://{bucket}/imgs/"),
+            "--images",
+            "--batch-id",
+            "to-azure",
+            "--upload-to",
+            &format!("az://{account}/{container}/refs/to-azure.jsonl"),
+            "--wait",
+            "--poll-interval",
+            "1s",
+        ],
+    )
+    .env("AZURE_STORAGE_CONNECTION_STRING", conn)
+    .run()
+    .assert_ok();
+    assert_eq!(rf.wait_ingested("to-azure", 3), expected(&keys));
+    no_violations(&rf);
+}
