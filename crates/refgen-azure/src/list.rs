@@ -19,6 +19,15 @@ pub(crate) struct EnumerationResults {
 pub(crate) struct Blobs {
     #[serde(rename = "Blob", default)]
     pub blob: Vec<Blob>,
+    /// Sub-prefixes (delimited listings only), interleaved with the blobs.
+    #[serde(rename = "BlobPrefix", default)]
+    pub prefix: Vec<BlobPrefix>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct BlobPrefix {
+    #[serde(rename = "Name")]
+    pub name: BlobName,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +87,17 @@ mod tests {
             Some(12)
         );
         assert_eq!(r.next_marker.as_deref(), Some("2!abc"));
+        let level = parse(r#"<EnumerationResults><Blobs><Blob><Name>a.jpg</Name></Blob><BlobPrefix><Name>b/</Name></BlobPrefix><Blob><Name>c.jpg</Name></Blob><BlobPrefix><Name>d/</Name></BlobPrefix></Blobs><NextMarker/></EnumerationResults>"#).expect("interleaved blobs and prefixes parse");
+        assert_eq!(level.blobs.blob.len(), 2);
+        assert_eq!(
+            level
+                .blobs
+                .prefix
+                .iter()
+                .map(|p| p.name.text.as_str())
+                .collect::<Vec<_>>(),
+            ["b/", "d/"]
+        );
         let empty = parse(r#"<EnumerationResults><Blobs/><NextMarker/></EnumerationResults>"#).expect("parses");
         assert!(empty.blobs.blob.is_empty());
         assert!(empty.next_marker.as_deref().unwrap_or_default().is_empty());

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use futures::stream;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use refgen_core::{Error, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
+use refgen_core::{Error, LevelStream, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
 use tokio::sync::Mutex;
 
 use crate::config::{CredentialMode, SasToken};
@@ -101,7 +101,12 @@ impl AzureStore {
         self.https.then_some("https")
     }
 
-    async fn list_page(&self, prefix: &str, marker: Option<&str>) -> Result<(Vec<ObjectMeta>, Option<String>), Error> {
+    async fn list_page(
+        &self,
+        prefix: &str,
+        marker: Option<&str>,
+        delimited: bool,
+    ) -> Result<(Vec<ObjectMeta>, Vec<String>, Option<String>), Error> {
         let mut url = format!(
             "{}/{}?restype=container&comp=list&prefix={}",
             self.endpoint,
@@ -113,6 +118,9 @@ impl AzureStore {
         }
         if let Some(m) = marker {
             url.push_str(&format!("&marker={}", utf8_percent_encode(m, NON_ALPHANUMERIC)));
+        }
+        if delimited {
+            url.push_str("&delimiter=%2F");
         }
         let doing = format!("listing container `{}` of account `{}`", self.container, self.account);
         let mut bearer = None;
@@ -156,6 +164,18 @@ impl AzureStore {
                 format!("{doing} failed: the answer is not a blob list ({e})"),
             )
         })?;
+        let prefixes = page
+            .blobs
+            .prefix
+            .iter()
+            .map(|p| p.name.decoded())
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                storage(
+                    StorageErrorKind::Other,
+                    format!("{doing} failed: a prefix is not UTF-8 once decoded"),
+                )
+            })?;
         let objects = page
             .blobs
             .blob
@@ -180,7 +200,7 @@ impl AzureStore {
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        Ok((objects, page.next_marker.filter(|m| !m.is_empty())))
+        Ok((objects, prefixes, page.next_marker.filter(|m| !m.is_empty())))
     }
 
     /// The delegation key for URLs that expire at `until`; fetched at most once per
@@ -275,7 +295,7 @@ impl Lister for AzureStore {
                 ListState::Done => return Ok(None),
                 ListState::Next(marker) => marker,
             };
-            let (mut objects, next) = self.list_page(prefix, marker.as_deref()).await?;
+            let (mut objects, _, next) = self.list_page(prefix, marker.as_deref(), false).await?;
             // Blob Storage has no "start after": skip keys up to it (it lists in key order).
             if let Some(after) = start_after {
                 objects.retain(|o| o.key.as_str() > after);
@@ -283,6 +303,21 @@ impl Lister for AzureStore {
             let state = next.map_or(ListState::Done, |m| ListState::Next(Some(m)));
             Ok(Some((objects, state)))
         }))
+    }
+
+    fn list_level<'a>(&'a self, prefix: &'a str) -> Option<LevelStream<'a>> {
+        Some(Box::pin(stream::try_unfold(
+            ListState::Next(None),
+            move |state| async move {
+                let marker = match state {
+                    ListState::Done => return Ok(None),
+                    ListState::Next(marker) => marker,
+                };
+                let (objects, prefixes, next) = self.list_page(prefix, marker.as_deref(), true).await?;
+                let state = next.map_or(ListState::Done, |m| ListState::Next(Some(m)));
+                Ok(Some((refgen_core::fanout::merge_level(objects, prefixes), state)))
+            },
+        )))
     }
 }
 

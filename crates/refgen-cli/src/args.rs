@@ -247,6 +247,12 @@ pub struct StoreArgs {
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
 
+    /// Listing requests in flight at once: the key space is split by folder and listed in
+    /// parts, output still in key order. 1 lists sequentially.
+    #[arg(long, value_name = "N", default_value_t = refgen_core::fanout::DEFAULT_CONCURRENCY as u16,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+
     /// Objects per listing request (default: each service's maximum). For tests and debugging.
     #[arg(long, value_name = "N", hide = true, value_parser = clap::value_parser!(u32).range(1..=5000))]
     pub page_size: Option<u32>,

@@ -64,6 +64,7 @@ pub async fn run(plan: &mut Plan, store_args: &StoreArgs, writer: &mut Reference
         store.signer(),
         &plan.selection,
         plan.expires_in,
+        usize::from(store_args.concurrency),
         &mut plan.namer,
         writer,
     )

@@ -1,5 +1,7 @@
 //! Opening a store for a source or an upload target, whatever its provider.
 
+use std::sync::Arc;
+
 use anyhow::{Result, bail};
 use refgen_core::source::{Provider, SourceUrl};
 use refgen_core::{Lister, Signer, Uploader};
@@ -8,33 +10,34 @@ use crate::args::StoreArgs;
 
 /// A bucket or container on one of the providers.
 pub enum Store {
-    S3(refgen_s3::S3Store),
-    Gcs(refgen_gcs::GcsStore),
-    Azure(refgen_azure::AzureStore),
+    S3(Arc<refgen_s3::S3Store>),
+    Gcs(Arc<refgen_gcs::GcsStore>),
+    Azure(Arc<refgen_azure::AzureStore>),
 }
 
 impl Store {
-    pub fn lister(&self) -> &dyn Lister {
+    /// Shared: listing parts run in tasks of their own.
+    pub fn lister(&self) -> Arc<dyn Lister> {
         match self {
-            Store::S3(s) => s,
-            Store::Gcs(s) => s,
-            Store::Azure(s) => s,
+            Store::S3(s) => s.clone(),
+            Store::Gcs(s) => s.clone(),
+            Store::Azure(s) => s.clone(),
         }
     }
 
     pub fn signer(&self) -> &dyn Signer {
         match self {
-            Store::S3(s) => s,
-            Store::Gcs(s) => s,
-            Store::Azure(s) => s,
+            Store::S3(s) => s.as_ref(),
+            Store::Gcs(s) => s.as_ref(),
+            Store::Azure(s) => s.as_ref(),
         }
     }
 
     pub fn uploader(&self) -> &dyn Uploader {
         match self {
-            Store::S3(s) => s,
-            Store::Gcs(s) => s,
-            Store::Azure(s) => s,
+            Store::S3(s) => s.as_ref(),
+            Store::Gcs(s) => s.as_ref(),
+            Store::Azure(s) => s.as_ref(),
         }
     }
 }
@@ -67,7 +70,7 @@ pub async fn open(source: &SourceUrl, args: &StoreArgs) -> Result<Store> {
             if let Some(a) = args.s3.addressing {
                 b = b.with_addressing(a.into());
             }
-            Store::S3(b.build().await?)
+            Store::S3(Arc::new(b.build().await?))
         }
         Provider::Gcs => {
             let mut b = refgen_gcs::GcsBuilder::from_env(&source.bucket);
@@ -91,7 +94,7 @@ pub async fn open(source: &SourceUrl, args: &StoreArgs) -> Result<Store> {
             if let Some(u) = &args.gcs.iam_endpoint {
                 b = b.with_iam_endpoint(u);
             }
-            Store::Gcs(b.build().await?)
+            Store::Gcs(Arc::new(b.build().await?))
         }
         Provider::Azure => {
             let account = source.account.as_deref().unwrap_or_default();
@@ -111,7 +114,7 @@ pub async fn open(source: &SourceUrl, args: &StoreArgs) -> Result<Store> {
             if let Some(c) = &args.azure.connection_string {
                 b = b.with_connection_string(c);
             }
-            Store::Azure(b.build().await?)
+            Store::Azure(Arc::new(b.build().await?))
         }
     })
 }

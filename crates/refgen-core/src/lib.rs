@@ -11,10 +11,12 @@
 //! - [`expiry`]: parsing `--expires-in`;
 //! - [`Lister`], [`Signer`] and [`Uploader`]: the traits each provider implements;
 //! - [`writer`]: the streaming, atomic JSON Lines writer;
+//! - [`fanout`]: one listing split into parts listed concurrently, in key order;
 //! - [`pipeline`]: list → filter → sign → write as one bounded stream.
 
 mod error;
 pub mod expiry;
+pub mod fanout;
 pub mod filter;
 pub mod naming;
 mod object;
@@ -25,4 +27,4 @@ pub mod writer;
 
 pub use error::{Error, StorageErrorKind};
 pub use object::ObjectMeta;
-pub use traits::{Lister, PageStream, Signer, Uploader};
+pub use traits::{LevelEntry, LevelStream, Lister, PageStream, Signer, Uploader};

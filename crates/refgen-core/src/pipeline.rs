@@ -7,9 +7,12 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use futures::TryStreamExt;
 
 use crate::expiry::display_duration;
+use crate::fanout::list_concurrently;
 use crate::filter::Selection;
 use crate::naming::Namer;
 use crate::writer::ReferenceWriter;
@@ -32,11 +35,15 @@ pub struct Summary {
 }
 
 /// Writes one reference line per selected object.
+///
+/// The listing is split into parts listed concurrently (up to `concurrency` requests
+/// in flight; see [`crate::fanout`]), and pages still arrive in key order.
 pub async fn generate(
-    lister: &dyn Lister,
+    lister: Arc<dyn Lister>,
     signer: &dyn Signer,
     selection: &Selection,
     expires_in: Duration,
+    concurrency: usize,
     namer: &mut Namer,
     out: &mut ReferenceWriter,
 ) -> Result<Summary, Error> {
@@ -51,8 +58,7 @@ pub async fn generate(
     }
     let started = Instant::now();
     let mut summary = Summary::default();
-    let mut signed_pages = lister
-        .list(selection.prefix(), None)
+    let mut signed_pages = list_concurrently(lister, selection.prefix().to_owned(), concurrency)
         .map_ok(|page| async move {
             let listed = page.len() as u64;
             let kept: Vec<_> = page

@@ -9,12 +9,32 @@ use crate::{Error, ObjectMeta};
 /// A stream of listing pages, each in key order, pages in key order.
 pub type PageStream<'a> = BoxStream<'a, Result<Vec<ObjectMeta>, Error>>;
 
+/// One entry of a one-level (delimited) listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LevelEntry {
+    /// An object directly at this level.
+    Object(ObjectMeta),
+    /// A sub-prefix ("folder"), ending with the delimiter.
+    Prefix(String),
+}
+
+/// Pages of a one-level listing, each in key order, pages in key order.
+pub type LevelStream<'a> = BoxStream<'a, Result<Vec<LevelEntry>, Error>>;
+
 /// Lists the objects of one bucket (or container).
 pub trait Lister: Send + Sync {
     /// Lists objects whose keys start with `prefix`, in lexicographic (byte) key
     /// order, one server page at a time. With `start_after`, the listing begins
     /// after that key, so a key space can be split into ranges listed apart.
     fn list<'a>(&'a self, prefix: &'a str, start_after: Option<&'a str>) -> PageStream<'a>;
+
+    /// Lists one level below `prefix`: the objects directly under it and the
+    /// sub-prefixes that end at the next `/`, merged in key order. Lets a listing
+    /// be split into parts listed concurrently; `None` when the provider cannot.
+    fn list_level<'a>(&'a self, prefix: &'a str) -> Option<LevelStream<'a>> {
+        let _ = prefix;
+        None
+    }
 }
 
 /// Turns objects into signed GET URLs.

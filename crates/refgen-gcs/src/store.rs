@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use futures::{StreamExt, TryStreamExt, stream};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use refgen_core::{Error, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
+use refgen_core::{Error, LevelStream, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
 use serde::Deserialize;
 
 use crate::error::{from_reqwest, from_status, storage};
@@ -83,8 +83,24 @@ impl std::fmt::Debug for GcsStore {
 struct ListResponse {
     #[serde(default)]
     items: Vec<ListedObject>,
+    /// Sub-prefixes (delimited listings only).
+    #[serde(default)]
+    prefixes: Vec<String>,
     #[serde(rename = "nextPageToken")]
     next_page_token: Option<String>,
+}
+
+impl ListedObject {
+    fn into_meta(self) -> ObjectMeta {
+        ObjectMeta {
+            size: self.size.and_then(|s| s.parse().ok()).unwrap_or(0),
+            last_modified: self
+                .updated
+                .and_then(|t| time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok())
+                .map(SystemTime::from),
+            key: self.name,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -101,9 +117,10 @@ impl GcsStore {
         prefix: &str,
         start_offset: Option<&str>,
         token: Option<&str>,
+        delimited: bool,
     ) -> Result<ListResponse, Error> {
         let mut url = format!(
-            "{}/storage/v1/b/{}/o?fields=items(name,size,updated),nextPageToken&maxResults={}&prefix={}",
+            "{}/storage/v1/b/{}/o?fields=items(name,size,updated),prefixes,nextPageToken&maxResults={}&prefix={}",
             self.api_base,
             utf8_percent_encode(&self.bucket, NON_ALPHANUMERIC),
             self.page_size,
@@ -117,6 +134,9 @@ impl GcsStore {
         }
         if let Some(token) = token {
             url.push_str(&format!("&pageToken={}", utf8_percent_encode(token, NON_ALPHANUMERIC)));
+        }
+        if delimited {
+            url.push_str("&delimiter=%2F");
         }
         let doing = format!("listing gs://{}/{prefix}", self.bucket);
         let mut request = self.http.get(&url);
@@ -216,21 +236,12 @@ impl Lister for GcsStore {
             };
             // `startOffset` is inclusive: drop the key itself to start *after* it.
             let offset = if token.is_none() { start_after } else { None };
-            let page = self.list_page(prefix, offset, token.as_deref()).await?;
+            let page = self.list_page(prefix, offset, token.as_deref(), false).await?;
             let objects = page
                 .items
                 .into_iter()
                 .filter(|o| start_after != Some(o.name.as_str()))
-                .map(|o| ObjectMeta {
-                    size: o.size.and_then(|s| s.parse().ok()).unwrap_or(0),
-                    last_modified: o
-                        .updated
-                        .and_then(|t| {
-                            time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
-                        })
-                        .map(SystemTime::from),
-                    key: o.name,
-                })
+                .map(ListedObject::into_meta)
                 .collect();
             let next = match page.next_page_token {
                 Some(t) if !t.is_empty() => ListState::Next(Some(t)),
@@ -238,6 +249,25 @@ impl Lister for GcsStore {
             };
             Ok(Some((objects, next)))
         }))
+    }
+
+    fn list_level<'a>(&'a self, prefix: &'a str) -> Option<LevelStream<'a>> {
+        Some(Box::pin(stream::try_unfold(
+            ListState::Next(None),
+            move |state| async move {
+                let token = match state {
+                    ListState::Done => return Ok(None),
+                    ListState::Next(token) => token,
+                };
+                let page = self.list_page(prefix, None, token.as_deref(), true).await?;
+                let objects = page.items.into_iter().map(ListedObject::into_meta).collect();
+                let next = match page.next_page_token {
+                    Some(t) if !t.is_empty() => ListState::Next(Some(t)),
+                    _ => ListState::Done,
+                };
+                Ok(Some((refgen_core::fanout::merge_level(objects, page.prefixes), next)))
+            },
+        )))
     }
 }
 

@@ -8,7 +8,7 @@ use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_s3::types::EncodingType;
 use futures::stream;
 use percent_encoding::percent_decode_str;
-use refgen_core::{Error, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
+use refgen_core::{Error, LevelStream, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
 
 use crate::config::{CredentialsSource, remaining};
 use crate::error::{PROVIDER, from_credentials, from_sdk};
@@ -124,7 +124,13 @@ impl S3Store {
         }
     }
 
-    async fn list_page(&self, prefix: &str, start_after: Option<&str>, token: Option<String>) -> Result<Page, Error> {
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        token: Option<String>,
+        delimited: bool,
+    ) -> Result<Page, Error> {
         let mut request = self
             .client
             .list_objects_v2()
@@ -137,6 +143,9 @@ impl S3Store {
             .set_continuation_token(token);
         if let Some(after) = start_after {
             request = request.start_after(after);
+        }
+        if delimited {
+            request = request.delimiter("/");
         }
         let out = request
             .send()
@@ -160,6 +169,18 @@ impl S3Store {
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
+        let prefixes = out
+            .common_prefixes()
+            .iter()
+            .filter_map(|p| p.prefix())
+            .map(|p| {
+                if url_encoded {
+                    decode_listed_key(p)
+                } else {
+                    Ok(p.to_owned())
+                }
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
         let next = match (out.is_truncated(), out.next_continuation_token()) {
             (Some(true), Some(token)) => Some(token.to_owned()),
             (Some(true), None) => {
@@ -174,12 +195,18 @@ impl S3Store {
             }
             _ => None,
         };
-        Ok(Page { objects, next })
+        Ok(Page {
+            objects,
+            prefixes,
+            next,
+        })
     }
 }
 
 struct Page {
     objects: Vec<ObjectMeta>,
+    /// Common prefixes (delimited listings only).
+    prefixes: Vec<String>,
     next: Option<String>,
 }
 
@@ -213,13 +240,31 @@ impl Lister for S3Store {
             };
             // The continuation token carries the position; StartAfter only seeds it.
             let after = if token.is_none() { start_after } else { None };
-            let page = self.list_page(prefix, after, token).await?;
+            let page = self.list_page(prefix, after, token, false).await?;
             let state = match page.next {
                 Some(token) => ListState::Next(Some(token)),
                 None => ListState::Done,
             };
             Ok(Some((page.objects, state)))
         }))
+    }
+
+    fn list_level<'a>(&'a self, prefix: &'a str) -> Option<LevelStream<'a>> {
+        Some(Box::pin(stream::try_unfold(
+            ListState::Next(None),
+            move |state| async move {
+                let token = match state {
+                    ListState::Done => return Ok(None),
+                    ListState::Next(token) => token,
+                };
+                let page = self.list_page(prefix, None, token, true).await?;
+                let state = page.next.map_or(ListState::Done, |t| ListState::Next(Some(t)));
+                Ok(Some((
+                    refgen_core::fanout::merge_level(page.objects, page.prefixes),
+                    state,
+                )))
+            },
+        )))
     }
 }
 
