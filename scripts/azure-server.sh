@@ -10,7 +10,7 @@ dir="$REFGEN_STATE_DIR/azure"
 pidfile="$dir/azurite.pid"
 npm_dir="$REFGEN_TOOLS_DIR/npm"
 
-running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+running() { service_running "$pidfile"; }
 
 start() {
     if running; then
@@ -35,17 +35,7 @@ start() {
     log "Azurite ready"
 }
 
-stop() {
-    if running; then
-        local pid
-        pid=$(cat "$pidfile")
-        kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 -- "-$pid" 2>/dev/null || true
-        log "Azurite stopped"
-    fi
-    rm -rf "$dir"
-}
+stop() { service_stop "Azurite" "$pidfile" "$dir"; }
 
 case "${1:-}" in
 start) start ;;

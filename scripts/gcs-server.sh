@@ -10,7 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 dir="$REFGEN_STATE_DIR/gcs"
 pidfile="$dir/fake-gcs.pid"
 
-running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+running() { service_running "$pidfile"; }
 
 binary() {
     "$REFGEN_VENV/bin/python" - <<'PY'
@@ -44,17 +44,7 @@ start() {
     log "GCS emulator ready"
 }
 
-stop() {
-    if running; then
-        local pid
-        pid=$(cat "$pidfile")
-        kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 -- "-$pid" 2>/dev/null || true
-        log "GCS emulator stopped"
-    fi
-    rm -rf "$dir"
-}
+stop() { service_stop "GCS emulator" "$pidfile" "$dir"; }
 
 case "${1:-}" in
 start) start ;;

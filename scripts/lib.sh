@@ -81,3 +81,20 @@ s3_curl() {
         --aws-sigv4 "aws:amz:us-east-1:s3" --user "$REFGEN_S3_ACCESS_KEY:$REFGEN_S3_SECRET_KEY" \
         "$@" "$REFGEN_S3_ENDPOINT$path"
 }
+
+# service_running PIDFILE: exit 0 when the process of PIDFILE is alive.
+service_running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# service_stop NAME PIDFILE DIR: stops the process group started with setsid, then
+# deletes DIR (the service's data and logs).
+service_stop() {
+    local name=$1 pidfile=$2 dir=$3 pid
+    if service_running "$pidfile"; then
+        pid=$(cat "$pidfile")
+        kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 -- "-$pid" 2>/dev/null || true
+        log "$name stopped"
+    fi
+    rm -rf "$dir"
+}

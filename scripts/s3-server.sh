@@ -11,7 +11,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 dir="$REFGEN_STATE_DIR/s3"
 pidfile="$dir/weed.pid"
 
-running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+running() { service_running "$pidfile"; }
 
 print_env() {
     cat <<ENV
@@ -61,17 +61,7 @@ JSON
     log "S3 server ready"
 }
 
-stop() {
-    if running; then
-        local pid
-        pid=$(cat "$pidfile")
-        kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 -- "-$pid" 2>/dev/null || true
-        log "S3 server stopped"
-    fi
-    rm -rf "$dir"
-}
+stop() { service_stop "S3 server" "$pidfile" "$dir"; }
 
 case "${1:-}" in
 start) start ;;

@@ -14,20 +14,10 @@ use std::time::SystemTime;
 
 use aws_lc_rs::hmac;
 use base64::Engine as _;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use refgen_core::encoding;
 
 /// The storage service version refgen signs for and sends.
 pub const SERVICE_VERSION: &str = "2026-10-06";
-
-/// Characters to encode in a blob path: all but the unreserved set and `/`.
-pub(crate) const PATH_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'/');
-/// Characters to encode in a query value: all but the unreserved set.
-pub(crate) const QUERY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// An account key, decoded once. Never shown by `Debug`. Shared, because a prepared
 /// HMAC key is over a kilobyte and every URL of a run signs with the same one.
@@ -129,7 +119,7 @@ fn query(pairs: &[(&str, Option<&str>)]) -> String {
         .iter()
         .filter_map(|(k, v)| {
             v.filter(|v| !v.is_empty())
-                .map(|v| format!("{k}={}", utf8_percent_encode(v, QUERY_ENCODE)))
+                .map(|v| format!("{k}={}", encoding::query(v)))
         })
         .collect::<Vec<_>>()
         .join("&")
@@ -283,5 +273,5 @@ fn canonical_resource(account: &str, container: &str, resource: Resource<'_>) ->
 
 /// The URL path of a blob: the name percent-encoded, `/` kept.
 pub fn encode_blob_path(name: &str) -> String {
-    utf8_percent_encode(name, PATH_ENCODE).to_string()
+    encoding::path(name).to_string()
 }

@@ -3,8 +3,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use futures::stream;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use refgen_core::fanout::merge_level;
+use refgen_core::paginate::paginate;
 use refgen_core::{Error, LevelStream, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
 use tokio::sync::Mutex;
 
@@ -62,11 +63,6 @@ impl std::fmt::Debug for AzureStore {
             .field("mode", &self.mode.kind())
             .finish_non_exhaustive()
     }
-}
-
-enum ListState {
-    Next(Option<String>),
-    Done,
 }
 
 impl AzureStore {
@@ -290,34 +286,21 @@ impl refgen_core::Uploader for AzureStore {
 
 impl Lister for AzureStore {
     fn list<'a>(&'a self, prefix: &'a str, start_after: Option<&'a str>) -> PageStream<'a> {
-        Box::pin(stream::try_unfold(ListState::Next(None), move |state| async move {
-            let marker = match state {
-                ListState::Done => return Ok(None),
-                ListState::Next(marker) => marker,
-            };
+        paginate(move |marker| async move {
             let (mut objects, _, next) = self.list_page(prefix, marker.as_deref(), false).await?;
             // Blob Storage has no "start after": skip keys up to it (it lists in key order).
             if let Some(after) = start_after {
                 objects.retain(|o| o.key.as_str() > after);
             }
-            let state = next.map_or(ListState::Done, |m| ListState::Next(Some(m)));
-            Ok(Some((objects, state)))
-        }))
+            Ok((objects, next))
+        })
     }
 
     fn list_level<'a>(&'a self, prefix: &'a str) -> Option<LevelStream<'a>> {
-        Some(Box::pin(stream::try_unfold(
-            ListState::Next(None),
-            move |state| async move {
-                let marker = match state {
-                    ListState::Done => return Ok(None),
-                    ListState::Next(marker) => marker,
-                };
-                let (objects, prefixes, next) = self.list_page(prefix, marker.as_deref(), true).await?;
-                let state = next.map_or(ListState::Done, |m| ListState::Next(Some(m)));
-                Ok(Some((refgen_core::fanout::merge_level(objects, prefixes), state)))
-            },
-        )))
+        Some(paginate(move |marker| async move {
+            let (objects, prefixes, next) = self.list_page(prefix, marker.as_deref(), true).await?;
+            Ok((merge_level(objects, prefixes), next))
+        }))
     }
 }
 

@@ -88,6 +88,24 @@ impl Error {
         matches!(self, Error::Output { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
     }
 
+    /// The endpoint could not be reached: says where, what was being done, and the
+    /// innermost cause of `err` (the one a person can act on: "Connection refused").
+    pub fn unreachable(
+        provider: &'static str,
+        doing: &str,
+        endpoint: &str,
+        err: &(dyn std::error::Error + 'static),
+        timed_out: bool,
+    ) -> Self {
+        let what = if timed_out { "timed out" } else { "connection failed" };
+        let cause = innermost_cause(err).map(|c| format!(" ({c})")).unwrap_or_default();
+        Error::storage(
+            provider,
+            StorageErrorKind::Unreachable,
+            format!("{doing} failed: cannot reach {endpoint}: {what}{cause}"),
+        )
+    }
+
     /// The storage error category, if this is a storage error.
     pub fn storage_kind(&self) -> Option<StorageErrorKind> {
         match self {
@@ -95,4 +113,13 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// The text of the deepest `source()` of an error, when it has one.
+pub fn innermost_cause(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut current = err.source()?;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    Some(current.to_string())
 }

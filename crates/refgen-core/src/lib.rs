@@ -14,17 +14,19 @@
 //! - [`fanout`]: one listing split into parts listed concurrently, in key order;
 //! - [`pipeline`]: list → filter → sign → write as one bounded stream.
 
+pub mod encoding;
 mod error;
 pub mod expiry;
 pub mod fanout;
 pub mod filter;
 pub mod naming;
 mod object;
+pub mod paginate;
 pub mod pipeline;
 pub mod source;
 mod traits;
 pub mod writer;
 
-pub use error::{Error, StorageErrorKind};
+pub use error::{Error, StorageErrorKind, innermost_cause};
 pub use object::ObjectMeta;
 pub use traits::{LevelEntry, LevelStream, Lister, PageStream, Signer, Uploader};

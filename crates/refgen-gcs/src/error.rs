@@ -27,24 +27,5 @@ pub(crate) fn from_status(doing: &str, status: u16, body: &str) -> Error {
 }
 
 pub(crate) fn from_reqwest(doing: &str, endpoint: &str, err: &reqwest::Error) -> Error {
-    let mut cause = String::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
-    while let Some(e) = cur {
-        cause = e.to_string();
-        cur = e.source();
-    }
-    let what = if err.is_timeout() {
-        "timed out"
-    } else {
-        "connection failed"
-    };
-    let cause = if cause.is_empty() {
-        String::new()
-    } else {
-        format!(" ({cause})")
-    };
-    storage(
-        StorageErrorKind::Unreachable,
-        format!("{doing} failed: cannot reach {endpoint}: {what}{cause}"),
-    )
+    Error::unreachable(PROVIDER, doing, endpoint, err, err.is_timeout())
 }

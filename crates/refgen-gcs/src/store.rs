@@ -5,6 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use futures::{StreamExt, TryStreamExt, stream};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use refgen_core::fanout::merge_level;
+use refgen_core::paginate::paginate;
 use refgen_core::{Error, LevelStream, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
 use serde::Deserialize;
 
@@ -222,18 +224,9 @@ impl refgen_core::Uploader for GcsStore {
     }
 }
 
-enum ListState {
-    Next(Option<String>),
-    Done,
-}
-
 impl Lister for GcsStore {
     fn list<'a>(&'a self, prefix: &'a str, start_after: Option<&'a str>) -> PageStream<'a> {
-        Box::pin(stream::try_unfold(ListState::Next(None), move |state| async move {
-            let token = match state {
-                ListState::Done => return Ok(None),
-                ListState::Next(token) => token,
-            };
+        paginate(move |token| async move {
             // `startOffset` is inclusive: drop the key itself to start *after* it.
             let offset = if token.is_none() { start_after } else { None };
             let page = self.list_page(prefix, offset, token.as_deref(), false).await?;
@@ -243,31 +236,16 @@ impl Lister for GcsStore {
                 .filter(|o| start_after != Some(o.name.as_str()))
                 .map(ListedObject::into_meta)
                 .collect();
-            let next = match page.next_page_token {
-                Some(t) if !t.is_empty() => ListState::Next(Some(t)),
-                _ => ListState::Done,
-            };
-            Ok(Some((objects, next)))
-        }))
+            Ok((objects, page.next_page_token))
+        })
     }
 
     fn list_level<'a>(&'a self, prefix: &'a str) -> Option<LevelStream<'a>> {
-        Some(Box::pin(stream::try_unfold(
-            ListState::Next(None),
-            move |state| async move {
-                let token = match state {
-                    ListState::Done => return Ok(None),
-                    ListState::Next(token) => token,
-                };
-                let page = self.list_page(prefix, None, token.as_deref(), true).await?;
-                let objects = page.items.into_iter().map(ListedObject::into_meta).collect();
-                let next = match page.next_page_token {
-                    Some(t) if !t.is_empty() => ListState::Next(Some(t)),
-                    _ => ListState::Done,
-                };
-                Ok(Some((refgen_core::fanout::merge_level(objects, page.prefixes), next)))
-            },
-        )))
+        Some(paginate(move |token| async move {
+            let page = self.list_page(prefix, None, token.as_deref(), true).await?;
+            let objects = page.items.into_iter().map(ListedObject::into_meta).collect();
+            Ok((merge_level(objects, page.prefixes), page.next_page_token))
+        }))
     }
 }
 

@@ -9,17 +9,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 use aws_lc_rs::{digest, hmac, rand, signature};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-
-/// Characters to encode in an object path: all but the unreserved set and `/`.
-const PATH_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'/');
-/// Characters to encode in query names and values: all but the unreserved set.
-const QUERY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+use refgen_core::encoding;
 
 /// The longest lifetime V4 allows for a signed URL.
 pub const MAX_SIGNED_URL_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -259,7 +249,7 @@ pub fn prepare(req: &V4Request<'_>, algorithm: &str, credential_id: &str) -> Pre
             req.endpoint.scheme.as_str(),
             req.endpoint.authority.clone(),
             match req.object {
-                Some(o) => format!("/{}/{}", req.bucket, utf8_percent_encode(o, PATH_ENCODE)),
+                Some(o) => format!("/{}/{}", req.bucket, encoding::path(o)),
                 None => format!("/{}", req.bucket),
             },
         ),
@@ -268,9 +258,7 @@ pub fn prepare(req: &V4Request<'_>, algorithm: &str, credential_id: &str) -> Pre
             format!("{}.{}", req.bucket, req.endpoint.authority),
             format!(
                 "/{}",
-                req.object
-                    .map(|o| utf8_percent_encode(o, PATH_ENCODE).to_string())
-                    .unwrap_or_default()
+                req.object.map(|o| encoding::path(o).to_string()).unwrap_or_default()
             ),
         ),
         UrlStyle::BucketBound(host) => (
@@ -278,9 +266,7 @@ pub fn prepare(req: &V4Request<'_>, algorithm: &str, credential_id: &str) -> Pre
             host.clone(),
             format!(
                 "/{}",
-                req.object
-                    .map(|o| utf8_percent_encode(o, PATH_ENCODE).to_string())
-                    .unwrap_or_default()
+                req.object.map(|o| encoding::path(o).to_string()).unwrap_or_default()
             ),
         ),
     };
@@ -317,12 +303,7 @@ pub fn prepare(req: &V4Request<'_>, algorithm: &str, credential_id: &str) -> Pre
     query.extend(req.query.iter().cloned());
     let mut encoded: Vec<(String, String)> = query
         .iter()
-        .map(|(k, v)| {
-            (
-                utf8_percent_encode(k, QUERY_ENCODE).to_string(),
-                utf8_percent_encode(v, QUERY_ENCODE).to_string(),
-            )
-        })
+        .map(|(k, v)| (encoding::query(k).to_string(), encoding::query(v).to_string()))
         .collect();
     encoded.sort();
     let query_string = encoded

@@ -331,24 +331,36 @@ impl Client {
             enc(batch_id)
         );
         let doing = format!("listing the shards of batch `{batch_id}`");
+        self.all_pages(&path, &[], "shards", &doing).await
+    }
+
+    /// Follows `nextPageToken` through every page, collecting the array in `field`.
+    async fn all_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        field: &str,
+        doing: &str,
+    ) -> Result<Vec<T>, RoboflowError> {
         let mut all = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut query = vec![("pageSize", "100".to_owned())];
+            let mut page_query = query.to_vec();
+            page_query.push(("pageSize", "100".to_owned()));
             if let Some(t) = &token {
-                query.push(("nextPageToken", t.clone()));
+                page_query.push(("nextPageToken", t.clone()));
             }
             let v = self
                 .call(
                     reqwest::Method::GET,
-                    &path,
-                    &query,
+                    path,
+                    &page_query,
                     None,
-                    &doing,
+                    doing,
                     Duration::from_secs(60),
                 )
                 .await?;
-            let page: Vec<Shard> = Self::parse(v["shards"].clone(), &doing)?;
+            let page: Vec<T> = Self::parse(v[field].clone(), doing)?;
             all.extend(page);
             match v["nextPageToken"].as_str() {
                 Some(t) if !t.is_empty() => token = Some(t.to_owned()),
@@ -473,30 +485,8 @@ impl Client {
             enc(batch_id)
         );
         let doing = format!("listing the files of batch `{batch_id}`");
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut query = vec![("partName", part.to_owned()), ("pageSize", "100".to_owned())];
-            if let Some(t) = &token {
-                query.push(("nextPageToken", t.clone()));
-            }
-            let v = self
-                .call(
-                    reqwest::Method::GET,
-                    &path,
-                    &query,
-                    None,
-                    &doing,
-                    Duration::from_secs(60),
-                )
-                .await?;
-            let page: Vec<FileMetadata> = Self::parse(v["filesMetadata"].clone(), &doing)?;
-            all.extend(page);
-            match v["nextPageToken"].as_str() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(all),
-            }
-        }
+        self.all_pages(&path, &[("partName", part.to_owned())], "filesMetadata", &doing)
+            .await
     }
 
     /// Downloads one result file (a plain GET of its download URL).

@@ -72,8 +72,7 @@ where
             } else {
                 "request could not be sent"
             };
-            let cause = std::error::Error::source(err)
-                .and_then(deepest_cause)
+            let cause = refgen_core::innermost_cause(err)
                 .map(|c| format!(" ({c})"))
                 .unwrap_or_default();
             Error::storage(
@@ -105,14 +104,6 @@ fn e_kind<E, R>(err: &SdkError<E, R>) -> &'static str {
         SdkError::ConstructionFailure(_) => "the request could not be built (check the bucket name and endpoint)",
         _ => "unexpected SDK error",
     }
-}
-
-/// The innermost cause, which is the one a person can act on ("Connection refused").
-fn deepest_cause(mut e: &(dyn std::error::Error + 'static)) -> Option<String> {
-    while let Some(next) = e.source() {
-        e = next;
-    }
-    Some(e.to_string())
 }
 
 pub(crate) fn from_credentials(err: &CredentialsError) -> Error {

@@ -16,17 +16,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 use aws_lc_rs::{digest, hmac};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-
-/// Characters S3 wants encoded in a path: all but the unreserved set and `/`.
-const PATH_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'/');
-/// Characters to encode in a query value: all but the unreserved set.
-const QUERY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+use refgen_core::encoding;
 
 /// The longest lifetime SigV4 allows for a presigned URL.
 pub const MAX_PRESIGN_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -124,7 +114,7 @@ impl SigV4Presigner {
 
     /// The URL of a key without any signature (for display and tests).
     pub fn object_url(&self, key: &str) -> String {
-        format!("{}/{}", self.base_url, utf8_percent_encode(key, PATH_ENCODE))
+        format!("{}/{}", self.base_url, encoding::path(key))
     }
 
     /// Prepares signing for URLs dated `at` that stay valid for `expires_in`.
@@ -136,16 +126,12 @@ impl SigV4Presigner {
         let key = signing_key(&self.credentials.secret_access_key, &date, &self.region);
         let mut query = format!(
             "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={}%2F{}&X-Amz-Date={amz_date}&X-Amz-Expires={}",
-            utf8_percent_encode(&self.credentials.access_key_id, QUERY_ENCODE),
-            utf8_percent_encode(&scope, QUERY_ENCODE),
+            encoding::query(&self.credentials.access_key_id),
+            encoding::query(&scope),
             expires_in.as_secs()
         );
         if let Some(token) = &self.credentials.session_token {
-            let _ = write!(
-                query,
-                "&X-Amz-Security-Token={}",
-                utf8_percent_encode(token, QUERY_ENCODE)
-            );
+            let _ = write!(query, "&X-Amz-Security-Token={}", encoding::query(token));
         }
         query.push_str("&X-Amz-SignedHeaders=host");
         let canonical_tail = format!("\n{query}\nhost:{}\n\nhost\nUNSIGNED-PAYLOAD", self.host);
@@ -167,7 +153,7 @@ impl SigV4Presigner {
 impl SigningBatch<'_> {
     /// The presigned GET URL of `key`.
     pub fn presign(&self, key: &str) -> String {
-        let encoded_key = utf8_percent_encode(key, PATH_ENCODE).to_string();
+        let encoded_key = encoding::path(key).to_string();
         let mut canonical =
             String::with_capacity(8 + self.presigner.base_path.len() + encoded_key.len() + self.canonical_tail.len());
         canonical.push_str("GET\n");

@@ -6,8 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_s3::types::EncodingType;
-use futures::stream;
 use percent_encoding::percent_decode_str;
+use refgen_core::fanout::merge_level;
+use refgen_core::paginate::paginate;
 use refgen_core::{Error, LevelStream, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
 
 use crate::config::{CredentialsSource, remaining};
@@ -226,45 +227,21 @@ fn decode_listed_key(raw: &str) -> Result<String, Error> {
         })
 }
 
-enum ListState {
-    Next(Option<String>),
-    Done,
-}
-
 impl Lister for S3Store {
     fn list<'a>(&'a self, prefix: &'a str, start_after: Option<&'a str>) -> PageStream<'a> {
-        Box::pin(stream::try_unfold(ListState::Next(None), move |state| async move {
-            let token = match state {
-                ListState::Done => return Ok(None),
-                ListState::Next(token) => token,
-            };
+        paginate(move |token| async move {
             // The continuation token carries the position; StartAfter only seeds it.
             let after = if token.is_none() { start_after } else { None };
             let page = self.list_page(prefix, after, token, false).await?;
-            let state = match page.next {
-                Some(token) => ListState::Next(Some(token)),
-                None => ListState::Done,
-            };
-            Ok(Some((page.objects, state)))
-        }))
+            Ok((page.objects, page.next))
+        })
     }
 
     fn list_level<'a>(&'a self, prefix: &'a str) -> Option<LevelStream<'a>> {
-        Some(Box::pin(stream::try_unfold(
-            ListState::Next(None),
-            move |state| async move {
-                let token = match state {
-                    ListState::Done => return Ok(None),
-                    ListState::Next(token) => token,
-                };
-                let page = self.list_page(prefix, None, token, true).await?;
-                let state = page.next.map_or(ListState::Done, |t| ListState::Next(Some(t)));
-                Ok(Some((
-                    refgen_core::fanout::merge_level(page.objects, page.prefixes),
-                    state,
-                )))
-            },
-        )))
+        Some(paginate(move |token| async move {
+            let page = self.list_page(prefix, None, token, true).await?;
+            Ok((merge_level(page.objects, page.prefixes), page.next))
+        }))
     }
 }
 
