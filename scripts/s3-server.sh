@@ -41,10 +41,12 @@ start() {
 JSON
     local p=$REFGEN_S3_PORT
     log "starting SeaweedFS $SEAWEEDFS_VERSION S3 on $REFGEN_S3_ENDPOINT (log: $dir/weed.log)"
+    # SeaweedFS gives every bucket volumes of its own: -volume.max lifts the default cap
+    # (a few dozen) that a test run's many buckets, or a benchmark, would exhaust.
     # Every component on loopback, telemetry and UIs off, ports derived from the S3 port
     # (each gRPC port is SeaweedFS's own choice: its HTTP port + 10000).
     setsid "$REFGEN_VENV/bin/weed" mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
-        -master.telemetry=false -admin.ui=false -webdav=false \
+        -master.telemetry=false -admin.ui=false -webdav=false -volume.max=1000 \
         -s3.port="$p" -s3.port.iceberg=0 -s3.port.lance=0 -s3.config="$dir/identities.json" \
         -master.port=$((p + 1)) -volume.port=$((p + 2)) -filer.port=$((p + 3)) -admin.port=$((p + 4)) \
         >"$dir/weed.log" 2>&1 </dev/null &

@@ -93,6 +93,21 @@ impl AzureStore {
         self.mode.kind()
     }
 
+    /// A service SAS for one request of refgen's own (listing, uploading): valid for
+    /// an hour, start back-dated for clock skew.
+    fn short_lived_sas(&self, key: &AccountKey, resource: Resource<'_>, permissions: &str) -> String {
+        let now = SystemTime::now();
+        let (start, expiry) = (sas_time(now - CLOCK_SKEW), sas_time(now + Duration::from_secs(3600)));
+        let fields = SasFields {
+            permissions,
+            start: Some(&start),
+            expiry: &expiry,
+            protocol: self.protocol(),
+            ..Default::default()
+        };
+        service_sas(key, &self.account, &self.container, resource, &fields).query
+    }
+
     fn protocol(&self) -> Option<&'static str> {
         self.https.then_some("https")
     }
@@ -122,20 +137,8 @@ impl AzureStore {
         let mut bearer = None;
         match &self.mode {
             Mode::SasToken(token) => url = format!("{url}&{}", token.query),
-            Mode::AccountKey(key) => {
-                // A short-lived container SAS (read + list) for this one request.
-                let now = SystemTime::now();
-                let (start, expiry) = (sas_time(now - CLOCK_SKEW), sas_time(now + Duration::from_secs(3600)));
-                let fields = SasFields {
-                    permissions: "rl",
-                    start: Some(&start),
-                    expiry: &expiry,
-                    protocol: self.protocol(),
-                    ..Default::default()
-                };
-                let sas = service_sas(key, &self.account, &self.container, Resource::Container, &fields);
-                url = format!("{url}&{}", sas.query);
-            }
+            // A short-lived container SAS (read + list) for this one request.
+            Mode::AccountKey(key) => url = format!("{url}&{}", self.short_lived_sas(key, Resource::Container, "rl")),
             Mode::Entra(chain) => bearer = Some(chain.token().await?),
         }
         let mut request = self.http.get(&url).header("x-ms-version", SERVICE_VERSION);
@@ -241,19 +244,8 @@ impl refgen_core::Uploader for AzureStore {
         let mut bearer = None;
         let query = match &self.mode {
             Mode::SasToken(token) => token.query.clone(),
-            Mode::AccountKey(key_) => {
-                // A blob SAS that may create and write this one blob, for a few minutes.
-                let now = SystemTime::now();
-                let (start, expiry) = (sas_time(now - CLOCK_SKEW), sas_time(now + Duration::from_secs(3600)));
-                let fields = SasFields {
-                    permissions: "cw",
-                    start: Some(&start),
-                    expiry: &expiry,
-                    protocol: self.protocol(),
-                    ..Default::default()
-                };
-                service_sas(key_, &self.account, &self.container, Resource::Blob(key), &fields).query
-            }
+            // A blob SAS that may create and write this one blob.
+            Mode::AccountKey(account_key) => self.short_lived_sas(account_key, Resource::Blob(key), "cw"),
             Mode::Entra(chain) => {
                 bearer = Some(chain.token().await?);
                 String::new()

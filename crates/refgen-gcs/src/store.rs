@@ -141,19 +141,7 @@ impl GcsStore {
             url.push_str("&delimiter=%2F");
         }
         let doing = format!("listing gs://{}/{prefix}", self.bucket);
-        let mut request = self.http.get(&url);
-        for (name, value) in self.tokens.headers().await?.iter() {
-            request = request.header(name, value);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| from_reqwest(&doing, &self.api_base, &e))?;
-        let status = response.status().as_u16();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| from_reqwest(&doing, &self.api_base, &e))?;
+        let (status, body) = self.send(self.http.get(&url), &doing).await?;
         if status != 200 {
             let mut err = from_status(&doing, status, &body);
             if status == 404 {
@@ -170,6 +158,24 @@ impl GcsStore {
                 format!("{doing} failed: the answer is not a JSON API object list ({e})"),
             )
         })
+    }
+
+    /// Sends an API request with the OAuth headers (none for an emulator); returns
+    /// the status and body.
+    async fn send(&self, mut request: reqwest::RequestBuilder, doing: &str) -> Result<(u16, String), Error> {
+        for (name, value) in self.tokens.headers().await?.iter() {
+            request = request.header(name, value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| from_reqwest(doing, &self.api_base, &e))?;
+        let status = response.status().as_u16();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| from_reqwest(doing, &self.api_base, &e))?;
+        Ok((status, body))
     }
 
     fn request<'a>(&'a self, key: &'a str, at: SystemTime, expires_in: Duration) -> V4Request<'a> {
@@ -203,21 +209,13 @@ impl refgen_core::Uploader for GcsStore {
             utf8_percent_encode(&self.bucket, NON_ALPHANUMERIC),
             utf8_percent_encode(key, NON_ALPHANUMERIC)
         );
-        let mut request = self
+        let request = self
             .http
             .post(&url)
             .header("content-type", content_type)
             .body(reqwest::Body::from(file));
-        for (name, value) in self.tokens.headers().await?.iter() {
-            request = request.header(name, value);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| from_reqwest(&doing, &self.api_base, &e))?;
-        let status = response.status().as_u16();
+        let (status, body) = self.send(request, &doing).await?;
         if status != 200 {
-            let body = response.text().await.unwrap_or_default();
             return Err(from_status(&doing, status, &body));
         }
         Ok(())
