@@ -11,7 +11,8 @@
 # bucket mode (timed to its ingest request, answered by scripts/bench/fake_roboflow.py).
 # Also: refgen with 50 ms added to every request (scripts/bench/delay_proxy.py), at
 # default concurrency and sequentially; the signing microbenchmarks (criterion); and
-# peak memory for 1,000,000 objects with a synthetic lister (examples/synthetic.rs).
+# peak memory for 1,000,000 objects with a synthetic lister (examples/synthetic.rs); GCS
+# RSA signing through the pipeline against raw RSA-2048 on all cores (examples/synthetic_rsa.rs).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REFGEN_ROOT"
 
@@ -68,6 +69,7 @@ fi
 
 cargo build --release --locked --bin refgen -p refgen-cli >&2
 cargo build --release --locked -p refgen-s3 --example synthetic >&2
+cargo build --release --locked -p refgen-gcs --example synthetic_rsa >&2
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 refgen="$target_dir/release/refgen"
 
@@ -118,6 +120,11 @@ measure "refgen --concurrency 1, +${latency_ms} ms/request" "$refgen" generate "
 
 measure "refgen pipeline, 1,000,000 synthetic objects" "$target_dir/release/examples/synthetic" 1000000 "$work/synthetic.jsonl"
 
+log "GCS RSA signing through the pipeline against raw RSA-2048 on all cores (3 runs)"
+for _ in 1 2 3; do
+    "$target_dir/release/examples/synthetic_rsa" 40000 "$REFGEN_ROOT/../shared/vectors/gcs/test_service_account.not-a-test.json"
+done >"$work/rsa.txt"
+
 log "signing microbenchmarks (criterion)"
 cargo bench --locked -p refgen-s3 -p refgen-gcs -p refgen-azure --bench sign -- --warm-up-time 1 --measurement-time 3 2>/dev/null |
     grep -E '^sign/' >"$work/criterion.txt" || true
@@ -140,6 +147,9 @@ base=${wall["refgen generate"]}
     echo "With ${latency_ms} ms added to each request: default concurrency ${wall[$conc_name]} s, sequential ${wall[$seq_name]} s: $(ratio "${wall[$seq_name]}" "${wall[$conc_name]}")× faster."
     syn="refgen pipeline, 1,000,000 synthetic objects"
     echo "1,000,000 objects (synthetic lister, real signing and writing): ${wall[$syn]} s, peak RSS $((rss[$syn] / 1024)) MiB."
+    echo
+    echo "GCS RSA signing on all cores, three runs:"
+    sed 's/^/- /' "$work/rsa.txt"
     echo
     echo "Signing one URL (criterion, one core):"
     echo
