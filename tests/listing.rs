@@ -38,7 +38,14 @@ fn names(run: Run) -> Vec<String> {
 fn compare(label: &str, run: impl Fn(&str, &str) -> Run, expected_order: Option<&[String]>) {
     for prefix in ["", "flat/", "deep/", "skew/", "huge/", "huge/train/c1"] {
         let sequential = names(run(prefix, "1"));
-        let concurrent = names(run(prefix, "16"));
+        let concurrent_run = run(prefix, "16");
+        if prefix == "flat/" {
+            // 1,100 keys in pages of 100: a flat part, which must go in chunks.
+            let log = &concurrent_run.stderr;
+            assert!(log.contains("listing in chunks"), "{label}: not chunked:\n{log}");
+            assert!(log.contains("chunked listing: the end is reached"), "{label}:\n{log}");
+        }
+        let concurrent = names(concurrent_run);
         assert!(!sequential.is_empty(), "{label} {prefix:?}: something listed");
         assert_eq!(
             concurrent, sequential,
@@ -76,8 +83,11 @@ async fn s3_concurrent_listing_matches_sequential() {
             "key",
             "--concurrency",
             concurrency,
+            "--page-size",
+            "100",
         ])
         .s3_admin(&env)
+        .env("RUST_LOG", "refgen_core=debug")
         .run()
     };
     let mut sorted = keys.clone();
@@ -103,9 +113,12 @@ fn gcs_concurrent_listing_matches_sequential() {
             "key",
             "--concurrency",
             concurrency,
+            "--page-size",
+            "100",
         ])
         .gcs_emulator()
         .env("GOOGLE_APPLICATION_CREDENTIALS", gcs_dummy_key())
+        .env("RUST_LOG", "refgen_core=debug")
         .run()
     };
     compare("GCS", run, Some(&keys));
@@ -166,6 +179,7 @@ fn azure_concurrent_listing_matches_sequential() {
             "300",
         ])
         .env("AZURE_STORAGE_KEY", &key)
+        .env("RUST_LOG", "refgen_core=debug")
         .run()
     };
     compare("Azure", run, Some(&keys));

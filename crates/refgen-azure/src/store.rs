@@ -115,6 +115,7 @@ impl AzureStore {
     async fn list_page(
         &self,
         prefix: &str,
+        start_from: Option<&str>,
         marker: Option<&str>,
         delimited: bool,
     ) -> Result<(Vec<ObjectMeta>, Vec<String>, Option<String>), Error> {
@@ -129,6 +130,9 @@ impl AzureStore {
         }
         if let Some(m) = marker {
             url.push_str(&format!("&marker={}", utf8_percent_encode(m, NON_ALPHANUMERIC)));
+        }
+        if let Some(from) = start_from {
+            url.push_str(&format!("&startFrom={}", utf8_percent_encode(from, NON_ALPHANUMERIC)));
         }
         if delimited {
             url.push_str("&delimiter=%2F");
@@ -279,8 +283,10 @@ impl refgen_core::Uploader for AzureStore {
 impl Lister for AzureStore {
     fn list<'a>(&'a self, prefix: &'a str, start_after: Option<&'a str>) -> PageStream<'a> {
         paginate(move |marker| async move {
-            let (mut objects, _, next) = self.list_page(prefix, marker.as_deref(), false).await?;
-            // Blob Storage has no "start after": skip keys up to it (it lists in key order).
+            // `startFrom` (service version 2026-02-06 on) is inclusive: drop the key
+            // itself. The marker carries the position on later pages.
+            let from = if marker.is_none() { start_after } else { None };
+            let (mut objects, _, next) = self.list_page(prefix, from, marker.as_deref(), false).await?;
             if let Some(after) = start_after {
                 objects.retain(|o| o.key.as_str() > after);
             }
@@ -290,9 +296,17 @@ impl Lister for AzureStore {
 
     fn list_level<'a>(&'a self, prefix: &'a str) -> Option<LevelStream<'a>> {
         Some(paginate(move |marker| async move {
-            let (objects, prefixes, next) = self.list_page(prefix, marker.as_deref(), true).await?;
+            let (objects, prefixes, next) = self.list_page(prefix, None, marker.as_deref(), true).await?;
             Ok((merge_level(objects, prefixes), next))
         }))
+    }
+
+    fn seeks(&self) -> bool {
+        true
+    }
+
+    fn page_len(&self) -> usize {
+        self.page_size.map_or(5000, |n| n.max(1) as usize)
     }
 }
 

@@ -8,34 +8,46 @@
 //! 1. **Plan**: starting from the prefix, one-level (delimited) listings discover
 //!    sub-prefixes ("folders"), breadth first, until there are enough parts for the
 //!    concurrency or [`MAX_DEPTH`] is reached. Objects met directly at a level stay
-//!    in the plan, in place. A level with more than [`MAX_DIRECT_OBJECTS`] direct
-//!    objects is not split (it would hold them all in memory): it is listed
-//!    whole, as one part.
-//! 2. **List**: each part is a full listing of its sub-prefix in a task of its own,
-//!    feeding a channel of [`PAGES_AHEAD`] pages; at most `concurrency` parts run at
-//!    once, and pages are taken from the first unfinished part only. Memory stays
-//!    bounded by `concurrency × PAGES_AHEAD` pages, whatever the bucket's size.
+//!    in the plan, in place. A level with more than [`MAX_DIRECT_PAGES`] pages of
+//!    direct objects is not split by folder (it would hold them all in memory): it
+//!    stays one part.
+//! 2. **Chunk**: a part whose first page is full and flat (no `/` below the part's
+//!    prefix) is cut into chunks of about [`PAGES_AHEAD`] pages, `(after, until]`,
+//!    listed with "start after" on stores that seek to a key. The boundaries are
+//!    guessed from the first page's keys (see `split`); a bad guess costs requests,
+//!    never keys. Chunks start as earlier ones find keys, so a small folder costs
+//!    one extra request, and each chunk checks that the server lists in byte order.
+//! 3. **List**: the parts and chunks form an ordered window of at most
+//!    `2 × concurrency` units, each a task feeding a channel of a few pages; pages
+//!    are taken from the first unit only, and a semaphore keeps `concurrency`
+//!    requests in flight. Memory stays bounded by the window, whatever the size of
+//!    the bucket.
 //!
 //! Order: at one level, an object key and a sub-prefix compare as strings, and all
 //! keys under a sub-prefix sort together right where the prefix sorts (they start
 //! with it, and nothing else at that level does). So merging a level's objects and
 //! prefixes by string and expanding each prefix in place gives exactly the byte
-//! order of a plain listing, which is S3's, GCS's and Azure's listing order.
+//! order of a plain listing, which is S3's, GCS's and Azure's listing order. Chunks
+//! are disjoint key ranges in order, so they keep it too.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use futures::{StreamExt, TryStreamExt, stream};
-use tokio::sync::mpsc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use futures::{StreamExt, TryStreamExt, stream};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+
+use crate::split::Splitter;
 use crate::{Error, LevelEntry, Lister, ObjectMeta, PageStream};
 
 /// The default number of listing requests in flight.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 /// How deep the planner looks for sub-prefixes.
 pub const MAX_DEPTH: usize = 4;
-/// A level with more direct objects than this is listed whole.
-pub const MAX_DIRECT_OBJECTS: usize = 2000;
+/// A level with more pages of direct objects than this is one part, not split.
+pub const MAX_DIRECT_PAGES: usize = 2;
 /// Pages each running part may list ahead of the consumer.
 pub const PAGES_AHEAD: usize = 2;
 
@@ -130,7 +142,7 @@ async fn expand(lister: &dyn Lister, prefix: String) -> Result<Vec<Part>, Error>
             match entry {
                 LevelEntry::Object(o) => {
                     direct += 1;
-                    if direct > MAX_DIRECT_OBJECTS {
+                    if direct > MAX_DIRECT_PAGES * lister.page_len() {
                         return unsplit();
                     }
                     match parts.last_mut() {
@@ -145,67 +157,373 @@ async fn expand(lister: &dyn Lister, prefix: String) -> Result<Vec<Part>, Error>
     Ok(parts)
 }
 
-/// Lists the parts, up to `concurrency` at once, and yields their pages in order.
-fn run(lister: Arc<dyn Lister>, parts: Vec<Part>, concurrency: usize) -> PageStream<'static> {
-    enum Running {
-        Ready(Vec<ObjectMeta>),
-        Listing(mpsc::Receiver<Result<Vec<ObjectMeta>, Error>>),
+/// A page, or the listing error that ends a part.
+type PageResult = Result<Vec<ObjectMeta>, Error>;
+
+/// What a part's first page says about the rest of it.
+enum Sampled {
+    /// Listed whole, by the task that listed the sample (it goes on by itself).
+    Whole,
+    /// A full, flat first page on a store that seeks: the rest is listed in
+    /// chunks after `after`, with boundaries from `splitter`.
+    Chunked { splitter: Splitter, after: String },
+}
+
+/// Shared between a chunked part's chunk tasks and the window that starts them.
+struct ChunkProgress {
+    /// Some chunk reached the end of the listing: later chunks would be empty.
+    ended: AtomicBool,
+    /// Chunks started but not finished.
+    outstanding: AtomicUsize,
+    /// How many chunks may be outstanding: grows by one per chunk that finds keys,
+    /// so a small folder costs few empty requests and a big one ramps up fast.
+    allowed: AtomicUsize,
+    /// Keys held by the latest chunk to finish (or to overflow), for rescaling.
+    latest: Mutex<Option<usize>>,
+}
+
+/// Where the window takes its next units from.
+enum Source {
+    /// The planned parts, in order.
+    Parts,
+    /// A part's first page is being listed; its verdict decides what follows.
+    Sampling {
+        prefix: String,
+        verdict: oneshot::Receiver<Sampled>,
+    },
+    /// A flat part being cut into chunks, `after` the last boundary handed out.
+    Chunking {
+        prefix: String,
+        splitter: Splitter,
+        after: String,
+        progress: Arc<ChunkProgress>,
+        /// Chunks started so far, for the log.
+        started: usize,
+    },
+}
+
+/// One unit of the window, in key order.
+enum Unit {
+    Ready(Vec<ObjectMeta>),
+    Listing(mpsc::Receiver<PageResult>),
+}
+
+/// What every listing task shares.
+#[derive(Clone)]
+struct TaskContext {
+    lister: Arc<dyn Lister>,
+    requests: Arc<Semaphore>,
+    /// Wakes the consumer when a sample or chunk reports, so the window refills.
+    wake: Arc<Notify>,
+}
+
+impl TaskContext {
+    /// The next page of `pages`, holding one of the request permits meanwhile.
+    async fn next_page(&self, pages: &mut PageStream<'_>) -> Option<PageResult> {
+        let _permit = self.requests.acquire().await.ok()?;
+        pages.next().await
     }
-    struct State {
-        lister: Arc<dyn Lister>,
-        waiting: VecDeque<Part>,
-        running: VecDeque<Running>,
-        concurrency: usize,
-    }
-    impl State {
-        /// Starts parts until `concurrency` listings run (ready objects cost nothing).
-        fn start(&mut self) {
-            let listing = |r: &&Running| matches!(r, Running::Listing(_));
-            while self.running.iter().filter(listing).count() < self.concurrency {
-                match self.waiting.pop_front() {
-                    Some(Part::Objects(v)) => self.running.push_back(Running::Ready(v)),
-                    Some(Part::Prefix(p)) => {
+}
+
+/// Runs the listing as an ordered window of units (planned objects, whole parts,
+/// chunks of flat parts): pages are taken from the first unit only, while the units
+/// after it list ahead. The window holds at most `2 × concurrency` units of at most
+/// [`PAGES_AHEAD`] pages each, and a semaphore keeps `concurrency` requests in flight.
+struct Window {
+    context: TaskContext,
+    waiting: VecDeque<Part>,
+    source: Source,
+    units: VecDeque<Unit>,
+    max_units: usize,
+    /// Keys per chunk wanted: what a chunk's task lists ahead in full.
+    chunk_target: usize,
+}
+
+impl Window {
+    /// Adds units in key order until the window is full or must wait.
+    fn fill(&mut self) {
+        while self.units.len() < self.max_units {
+            match &mut self.source {
+                Source::Parts => match self.waiting.pop_front() {
+                    None => return,
+                    Some(Part::Objects(objects)) => self.units.push_back(Unit::Ready(objects)),
+                    Some(Part::Prefix(prefix)) => {
                         let (tx, rx) = mpsc::channel(PAGES_AHEAD);
-                        tokio::spawn(feed(Arc::clone(&self.lister), p, tx));
-                        self.running.push_back(Running::Listing(rx));
+                        let (verdict_tx, verdict) = oneshot::channel();
+                        let task = sample(self.context.clone(), prefix.clone(), self.chunk_target, verdict_tx, tx);
+                        tokio::spawn(task);
+                        self.units.push_back(Unit::Listing(rx));
+                        self.source = Source::Sampling { prefix, verdict };
                     }
-                    None => break,
+                },
+                Source::Sampling { prefix, verdict } => match verdict.try_recv() {
+                    Err(oneshot::error::TryRecvError::Empty) => return,
+                    // A failed sample reports through its pages; either way the part
+                    // needs no more units.
+                    Ok(Sampled::Whole) | Err(oneshot::error::TryRecvError::Closed) => self.source = Source::Parts,
+                    Ok(Sampled::Chunked { splitter, after }) => {
+                        self.source = Source::Chunking {
+                            prefix: std::mem::take(prefix),
+                            splitter,
+                            after,
+                            progress: Arc::new(ChunkProgress {
+                                ended: AtomicBool::new(false),
+                                outstanding: AtomicUsize::new(0),
+                                allowed: AtomicUsize::new(1),
+                                latest: Mutex::new(None),
+                            }),
+                            started: 0,
+                        }
+                    }
+                },
+                Source::Chunking {
+                    prefix,
+                    splitter,
+                    after,
+                    progress,
+                    started,
+                } => {
+                    if progress.ended.load(Ordering::SeqCst) {
+                        tracing::debug!(prefix, chunks = *started, "chunked listing: the end is reached");
+                        self.source = Source::Parts;
+                        continue;
+                    }
+                    if progress.outstanding.load(Ordering::SeqCst) >= progress.allowed.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    if let Some(listed) = progress.latest.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                        splitter.rescale(listed, self.chunk_target);
+                    }
+                    let until = splitter.boundary_after(after);
+                    // Room for a chunk a little over target, so that it is listed
+                    // to its end (its last request runs past the boundary) ahead.
+                    let (tx, rx) = mpsc::channel(PAGES_AHEAD + 1);
+                    progress.outstanding.fetch_add(1, Ordering::SeqCst);
+                    *started += 1;
+                    let chunk = Chunk {
+                        prefix: prefix.clone(),
+                        after: after.clone(),
+                        until: until.clone(),
+                        target: self.chunk_target,
+                        progress: Arc::clone(progress),
+                    };
+                    tokio::spawn(list_chunk(self.context.clone(), chunk, tx));
+                    self.units.push_back(Unit::Listing(rx));
+                    match until {
+                        Some(boundary) => *after = boundary,
+                        // The numbers ran out: that chunk was open-ended, the part's last.
+                        None => {
+                            tracing::debug!(
+                                prefix,
+                                chunks = *started,
+                                "chunked listing: the last chunk is open-ended"
+                            );
+                            self.source = Source::Parts;
+                        }
+                    }
                 }
             }
         }
     }
-    let state = State {
-        lister,
-        waiting: parts.into(),
-        running: VecDeque::new(),
-        concurrency,
-    };
-    stream::unfold(state, |mut st| async move {
+
+    /// The next page in key order; `None` at the end.
+    async fn next(&mut self) -> Option<PageResult> {
         loop {
-            st.start();
-            match st.running.front_mut()? {
-                Running::Ready(objects) => {
+            self.fill();
+            // Registered before looking at the units, so no report is missed.
+            let wake = Arc::clone(&self.context.wake);
+            let woken = wake.notified();
+            match self.units.front_mut()? {
+                Unit::Ready(objects) => {
                     let page = std::mem::take(objects);
-                    st.running.pop_front();
+                    self.units.pop_front();
                     if !page.is_empty() {
-                        return Some((Ok(page), st));
+                        return Some(Ok(page));
                     }
                 }
-                Running::Listing(rx) => match rx.recv().await {
-                    Some(Ok(page)) => return Some((Ok(page), st)),
-                    Some(Err(e)) => {
-                        st.running.clear();
-                        st.waiting.clear();
-                        return Some((Err(e), st));
-                    }
-                    None => {
-                        st.running.pop_front();
-                    }
+                Unit::Listing(rx) => tokio::select! {
+                    biased;
+                    page = rx.recv() => match page {
+                        Some(Ok(page)) => return Some(Ok(page)),
+                        Some(Err(e)) => {
+                            self.units.clear();
+                            self.waiting.clear();
+                            self.source = Source::Parts;
+                            return Some(Err(e));
+                        }
+                        None => {
+                            self.units.pop_front();
+                        }
+                    },
+                    () = woken => {}
                 },
             }
         }
+    }
+}
+
+/// Lists the parts in key order with up to `concurrency` requests in flight.
+fn run(lister: Arc<dyn Lister>, parts: Vec<Part>, concurrency: usize) -> PageStream<'static> {
+    let chunk_target = lister.page_len().max(1) * PAGES_AHEAD;
+    let window = Window {
+        context: TaskContext {
+            lister,
+            requests: Arc::new(Semaphore::new(concurrency)),
+            wake: Arc::new(Notify::new()),
+        },
+        waiting: parts.into(),
+        source: Source::Parts,
+        units: VecDeque::new(),
+        max_units: concurrency * 2,
+        chunk_target,
+    };
+    stream::unfold(window, |mut window| async move {
+        let page = window.next().await?;
+        Some((page, window))
     })
     .boxed()
+}
+
+/// Lists a part's first page and decides how the rest is listed: in chunks when
+/// the page is full and flat (no `/` below the prefix) and the store seeks to a
+/// start key; otherwise whole, by this task, as a plain listing.
+async fn sample(
+    context: TaskContext,
+    prefix: String,
+    chunk_target: usize,
+    verdict: oneshot::Sender<Sampled>,
+    tx: mpsc::Sender<PageResult>,
+) {
+    let lister = Arc::clone(&context.lister);
+    let mut pages = lister.list(&prefix, None);
+    let Some(first) = context.next_page(&mut pages).await else {
+        return;
+    };
+    let chunked = match &first {
+        Ok(page) if lister.seeks() && page.len() >= lister.page_len() => {
+            let flat = page
+                .iter()
+                .all(|o| !o.key[prefix.len().min(o.key.len())..].contains('/'));
+            let splitter = flat
+                .then(|| Splitter::from_sample(&prefix, page, chunk_target))
+                .flatten();
+            splitter.zip(page.last().map(|o| o.key.clone()))
+        }
+        _ => None,
+    };
+    let failed = first.is_err();
+    let verdict_sent = match chunked {
+        Some((splitter, after)) => {
+            tracing::debug!(
+                prefix,
+                chunk_target,
+                "listing in chunks: the first page is full and flat"
+            );
+            let _ = verdict.send(Sampled::Chunked { splitter, after });
+            context.wake.notify_one();
+            let _ = tx.send(first).await;
+            return;
+        }
+        None => verdict.send(Sampled::Whole).is_ok(),
+    };
+    context.wake.notify_one();
+    if !verdict_sent || tx.send(first).await.is_err() || failed {
+        return;
+    }
+    while let Some(page) = context.next_page(&mut pages).await {
+        let failed = page.is_err();
+        if tx.send(page).await.is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// Keys `(after, until]` under `prefix`; with no `until`, everything after `after`.
+struct Chunk {
+    prefix: String,
+    after: String,
+    until: Option<String>,
+    target: usize,
+    progress: Arc<ChunkProgress>,
+}
+
+/// Lists one chunk into its channel, and reports how it went to the window.
+async fn list_chunk(context: TaskContext, chunk: Chunk, tx: mpsc::Sender<PageResult>) {
+    let progress = Arc::clone(&chunk.progress);
+    let outcome = list_chunk_pages(&context, &chunk, &tx).await;
+    match outcome {
+        Ok(ChunkEnd::Boundary(listed)) => {
+            *progress.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(listed);
+        }
+        Ok(ChunkEnd::EndOfListing) => progress.ended.store(true, Ordering::SeqCst),
+        Ok(ChunkEnd::Abandoned) => {}
+        Err(e) => {
+            let _ = tx.send(Err(e)).await;
+        }
+    }
+    progress.outstanding.fetch_sub(1, Ordering::SeqCst);
+    context.wake.notify_one();
+}
+
+enum ChunkEnd {
+    /// Stopped at the chunk's upper boundary, having listed this many keys.
+    Boundary(usize),
+    /// The listing itself ended within the chunk.
+    EndOfListing,
+    /// The consumer went away.
+    Abandoned,
+}
+
+async fn list_chunk_pages(
+    context: &TaskContext,
+    chunk: &Chunk,
+    tx: &mpsc::Sender<PageResult>,
+) -> Result<ChunkEnd, Error> {
+    let lister = Arc::clone(&context.lister);
+    let mut pages = lister.list(&chunk.prefix, Some(&chunk.after));
+    let (mut listed, mut previous) = (0usize, chunk.after.clone());
+    let mut reported_growth = false;
+    while let Some(page) = context.next_page(&mut pages).await {
+        let mut page = page?;
+        // Ranges only partition a listing that comes in byte order: check it.
+        for key in page.iter().map(|o| &o.key) {
+            if *key <= previous {
+                return Err(Error::storage(
+                    "listing",
+                    crate::StorageErrorKind::Other,
+                    format!(
+                        "the server listed `{key}` after `{previous}`, out of byte order, so the listing \
+                         cannot be split into ranges; rerun with --concurrency 1"
+                    ),
+                ));
+            }
+            previous.clone_from(key);
+        }
+        let past = chunk
+            .until
+            .as_deref()
+            .and_then(|until| page.iter().position(|o| o.key.as_str() > until));
+        if let Some(i) = past {
+            page.truncate(i);
+        }
+        listed += page.len();
+        if !page.is_empty() && !reported_growth {
+            reported_growth = true;
+            chunk.progress.allowed.fetch_add(1, Ordering::SeqCst);
+            context.wake.notify_one();
+        }
+        if listed > chunk.target * 2 {
+            // Far bigger than wanted: let the next boundaries be closer now.
+            *chunk.progress.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(listed);
+        }
+        if !page.is_empty() && tx.send(Ok(page)).await.is_err() {
+            return Ok(ChunkEnd::Abandoned);
+        }
+        if past.is_some() {
+            return Ok(ChunkEnd::Boundary(listed));
+        }
+    }
+    Ok(ChunkEnd::EndOfListing)
 }
 
 /// Merges a delimited page's objects and prefixes (each sorted) into key order.
@@ -274,18 +592,35 @@ mod tests {
     }
 
     impl Lister for MemoryBucket {
-        fn list<'a>(&'a self, prefix: &'a str, _after: Option<&'a str>) -> PageStream<'a> {
-            let keys: Vec<String> = self.keys.iter().filter(|k| k.starts_with(prefix)).cloned().collect();
-            let pages: Vec<Vec<ObjectMeta>> = keys
-                .chunks(self.page)
-                .map(|c| c.iter().map(|k| Self::object(k)).collect())
-                .collect();
-            stream::iter(pages)
-                .then(move |p| async move {
-                    self.request().await;
-                    Ok(p)
-                })
-                .boxed()
+        fn list<'a>(&'a self, prefix: &'a str, after: Option<&'a str>) -> PageStream<'a> {
+            // Pages are cut lazily from the sorted set, as a server would.
+            use std::ops::Bound::{Excluded, Included, Unbounded};
+            let start = match after {
+                Some(a) if a >= prefix => Excluded(a.to_owned()),
+                _ => Included(prefix.to_owned()),
+            };
+            stream::unfold(Some(start), move |from| async move {
+                let from = from?;
+                self.request().await;
+                let mut keys = self
+                    .keys
+                    .range::<String, _>((from, Unbounded))
+                    .take_while(|k| k.starts_with(prefix));
+                let page: Vec<ObjectMeta> = keys.by_ref().take(self.page).map(|k| Self::object(k)).collect();
+                let more = keys.next().is_some();
+                let next = page.last().filter(|_| more).map(|o| Excluded(o.key.clone()));
+                Some((Ok(page), next))
+            })
+            .filter(|page| futures::future::ready(!matches!(page, Ok(p) if p.is_empty())))
+            .boxed()
+        }
+
+        fn seeks(&self) -> bool {
+            true
+        }
+
+        fn page_len(&self) -> usize {
+            self.page
         }
 
         fn list_level<'a>(&'a self, prefix: &'a str) -> Option<crate::LevelStream<'a>> {
@@ -333,6 +668,15 @@ mod tests {
             .chain(["big.jpg", "big-0/a.jpg", "big0", "a", "z/"].map(String::from))
             .collect();
         let one_huge = (0..3000).map(|i| format!("data/train/{}/{i:05}.png", i % 40)).collect();
+        let hashed = (0u64..5000)
+            .map(|i| format!("h/{:016x}.png", i.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+            .collect();
+        let flat_with_folders = (0..2500)
+            .map(|i| format!("f/{i:05}.jpg"))
+            .chain((0..300).map(|i| format!("f/{i:05}/x{i}")))
+            .chain((0..300).map(|i| format!("f/zz/{i}")))
+            .chain(["f/a-b/c", "f/a/c", "f/é", "f/😀"].map(String::from))
+            .collect();
         let tricky = [
             "a", "a/", "a/b", "a-b/c", "a.b", "a0", "a/b/", "a//c", "/x", "//y", "b~", "é/x", "😀/y",
         ]
@@ -343,6 +687,8 @@ mod tests {
             ("deep", deep),
             ("skewed", skewed),
             ("one huge prefix", one_huge),
+            ("hashed", hashed),
+            ("flat with folders", flat_with_folders),
             ("tricky", tricky),
         ]
     }
@@ -351,7 +697,7 @@ mod tests {
     async fn output_is_identical_to_the_sequential_listing_on_every_shape() {
         for (name, keys) in shapes() {
             let bucket = MemoryBucket::new(keys, 100);
-            for prefix in ["", "d1/", "big", "data/train/"] {
+            for prefix in ["", "d1/", "big", "data/train/", "h/", "f/", "f/0"] {
                 let sequential = keys_of(list_concurrently(bucket.clone(), prefix.to_owned(), 1)).await;
                 let expected: Vec<String> = bucket.keys.iter().filter(|k| k.starts_with(prefix)).cloned().collect();
                 assert_eq!(sequential, expected, "{name} {prefix:?}: sequential is byte order");
@@ -375,6 +721,61 @@ mod tests {
             "planning may expand up to 4x concurrency levels at once; saw {max}"
         );
         assert!(max > 1, "listing went concurrent");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_flat_folder_is_listed_in_concurrent_chunks_without_many_extra_requests() {
+        let bucket = MemoryBucket::new((0..20_000).map(|i| format!("images/{i:06}.jpg")), 100);
+        let listed = keys_of(list_concurrently(bucket.clone(), "images/".into(), 16)).await;
+        let expected: Vec<String> = bucket.keys.iter().cloned().collect();
+        assert_eq!(listed, expected);
+        let max = bucket.max_in_flight.load(Ordering::SeqCst);
+        let requests = bucket.requests.load(Ordering::SeqCst);
+        assert!(max > 8, "chunks were listed concurrently: at most {max} in flight");
+        // Sequentially 200 pages; planning reads 21, and each chunk's last page
+        // runs past its boundary.
+        assert!(requests < 200 * 2, "{requests} requests");
+    }
+
+    /// A store whose listing is not in byte order (as some S3-compatible servers
+    /// list a folder before a sibling file that sorts first).
+    struct FolderFirst(Arc<MemoryBucket>);
+
+    impl Lister for FolderFirst {
+        fn list<'a>(&'a self, prefix: &'a str, after: Option<&'a str>) -> PageStream<'a> {
+            // Ranged listings (every chunk's) come with two keys swapped.
+            self.0
+                .list(prefix, after)
+                .map_ok(move |mut page| {
+                    if after.is_some() && page.len() > 1 {
+                        page.swap(0, 1);
+                    }
+                    page
+                })
+                .boxed()
+        }
+
+        fn list_level<'a>(&'a self, prefix: &'a str) -> Option<crate::LevelStream<'a>> {
+            self.0.list_level(prefix)
+        }
+
+        fn seeks(&self) -> bool {
+            true
+        }
+
+        fn page_len(&self) -> usize {
+            self.0.page
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_listing_out_of_byte_order_fails_rather_than_losing_keys() {
+        let bucket = MemoryBucket::new((0..3000).map(|i| format!("{i:05}")), 100);
+        let err = list_concurrently(Arc::new(FolderFirst(bucket)), String::new(), 8)
+            .try_concat()
+            .await
+            .expect_err("out of order");
+        assert!(err.to_string().contains("out of byte order"), "{err}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

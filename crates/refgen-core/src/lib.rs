@@ -24,6 +24,7 @@ mod object;
 pub mod paginate;
 pub mod pipeline;
 pub mod source;
+mod split;
 mod traits;
 pub mod writer;
 

@@ -35,6 +35,18 @@ pub trait Lister: Send + Sync {
         let _ = prefix;
         None
     }
+
+    /// Whether `list` with `start_after` starts at that key on the server, so a
+    /// range of keys costs what it holds (rather than a walk from the prefix's
+    /// start). Lets a flat folder be listed in chunks, concurrently.
+    fn seeks(&self) -> bool {
+        false
+    }
+
+    /// The most keys one listing page holds (the server's page size).
+    fn page_len(&self) -> usize {
+        1000
+    }
 }
 
 /// Turns objects into signed GET URLs.

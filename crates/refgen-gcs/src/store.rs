@@ -226,8 +226,8 @@ impl Lister for GcsStore {
     fn list<'a>(&'a self, prefix: &'a str, start_after: Option<&'a str>) -> PageStream<'a> {
         paginate(move |token| async move {
             // `startOffset` is inclusive: drop the key itself to start *after* it.
-            let offset = if token.is_none() { start_after } else { None };
-            let page = self.list_page(prefix, offset, token.as_deref(), false).await?;
+            // It is sent with every page, as the page token expects the same query.
+            let page = self.list_page(prefix, start_after, token.as_deref(), false).await?;
             let objects = page
                 .items
                 .into_iter()
@@ -244,6 +244,14 @@ impl Lister for GcsStore {
             let objects = page.items.into_iter().map(ListedObject::into_meta).collect();
             Ok((merge_level(objects, page.prefixes), page.next_page_token))
         }))
+    }
+
+    fn seeks(&self) -> bool {
+        true
+    }
+
+    fn page_len(&self) -> usize {
+        self.page_size.max(1) as usize
     }
 }
 

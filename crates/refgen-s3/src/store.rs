@@ -243,6 +243,14 @@ impl Lister for S3Store {
             Ok((merge_level(page.objects, page.prefixes), page.next))
         }))
     }
+
+    fn seeks(&self) -> bool {
+        true
+    }
+
+    fn page_len(&self) -> usize {
+        self.page_size.map_or(1000, |n| n.max(1) as usize)
+    }
 }
 
 #[async_trait::async_trait]
