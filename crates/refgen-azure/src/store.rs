@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use refgen_core::fanout::merge_level;
 use refgen_core::paginate::paginate;
-use refgen_core::{Error, LevelStream, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
+use refgen_core::{Error, FirstPage, LevelStream, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
 use tokio::sync::Mutex;
 
 use crate::config::{CredentialMode, SasToken};
@@ -303,6 +303,13 @@ impl Lister for AzureStore {
 
     fn seeks(&self) -> bool {
         true
+    }
+
+    fn first_page<'a>(&'a self, prefix: &'a str) -> Option<FirstPage<'a>> {
+        Some(Box::pin(async move {
+            let (objects, _, next) = self.list_page(prefix, None, None, false).await?;
+            Ok((objects, next.is_some_and(|m| !m.is_empty())))
+        }))
     }
 
     fn page_len(&self) -> usize {

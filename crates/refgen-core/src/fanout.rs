@@ -182,11 +182,11 @@ struct ChunkProgress {
     latest: Mutex<Option<usize>>,
 }
 
-/// Where the window takes its next units from.
+/// Where a part's units come from, after the ones it has.
 enum Source {
-    /// The planned parts, in order.
-    Parts,
-    /// A part's first page is being listed; its verdict decides what follows.
+    /// Nothing more: the part's units are all there.
+    Done,
+    /// The part's first page is being listed; its verdict decides what follows.
     Sampling {
         prefix: String,
         verdict: oneshot::Receiver<Sampled>,
@@ -225,42 +225,45 @@ impl TaskContext {
     }
 }
 
-/// Runs the listing as an ordered window of units (planned objects, whole parts,
-/// chunks of flat parts): pages are taken from the first unit only, while the units
-/// after it list ahead. The window holds at most `2 × concurrency` units of at most
-/// [`PAGES_AHEAD`] pages each, and a semaphore keeps `concurrency` requests in flight.
-struct Window {
-    context: TaskContext,
-    waiting: VecDeque<Part>,
-    source: Source,
+/// One planned part in the window: its units in key order, and where more come
+/// from. Parts are independent, so a part still sampling or ramping up does not
+/// hold back the parts after it.
+struct Segment {
     units: VecDeque<Unit>,
-    max_units: usize,
-    /// Keys per chunk wanted: what a chunk's task lists ahead in full.
-    chunk_target: usize,
+    source: Source,
 }
 
-impl Window {
-    /// Adds units in key order until the window is full or must wait.
-    fn fill(&mut self) {
-        while self.units.len() < self.max_units {
+impl Segment {
+    /// Starts a part: objects are ready; a prefix starts with its sample.
+    fn start(part: Part, context: &TaskContext, chunk_target: usize) -> Segment {
+        match part {
+            Part::Objects(objects) => Segment {
+                units: VecDeque::from([Unit::Ready(objects)]),
+                source: Source::Done,
+            },
+            Part::Prefix(prefix) => {
+                let (tx, rx) = mpsc::channel(PAGES_AHEAD);
+                let (verdict_tx, verdict) = oneshot::channel();
+                tokio::spawn(sample(context.clone(), prefix.clone(), chunk_target, verdict_tx, tx));
+                Segment {
+                    units: VecDeque::from([Unit::Listing(rx)]),
+                    source: Source::Sampling { prefix, verdict },
+                }
+            }
+        }
+    }
+
+    /// Adds up to `room` units; returns how many it added.
+    fn advance(&mut self, context: &TaskContext, chunk_target: usize, room: usize) -> usize {
+        let mut added = 0;
+        while added < room {
             match &mut self.source {
-                Source::Parts => match self.waiting.pop_front() {
-                    None => return,
-                    Some(Part::Objects(objects)) => self.units.push_back(Unit::Ready(objects)),
-                    Some(Part::Prefix(prefix)) => {
-                        let (tx, rx) = mpsc::channel(PAGES_AHEAD);
-                        let (verdict_tx, verdict) = oneshot::channel();
-                        let task = sample(self.context.clone(), prefix.clone(), self.chunk_target, verdict_tx, tx);
-                        tokio::spawn(task);
-                        self.units.push_back(Unit::Listing(rx));
-                        self.source = Source::Sampling { prefix, verdict };
-                    }
-                },
+                Source::Done => break,
                 Source::Sampling { prefix, verdict } => match verdict.try_recv() {
-                    Err(oneshot::error::TryRecvError::Empty) => return,
+                    Err(oneshot::error::TryRecvError::Empty) => break,
                     // A failed sample reports through its pages; either way the part
                     // needs no more units.
-                    Ok(Sampled::Whole) | Err(oneshot::error::TryRecvError::Closed) => self.source = Source::Parts,
+                    Ok(Sampled::Whole) | Err(oneshot::error::TryRecvError::Closed) => self.source = Source::Done,
                     Ok(Sampled::Chunked { splitter, after }) => {
                         self.source = Source::Chunking {
                             prefix: std::mem::take(prefix),
@@ -285,14 +288,14 @@ impl Window {
                 } => {
                     if progress.ended.load(Ordering::SeqCst) {
                         tracing::debug!(prefix, chunks = *started, "chunked listing: the end is reached");
-                        self.source = Source::Parts;
+                        self.source = Source::Done;
                         continue;
                     }
                     if progress.outstanding.load(Ordering::SeqCst) >= progress.allowed.load(Ordering::SeqCst) {
-                        return;
+                        break;
                     }
                     if let Some(listed) = progress.latest.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                        splitter.rescale(listed, self.chunk_target);
+                        splitter.rescale(listed, chunk_target);
                     }
                     let until = splitter.boundary_after(after);
                     // Room for a chunk a little over target, so that it is listed
@@ -304,11 +307,12 @@ impl Window {
                         prefix: prefix.clone(),
                         after: after.clone(),
                         until: until.clone(),
-                        target: self.chunk_target,
+                        target: chunk_target,
                         progress: Arc::clone(progress),
                     };
-                    tokio::spawn(list_chunk(self.context.clone(), chunk, tx));
+                    tokio::spawn(list_chunk(context.clone(), chunk, tx));
                     self.units.push_back(Unit::Listing(rx));
+                    added += 1;
                     match until {
                         Some(boundary) => *after = boundary,
                         // The numbers ran out: that chunk was open-ended, the part's last.
@@ -318,11 +322,43 @@ impl Window {
                                 chunks = *started,
                                 "chunked listing: the last chunk is open-ended"
                             );
-                            self.source = Source::Parts;
+                            self.source = Source::Done;
                         }
                     }
                 }
             }
+        }
+        added
+    }
+}
+
+/// Runs the listing as an ordered window of units (planned objects, whole parts,
+/// chunks of flat parts): pages are taken from the first unit only, while the units
+/// after it list ahead. The window holds at most `2 × concurrency` units of at most
+/// `PAGES_AHEAD + 1` pages each, and a semaphore keeps `concurrency` requests in
+/// flight.
+struct Window {
+    context: TaskContext,
+    waiting: VecDeque<Part>,
+    segments: VecDeque<Segment>,
+    max_units: usize,
+    /// Keys per chunk wanted: what a chunk's task lists ahead in full.
+    chunk_target: usize,
+}
+
+impl Window {
+    /// Adds units in key order, part by part, until the window is full.
+    fn fill(&mut self) {
+        let mut units: usize = self.segments.iter().map(|s| s.units.len()).sum();
+        for segment in &mut self.segments {
+            units += segment.advance(&self.context, self.chunk_target, self.max_units.saturating_sub(units));
+        }
+        while units < self.max_units {
+            let Some(part) = self.waiting.pop_front() else { break };
+            let mut segment = Segment::start(part, &self.context, self.chunk_target);
+            units += segment.units.len();
+            units += segment.advance(&self.context, self.chunk_target, self.max_units.saturating_sub(units));
+            self.segments.push_back(segment);
         }
     }
 
@@ -330,29 +366,38 @@ impl Window {
     async fn next(&mut self) -> Option<PageResult> {
         loop {
             self.fill();
+            while self
+                .segments
+                .front()
+                .is_some_and(|s| s.units.is_empty() && matches!(s.source, Source::Done))
+            {
+                self.segments.pop_front();
+            }
             // Registered before looking at the units, so no report is missed.
             let wake = Arc::clone(&self.context.wake);
             let woken = wake.notified();
-            match self.units.front_mut()? {
-                Unit::Ready(objects) => {
+            let segment = self.segments.front_mut()?;
+            match segment.units.front_mut() {
+                // The part waits for its sample's verdict or a chunk's report.
+                None => woken.await,
+                Some(Unit::Ready(objects)) => {
                     let page = std::mem::take(objects);
-                    self.units.pop_front();
+                    segment.units.pop_front();
                     if !page.is_empty() {
                         return Some(Ok(page));
                     }
                 }
-                Unit::Listing(rx) => tokio::select! {
+                Some(Unit::Listing(rx)) => tokio::select! {
                     biased;
                     page = rx.recv() => match page {
                         Some(Ok(page)) => return Some(Ok(page)),
                         Some(Err(e)) => {
-                            self.units.clear();
+                            self.segments.clear();
                             self.waiting.clear();
-                            self.source = Source::Parts;
                             return Some(Err(e));
                         }
                         None => {
-                            self.units.pop_front();
+                            segment.units.pop_front();
                         }
                     },
                     () = woken => {}
@@ -372,8 +417,7 @@ fn run(lister: Arc<dyn Lister>, parts: Vec<Part>, concurrency: usize) -> PageStr
             wake: Arc::new(Notify::new()),
         },
         waiting: parts.into(),
-        source: Source::Parts,
-        units: VecDeque::new(),
+        segments: VecDeque::new(),
         max_units: concurrency * 2,
         chunk_target,
     };
@@ -385,8 +429,8 @@ fn run(lister: Arc<dyn Lister>, parts: Vec<Part>, concurrency: usize) -> PageStr
 }
 
 /// Lists a part's first page and decides how the rest is listed: in chunks when
-/// the page is full and flat (no `/` below the prefix) and the store seeks to a
-/// start key; otherwise whole, by this task, as a plain listing.
+/// more pages follow, the page is flat (no `/` below the prefix) and the store
+/// seeks to a start key; otherwise whole, by this task, as a plain listing.
 async fn sample(
     context: TaskContext,
     prefix: String,
@@ -395,24 +439,37 @@ async fn sample(
     tx: mpsc::Sender<PageResult>,
 ) {
     let lister = Arc::clone(&context.lister);
-    let mut pages = lister.list(&prefix, None);
-    let Some(first) = context.next_page(&mut pages).await else {
-        return;
-    };
-    let chunked = match &first {
-        Ok(page) if lister.seeks() && page.len() >= lister.page_len() => {
-            let flat = page
-                .iter()
-                .all(|o| !o.key[prefix.len().min(o.key.len())..].contains('/'));
-            let splitter = flat
-                .then(|| Splitter::from_sample(&prefix, page, chunk_target))
-                .flatten();
-            splitter.zip(page.last().map(|o| o.key.clone()))
+    let first = match lister.first_page(&prefix) {
+        Some(first) if lister.seeks() => {
+            let _permit = context.requests.acquire().await;
+            first.await
         }
-        _ => None,
+        // Without a first page that says what follows: a plain listing.
+        _ => {
+            let _ = verdict.send(Sampled::Whole);
+            context.wake.notify_one();
+            return list_whole(&context, &prefix, 0, &tx).await;
+        }
     };
-    let failed = first.is_err();
-    let verdict_sent = match chunked {
+    let (page, more) = match first {
+        Ok(first) => first,
+        Err(e) => {
+            // No verdict: the error ends the listing.
+            drop(verdict);
+            context.wake.notify_one();
+            let _ = tx.send(Err(e)).await;
+            return;
+        }
+    };
+    let flat = || {
+        page.iter()
+            .all(|o| !o.key[prefix.len().min(o.key.len())..].contains('/'))
+    };
+    let splitter = (more && flat())
+        .then(|| Splitter::from_sample(&prefix, &page, chunk_target))
+        .flatten();
+    let last = page.last().map(|o| o.key.clone());
+    match splitter.zip(last) {
         Some((splitter, after)) => {
             tracing::debug!(
                 prefix,
@@ -421,16 +478,31 @@ async fn sample(
             );
             let _ = verdict.send(Sampled::Chunked { splitter, after });
             context.wake.notify_one();
-            let _ = tx.send(first).await;
-            return;
+            let _ = tx.send(Ok(page)).await;
         }
-        None => verdict.send(Sampled::Whole).is_ok(),
-    };
-    context.wake.notify_one();
-    if !verdict_sent || tx.send(first).await.is_err() || failed {
-        return;
+        None => {
+            let _ = verdict.send(Sampled::Whole);
+            context.wake.notify_one();
+            if tx.send(Ok(page)).await.is_ok() && more {
+                // The rest as a plain listing from the start (the first page again,
+                // skipped): a start key would rely on byte order, which a part with
+                // folders may not have on every server.
+                list_whole(&context, &prefix, 1, &tx).await;
+            }
+        }
     }
+}
+
+/// Lists all of `prefix` into `tx`, skipping the first `skip` pages.
+async fn list_whole(context: &TaskContext, prefix: &str, skip: usize, tx: &mpsc::Sender<PageResult>) {
+    let lister = Arc::clone(&context.lister);
+    let mut pages = lister.list(prefix, None);
+    let mut index = 0;
     while let Some(page) = context.next_page(&mut pages).await {
+        index += 1;
+        if index <= skip && page.is_ok() {
+            continue;
+        }
         let failed = page.is_err();
         if tx.send(page).await.is_err() || failed {
             return;
@@ -623,6 +695,18 @@ mod tests {
             self.page
         }
 
+        fn first_page<'a>(&'a self, prefix: &'a str) -> Option<crate::FirstPage<'a>> {
+            Some(Box::pin(async move {
+                self.request().await;
+                let mut keys = self
+                    .keys
+                    .range::<String, _>((std::ops::Bound::Included(prefix.to_owned()), std::ops::Bound::Unbounded))
+                    .take_while(|k| k.starts_with(prefix));
+                let page = keys.by_ref().take(self.page).map(|k| Self::object(k)).collect();
+                Ok((page, keys.next().is_some()))
+            }))
+        }
+
         fn list_level<'a>(&'a self, prefix: &'a str) -> Option<crate::LevelStream<'a>> {
             let mut entries: Vec<LevelEntry> = Vec::new();
             for key in self.keys.iter().filter(|k| k.starts_with(prefix)) {
@@ -737,6 +821,16 @@ mod tests {
         assert!(requests < 200 * 2, "{requests} requests");
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn folders_of_exactly_one_page_cost_no_extra_request() {
+        let keys = (0..1000).map(|i| format!("c{}/{i:04}.jpg", i / 100));
+        let bucket = MemoryBucket::new(keys, 100);
+        let listed = keys_of(list_concurrently(bucket.clone(), String::new(), 16)).await;
+        assert_eq!(listed.len(), 1000);
+        // One level listing of the root, then one page per folder.
+        assert_eq!(bucket.requests.load(Ordering::SeqCst), 1 + 10);
+    }
+
     /// A store whose listing is not in byte order (as some S3-compatible servers
     /// list a folder before a sibling file that sorts first).
     struct FolderFirst(Arc<MemoryBucket>);
@@ -765,6 +859,10 @@ mod tests {
 
         fn page_len(&self) -> usize {
             self.0.page
+        }
+
+        fn first_page<'a>(&'a self, prefix: &'a str) -> Option<crate::FirstPage<'a>> {
+            self.0.first_page(prefix)
         }
     }
 

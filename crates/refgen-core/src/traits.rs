@@ -2,12 +2,16 @@
 
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
 use crate::{Error, ObjectMeta};
 
 /// A stream of listing pages, each in key order, pages in key order.
 pub type PageStream<'a> = BoxStream<'a, Result<Vec<ObjectMeta>, Error>>;
+
+/// A listing's first page, and whether more pages follow it.
+pub type FirstPage<'a> = BoxFuture<'a, Result<(Vec<ObjectMeta>, bool), Error>>;
 
 /// One entry of a one-level (delimited) listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +45,14 @@ pub trait Lister: Send + Sync {
     /// start). Lets a flat folder be listed in chunks, concurrently.
     fn seeks(&self) -> bool {
         false
+    }
+
+    /// The first page under `prefix` and whether the listing goes on after it,
+    /// which a page stream only tells by asking for the next page. `None` when the
+    /// provider cannot say.
+    fn first_page<'a>(&'a self, prefix: &'a str) -> Option<FirstPage<'a>> {
+        let _ = prefix;
+        None
     }
 
     /// The most keys one listing page holds (the server's page size).

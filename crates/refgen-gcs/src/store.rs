@@ -7,7 +7,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use refgen_core::fanout::merge_level;
 use refgen_core::paginate::paginate;
-use refgen_core::{Error, LevelStream, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
+use refgen_core::{Error, FirstPage, LevelStream, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
 use serde::Deserialize;
 
 use crate::error::{from_reqwest, from_status, storage};
@@ -248,6 +248,14 @@ impl Lister for GcsStore {
 
     fn seeks(&self) -> bool {
         true
+    }
+
+    fn first_page<'a>(&'a self, prefix: &'a str) -> Option<FirstPage<'a>> {
+        Some(Box::pin(async move {
+            let page = self.list_page(prefix, None, None, false).await?;
+            let more = page.next_page_token.is_some_and(|t| !t.is_empty());
+            Ok((page.items.into_iter().map(ListedObject::into_meta).collect(), more))
+        }))
     }
 
     fn page_len(&self) -> usize {

@@ -9,7 +9,7 @@ use aws_sdk_s3::types::EncodingType;
 use percent_encoding::percent_decode_str;
 use refgen_core::fanout::merge_level;
 use refgen_core::paginate::paginate;
-use refgen_core::{Error, LevelStream, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
+use refgen_core::{Error, FirstPage, LevelStream, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
 
 use crate::config::{CredentialsSource, remaining};
 use crate::error::{PROVIDER, from_credentials, from_sdk};
@@ -246,6 +246,14 @@ impl Lister for S3Store {
 
     fn seeks(&self) -> bool {
         true
+    }
+
+    fn first_page<'a>(&'a self, prefix: &'a str) -> Option<FirstPage<'a>> {
+        Some(Box::pin(async move {
+            let page = self.list_page(prefix, None, None, false).await?;
+            let more = page.next.is_some_and(|t| !t.is_empty());
+            Ok((page.objects, more))
+        }))
     }
 
     fn page_len(&self) -> usize {
