@@ -9,10 +9,12 @@
 # fastest pure lister), rclone `lsjson -R --fast-list`, a boto3 list +
 # generate_presigned_url loop writing the same JSONL, and Roboflow's inference-cli
 # bucket mode (timed to its ingest request, answered by scripts/bench/fake_roboflow.py).
-# Also: refgen with 50 ms added to every request (scripts/bench/delay_proxy.py), at
-# default concurrency and sequentially; the signing microbenchmarks (criterion); and
-# peak memory for 1,000,000 objects with a synthetic lister (examples/synthetic.rs); GCS
-# RSA signing through the pipeline against raw RSA-2048 on all cores (examples/synthetic_rsa.rs).
+# Also: the same objects in one flat folder (refgen and s5cmd); refgen with 50 ms added
+# to every request (scripts/bench/delay_proxy.py), at default concurrency and
+# sequentially, on both buckets; the S3 server's CPU time for each run; the signing
+# microbenchmarks (criterion); peak memory for 1,000,000 objects with a synthetic
+# lister (examples/synthetic.rs); and GCS RSA signing through the pipeline against raw
+# RSA-2048 on all cores (examples/synthetic_rsa.rs).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REFGEN_ROOT"
 
@@ -47,25 +49,32 @@ work="$REFGEN_STATE_DIR/bench"
 mkdir -p "$work"
 s5() { "$bench_venv/bin/s5cmd" --endpoint-url "$1" "${@:2}"; }
 
-# The bucket: N small objects in 100 folders, as a dataset would be laid out.
-have=$(s5 "$endpoint" ls "s3://$bucket/*" 2>/dev/null | wc -l || true)
-if [ "$have" != "$objects" ]; then
+# Two buckets of N small objects: in 100 folders, as a dataset is often laid out,
+# and flat (one folder of numbered files), which only key-range chunks can split.
+fill_bucket() {
+    local bucket=$1 layout=$2 have
+    have=$(s5 "$endpoint" ls "s3://$bucket/*" 2>/dev/null | wc -l || true)
+    [ "$have" != "$objects" ] || return 0
     log "uploading $objects objects to s3://$bucket (once per server)"
     rm -rf "$work/data" && mkdir -p "$work/data"
-    python3 - "$work/data" "$objects" <<'PY'
+    python3 - "$work/data" "$objects" "$layout" <<'PY'
 import os, sys
-root, n = sys.argv[1], int(sys.argv[2])
-for c in range(100):
-    os.makedirs(f"{root}/class{c:02}", exist_ok=True)
+root, n, layout = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 for i in range(n):
-    with open(f"{root}/class{i % 100:02}/img{i:07}.jpg", "wb") as f:
+    folder = f"{root}/class{i % 100:02}" if layout == "folders" else root
+    os.makedirs(folder, exist_ok=True)
+    with open(f"{folder}/img{i:07}.jpg", "wb") as f:
         f.write(b"x")
 PY
     s5 "$endpoint" mb "s3://$bucket" >/dev/null 2>&1 || true
     s5 "$endpoint" --numworkers 64 cp "$work/data/*" "s3://$bucket/" >/dev/null
     have=$(s5 "$endpoint" ls "s3://$bucket/*" | wc -l)
-    [ "$have" = "$objects" ] || die "the bucket holds $have objects, not $objects"
-fi
+    [ "$have" = "$objects" ] || die "s3://$bucket holds $have objects, not $objects"
+    rm -rf "$work/data"
+}
+fill_bucket "$bucket" folders
+flat_bucket="bench-flat-$objects"
+fill_bucket "$flat_bucket" flat
 
 cargo build --release --locked --bin refgen -p refgen-cli >&2
 cargo build --release --locked -p refgen-s3 --example synthetic >&2
@@ -73,19 +82,26 @@ cargo build --release --locked -p refgen-gcs --example synthetic_rsa >&2
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 refgen="$target_dir/release/refgen"
 
-# measure NAME COMMAND...: median wall seconds and peak RSS (KiB) over $runs runs.
-declare -A wall rss
+# The S3 server's CPU seconds so far (user + system), to show what bounds a run.
+weed_pid=$(cat "$REFGEN_STATE_DIR/s3/weed.pid")
+server_cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$weed_pid/stat"; }
+
+# measure NAME COMMAND...: median wall seconds, peak RSS (KiB) and the S3 server's
+# CPU seconds over $runs runs.
+declare -A wall rss cpu
 measure() {
-    local name=$1 times=() peaks=()
+    local name=$1 times=() peaks=() cpus=() before
     shift
     for _ in $(seq "$runs"); do
+        before=$(server_cpu)
         /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null 2>"$work/stderr" || { cat "$work/stderr" >&2; die "$name failed"; }
         read -r t m <"$work/time"
-        times+=("$t") peaks+=("$m")
+        times+=("$t") peaks+=("$m") cpus+=("$(python3 -c "print(f'{$(server_cpu) - $before:.2f}')")")
     done
     wall[$name]=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")
     rss[$name]=$(printf '%s\n' "${peaks[@]}" | sort -n | tail -1)
-    log "$name: ${wall[$name]} s (runs: ${times[*]}), peak RSS ${rss[$name]} KiB"
+    cpu[$name]=$(printf '%s\n' "${cpus[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")
+    log "$name: ${wall[$name]} s (runs: ${times[*]}), peak RSS ${rss[$name]} KiB, server CPU ${cpu[$name]} s"
 }
 
 export RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=Other RCLONE_CONFIG_BENCH_ENDPOINT=$endpoint
@@ -93,6 +109,8 @@ export RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID RCLONE_CONFIG_BENCH_
 
 measure "refgen generate" "$refgen" generate "s3://$bucket/" --endpoint-url "$endpoint" -q -o "$work/refgen.jsonl"
 measure "s5cmd ls" "$bench_venv/bin/s5cmd" --endpoint-url "$endpoint" ls "s3://$bucket/*"
+measure "refgen generate, flat" "$refgen" generate "s3://$flat_bucket/" --endpoint-url "$endpoint" -q -o "$work/refgen-flat.jsonl"
+measure "s5cmd ls, flat" "$bench_venv/bin/s5cmd" --endpoint-url "$endpoint" ls "s3://$flat_bucket/*"
 measure "rclone lsjson -R --fast-list" "$bench_venv/bin/rclone" lsjson -R --fast-list "bench:$bucket"
 measure "boto3 list + presign loop" "$bench_venv/bin/python" scripts/bench/boto3_presign.py "$endpoint" "$bucket" "$work/boto3.jsonl"
 [ "$(wc -l <"$work/refgen.jsonl")" = "$objects" ] || die "refgen wrote $(wc -l <"$work/refgen.jsonl") lines, not $objects"
@@ -115,8 +133,14 @@ python3 scripts/bench/delay_proxy.py "$proxy_port" "$REFGEN_S3_PORT" "$latency_m
 proxy_pid=$!
 trap 'kill ${rf_pid:-} $proxy_pid 2>/dev/null || true' EXIT
 sleep 1
-measure "refgen, +${latency_ms} ms/request" "$refgen" generate "s3://$bucket/" --endpoint-url "http://127.0.0.1:$proxy_port" --region us-east-1 -q -o "$work/latency.jsonl"
-measure "refgen --concurrency 1, +${latency_ms} ms/request" "$refgen" generate "s3://$bucket/" --concurrency 1 --endpoint-url "http://127.0.0.1:$proxy_port" --region us-east-1 -q -o "$work/latency-seq.jsonl"
+for shape in folders flat; do
+    b=$bucket && [ $shape = folders ] || b=$flat_bucket
+    measure "refgen, +${latency_ms} ms/request, $shape" "$refgen" generate "s3://$b/" --endpoint-url "http://127.0.0.1:$proxy_port" --region us-east-1 -q -o "$work/latency.jsonl"
+    measure "refgen --concurrency 1, +${latency_ms} ms/request, $shape" "$refgen" generate "s3://$b/" --concurrency 1 --endpoint-url "http://127.0.0.1:$proxy_port" --region us-east-1 -q -o "$work/latency-seq.jsonl"
+    # Same names in the same order (the URLs differ only by their signing time).
+    cmp -s <(cut -d, -f1 "$work/latency.jsonl") <(cut -d, -f1 "$work/latency-seq.jsonl") ||
+        die "$shape: the concurrent and sequential references list different names"
+done
 
 measure "refgen pipeline, 1,000,000 synthetic objects" "$target_dir/release/examples/synthetic" 1000000 "$work/synthetic.jsonl"
 
@@ -135,16 +159,25 @@ base=${wall["refgen generate"]}
     echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(lscpu | sed -n 's/^Model name: *//p' | head -1); $(date -u +%Y-%m-%d)"
     echo "Objects: $objects in 100 folders on SeaweedFS $SEAWEEDFS_VERSION (127.0.0.1); median of $runs runs."
     echo
-    echo "| tool | wall (s) | × refgen | peak RSS (MiB) |"
-    echo "|---|---:|---:|---:|"
+    echo "| tool | wall (s) | × refgen | peak RSS (MiB) | server CPU (s) |"
+    echo "|---|---:|---:|---:|---:|"
     for name in "refgen generate" "s5cmd ls" "rclone lsjson -R --fast-list" "boto3 list + presign loop" "inference-cli bucket mode"; do
         [ -n "${wall[$name]:-}" ] || continue
-        echo "| $name | ${wall[$name]} | $(ratio "${wall[$name]}" "$base") | $((rss[$name] / 1024)) |"
+        echo "| $name | ${wall[$name]} | $(ratio "${wall[$name]}" "$base") | $((rss[$name] / 1024)) | ${cpu[$name]} |"
     done
     echo
     echo "refgen: $(python3 -c "print(f'{$objects / float($base):,.0f}')") URLs/s on the whole job (list, filter, sign, write)."
-    seq_name="refgen --concurrency 1, +${latency_ms} ms/request" conc_name="refgen, +${latency_ms} ms/request"
-    echo "With ${latency_ms} ms added to each request: default concurrency ${wall[$conc_name]} s, sequential ${wall[$seq_name]} s: $(ratio "${wall[$seq_name]}" "${wall[$conc_name]}")× faster."
+    echo "The same $objects objects in one flat folder: refgen ${wall["refgen generate, flat"]} s, s5cmd ls ${wall["s5cmd ls, flat"]} s ($(ratio "${wall["refgen generate, flat"]}" "${wall["s5cmd ls, flat"]}") × s5cmd)."
+    echo
+    echo "With ${latency_ms} ms added to each request (scripts/bench/delay_proxy.py):"
+    echo
+    echo "| bucket | default concurrency (s) | --concurrency 1 (s) | speed-up | server CPU, concurrent (s) |"
+    echo "|---|---:|---:|---:|---:|"
+    for shape in folders flat; do
+        seq_name="refgen --concurrency 1, +${latency_ms} ms/request, $shape" conc_name="refgen, +${latency_ms} ms/request, $shape"
+        echo "| $shape | ${wall[$conc_name]} | ${wall[$seq_name]} | $(ratio "${wall[$seq_name]}" "${wall[$conc_name]}")× | ${cpu[$conc_name]} |"
+    done
+    echo
     syn="refgen pipeline, 1,000,000 synthetic objects"
     echo "1,000,000 objects (synthetic lister, real signing and writing): ${wall[$syn]} s, peak RSS $((rss[$syn] / 1024)) MiB."
     echo

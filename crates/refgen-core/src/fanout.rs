@@ -37,8 +37,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use futures::{StreamExt, TryStreamExt, stream};
-use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
+use crate::permits::{OrderedPermits, Rank};
 use crate::split::Splitter;
 use crate::{Error, LevelEntry, Lister, ObjectMeta, PageStream};
 
@@ -50,6 +51,9 @@ pub const MAX_DEPTH: usize = 4;
 pub const MAX_DIRECT_PAGES: usize = 2;
 /// Pages each running part may list ahead of the consumer.
 pub const PAGES_AHEAD: usize = 2;
+/// Chunks a flat part starts with, before any has found keys: a folder known to
+/// hold more than a page most likely holds a few.
+const FIRST_CHUNKS: usize = 2;
 
 /// One piece of the plan, in key order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +62,9 @@ enum Part {
     Objects(Vec<ObjectMeta>),
     /// Everything under this prefix, listed as one part.
     Prefix(String),
+    /// A prefix whose first pages (held here) are full and hold no folders: the
+    /// rest goes in chunks, with no need to list those pages again.
+    Flat { prefix: String, first: Vec<ObjectMeta> },
 }
 
 /// Lists everything under `prefix` in key order, with up to `concurrency` requests
@@ -136,8 +143,26 @@ async fn expand(lister: &dyn Lister, prefix: String) -> Result<Vec<Part>, Error>
         return unsplit();
     };
     let mut parts = Vec::new();
-    let mut direct = 0;
+    let (mut direct, mut pages, mut only_objects) = (0, 0, true);
     while let Some(page) = level.try_next().await? {
+        pages += 1;
+        only_objects &= page.iter().all(|e| matches!(e, LevelEntry::Object(_)));
+        if pages == MAX_DIRECT_PAGES && only_objects && page.len() >= lister.page_len() && lister.seeks() {
+            // Full pages of files only: a flat folder. Its pages so far are handed
+            // on, the rest goes in chunks.
+            let mut first = match parts.pop() {
+                Some(Part::Objects(objects)) => objects,
+                _ => Vec::new(),
+            };
+            first.extend(page.into_iter().filter_map(|e| match e {
+                LevelEntry::Object(o) => Some(o),
+                LevelEntry::Prefix(_) => None,
+            }));
+            return Ok(vec![Part::Flat {
+                prefix: prefix.clone(),
+                first,
+            }]);
+        }
         for entry in page {
             match entry {
                 LevelEntry::Object(o) => {
@@ -175,8 +200,9 @@ struct ChunkProgress {
     ended: AtomicBool,
     /// Chunks started but not finished.
     outstanding: AtomicUsize,
-    /// How many chunks may be outstanding: grows by one per chunk that finds keys,
-    /// so a small folder costs few empty requests and a big one ramps up fast.
+    /// How many chunks may be outstanding: starts at [`FIRST_CHUNKS`] and grows by two per
+    /// chunk that finds keys (doubling each round trip while they do), so a small
+    /// folder costs few empty requests and a big one soon fills the window.
     allowed: AtomicUsize,
     /// Keys held by the latest chunk to finish (or to overflow), for rescaling.
     latest: Mutex<Option<usize>>,
@@ -202,6 +228,23 @@ enum Source {
     },
 }
 
+impl Source {
+    fn chunking(prefix: String, splitter: Splitter, after: String) -> Source {
+        Source::Chunking {
+            prefix,
+            splitter,
+            after,
+            progress: Arc::new(ChunkProgress {
+                ended: AtomicBool::new(false),
+                outstanding: AtomicUsize::new(0),
+                allowed: AtomicUsize::new(FIRST_CHUNKS),
+                latest: Mutex::new(None),
+            }),
+            started: 0,
+        }
+    }
+}
+
 /// One unit of the window, in key order.
 enum Unit {
     Ready(Vec<ObjectMeta>),
@@ -212,15 +255,16 @@ enum Unit {
 #[derive(Clone)]
 struct TaskContext {
     lister: Arc<dyn Lister>,
-    requests: Arc<Semaphore>,
+    requests: Arc<OrderedPermits>,
     /// Wakes the consumer when a sample or chunk reports, so the window refills.
     wake: Arc<Notify>,
 }
 
 impl TaskContext {
-    /// The next page of `pages`, holding one of the request permits meanwhile.
-    async fn next_page(&self, pages: &mut PageStream<'_>) -> Option<PageResult> {
-        let _permit = self.requests.acquire().await.ok()?;
+    /// The next page of `pages`, holding one of the request permits meanwhile
+    /// (the lower the `rank`, the sooner it gets one).
+    async fn next_page(&self, pages: &mut PageStream<'_>, rank: Rank) -> Option<PageResult> {
+        let _permit = self.requests.acquire(rank).await;
         pages.next().await
     }
 }
@@ -229,26 +273,63 @@ impl TaskContext {
 /// from. Parts are independent, so a part still sampling or ramping up does not
 /// hold back the parts after it.
 struct Segment {
+    /// The part's place in key order, for request priority.
+    number: u64,
     units: VecDeque<Unit>,
     source: Source,
 }
 
 impl Segment {
     /// Starts a part: objects are ready; a prefix starts with its sample.
-    fn start(part: Part, context: &TaskContext, chunk_target: usize) -> Segment {
+    fn start(number: u64, part: Part, context: &TaskContext, chunk_target: usize) -> Segment {
         match part {
             Part::Objects(objects) => Segment {
+                number,
                 units: VecDeque::from([Unit::Ready(objects)]),
                 source: Source::Done,
             },
             Part::Prefix(prefix) => {
                 let (tx, rx) = mpsc::channel(PAGES_AHEAD);
                 let (verdict_tx, verdict) = oneshot::channel();
-                tokio::spawn(sample(context.clone(), prefix.clone(), chunk_target, verdict_tx, tx));
+                let task = sample(
+                    context.clone(),
+                    (number, 0),
+                    prefix.clone(),
+                    chunk_target,
+                    verdict_tx,
+                    tx,
+                );
+                tokio::spawn(task);
                 Segment {
+                    number,
                     units: VecDeque::from([Unit::Listing(rx)]),
                     source: Source::Sampling { prefix, verdict },
                 }
+            }
+            Part::Flat { prefix, first } => {
+                let splitter = Splitter::from_sample(&prefix, &first, chunk_target);
+                let after = first.last().map(|o| o.key.clone());
+                let first_len = first.len();
+                let mut units = VecDeque::from([Unit::Ready(first)]);
+                let source = match splitter.zip(after) {
+                    Some((splitter, after)) => {
+                        tracing::debug!(
+                            prefix,
+                            chunk_target,
+                            "listing in chunks: the first page is full and flat"
+                        );
+                        Source::chunking(prefix, splitter, after)
+                    }
+                    None => {
+                        // No boundaries to guess: the rest as a plain listing.
+                        let (tx, rx) = mpsc::channel(PAGES_AHEAD);
+                        let (context, skip) = (context.clone(), first_len);
+                        tokio::spawn(async move { list_whole(&context, (number, 0), &prefix, skip, &tx).await });
+                        units.push_back(Unit::Listing(rx));
+                        Source::Done
+                    }
+                };
+                Segment { number, units, source }
             }
         }
     }
@@ -265,18 +346,7 @@ impl Segment {
                     // needs no more units.
                     Ok(Sampled::Whole) | Err(oneshot::error::TryRecvError::Closed) => self.source = Source::Done,
                     Ok(Sampled::Chunked { splitter, after }) => {
-                        self.source = Source::Chunking {
-                            prefix: std::mem::take(prefix),
-                            splitter,
-                            after,
-                            progress: Arc::new(ChunkProgress {
-                                ended: AtomicBool::new(false),
-                                outstanding: AtomicUsize::new(0),
-                                allowed: AtomicUsize::new(1),
-                                latest: Mutex::new(None),
-                            }),
-                            started: 0,
-                        }
+                        self.source = Source::chunking(std::mem::take(prefix), splitter, after);
                     }
                 },
                 Source::Chunking {
@@ -298,12 +368,13 @@ impl Segment {
                         splitter.rescale(listed, chunk_target);
                     }
                     let until = splitter.boundary_after(after);
-                    // Room for a chunk a little over target, so that it is listed
-                    // to its end (its last request runs past the boundary) ahead.
-                    let (tx, rx) = mpsc::channel(PAGES_AHEAD + 1);
+                    // Room for a chunk a page over target, so that it is listed to
+                    // its end (its last request runs past the boundary) ahead.
+                    let (tx, rx) = mpsc::channel(PAGES_AHEAD + 2);
                     progress.outstanding.fetch_add(1, Ordering::SeqCst);
                     *started += 1;
                     let chunk = Chunk {
+                        rank: (self.number, *started as u64),
                         prefix: prefix.clone(),
                         after: after.clone(),
                         until: until.clone(),
@@ -335,11 +406,13 @@ impl Segment {
 /// Runs the listing as an ordered window of units (planned objects, whole parts,
 /// chunks of flat parts): pages are taken from the first unit only, while the units
 /// after it list ahead. The window holds at most `2 × concurrency` units of at most
-/// `PAGES_AHEAD + 1` pages each, and a semaphore keeps `concurrency` requests in
-/// flight.
+/// `PAGES_AHEAD + 1` pages each, and `concurrency` request permits go to the
+/// units in key order.
 struct Window {
     context: TaskContext,
     waiting: VecDeque<Part>,
+    /// Parts started so far: the next part's number.
+    parts_started: u64,
     segments: VecDeque<Segment>,
     max_units: usize,
     /// Keys per chunk wanted: what a chunk's task lists ahead in full.
@@ -355,7 +428,8 @@ impl Window {
         }
         while units < self.max_units {
             let Some(part) = self.waiting.pop_front() else { break };
-            let mut segment = Segment::start(part, &self.context, self.chunk_target);
+            let mut segment = Segment::start(self.parts_started, part, &self.context, self.chunk_target);
+            self.parts_started += 1;
             units += segment.units.len();
             units += segment.advance(&self.context, self.chunk_target, self.max_units.saturating_sub(units));
             self.segments.push_back(segment);
@@ -409,14 +483,17 @@ impl Window {
 
 /// Lists the parts in key order with up to `concurrency` requests in flight.
 fn run(lister: Arc<dyn Lister>, parts: Vec<Part>, concurrency: usize) -> PageStream<'static> {
-    let chunk_target = lister.page_len().max(1) * PAGES_AHEAD;
+    // A chunk of this many pages costs one request more (the one that finds its
+    // end): bigger chunks waste less, smaller ones spread better.
+    let chunk_target = lister.page_len().max(1) * (PAGES_AHEAD + 1);
     let window = Window {
         context: TaskContext {
             lister,
-            requests: Arc::new(Semaphore::new(concurrency)),
+            requests: OrderedPermits::new(concurrency),
             wake: Arc::new(Notify::new()),
         },
         waiting: parts.into(),
+        parts_started: 0,
         segments: VecDeque::new(),
         max_units: concurrency * 2,
         chunk_target,
@@ -433,6 +510,7 @@ fn run(lister: Arc<dyn Lister>, parts: Vec<Part>, concurrency: usize) -> PageStr
 /// seeks to a start key; otherwise whole, by this task, as a plain listing.
 async fn sample(
     context: TaskContext,
+    rank: Rank,
     prefix: String,
     chunk_target: usize,
     verdict: oneshot::Sender<Sampled>,
@@ -441,14 +519,14 @@ async fn sample(
     let lister = Arc::clone(&context.lister);
     let first = match lister.first_page(&prefix) {
         Some(first) if lister.seeks() => {
-            let _permit = context.requests.acquire().await;
+            let _permit = context.requests.acquire(rank).await;
             first.await
         }
         // Without a first page that says what follows: a plain listing.
         _ => {
             let _ = verdict.send(Sampled::Whole);
             context.wake.notify_one();
-            return list_whole(&context, &prefix, 0, &tx).await;
+            return list_whole(&context, rank, &prefix, 0, &tx).await;
         }
     };
     let (page, more) = match first {
@@ -483,24 +561,31 @@ async fn sample(
         None => {
             let _ = verdict.send(Sampled::Whole);
             context.wake.notify_one();
+            let listed = page.len();
             if tx.send(Ok(page)).await.is_ok() && more {
                 // The rest as a plain listing from the start (the first page again,
                 // skipped): a start key would rely on byte order, which a part with
                 // folders may not have on every server.
-                list_whole(&context, &prefix, 1, &tx).await;
+                list_whole(&context, rank, &prefix, listed, &tx).await;
             }
         }
     }
 }
 
-/// Lists all of `prefix` into `tx`, skipping the first `skip` pages.
-async fn list_whole(context: &TaskContext, prefix: &str, skip: usize, tx: &mpsc::Sender<PageResult>) {
+/// Lists all of `prefix` into `tx`, leaving out its first `skip` keys (already
+/// handed on). Counting keys, not comparing them, keeps this right on servers that
+/// do not list in byte order.
+async fn list_whole(context: &TaskContext, rank: Rank, prefix: &str, mut skip: usize, tx: &mpsc::Sender<PageResult>) {
     let lister = Arc::clone(&context.lister);
     let mut pages = lister.list(prefix, None);
-    let mut index = 0;
-    while let Some(page) = context.next_page(&mut pages).await {
-        index += 1;
-        if index <= skip && page.is_ok() {
+    while let Some(page) = context.next_page(&mut pages, rank).await {
+        let page = page.map(|mut page| {
+            let dropped = skip.min(page.len());
+            page.drain(..dropped);
+            skip -= dropped;
+            page
+        });
+        if matches!(&page, Ok(p) if p.is_empty()) {
             continue;
         }
         let failed = page.is_err();
@@ -512,6 +597,7 @@ async fn list_whole(context: &TaskContext, prefix: &str, skip: usize, tx: &mpsc:
 
 /// Keys `(after, until]` under `prefix`; with no `until`, everything after `after`.
 struct Chunk {
+    rank: Rank,
     prefix: String,
     after: String,
     until: Option<String>,
@@ -523,6 +609,9 @@ struct Chunk {
 async fn list_chunk(context: TaskContext, chunk: Chunk, tx: mpsc::Sender<PageResult>) {
     let progress = Arc::clone(&chunk.progress);
     let outcome = list_chunk_pages(&context, &chunk, &tx).await;
+    if let Ok(end) = &outcome {
+        tracing::trace!(after = chunk.after, until = chunk.until, "chunk listed: {end:?}");
+    }
     match outcome {
         Ok(ChunkEnd::Boundary(listed)) => {
             *progress.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(listed);
@@ -537,6 +626,7 @@ async fn list_chunk(context: TaskContext, chunk: Chunk, tx: mpsc::Sender<PageRes
     context.wake.notify_one();
 }
 
+#[derive(Debug)]
 enum ChunkEnd {
     /// Stopped at the chunk's upper boundary, having listed this many keys.
     Boundary(usize),
@@ -555,7 +645,7 @@ async fn list_chunk_pages(
     let mut pages = lister.list(&chunk.prefix, Some(&chunk.after));
     let (mut listed, mut previous) = (0usize, chunk.after.clone());
     let mut reported_growth = false;
-    while let Some(page) = context.next_page(&mut pages).await {
+    while let Some(page) = context.next_page(&mut pages, chunk.rank).await {
         let mut page = page?;
         // Ranges only partition a listing that comes in byte order: check it.
         for key in page.iter().map(|o| &o.key) {
@@ -581,7 +671,7 @@ async fn list_chunk_pages(
         listed += page.len();
         if !page.is_empty() && !reported_growth {
             reported_growth = true;
-            chunk.progress.allowed.fetch_add(1, Ordering::SeqCst);
+            chunk.progress.allowed.fetch_add(2, Ordering::SeqCst);
             context.wake.notify_one();
         }
         if listed > chunk.target * 2 {
@@ -761,6 +851,11 @@ mod tests {
             .chain((0..300).map(|i| format!("f/zz/{i}")))
             .chain(["f/a-b/c", "f/a/c", "f/é", "f/😀"].map(String::from))
             .collect();
+        // One folder per level, deep: the plan cannot split it, and its first
+        // page has folders in it, so it is listed whole after that page.
+        let narrow = (0..3000)
+            .map(|i| format!("n/l1/l2/l3/l4/l5/{}/{i:05}", i % 2))
+            .collect();
         let tricky = [
             "a", "a/", "a/b", "a-b/c", "a.b", "a0", "a/b/", "a//c", "/x", "//y", "b~", "é/x", "😀/y",
         ]
@@ -773,6 +868,7 @@ mod tests {
             ("one huge prefix", one_huge),
             ("hashed", hashed),
             ("flat with folders", flat_with_folders),
+            ("narrow and deep", narrow),
             ("tricky", tricky),
         ]
     }
@@ -781,7 +877,7 @@ mod tests {
     async fn output_is_identical_to_the_sequential_listing_on_every_shape() {
         for (name, keys) in shapes() {
             let bucket = MemoryBucket::new(keys, 100);
-            for prefix in ["", "d1/", "big", "data/train/", "h/", "f/", "f/0"] {
+            for prefix in ["", "d1/", "big", "data/train/", "h/", "f/", "f/0", "n/"] {
                 let sequential = keys_of(list_concurrently(bucket.clone(), prefix.to_owned(), 1)).await;
                 let expected: Vec<String> = bucket.keys.iter().filter(|k| k.starts_with(prefix)).cloned().collect();
                 assert_eq!(sequential, expected, "{name} {prefix:?}: sequential is byte order");
@@ -877,9 +973,12 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_flat_level_is_listed_whole_not_held_in_memory() {
+    async fn a_flat_level_is_one_part_with_its_first_page_not_held_in_memory() {
         let bucket = MemoryBucket::new((0..5000).map(|i| format!("flat/{i:05}")), 100);
         let parts = plan(bucket.as_ref(), "flat/", 64).await.expect("plans");
-        assert_eq!(parts, vec![Part::Prefix("flat/".into())]);
+        let [Part::Flat { prefix, first }] = &parts[..] else {
+            panic!("one flat part: {parts:?}")
+        };
+        assert_eq!((prefix.as_str(), first.len()), ("flat/", 200));
     }
 }

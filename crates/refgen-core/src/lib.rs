@@ -22,6 +22,7 @@ pub mod filter;
 pub mod naming;
 mod object;
 pub mod paginate;
+mod permits;
 pub mod pipeline;
 pub mod source;
 mod split;
