@@ -37,9 +37,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use futures::{StreamExt, TryStreamExt, stream};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
-use crate::permits::{OrderedPermits, Rank};
 use crate::split::Splitter;
 use crate::{Error, LevelEntry, Lister, ObjectMeta, PageStream};
 
@@ -255,16 +254,15 @@ enum Unit {
 #[derive(Clone)]
 struct TaskContext {
     lister: Arc<dyn Lister>,
-    requests: Arc<OrderedPermits>,
+    requests: Arc<Semaphore>,
     /// Wakes the consumer when a sample or chunk reports, so the window refills.
     wake: Arc<Notify>,
 }
 
 impl TaskContext {
-    /// The next page of `pages`, holding one of the request permits meanwhile
-    /// (the lower the `rank`, the sooner it gets one).
-    async fn next_page(&self, pages: &mut PageStream<'_>, rank: Rank) -> Option<PageResult> {
-        let _permit = self.requests.acquire(rank).await;
+    /// The next page of `pages`, holding one of the request permits meanwhile.
+    async fn next_page(&self, pages: &mut PageStream<'_>) -> Option<PageResult> {
+        let _permit = self.requests.acquire().await.ok()?;
         pages.next().await
     }
 }
@@ -273,35 +271,24 @@ impl TaskContext {
 /// from. Parts are independent, so a part still sampling or ramping up does not
 /// hold back the parts after it.
 struct Segment {
-    /// The part's place in key order, for request priority.
-    number: u64,
     units: VecDeque<Unit>,
     source: Source,
 }
 
 impl Segment {
     /// Starts a part: objects are ready; a prefix starts with its sample.
-    fn start(number: u64, part: Part, context: &TaskContext, chunk_target: usize) -> Segment {
+    fn start(part: Part, context: &TaskContext, chunk_target: usize) -> Segment {
         match part {
             Part::Objects(objects) => Segment {
-                number,
                 units: VecDeque::from([Unit::Ready(objects)]),
                 source: Source::Done,
             },
             Part::Prefix(prefix) => {
                 let (tx, rx) = mpsc::channel(PAGES_AHEAD);
                 let (verdict_tx, verdict) = oneshot::channel();
-                let task = sample(
-                    context.clone(),
-                    (number, 0),
-                    prefix.clone(),
-                    chunk_target,
-                    verdict_tx,
-                    tx,
-                );
+                let task = sample(context.clone(), prefix.clone(), chunk_target, verdict_tx, tx);
                 tokio::spawn(task);
                 Segment {
-                    number,
                     units: VecDeque::from([Unit::Listing(rx)]),
                     source: Source::Sampling { prefix, verdict },
                 }
@@ -324,12 +311,12 @@ impl Segment {
                         // No boundaries to guess: the rest as a plain listing.
                         let (tx, rx) = mpsc::channel(PAGES_AHEAD);
                         let (context, skip) = (context.clone(), first_len);
-                        tokio::spawn(async move { list_whole(&context, (number, 0), &prefix, skip, &tx).await });
+                        tokio::spawn(async move { list_whole(&context, &prefix, skip, &tx).await });
                         units.push_back(Unit::Listing(rx));
                         Source::Done
                     }
                 };
-                Segment { number, units, source }
+                Segment { units, source }
             }
         }
     }
@@ -374,7 +361,6 @@ impl Segment {
                     progress.outstanding.fetch_add(1, Ordering::SeqCst);
                     *started += 1;
                     let chunk = Chunk {
-                        rank: (self.number, *started as u64),
                         prefix: prefix.clone(),
                         after: after.clone(),
                         until: until.clone(),
@@ -406,13 +392,11 @@ impl Segment {
 /// Runs the listing as an ordered window of units (planned objects, whole parts,
 /// chunks of flat parts): pages are taken from the first unit only, while the units
 /// after it list ahead. The window holds at most `2 × concurrency` units of at most
-/// `PAGES_AHEAD + 1` pages each, and `concurrency` request permits go to the
-/// units in key order.
+/// `PAGES_AHEAD + 2` pages each, and a semaphore keeps `concurrency` requests in
+/// flight.
 struct Window {
     context: TaskContext,
     waiting: VecDeque<Part>,
-    /// Parts started so far: the next part's number.
-    parts_started: u64,
     segments: VecDeque<Segment>,
     max_units: usize,
     /// Keys per chunk wanted: what a chunk's task lists ahead in full.
@@ -428,8 +412,7 @@ impl Window {
         }
         while units < self.max_units {
             let Some(part) = self.waiting.pop_front() else { break };
-            let mut segment = Segment::start(self.parts_started, part, &self.context, self.chunk_target);
-            self.parts_started += 1;
+            let mut segment = Segment::start(part, &self.context, self.chunk_target);
             units += segment.units.len();
             units += segment.advance(&self.context, self.chunk_target, self.max_units.saturating_sub(units));
             self.segments.push_back(segment);
@@ -489,11 +472,10 @@ fn run(lister: Arc<dyn Lister>, parts: Vec<Part>, concurrency: usize) -> PageStr
     let window = Window {
         context: TaskContext {
             lister,
-            requests: OrderedPermits::new(concurrency),
+            requests: Arc::new(Semaphore::new(concurrency)),
             wake: Arc::new(Notify::new()),
         },
         waiting: parts.into(),
-        parts_started: 0,
         segments: VecDeque::new(),
         max_units: concurrency * 2,
         chunk_target,
@@ -510,7 +492,6 @@ fn run(lister: Arc<dyn Lister>, parts: Vec<Part>, concurrency: usize) -> PageStr
 /// seeks to a start key; otherwise whole, by this task, as a plain listing.
 async fn sample(
     context: TaskContext,
-    rank: Rank,
     prefix: String,
     chunk_target: usize,
     verdict: oneshot::Sender<Sampled>,
@@ -519,14 +500,14 @@ async fn sample(
     let lister = Arc::clone(&context.lister);
     let first = match lister.first_page(&prefix) {
         Some(first) if lister.seeks() => {
-            let _permit = context.requests.acquire(rank).await;
+            let _permit = context.requests.acquire().await;
             first.await
         }
         // Without a first page that says what follows: a plain listing.
         _ => {
             let _ = verdict.send(Sampled::Whole);
             context.wake.notify_one();
-            return list_whole(&context, rank, &prefix, 0, &tx).await;
+            return list_whole(&context, &prefix, 0, &tx).await;
         }
     };
     let (page, more) = match first {
@@ -566,7 +547,7 @@ async fn sample(
                 // The rest as a plain listing from the start (the first page again,
                 // skipped): a start key would rely on byte order, which a part with
                 // folders may not have on every server.
-                list_whole(&context, rank, &prefix, listed, &tx).await;
+                list_whole(&context, &prefix, listed, &tx).await;
             }
         }
     }
@@ -575,10 +556,10 @@ async fn sample(
 /// Lists all of `prefix` into `tx`, leaving out its first `skip` keys (already
 /// handed on). Counting keys, not comparing them, keeps this right on servers that
 /// do not list in byte order.
-async fn list_whole(context: &TaskContext, rank: Rank, prefix: &str, mut skip: usize, tx: &mpsc::Sender<PageResult>) {
+async fn list_whole(context: &TaskContext, prefix: &str, mut skip: usize, tx: &mpsc::Sender<PageResult>) {
     let lister = Arc::clone(&context.lister);
     let mut pages = lister.list(prefix, None);
-    while let Some(page) = context.next_page(&mut pages, rank).await {
+    while let Some(page) = context.next_page(&mut pages).await {
         let page = page.map(|mut page| {
             let dropped = skip.min(page.len());
             page.drain(..dropped);
@@ -597,7 +578,6 @@ async fn list_whole(context: &TaskContext, rank: Rank, prefix: &str, mut skip: u
 
 /// Keys `(after, until]` under `prefix`; with no `until`, everything after `after`.
 struct Chunk {
-    rank: Rank,
     prefix: String,
     after: String,
     until: Option<String>,
@@ -645,7 +625,7 @@ async fn list_chunk_pages(
     let mut pages = lister.list(&chunk.prefix, Some(&chunk.after));
     let (mut listed, mut previous) = (0usize, chunk.after.clone());
     let mut reported_growth = false;
-    while let Some(page) = context.next_page(&mut pages, chunk.rank).await {
+    while let Some(page) = context.next_page(&mut pages).await {
         let mut page = page?;
         // Ranges only partition a listing that comes in byte order: check it.
         for key in page.iter().map(|o| &o.key) {

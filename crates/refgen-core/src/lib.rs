@@ -22,7 +22,6 @@ pub mod filter;
 pub mod naming;
 mod object;
 pub mod paginate;
-mod permits;
 pub mod pipeline;
 pub mod source;
 mod split;
