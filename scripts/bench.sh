@@ -120,7 +120,7 @@ if [ $inference = 1 ]; then
     rf_port=$((REFGEN_S3_PORT + 80))
     "$bench_venv/bin/python" scripts/bench/fake_roboflow.py "$rf_port" &
     rf_pid=$!
-    trap 'kill $rf_pid $proxy_pid 2>/dev/null || true' EXIT
+    trap 'kill $rf_pid ${proxy_pid:-} 2>/dev/null || true' EXIT
     wait_for_http "http://127.0.0.1:$rf_port/" 10 || die "fake Roboflow API did not start"
     API_BASE_URL="http://127.0.0.1:$rf_port" ROBOFLOW_API_KEY=bench AWS_ENDPOINT_URL=$endpoint \
         measure "inference-cli bucket mode" "$bench_venv/bin/inference" rf-cloud data-staging create-batch-of-images \
@@ -128,18 +128,33 @@ if [ $inference = 1 ]; then
 fi
 
 # 50 ms per request, as on a distant cloud: concurrent against sequential listing.
-proxy_port=$((REFGEN_S3_PORT + 90))
+# Live, every request reaches the local server, whose own CPU time (on the same
+# cores as refgen) bounds the concurrent runs; replayed, answers recorded from it
+# are played back (scripts/bench/delay_proxy.py --replay), leaving only the latency.
+proxy_port=$((REFGEN_S3_PORT + 90)) replay_port=$((REFGEN_S3_PORT + 91))
 python3 scripts/bench/delay_proxy.py "$proxy_port" "$REFGEN_S3_PORT" "$latency_ms" &
 proxy_pid=$!
-trap 'kill ${rf_pid:-} $proxy_pid 2>/dev/null || true' EXIT
+python3 scripts/bench/delay_proxy.py "$replay_port" "$REFGEN_S3_PORT" "$latency_ms" --replay &
+replay_pid=$!
+trap 'kill ${rf_pid:-} $proxy_pid $replay_pid 2>/dev/null || true' EXIT
 sleep 1
-for shape in folders flat; do
-    b=$bucket && [ $shape = folders ] || b=$flat_bucket
-    measure "refgen, +${latency_ms} ms/request, $shape" "$refgen" generate "s3://$b/" --endpoint-url "http://127.0.0.1:$proxy_port" --region us-east-1 -q -o "$work/latency.jsonl"
-    measure "refgen --concurrency 1, +${latency_ms} ms/request, $shape" "$refgen" generate "s3://$b/" --concurrency 1 --endpoint-url "http://127.0.0.1:$proxy_port" --region us-east-1 -q -o "$work/latency-seq.jsonl"
-    # Same names in the same order (the URLs differ only by their signing time).
-    cmp -s <(cut -d, -f1 "$work/latency.jsonl") <(cut -d, -f1 "$work/latency-seq.jsonl") ||
-        die "$shape: the concurrent and sequential references list different names"
+for mode in live replayed; do
+    port=$proxy_port && [ $mode = live ] || port=$replay_port
+    for shape in folders flat; do
+        b=$bucket && [ $shape = folders ] || b=$flat_bucket
+        conc=(generate "s3://$b/" --endpoint-url "http://127.0.0.1:$port" --region us-east-1 -q)
+        if [ $mode = replayed ]; then
+            # Record first (chunk boundaries vary a little with timing, so twice).
+            for _ in 1 2; do
+                "$refgen" "${conc[@]}" -o /dev/null && "$refgen" "${conc[@]}" --concurrency 1 -o /dev/null
+            done
+        fi
+        measure "$mode $shape concurrent" "$refgen" "${conc[@]}" -o "$work/latency.jsonl"
+        measure "$mode $shape sequential" "$refgen" "${conc[@]}" --concurrency 1 -o "$work/latency-seq.jsonl"
+        # Same names in the same order (the URLs differ only by their signing time).
+        cmp -s <(cut -d, -f1 "$work/latency.jsonl") <(cut -d, -f1 "$work/latency-seq.jsonl") ||
+            die "$mode $shape: the concurrent and sequential references list different names"
+    done
 done
 
 measure "refgen pipeline, 1,000,000 synthetic objects" "$target_dir/release/examples/synthetic" 1000000 "$work/synthetic.jsonl"
@@ -169,13 +184,16 @@ base=${wall["refgen generate"]}
     echo "refgen: $(python3 -c "print(f'{$objects / float($base):,.0f}')") URLs/s on the whole job (list, filter, sign, write)."
     echo "The same $objects objects in one flat folder: refgen ${wall["refgen generate, flat"]} s, s5cmd ls ${wall["s5cmd ls, flat"]} s ($(ratio "${wall["refgen generate, flat"]}" "${wall["s5cmd ls, flat"]}") × s5cmd)."
     echo
-    echo "With ${latency_ms} ms added to each request (scripts/bench/delay_proxy.py):"
+    echo "With ${latency_ms} ms added to each request (scripts/bench/delay_proxy.py); live: the requests reach SeaweedFS,"
+    echo "whose CPU time is shown; replayed: its recorded answers are played back, so only the latency is left:"
     echo
-    echo "| bucket | default concurrency (s) | --concurrency 1 (s) | speed-up | server CPU, concurrent (s) |"
-    echo "|---|---:|---:|---:|---:|"
-    for shape in folders flat; do
-        seq_name="refgen --concurrency 1, +${latency_ms} ms/request, $shape" conc_name="refgen, +${latency_ms} ms/request, $shape"
-        echo "| $shape | ${wall[$conc_name]} | ${wall[$seq_name]} | $(ratio "${wall[$seq_name]}" "${wall[$conc_name]}")× | ${cpu[$conc_name]} |"
+    echo "| server | bucket | default concurrency (s) | --concurrency 1 (s) | speed-up | server CPU, concurrent (s) |"
+    echo "|---|---|---:|---:|---:|---:|"
+    for mode in live replayed; do
+        for shape in folders flat; do
+            c="$mode $shape concurrent" q="$mode $shape sequential"
+            echo "| $mode | $shape | ${wall[$c]} | ${wall[$q]} | $(ratio "${wall[$q]}" "${wall[$c]}")× | ${cpu[$c]} |"
+        done
     done
     echo
     syn="refgen pipeline, 1,000,000 synthetic objects"
