@@ -158,6 +158,7 @@ for mode in live replayed; do
 done
 
 measure "refgen pipeline, 1,000,000 synthetic objects" "$target_dir/release/examples/synthetic" 1000000 "$work/synthetic.jsonl"
+[ "$(wc -l <"$work/synthetic.jsonl")" = 1000000 ] || die "the synthetic run wrote $(wc -l <"$work/synthetic.jsonl") lines"
 
 log "GCS RSA signing through the pipeline against raw RSA-2048 on all cores (3 runs)"
 for _ in 1 2 3; do
@@ -197,7 +198,7 @@ base=${wall["refgen generate"]}
     done
     echo
     syn="refgen pipeline, 1,000,000 synthetic objects"
-    echo "1,000,000 objects (synthetic lister, real signing and writing): ${wall[$syn]} s, peak RSS $((rss[$syn] / 1024)) MiB."
+    echo "1,000,000 objects in one flat folder (synthetic lister, through the concurrent chunked listing, real signing and writing): ${wall[$syn]} s, peak RSS $((rss[$syn] / 1024)) MiB."
     echo
     echo "GCS RSA signing on all cores, three runs:"
     sed 's/^/- /' "$work/rsa.txt"
