@@ -247,8 +247,9 @@ pub struct StoreArgs {
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
 
-    /// Listing requests in flight at once: the key space is split by folder and listed in
-    /// parts, output still in key order. 1 lists sequentially.
+    /// Listing requests in flight at once: the key space is split by folder, and flat folders
+    /// into key ranges, listed in parts with the output still in key order. 1 lists
+    /// sequentially (for servers that do not list in byte order).
     #[arg(long, value_name = "N", default_value_t = refgen_core::fanout::DEFAULT_CONCURRENCY as u16,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
