@@ -7,7 +7,7 @@
 //! as a real flat bucket would: planned, cut into chunks, listed 16 requests at a
 //! time in an ordered window.
 //!
-//! Usage: synthetic N OUTPUT_FILE
+//! Usage: synthetic N OUTPUT_FILE [CONCURRENCY]
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -120,8 +120,14 @@ impl Signer for Presign {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let objects: u64 = args.next().ok_or("usage: synthetic N OUTPUT_FILE")?.parse()?;
-    let output = args.next().ok_or("usage: synthetic N OUTPUT_FILE")?;
+    let objects: u64 = args
+        .next()
+        .ok_or("usage: synthetic N OUTPUT_FILE [CONCURRENCY]")?
+        .parse()?;
+    let output = args.next().ok_or("usage: synthetic N OUTPUT_FILE [CONCURRENCY]")?;
+    let concurrency = args
+        .next()
+        .map_or(Ok(refgen_core::fanout::DEFAULT_CONCURRENCY), |c| c.parse())?;
     let endpoint = url::Url::parse("https://bucket.s3.eu-central-1.amazonaws.com")?;
     let signer = Presign(SigV4Presigner::new(
         &endpoint,
@@ -137,7 +143,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &signer,
         &selection,
         Duration::from_secs(86_400),
-        16,
+        concurrency,
         &mut namer,
         &mut writer,
     )
