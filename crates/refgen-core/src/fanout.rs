@@ -86,23 +86,13 @@ pub fn list_concurrently(lister: Arc<dyn Lister>, prefix: String, concurrency: u
 
 fn sequential(lister: Arc<dyn Lister>, prefix: String) -> PageStream<'static> {
     let (tx, rx) = mpsc::channel(PAGES_AHEAD);
-    tokio::spawn(feed(lister, prefix, tx));
-    receiver_stream(rx)
-}
-
-fn receiver_stream(rx: mpsc::Receiver<Result<Vec<ObjectMeta>, Error>>) -> PageStream<'static> {
+    let context = TaskContext {
+        lister,
+        requests: Arc::new(Semaphore::new(1)),
+        wake: Arc::new(Notify::new()),
+    };
+    tokio::spawn(async move { list_whole(&context, &prefix, 0, &tx).await });
     stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|page| (page, rx)) }).boxed()
-}
-
-/// Lists one part into its channel; stops early when the consumer goes away.
-async fn feed(lister: Arc<dyn Lister>, prefix: String, tx: mpsc::Sender<Result<Vec<ObjectMeta>, Error>>) {
-    let mut pages = lister.list(&prefix, None);
-    while let Some(page) = pages.next().await {
-        let failed = page.is_err();
-        if tx.send(page).await.is_err() || failed {
-            return;
-        }
-    }
 }
 
 /// Splits `prefix` into parts, breadth first, until there are at least `want`.
