@@ -184,3 +184,75 @@ fn azure_concurrent_listing_matches_sequential() {
     };
     compare("Azure", run, Some(&keys));
 }
+
+/// SeaweedFS lists folder by folder (`f/00150d/k0` before `f/00150d-q`), not in byte
+/// order, which key ranges rely on. Written to a file, the run notices, starts over
+/// sequentially and gives the sequential output; to stdout (which cannot take lines
+/// back) it stops with one line that says what to do. Never keys lost in silence.
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_server_listing_out_of_byte_order_falls_back_to_sequential() {
+    let env = s3_env();
+    let client = admin_client(&env);
+    let bucket = unique_bucket("order");
+    create_bucket(&client, &bucket).await;
+    let mut keys: Vec<String> = (0..2500).map(|i| format!("f/{i:05}")).collect();
+    for folder in ["a", "00150d", "01200d", "02000d"] {
+        keys.extend((0..3).map(|j| format!("f/{folder}/k{j}")));
+    }
+    keys.extend(
+        [
+            "f/a.txt",
+            "f/a-c",
+            "f/00150d-q",
+            "f/00150d.r",
+            "f/01200d.5",
+            "f/01200d-y",
+            "f/02000d-z",
+        ]
+        .map(String::from),
+    );
+    let stored = put_objects(
+        &client,
+        &bucket,
+        keys.iter().map(|k| (k.clone(), b"x".to_vec())).collect(),
+    )
+    .await;
+    assert_eq!(stored.len(), keys.len());
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let generate = |concurrency: &str, out: &str| {
+        Refgen::new([
+            "generate",
+            &format!("s3://{bucket}/f/"),
+            "--name",
+            "key",
+            "--page-size",
+            "100",
+            "--concurrency",
+            concurrency,
+            "-o",
+            out,
+        ])
+        .s3_admin(&env)
+        .run()
+    };
+    let read = |path: &std::path::Path| -> Vec<String> {
+        parse_references(&std::fs::read(path).expect("references file"))
+            .into_iter()
+            .map(|l| l.name)
+            .collect()
+    };
+    let (seq_path, conc_path) = (dir.path().join("seq.jsonl"), dir.path().join("conc.jsonl"));
+    generate("1", seq_path.to_str().expect("utf-8")).assert_ok();
+    let sequential = read(&seq_path);
+    assert_eq!(sequential.len(), keys.len());
+
+    let run = generate("16", conc_path.to_str().expect("utf-8")).assert_ok();
+    assert!(run.stderr.contains("listing again, sequentially"), "{}", run.stderr);
+    assert_eq!(read(&conc_path), sequential, "the fallback gives the sequential output");
+
+    let to_stdout = generate("16", "-");
+    assert_eq!(to_stdout.code, Some(1), "{}", to_stdout.stderr);
+    assert_eq!(to_stdout.stderr.trim().lines().count(), 1, "{}", to_stdout.stderr);
+    assert!(to_stdout.stderr.contains("out of byte order") && to_stdout.stderr.contains("--concurrency 1"));
+}

@@ -20,6 +20,9 @@ pub enum StorageErrorKind {
     Unreachable,
     /// The provider was configured with values it cannot use.
     InvalidConfig,
+    /// The server listed keys out of byte order, so a listing split into key
+    /// ranges cannot be trusted (some S3-compatible servers walk folder by folder).
+    ListingOrder,
     /// Anything else the server answered.
     Other,
 }

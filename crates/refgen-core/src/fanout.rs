@@ -622,7 +622,7 @@ async fn list_chunk_pages(
             if *key <= previous {
                 return Err(Error::storage(
                     "listing",
-                    crate::StorageErrorKind::Other,
+                    crate::StorageErrorKind::ListingOrder,
                     format!(
                         "the server listed `{key}` after `{previous}`, out of byte order, so the listing \
                          cannot be split into ranges; rerun with --concurrency 1"

@@ -60,6 +60,11 @@ impl Namer {
         }
     }
 
+    /// Forgets the names given so far, for a run that starts over.
+    pub fn restart(&mut self) {
+        self.seen.clear();
+    }
+
     /// The name for the next key.
     pub fn name(&mut self, key: &str) -> String {
         match self.mode {

@@ -16,7 +16,7 @@ use crate::fanout::list_concurrently;
 use crate::filter::Selection;
 use crate::naming::Namer;
 use crate::writer::ReferenceWriter;
-use crate::{Error, Lister, Signer};
+use crate::{Error, Lister, Signer, StorageErrorKind};
 
 /// How many pages may be signed ahead of the one being written.
 pub const SIGN_AHEAD: usize = 4;
@@ -37,7 +37,10 @@ pub struct Summary {
 /// Writes one reference line per selected object.
 ///
 /// The listing is split into parts listed concurrently (up to `concurrency` requests
-/// in flight; see [`crate::fanout`]), and pages still arrive in key order.
+/// in flight; see [`crate::fanout`]), and pages still arrive in key order. When the
+/// server turns out not to list in byte order (which splitting relies on) and the
+/// output can still be taken back (a file not yet in place), the run starts over
+/// with a sequential listing.
 pub async fn generate(
     lister: Arc<dyn Lister>,
     signer: &dyn Signer,
@@ -57,6 +60,39 @@ pub async fn generate(
         });
     }
     let started = Instant::now();
+    let first = write_all(
+        Arc::clone(&lister),
+        signer,
+        selection,
+        expires_in,
+        concurrency,
+        namer,
+        out,
+    )
+    .await;
+    let mut summary = match first {
+        Err(e) if concurrency > 1 && e.storage_kind() == Some(StorageErrorKind::ListingOrder) && out.rewind()? => {
+            tracing::warn!("{e}: listing again, sequentially");
+            namer.restart();
+            write_all(lister, signer, selection, expires_in, 1, namer, out).await?
+        }
+        other => other?,
+    };
+    summary.written = out.lines();
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+/// One pass of list → filter → sign → write.
+async fn write_all(
+    lister: Arc<dyn Lister>,
+    signer: &dyn Signer,
+    selection: &Selection,
+    expires_in: Duration,
+    concurrency: usize,
+    namer: &mut Namer,
+    out: &mut ReferenceWriter,
+) -> Result<Summary, Error> {
     let mut summary = Summary::default();
     let mut signed_pages = list_concurrently(lister, selection.prefix().to_owned(), concurrency)
         .map_ok(|page| async move {
@@ -76,7 +112,5 @@ pub async fn generate(
             out.write_line(&namer.name(&object.key), url)?;
         }
     }
-    summary.written = out.lines();
-    summary.elapsed = started.elapsed();
     Ok(summary)
 }

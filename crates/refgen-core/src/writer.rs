@@ -7,7 +7,7 @@
 //! is interrupted, the temporary file is removed and the target is left untouched.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -113,6 +113,22 @@ impl ReferenceWriter {
         Ok(())
     }
 
+    /// Throws away what was written, for a run that starts over: `true` for a file
+    /// (still a temporary file, so nobody has seen it), `false` for standard output,
+    /// which cannot take lines back.
+    pub fn rewind(&mut self) -> Result<bool, Error> {
+        let Some((file, _)) = &mut self.pending else {
+            return Ok(false);
+        };
+        // The buffer goes out first so that nothing lands after the truncation; the
+        // writer's handle shares `file`'s offset, which the seek moves back.
+        let flushed = self.out.flush();
+        let truncated = flushed.and_then(|()| file.set_len(0)).and_then(|()| file.rewind());
+        truncated.map_err(|source| self.error(source))?;
+        self.lines = 0;
+        Ok(true)
+    }
+
     /// Lines written so far.
     pub fn lines(&self) -> u64 {
         self.lines
@@ -163,6 +179,28 @@ fn temp_file_beside(path: &Path) -> io::Result<(File, TempPath)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rewound_file_holds_only_what_came_after() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("refs.jsonl");
+        let mut w = ReferenceWriter::create(OutputTarget::File(path.clone())).expect("create");
+        for i in 0..5000 {
+            w.write_line(&format!("old-{i}"), "https://x/old").expect("write");
+        }
+        assert!(w.rewind().expect("rewinds"));
+        assert_eq!(w.lines(), 0);
+        w.write_line("new", "https://x/new").expect("write");
+        assert_eq!(w.finish().expect("finish"), 1);
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(text, "{\"name\":\"new\",\"url\":\"https://x/new\"}\n");
+        assert!(
+            !ReferenceWriter::create(OutputTarget::Stdout)
+                .expect("stdout")
+                .rewind()
+                .expect("ok")
+        );
+    }
 
     #[test]
     fn file_appears_only_on_finish_and_lines_round_trip() {
