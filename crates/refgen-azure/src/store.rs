@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use refgen_core::fanout::merge_level;
-use refgen_core::paginate::paginate;
+use refgen_core::paginate::{continues, paginate};
 use refgen_core::{Error, FirstPage, LevelStream, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
 use tokio::sync::Mutex;
 
@@ -297,7 +297,8 @@ impl Lister for AzureStore {
     fn list_level<'a>(&'a self, prefix: &'a str) -> Option<LevelStream<'a>> {
         Some(paginate(move |marker| async move {
             let (objects, prefixes, next) = self.list_page(prefix, None, marker.as_deref(), true).await?;
-            Ok((merge_level(objects, prefixes), next))
+            let more = continues(next.as_deref());
+            Ok((merge_level(objects, prefixes, more), next))
         }))
     }
 
@@ -308,7 +309,7 @@ impl Lister for AzureStore {
     fn first_page<'a>(&'a self, prefix: &'a str) -> Option<FirstPage<'a>> {
         Some(Box::pin(async move {
             let (objects, _, next) = self.list_page(prefix, None, None, false).await?;
-            Ok((objects, next.is_some_and(|m| !m.is_empty())))
+            Ok((objects, continues(next.as_deref())))
         }))
     }
 

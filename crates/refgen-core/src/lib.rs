@@ -30,4 +30,4 @@ pub mod writer;
 
 pub use error::{Error, StorageErrorKind, innermost_cause};
 pub use object::ObjectMeta;
-pub use traits::{FirstPage, LevelEntry, LevelStream, Lister, PageStream, Signer, Uploader};
+pub use traits::{FirstPage, LevelEntry, LevelPage, LevelStream, Lister, PageStream, Signer, Uploader};

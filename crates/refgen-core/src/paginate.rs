@@ -6,13 +6,19 @@ use futures::stream::{self, BoxStream, StreamExt};
 
 use crate::Error;
 
+/// Whether a listing goes on after a page that came with this continuation
+/// token: an absent or empty token ends it.
+pub fn continues(token: Option<&str>) -> bool {
+    token.is_some_and(|t| !t.is_empty())
+}
+
 /// Turns "fetch the page after this token" into a stream of pages. `fetch` gets
 /// `None` for the first page and returns the page and the next token, if any.
-pub fn paginate<'a, T, F, Fut>(fetch: F) -> BoxStream<'a, Result<Vec<T>, Error>>
+pub fn paginate<'a, P, F, Fut>(fetch: F) -> BoxStream<'a, Result<P, Error>>
 where
-    T: Send + 'a,
+    P: Send + 'a,
     F: Fn(Option<String>) -> Fut + Send + 'a,
-    Fut: Future<Output = Result<(Vec<T>, Option<String>), Error>> + Send + 'a,
+    Fut: Future<Output = Result<(P, Option<String>), Error>> + Send + 'a,
 {
     enum State {
         Next(Option<String>),
@@ -22,7 +28,7 @@ where
         let State::Next(token) = state else { return Ok(None) };
         let (page, next) = fetch(token).await?;
         let state = match next {
-            Some(t) if !t.is_empty() => State::Next(Some(t)),
+            Some(t) if continues(Some(&t)) => State::Next(Some(t)),
             _ => State::Done,
         };
         Ok(Some((page, (state, fetch))))

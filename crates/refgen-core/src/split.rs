@@ -98,12 +98,16 @@ impl Splitter {
     }
 
     /// Adjusts the step from a finished chunk that held `listed` keys where
-    /// `target` were wanted, by a factor of at most 4 either way. An empty chunk
-    /// (a gap, or the end) doubles it.
+    /// `target` were wanted, by a factor of at most 4 either way, unless it is
+    /// within 5 % already. An empty chunk (a gap, or the end) doubles it.
     pub(crate) fn rescale(&mut self, listed: usize, target: usize) {
         let (listed, target) = (listed as u128, target.max(1) as u128);
         self.step = match listed {
             0 => self.step.saturating_mul(2),
+            // Within 5 %: close enough (the target leaves a quarter page of room),
+            // and boundaries that stay put keep the chunks' requests the same
+            // from run to run.
+            _ if listed.abs_diff(target) * 20 <= target => self.step,
             _ => (self.step.saturating_mul(target) / listed).clamp(self.step / 4, self.step.saturating_mul(4)),
         }
         .clamp(1, self.limit);
@@ -233,7 +237,7 @@ mod tests {
     }
 
     #[test]
-    fn rescaling_moves_the_step_at_most_fourfold() {
+    fn rescaling_moves_the_step_at_most_fourfold_and_not_for_a_small_miss() {
         let sample = objects((0..100).map(|i| format!("{i:04}")));
         let mut splitter = Splitter::from_sample("", &sample, 10).expect("splits");
         let step = splitter.step;
@@ -243,5 +247,9 @@ mod tests {
         assert_eq!(splitter.step, step / 2);
         splitter.rescale(5, 10);
         assert_eq!(splitter.step, step);
+        splitter.rescale(2_080, 2_000);
+        assert_eq!(splitter.step, step, "within 5 %: kept");
+        splitter.rescale(2_500, 2_000);
+        assert_eq!(splitter.step, step * 4 / 5, "25 % over: scaled down");
     }
 }

@@ -22,8 +22,17 @@ pub enum LevelEntry {
     Prefix(String),
 }
 
+/// One page of a one-level listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LevelPage {
+    /// Objects and sub-prefixes, merged in key order.
+    pub entries: Vec<LevelEntry>,
+    /// Whether more pages follow (a full page may be the last).
+    pub more: bool,
+}
+
 /// Pages of a one-level listing, each in key order, pages in key order.
-pub type LevelStream<'a> = BoxStream<'a, Result<Vec<LevelEntry>, Error>>;
+pub type LevelStream<'a> = BoxStream<'a, Result<LevelPage, Error>>;
 
 /// Lists the objects of one bucket (or container).
 pub trait Lister: Send + Sync {

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use futures::{StreamExt, TryStreamExt, stream};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use refgen_core::fanout::merge_level;
-use refgen_core::paginate::paginate;
+use refgen_core::paginate::{continues, paginate};
 use refgen_core::{Error, FirstPage, LevelStream, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
 use serde::Deserialize;
 
@@ -242,7 +242,8 @@ impl Lister for GcsStore {
         Some(paginate(move |token| async move {
             let page = self.list_page(prefix, None, token.as_deref(), true).await?;
             let objects = page.items.into_iter().map(ListedObject::into_meta).collect();
-            Ok((merge_level(objects, page.prefixes), page.next_page_token))
+            let more = continues(page.next_page_token.as_deref());
+            Ok((merge_level(objects, page.prefixes, more), page.next_page_token))
         }))
     }
 
@@ -253,7 +254,7 @@ impl Lister for GcsStore {
     fn first_page<'a>(&'a self, prefix: &'a str) -> Option<FirstPage<'a>> {
         Some(Box::pin(async move {
             let page = self.list_page(prefix, None, None, false).await?;
-            let more = page.next_page_token.is_some_and(|t| !t.is_empty());
+            let more = continues(page.next_page_token.as_deref());
             Ok((page.items.into_iter().map(ListedObject::into_meta).collect(), more))
         }))
     }

@@ -17,7 +17,7 @@ use refgen_core::filter::SelectionBuilder;
 use refgen_core::naming::{NameMode, Namer};
 use refgen_core::pipeline::generate;
 use refgen_core::writer::{OutputTarget, ReferenceWriter};
-use refgen_core::{Error, FirstPage, LevelEntry, LevelStream, Lister, ObjectMeta, PageStream, Signer};
+use refgen_core::{Error, FirstPage, LevelEntry, LevelPage, LevelStream, Lister, ObjectMeta, PageStream, Signer};
 use refgen_s3::{SigV4Presigner, SigningCredentials};
 
 const PAGE: u64 = 1000;
@@ -75,10 +75,19 @@ impl Lister for SyntheticBucket {
     fn list_level<'a>(&'a self, prefix: &'a str) -> Option<LevelStream<'a>> {
         Some(if prefix == FOLDER {
             self.list(prefix, None)
-                .map(|page| page.map(|p| p.into_iter().map(LevelEntry::Object).collect()))
+                .map(move |page| {
+                    page.map(|p| LevelPage {
+                        more: p.last().is_some_and(|o| self.first_after(Some(&o.key)) < self.objects),
+                        entries: p.into_iter().map(LevelEntry::Object).collect(),
+                    })
+                })
                 .boxed()
         } else {
-            stream::iter([Ok(vec![LevelEntry::Prefix(FOLDER.to_owned())])]).boxed()
+            let only_folder = LevelPage {
+                entries: vec![LevelEntry::Prefix(FOLDER.to_owned())],
+                more: false,
+            };
+            stream::iter([Ok(only_folder)]).boxed()
         })
     }
 

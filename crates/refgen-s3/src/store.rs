@@ -8,7 +8,7 @@ use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_s3::types::EncodingType;
 use percent_encoding::percent_decode_str;
 use refgen_core::fanout::merge_level;
-use refgen_core::paginate::paginate;
+use refgen_core::paginate::{continues, paginate};
 use refgen_core::{Error, FirstPage, LevelStream, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
 
 use crate::config::{CredentialsSource, remaining};
@@ -240,7 +240,8 @@ impl Lister for S3Store {
     fn list_level<'a>(&'a self, prefix: &'a str) -> Option<LevelStream<'a>> {
         Some(paginate(move |token| async move {
             let page = self.list_page(prefix, None, token, true).await?;
-            Ok((merge_level(page.objects, page.prefixes), page.next))
+            let more = continues(page.next.as_deref());
+            Ok((merge_level(page.objects, page.prefixes, more), page.next))
         }))
     }
 
@@ -251,7 +252,7 @@ impl Lister for S3Store {
     fn first_page<'a>(&'a self, prefix: &'a str) -> Option<FirstPage<'a>> {
         Some(Box::pin(async move {
             let page = self.list_page(prefix, None, None, false).await?;
-            let more = page.next.is_some_and(|t| !t.is_empty());
+            let more = continues(page.next.as_deref());
             Ok((page.objects, more))
         }))
     }
