@@ -56,7 +56,9 @@ pub const MAX_DIRECT_PAGES: usize = 2;
 /// Pages each running part may list ahead of the consumer.
 pub const PAGES_AHEAD: usize = 2;
 /// Chunks a flat part starts with, before any has found keys: a folder known to
-/// hold more than a page most likely holds a few.
+/// hold more than a page most likely holds a few. A listing that is one flat
+/// part starts with half the concurrency instead: at most that many requests
+/// wasted, once, against two round trips of ramping up.
 const FIRST_CHUNKS: usize = 2;
 
 /// One piece of the plan, in key order.
@@ -95,6 +97,7 @@ fn sequential(lister: Arc<dyn Lister>, prefix: String) -> PageStream<'static> {
         lister,
         requests: Arc::new(Semaphore::new(1)),
         wake: Arc::new(Notify::new()),
+        first_chunks: FIRST_CHUNKS,
     };
     tokio::spawn(async move { list_whole(&context, &prefix, 0, &tx).await });
     stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|page| (page, rx)) }).boxed()
@@ -199,7 +202,8 @@ struct ChunkProgress {
     ended: AtomicBool,
     /// Chunks started but not finished.
     outstanding: AtomicUsize,
-    /// How many chunks may be outstanding: starts at [`FIRST_CHUNKS`] and grows by two per
+    /// How many chunks may be outstanding: starts at [`FIRST_CHUNKS`] (or more, see
+    /// there) and grows by two per
     /// chunk that finds keys (doubling each round trip while they do), so a small
     /// folder costs few empty requests and a big one soon fills the window.
     allowed: AtomicUsize,
@@ -214,11 +218,11 @@ struct ChunkProgress {
 }
 
 impl ChunkProgress {
-    fn new() -> Arc<ChunkProgress> {
+    fn new(first_chunks: usize) -> Arc<ChunkProgress> {
         Arc::new(ChunkProgress {
             ended: AtomicBool::new(false),
             outstanding: AtomicUsize::new(0),
-            allowed: AtomicUsize::new(FIRST_CHUNKS),
+            allowed: AtomicUsize::new(first_chunks),
             latest: Mutex::new(None),
             skip_to: Mutex::new(None),
             handoff: Mutex::new(None),
@@ -278,12 +282,12 @@ enum Source {
 }
 
 impl Source {
-    fn chunking(prefix: String, splitter: Splitter, after: String) -> Source {
+    fn chunking(prefix: String, splitter: Splitter, after: String, first_chunks: usize) -> Source {
         Source::Chunking {
             prefix,
             splitter,
             after,
-            progress: ChunkProgress::new(),
+            progress: ChunkProgress::new(first_chunks),
             started: 0,
         }
     }
@@ -302,6 +306,8 @@ struct TaskContext {
     requests: Arc<Semaphore>,
     /// Wakes the consumer when a sample or chunk reports, so the window refills.
     wake: Arc<Notify>,
+    /// Chunks a flat part starts with (see [`FIRST_CHUNKS`]).
+    first_chunks: usize,
 }
 
 impl TaskContext {
@@ -349,12 +355,12 @@ impl Segment {
                             chunk_target,
                             "listing in chunks: the first page is full and flat"
                         );
-                        Source::chunking(prefix, splitter, after)
+                        Source::chunking(prefix, splitter, after, context.first_chunks)
                     }
                     // No boundaries to guess from that page: the rest as one
                     // open-ended chunk, which may hand a sample back for more.
                     (None, Some(after)) => {
-                        let progress = ChunkProgress::new();
+                        let progress = ChunkProgress::new(context.first_chunks);
                         units.push_back(progress.spawn_chunk(context, &prefix, &after, None, chunk_target));
                         Source::Tail {
                             prefix,
@@ -381,7 +387,7 @@ impl Segment {
                     // needs no more units.
                     Ok(Sampled::Whole) | Err(oneshot::error::TryRecvError::Closed) => self.source = Source::Done,
                     Ok(Sampled::Chunked { splitter, after }) => {
-                        self.source = Source::chunking(std::mem::take(prefix), splitter, after);
+                        self.source = Source::chunking(std::mem::take(prefix), splitter, after, context.first_chunks);
                     }
                 },
                 Source::Chunking {
@@ -557,11 +563,16 @@ fn run(lister: Arc<dyn Lister>, parts: Vec<Part>, concurrency: usize) -> PageStr
     // third). Bigger chunks waste less, smaller ones spread better.
     let page_len = lister.page_len().max(1);
     let chunk_target = page_len * (PAGES_AHEAD + 1) - page_len / 4;
+    let first_chunks = match parts.as_slice() {
+        [_] => (concurrency / 2).max(FIRST_CHUNKS),
+        _ => FIRST_CHUNKS,
+    };
     let window = Window {
         context: TaskContext {
             lister,
             requests: Arc::new(Semaphore::new(concurrency)),
             wake: Arc::new(Notify::new()),
+            first_chunks,
         },
         waiting: parts.into(),
         segments: VecDeque::new(),
