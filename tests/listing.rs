@@ -1,5 +1,6 @@
 //! Concurrent listing gives exactly the sequential listing's output, on real
-//! servers, for every bucket shape: flat, deep, skewed, one huge prefix.
+//! servers, for every bucket shape: flat, deep, skewed, one huge prefix, files
+//! followed by a big sub-folder.
 
 use refgen_e2e::*;
 
@@ -12,6 +13,10 @@ fn shaped_keys(awkward: bool) -> Vec<String> {
     keys.extend((0..1050).map(|i| format!("skew/big/{i:05}.jpg")));
     keys.extend((0..25).map(|i| format!("skew/small{i:02}/x.jpg")));
     keys.extend((0..800).map(|i| format!("huge/train/c{:02}/{i:04}.png", i % 40)));
+    // Files, then a sub-folder the files' names say nothing about: the chunks
+    // guessed from the first page end at the files, and the rest is cut again.
+    keys.extend((0..400).map(|i| format!("tail/{i:05}.jpg")));
+    keys.extend((0..1500).map(|i| format!("tail/labels/{i:05}.txt")));
     keys.extend(["top.jpg", "zz/last.jpg"].map(String::from));
     if awkward {
         keys.extend(
@@ -36,7 +41,7 @@ fn names(run: Run) -> Vec<String> {
 }
 
 fn compare(label: &str, run: impl Fn(&str, &str) -> Run, expected_order: Option<&[String]>) {
-    for prefix in ["", "flat/", "deep/", "skew/", "huge/", "huge/train/c1"] {
+    for prefix in ["", "flat/", "deep/", "skew/", "huge/", "huge/train/c1", "tail/"] {
         let sequential = names(run(prefix, "1"));
         let concurrent_run = run(prefix, "16");
         if prefix == "flat/" {
@@ -44,6 +49,13 @@ fn compare(label: &str, run: impl Fn(&str, &str) -> Run, expected_order: Option<
             let log = &concurrent_run.stderr;
             assert!(log.contains("listing in chunks"), "{label}: not chunked:\n{log}");
             assert!(log.contains("chunked listing: the end is reached"), "{label}:\n{log}");
+        }
+        if prefix == "tail/" {
+            let log = &concurrent_run.stderr;
+            assert!(
+                log.contains("cutting the tail again"),
+                "{label}: tail not re-cut:\n{log}"
+            );
         }
         let concurrent = names(concurrent_run);
         assert!(!sequential.is_empty(), "{label} {prefix:?}: something listed");
