@@ -376,6 +376,16 @@ async fn bad_input_gets_one_clear_line_and_no_output_file() {
             "no AWS credentials found",
         ),
         (
+            // As on a laptop: the instance metadata service is tried last and
+            // cannot be reached. The SDK's own warnings about it stay out of sight.
+            "no credentials, instance metadata tried",
+            Refgen::new(["generate", &src, "-o", &out_arg])
+                .env("AWS_ENDPOINT_URL", &env.endpoint)
+                .env("AWS_EC2_METADATA_DISABLED", "false")
+                .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1"),
+            "AWS credentials",
+        ),
+        (
             "unknown access key",
             Refgen::new(["generate", &src, "-o", &out_arg])
                 .s3_credentials("NO-SUCH-KEY", &env.secret_key)
