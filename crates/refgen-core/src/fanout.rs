@@ -745,14 +745,7 @@ async fn list_chunk_pages(
         // Ranges only partition a listing that comes in byte order: check it.
         for key in page.iter().map(|o| &o.key) {
             if *key <= previous {
-                return Err(Error::storage(
-                    "listing",
-                    crate::StorageErrorKind::ListingOrder,
-                    format!(
-                        "the server listed `{key}` after `{previous}`, out of byte order, so the listing \
-                         cannot be split into ranges; rerun with --concurrency 1"
-                    ),
-                ));
+                return Err(out_of_order(key, &previous));
             }
             previous.clone_from(key);
         }
@@ -765,6 +758,9 @@ async fn list_chunk_pages(
             page.truncate(i);
             next
         });
+        if let (Some(next), Some(until)) = (&next, &chunk.until) {
+            check_folder_gap(context, chunk, until, next).await?;
+        }
         listed += page.len();
         if !page.is_empty() && !reported_growth {
             reported_growth = true;
@@ -788,6 +784,52 @@ async fn list_chunk_pages(
         }
     }
     Ok(ChunkEnd::EndOfListing)
+}
+
+fn out_of_order(key: &str, previous: &str) -> Error {
+    Error::storage(
+        "listing",
+        crate::StorageErrorKind::ListingOrder,
+        format!(
+            "the server listed `{key}` after `{previous}`, out of byte order, so the listing cannot be split \
+             into ranges; rerun with --concurrency 1"
+        ),
+    )
+}
+
+/// A chunk stopped at `next`, its first key past `until`. When the two part at a
+/// `/` in `next` where `until` has a character that sorts before `/` (`until` =
+/// `a/k-z`, `next` = `a/k/x`), the boundary lies between the names `a/k-…` and
+/// the folder `a/k/`. A server that walks folders (SeaweedFS) lists the folder
+/// first: keys such as `a/k-a`, below the boundary, come after `next` (so this
+/// chunk, stopping at `next`, never meets them), and the next chunk resumes the
+/// walk after the boundary, past them too. Neither chunk sees keys out of order,
+/// so the boundary is checked here: a listing that starts after the folder must,
+/// in byte order, go on above the boundary. Its first key may open such a folder
+/// in turn (`a/k-a/z`), so the check repeats; one request each, and only for a
+/// boundary in such a place.
+async fn check_folder_gap(context: &TaskContext, chunk: &Chunk, until: &str, next: &str) -> Result<(), Error> {
+    let mut next = next.to_owned();
+    while let Some(folder) = folder_gap(until, &next) {
+        let past_folder = format!("{folder}\u{10FFFF}");
+        let mut pages = context.lister.list(&chunk.prefix, Some(&past_folder));
+        let first = context.next_page(&mut pages).await.transpose()?;
+        match first.and_then(|page| page.into_iter().next()) {
+            None => break,
+            Some(o) if o.key.as_str() <= until => return Err(out_of_order(&o.key, &next)),
+            Some(o) => next = o.key,
+        }
+    }
+    Ok(())
+}
+
+/// The folder of `next` that a boundary `until` falls just before (see
+/// [`check_folder_gap`]), if any.
+fn folder_gap<'a>(until: &str, next: &'a str) -> Option<&'a str> {
+    let part = next.bytes().zip(until.bytes()).take_while(|(a, b)| a == b).count();
+    let in_gap = next.as_bytes().get(part) == Some(&b'/') && until.as_bytes().get(part).is_some_and(|&b| b < b'/');
+    // `/` is ASCII, so `part + 1` is a character boundary.
+    in_gap.then(|| &next[..=part])
 }
 
 /// A one-level page from a delimited page's objects and prefixes (each sorted),
@@ -1126,5 +1168,180 @@ mod tests {
         // it was found (without the skip over the gap, 400 or more).
         assert!(requests < 300, "{requests} requests");
         assert!(max > 8, "the tail was listed concurrently: at most {max} in flight");
+    }
+
+    /// A store that lists folder by folder, as SeaweedFS does: keys ordered by
+    /// their `/`-separated components (`f/a/x` before `f/a-b`, though `-` sorts
+    /// before `/`), and "start after" a key resumes at that place in the walk.
+    struct FolderWalk {
+        bucket: Arc<MemoryBucket>,
+        walk: Vec<String>,
+    }
+
+    impl FolderWalk {
+        fn new(keys: Vec<String>, page: usize) -> Arc<Self> {
+            let mut walk = keys.clone();
+            walk.sort_by(|a, b| Self::components(a).cmp(&Self::components(b)));
+            Arc::new(FolderWalk {
+                bucket: MemoryBucket::new(keys, page),
+                walk,
+            })
+        }
+
+        fn components(key: &str) -> Vec<&str> {
+            key.split('/').collect()
+        }
+
+        fn page_after(&self, prefix: &str, after: Option<&str>) -> (Vec<ObjectMeta>, bool) {
+            let start = after.map_or(0, |a| {
+                self.walk
+                    .partition_point(|k| Self::components(k) <= Self::components(a))
+            });
+            let mut keys = self.walk[start..].iter().filter(|k| k.starts_with(prefix));
+            let page = keys
+                .by_ref()
+                .take(self.bucket.page)
+                .map(|k| MemoryBucket::object(k))
+                .collect();
+            (page, keys.next().is_some())
+        }
+    }
+
+    impl Lister for FolderWalk {
+        fn list<'a>(&'a self, prefix: &'a str, after: Option<&'a str>) -> PageStream<'a> {
+            stream::unfold(Some(after.map(str::to_owned)), move |from| async move {
+                let from = from?;
+                let (page, more) = self.page_after(prefix, from.as_deref());
+                let next = page.last().filter(|_| more).map(|o| Some(o.key.clone()));
+                Some((Ok(page), next))
+            })
+            .filter(|page| futures::future::ready(!matches!(page, Ok(p) if p.is_empty())))
+            .boxed()
+        }
+
+        fn list_level<'a>(&'a self, prefix: &'a str) -> Option<crate::LevelStream<'a>> {
+            self.bucket.list_level(prefix)
+        }
+
+        fn seeks(&self) -> bool {
+            true
+        }
+
+        fn page_len(&self) -> usize {
+            self.bucket.page
+        }
+
+        fn first_page<'a>(&'a self, prefix: &'a str) -> Option<crate::FirstPage<'a>> {
+            Some(Box::pin(async move { Ok(self.page_after(prefix, None)) }))
+        }
+    }
+
+    /// On a store that does not list in byte order, a concurrent listing either
+    /// notices (and fails, to be rerun sequentially) or lists every key: never
+    /// fewer in silence, wherever the chunk boundaries fall.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_folder_walk_listing_fails_or_lists_every_key() {
+        let mut failed = 0;
+        for seed in 0..20u64 {
+            let mut keys = Vec::new();
+            for i in 0..1500u64 {
+                let name = format!("f/k{i:04}");
+                // Past the first pages (which must look flat for chunks to be
+                // used), some names are folders with siblings that sort before `/`.
+                let pick = (i.wrapping_mul(2654435761) ^ seed.wrapping_mul(40503)) % 23;
+                match (i > 400 || pick != 0).then_some(pick) {
+                    Some(0) => {
+                        keys.extend((0..40).map(|j| format!("{name}/x{j:02}")));
+                        keys.push(format!("{name}-a"));
+                        keys.push(format!("{name}.b"));
+                    }
+                    // Siblings everywhere, so that `-` and `.` are among the
+                    // characters the boundaries are made of.
+                    Some(1..=4) => keys.extend([format!("{name}-c"), format!("{name}.d"), name]),
+                    _ => keys.push(name),
+                }
+            }
+            let store = FolderWalk::new(keys.clone(), 50 + (seed as usize % 4) * 25);
+            let expected: BTreeSet<String> = keys.into_iter().collect();
+            for concurrency in [4, 16] {
+                match list_concurrently(store.clone(), "f/".into(), concurrency)
+                    .try_concat()
+                    .await
+                {
+                    Ok(listed) => {
+                        let listed: BTreeSet<String> = listed.into_iter().map(|o| o.key).collect();
+                        let missing: Vec<_> = expected.difference(&listed).take(5).collect();
+                        assert!(
+                            missing.is_empty() && listed.len() == expected.len(),
+                            "seed {seed} at {concurrency}: lost {missing:?}"
+                        );
+                    }
+                    Err(e) => {
+                        assert!(e.to_string().contains("out of byte order"), "{e}");
+                        failed += 1;
+                    }
+                }
+            }
+        }
+        assert!(failed > 0, "the walk order was noticed at least once");
+    }
+
+    /// Lists one chunk `(after, until]` alone, as the window would.
+    async fn one_chunk(lister: Arc<dyn Lister>, after: &str, until: Option<&str>) -> Result<Vec<String>, Error> {
+        let context = TaskContext {
+            lister,
+            requests: Arc::new(Semaphore::new(4)),
+            wake: Arc::new(Notify::new()),
+            first_chunks: FIRST_CHUNKS,
+        };
+        let chunk = Chunk {
+            prefix: "f/".into(),
+            after: after.into(),
+            until: until.map(str::to_owned),
+            target: 1000,
+            progress: ChunkProgress::new(FIRST_CHUNKS),
+        };
+        let (tx, mut rx) = mpsc::channel(64);
+        list_chunk_pages(&context, &chunk, &tx).await?;
+        drop(tx);
+        let mut keys = Vec::new();
+        while let Some(page) = rx.recv().await {
+            keys.extend(page?.into_iter().map(|o| o.key));
+        }
+        Ok(keys)
+    }
+
+    /// A boundary between `f/k5-a` and `f/k5/…` (`-` < `/`): a folder-walking store
+    /// lists the folder first, so the chunk below the boundary meets a key above it
+    /// and stops before `f/k5-a`, and the chunk above resumes the walk after the
+    /// boundary, past both. Neither sees keys out of order: the boundary itself
+    /// has to be checked.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_boundary_inside_a_folder_gap_is_caught_on_a_folder_walking_store() {
+        let keys: Vec<String> = (0..10)
+            .map(|i| format!("f/k{i}"))
+            .chain((0..100).map(|j| format!("f/k5/x{j:02}")))
+            .chain(["f/k5-a".to_owned(), "f/k5.b".to_owned()])
+            .collect();
+        let (after, until) = ("f/k0", "f/k5-z");
+        let walk = FolderWalk::new(keys.clone(), 20);
+        let below = one_chunk(walk.clone(), after, Some(until)).await;
+        let err = below.expect_err("the gap is noticed");
+        assert!(err.to_string().contains("out of byte order"), "{err}");
+
+        // Folders within the gap: `f/k5-a/` is walked before `f/k5-a-b`.
+        let mut nested: Vec<String> = keys.iter().filter(|k| !k.starts_with("f/k5-a")).cloned().collect();
+        nested.extend(["f/k5-a/z", "f/k5-a-b"].map(String::from));
+        let walk = FolderWalk::new(nested, 20);
+        let err = one_chunk(walk, after, Some("f/k5-a-z")).await.expect_err("noticed");
+        assert!(err.to_string().contains("`f/k5-a-b`"), "{err}");
+
+        // A store in byte order: the same two chunks list every key once.
+        let bytes = MemoryBucket::new(keys.clone(), 20);
+        let mut listed = one_chunk(bytes.clone(), after, Some(until)).await.expect("below");
+        listed.extend(one_chunk(bytes, until, None).await.expect("above"));
+        let mut expected: Vec<String> = keys.into_iter().filter(|k| k.as_str() > after).collect();
+        expected.sort();
+        assert_eq!(listed, expected);
     }
 }
