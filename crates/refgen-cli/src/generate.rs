@@ -61,7 +61,7 @@ pub async fn run(plan: &mut Plan, store_args: &StoreArgs, writer: &mut Reference
     let store = stores::open(&plan.source, store_args).await?;
     let summary = generate(
         store.lister(),
-        store.signer(),
+        store.shared_signer(),
         &plan.selection,
         plan.expires_in,
         usize::from(store_args.concurrency),

@@ -25,6 +25,15 @@ impl Store {
         }
     }
 
+    /// Shared: pages are signed in tasks of their own.
+    pub fn shared_signer(&self) -> Arc<dyn Signer> {
+        match self {
+            Store::S3(s) => s.clone(),
+            Store::Gcs(s) => s.clone(),
+            Store::Azure(s) => s.clone(),
+        }
+    }
+
     pub fn signer(&self) -> &dyn Signer {
         match self {
             Store::S3(s) => s.as_ref(),

@@ -1,9 +1,10 @@
 //! The generate pipeline: list → filter → sign → write, as one stream.
 //!
 //! Pages flow through with bounded look-ahead: while page *n* is written, up to
-//! [`SIGN_AHEAD`] later pages may be listed and signed. Order is kept (the output is
-//! in listing order, so the same bucket gives the same file) and memory is bounded
-//! by a few pages, whatever the size of the bucket.
+//! [`SIGN_AHEAD`] later pages may be listed and signed, each page signed in a task
+//! of its own (so signing runs on every core, beside the writing). Order is kept
+//! (the output is in listing order, so the same bucket gives the same file) and
+//! memory is bounded by a few pages, whatever the size of the bucket.
 
 use std::time::{Duration, Instant};
 
@@ -43,7 +44,7 @@ pub struct Summary {
 /// with a sequential listing.
 pub async fn generate(
     lister: Arc<dyn Lister>,
-    signer: &dyn Signer,
+    signer: Arc<dyn Signer>,
     selection: &Selection,
     expires_in: Duration,
     concurrency: usize,
@@ -62,7 +63,7 @@ pub async fn generate(
     let started = Instant::now();
     let first = write_all(
         Arc::clone(&lister),
-        signer,
+        Arc::clone(&signer),
         selection,
         expires_in,
         concurrency,
@@ -86,7 +87,7 @@ pub async fn generate(
 /// One pass of list → filter → sign → write.
 async fn write_all(
     lister: Arc<dyn Lister>,
-    signer: &dyn Signer,
+    signer: Arc<dyn Signer>,
     selection: &Selection,
     expires_in: Duration,
     concurrency: usize,
@@ -95,14 +96,24 @@ async fn write_all(
 ) -> Result<Summary, Error> {
     let mut summary = Summary::default();
     let mut signed_pages = list_concurrently(lister, selection.prefix().to_owned(), concurrency)
-        .map_ok(|page| async move {
+        .map_ok(|page| {
             let listed = page.len() as u64;
             let kept: Vec<_> = page
                 .into_iter()
                 .filter(|o| !o.is_folder_marker() && selection.matches(&o.key))
                 .collect();
-            let urls = signer.sign_page(&kept, expires_in).await?;
-            Ok::<_, Error>((listed, kept, urls))
+            let signer = Arc::clone(&signer);
+            // A task per page: the writer, on this task, is the one sequential
+            // step, and signing would otherwise share its core.
+            let signing = tokio::spawn(async move {
+                let urls = signer.sign_page(&kept, expires_in).await?;
+                Ok::<_, Error>((listed, kept, urls))
+            });
+            async move {
+                signing.await.map_err(|e| {
+                    Error::storage("signing", StorageErrorKind::Other, format!("signing task failed: {e}"))
+                })?
+            }
         })
         .try_buffered(SIGN_AHEAD);
     while let Some((listed, kept, urls)) = signed_pages.try_next().await? {

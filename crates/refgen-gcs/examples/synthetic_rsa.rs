@@ -72,7 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let selection = SelectionBuilder::new("").build()?;
     let summary = generate(
         lister,
-        &store,
+        Arc::new(store),
         &selection,
         Duration::from_secs(3600),
         16,

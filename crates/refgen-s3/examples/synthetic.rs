@@ -138,18 +138,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .map_or(Ok(refgen_core::fanout::DEFAULT_CONCURRENCY), |c| c.parse())?;
     let endpoint = url::Url::parse("https://bucket.s3.eu-central-1.amazonaws.com")?;
-    let signer = Presign(SigV4Presigner::new(
+    let signer = Arc::new(Presign(SigV4Presigner::new(
         &endpoint,
         "eu-central-1",
         SigningCredentials::new("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", None),
-    ));
+    )));
     let selection = SelectionBuilder::new("").build()?;
     let mut writer = ReferenceWriter::create(OutputTarget::File(output.into()))?;
     let mut namer = Namer::new(NameMode::Flat);
     let lister: Arc<dyn Lister> = Arc::new(SyntheticBucket { objects });
     let summary = generate(
         lister,
-        &signer,
+        signer,
         &selection,
         Duration::from_secs(86_400),
         concurrency,
