@@ -142,16 +142,18 @@ async fn expand(lister: &dyn Lister, prefix: String) -> Result<Vec<Part>, Error>
     let mut parts = Vec::new();
     let (mut direct, mut first_page) = (0, true);
     while let Some(page) = level.try_next().await? {
+        // (An empty page with more to come, which GCS may send, says nothing.)
         let starts_flat = std::mem::take(&mut first_page)
             && lister.seeks()
             && page.more
+            && !page.entries.is_empty()
             && page.entries.iter().all(|e| matches!(e, LevelEntry::Object(_)));
         if starts_flat {
-            // A first page of files only, with more to come: a flat folder, or one that starts
-            // flat. The page is handed on and the rest goes in chunks; deciding on
-            // the first page rather than the second starts them a round trip
-            // sooner. Folders further on are listed within the chunks, and a tail
-            // the chunk boundaries do not reach is split again (`ChunkEnd::Handoff`).
+            // A first page of files only, with more to come: a flat folder, or one
+            // that starts flat. The page is handed on and the rest goes in chunks;
+            // deciding on the first page rather than the second starts them a
+            // round trip sooner. Folders further on are listed within the chunks,
+            // and a tail the boundaries do not reach is cut again (`ChunkEnd::Handoff`).
             let first = page
                 .entries
                 .into_iter()
@@ -203,9 +205,9 @@ struct ChunkProgress {
     /// Chunks started but not finished.
     outstanding: AtomicUsize,
     /// How many chunks may be outstanding: starts at [`FIRST_CHUNKS`] (or more, see
-    /// there) and grows by two per
-    /// chunk that finds keys (doubling each round trip while they do), so a small
-    /// folder costs few empty requests and a big one soon fills the window.
+    /// there) and grows by two per chunk that finds keys (doubling each round trip
+    /// while they do), so a small folder costs few empty requests and a big one
+    /// soon fills the window.
     allowed: AtomicUsize,
     /// Keys held by the latest chunk to finish (or to overflow), for rescaling.
     latest: Mutex<Option<usize>>,
@@ -368,7 +370,15 @@ impl Segment {
                             started: 1,
                         }
                     }
-                    (_, None) => Source::Done,
+                    // Nothing to start after (never so for a plan's flat part):
+                    // the whole prefix, as a plain listing.
+                    (_, None) => {
+                        let (tx, rx) = mpsc::channel(PAGES_AHEAD);
+                        let context = context.clone();
+                        tokio::spawn(async move { list_whole(&context, &prefix, 0, &tx).await });
+                        units.push_back(Unit::Listing(rx));
+                        Source::Done
+                    }
                 };
                 Segment { units, source }
             }
@@ -1343,5 +1353,50 @@ mod tests {
         let mut expected: Vec<String> = keys.into_iter().filter(|k| k.as_str() > after).collect();
         expected.sort();
         assert_eq!(listed, expected);
+    }
+
+    /// A store whose one-level listings start with an empty page that says more
+    /// follow, as GCS may answer.
+    struct EmptyFirstLevelPage(Arc<MemoryBucket>);
+
+    impl Lister for EmptyFirstLevelPage {
+        fn list<'a>(&'a self, prefix: &'a str, after: Option<&'a str>) -> PageStream<'a> {
+            self.0.list(prefix, after)
+        }
+
+        fn list_level<'a>(&'a self, prefix: &'a str) -> Option<crate::LevelStream<'a>> {
+            let empty = LevelPage {
+                entries: Vec::new(),
+                more: true,
+            };
+            Some(
+                stream::once(async { Ok(empty) })
+                    .chain(self.0.list_level(prefix)?)
+                    .boxed(),
+            )
+        }
+
+        fn seeks(&self) -> bool {
+            true
+        }
+
+        fn page_len(&self) -> usize {
+            self.0.page
+        }
+
+        fn first_page<'a>(&'a self, prefix: &'a str) -> Option<crate::FirstPage<'a>> {
+            self.0.first_page(prefix)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_empty_first_level_page_is_not_taken_for_a_flat_folder() {
+        for (name, keys) in shapes() {
+            let bucket = MemoryBucket::new(keys, 100);
+            let store = Arc::new(EmptyFirstLevelPage(bucket.clone()));
+            let listed = keys_of(list_concurrently(store, String::new(), 8)).await;
+            let expected: Vec<String> = bucket.keys.iter().cloned().collect();
+            assert_eq!(listed, expected, "{name}");
+        }
     }
 }
