@@ -823,8 +823,14 @@ async fn check_folder_gap(context: &TaskContext, chunk: &Chunk, until: &str, nex
     while let Some(folder) = folder_gap(until, &next) {
         let past_folder = format!("{folder}\u{10FFFF}");
         let mut pages = context.lister.list(&chunk.prefix, Some(&past_folder));
-        let first = context.next_page(&mut pages).await.transpose()?;
-        match first.and_then(|page| page.into_iter().next()) {
+        // The first key, past any empty pages (GCS may send some).
+        let first = loop {
+            match context.next_page(&mut pages).await.transpose()? {
+                Some(page) if page.is_empty() => continue,
+                page => break page.and_then(|p| p.into_iter().next()),
+            }
+        };
+        match first {
             None => break,
             Some(o) if o.key.as_str() <= until => return Err(out_of_order(&o.key, &next)),
             Some(o) => next = o.key,
