@@ -440,3 +440,123 @@ fn azure_errors_are_one_clear_line() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Entra ID tokens are cached and renewed before they expire: over a listing of
+/// about 7 s, 5-second tokens are fetched a few times (not once per page), and no
+/// request goes out with an expired one.
+#[test]
+fn entra_id_tokens_are_renewed_during_a_long_listing() {
+    use std::sync::{Arc, Mutex};
+    let names: Vec<String> = (0..36).map(|i| format!("t/{i:02}.jpg")).collect();
+    let listing_names = names.clone();
+    // Token number → its expiry (seconds since the epoch, with a fraction).
+    let issued: Arc<Mutex<Vec<f64>>> = Arc::new(Mutex::new(Vec::new()));
+    let expired_uses = Arc::new(Mutex::new(0usize));
+    let (tokens, expired) = (Arc::clone(&issued), Arc::clone(&expired_uses));
+    let now = || {
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .expect("epoch")
+            .as_secs_f64()
+    };
+    let service = StubServer::start(move |req| {
+        let xml = |body: String| {
+            (
+                200,
+                vec![("content-type".to_owned(), "application/xml".to_owned())],
+                body.into_bytes(),
+            )
+        };
+        let path = req.target.split('?').next().unwrap_or_default().to_owned();
+        if path == "/msi/token" {
+            let mut issued = tokens.lock().expect("lock");
+            let expires = now() + 5.0;
+            issued.push(expires);
+            let body = format!(
+                r#"{{"access_token": "tok-{}", "expires_on": "{}", "resource": "https://storage.azure.com", "token_type": "Bearer"}}"#,
+                issued.len() - 1,
+                expires.floor() as u64
+            );
+            return (
+                200,
+                vec![("content-type".to_owned(), "application/json".to_owned())],
+                body.into_bytes(),
+            );
+        }
+        let valid = req
+            .header("authorization")
+            .and_then(|h| h.strip_prefix("Bearer tok-"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| tokens.lock().expect("lock").get(n).copied())
+            .is_some_and(|expiry| expiry.floor() > now());
+        if !valid {
+            *expired.lock().expect("lock") += 1;
+            return (
+                401,
+                vec![],
+                b"<Error><Code>InvalidAuthenticationInfo</Code></Error>".to_vec(),
+            );
+        }
+        if req.method == "POST" && req.target == "/acct/?restype=service&comp=userdelegationkey" {
+            return xml("<?xml version=\"1.0\" encoding=\"utf-8\"?><UserDelegationKey><SignedOid>oid-1</SignedOid><SignedTid>tid-1</SignedTid><SignedStart>2026-01-01T00:00:00Z</SignedStart><SignedExpiry>2026-01-08T00:00:00Z</SignedExpiry><SignedService>b</SignedService><SignedVersion>2026-10-06</SignedVersion><Value>cmVmZ2VuLXRlc3QtZGVsZWdhdGlvbi1rZXktMzItYnl0ZXM=</Value></UserDelegationKey>".into());
+        }
+        // Pages of 3, 600 ms each: 12 pages, about 7 s in all.
+        std::thread::sleep(Duration::from_millis(600));
+        let query = req.target.split_once('?').map(|(_, q)| q).unwrap_or_default();
+        let start: usize = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("marker="))
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        let page: String = listing_names
+            .iter()
+            .skip(start)
+            .take(3)
+            .map(|n| {
+                format!("<Blob><Name>{n}</Name><Properties><Content-Length>1</Content-Length></Properties></Blob>")
+            })
+            .collect();
+        let next = if start + 3 < listing_names.len() {
+            format!("<NextMarker>{}</NextMarker>", start + 3)
+        } else {
+            "<NextMarker/>".into()
+        };
+        xml(format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults><Blobs>{page}</Blobs>{next}</EnumerationResults>"
+        ))
+    });
+    let run = Refgen::new([
+        "generate",
+        "az://acct/cont/",
+        "--endpoint-url",
+        &format!("http://{}/acct", service.addr),
+        "--concurrency",
+        "1",
+    ])
+    .env("IDENTITY_ENDPOINT", format!("http://{}/msi/token", service.addr))
+    .env("IDENTITY_HEADER", "stub-identity-secret")
+    .env("AZURE_TOKEN_CREDENTIALS", "prod")
+    .run()
+    .assert_ok();
+    assert_eq!(parse_references(&run.stdout).len(), names.len());
+    let fetched = issued.lock().expect("lock").len();
+    let pages = service
+        .requests()
+        .iter()
+        .filter(|r| r.target.contains("comp=list"))
+        .count();
+    assert_eq!(pages, 12);
+    assert!(
+        fetched >= 2,
+        "the token was never renewed ({fetched} fetched over 12 pages)"
+    );
+    assert!(
+        fetched <= 6,
+        "{fetched} tokens for 12 pages: fetched per request, not cached"
+    );
+    assert_eq!(
+        *expired_uses.lock().expect("lock"),
+        0,
+        "a request went out with an expired token"
+    );
+}

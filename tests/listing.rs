@@ -140,18 +140,7 @@ fn gcs_concurrent_listing_matches_sequential() {
 fn azure_concurrent_listing_matches_sequential() {
     let (endpoint, account, key) = azure_env();
     let container = unique_bucket("shapes");
-    let expiry = refgen_azure::sas::sas_time(std::time::SystemTime::now() + std::time::Duration::from_secs(3600));
-    let sas = refgen_azure::sas::account_sas(
-        &refgen_azure::sas::AccountKey::from_base64(&key).expect("key"),
-        &account,
-        "sco",
-        &refgen_azure::sas::SasFields {
-            permissions: "rwdlac",
-            expiry: &expiry,
-            ..Default::default()
-        },
-    )
-    .query;
+    let sas = refgen_e2e::backends::azure_admin_sas();
     assert_eq!(
         http_send(
             "PUT",

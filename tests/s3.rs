@@ -414,7 +414,7 @@ async fn bad_input_gets_one_clear_line_and_no_output_file() {
         (
             "unreachable endpoint",
             admin(&["generate", &src, "--endpoint-url", "http://127.0.0.1:1", "-o", &out_arg]),
-            "cannot reach the endpoint http://127.0.0.1:1",
+            "cannot reach http://127.0.0.1:1: connection failed (connection refused) (gave up after",
         ),
         (
             "bad endpoint",

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use refgen_e2e::faults::{FaultProxy, Plan, Service};
 use refgen_e2e::roboflow::{FakeRoboflow, Fault};
+use refgen_e2e::stub::StubServer;
 use refgen_e2e::*;
 
 fn body_for(key: &str) -> Vec<u8> {
@@ -185,12 +187,14 @@ async fn transient_failures_are_retried_and_repeats_are_success() {
             "batch-retry",
             "--ingest-id",
             "other",
+            "--max-attempts",
+            "3",
         ],
     )
     .run();
     assert_eq!(run.code, Some(1));
     assert!(
-        run.stderr.contains("HTTP 503") && run.stderr.contains("after 3 attempts"),
+        run.stderr.contains("HTTP 503") && run.stderr.contains("after 3 attempts over"),
         "{}",
         run.stderr
     );
@@ -525,4 +529,131 @@ async fn references_file_uploads_to_gcs_and_azure() {
     .assert_ok();
     assert_eq!(rf.wait_ingested("to-azure", 3), expected(&keys));
     no_violations(&rf);
+}
+
+/// The Roboflow API behind the fault proxy (every fault, 30 % of calls): the
+/// batch still gets every object once, and the stand-in sees no departure from the
+/// contract (repeated ingests carry the same ingestId).
+#[tokio::test(flavor = "multi_thread")]
+async fn every_api_fault_is_survived() {
+    let env = s3_env();
+    let (bucket, keys) = bucket_with_images(&env, 30).await;
+    let rf = FakeRoboflow::start();
+    let proxy = FaultProxy::start(&rf.base_url(), Plan::every_fault(Service::Api, 0.3, 11));
+    let run = submit(
+        &env,
+        &rf,
+        &[
+            &format!("s3://{bucket}/imgs/"),
+            "--images",
+            "--batch-id",
+            "batch-faults",
+            "--inline-limit",
+            "7",
+            "--wait",
+            "--poll-interval",
+            "1s",
+            "--request-timeout",
+            "2s",
+        ],
+    )
+    .env("API_BASE_URL", &proxy.url)
+    .run()
+    .assert_ok();
+    assert_eq!(rf.wait_ingested("batch-faults", 30), expected(&keys), "{}", run.stderr);
+    assert!(proxy.counts.total() > 0, "no fault was injected");
+    eprintln!("survived {:?}", proxy.counts.by_kind());
+    no_violations(&rf);
+}
+
+/// Bad input to submit is refused before any request, one line each (2 for a bad
+/// flag value); an API key is never shown, in any encoding.
+#[test]
+fn bad_submit_input_is_refused_before_any_request() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = StubServer::start(|req| {
+        // An API that echoes the request (and so the key) in its error text.
+        let text = format!(
+            "{{\"error\": \"bad request {} (decoded: {})\"}}",
+            req.target,
+            percent_encoding::percent_decode_str(&req.target.replace('+', " ")).decode_utf8_lossy()
+        );
+        (
+            400,
+            vec![("content-type".into(), "application/json".into())],
+            text.into_bytes(),
+        )
+    });
+    let write = |name: &str, lines: &[&str]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, lines.join("\n") + "\n").expect("write");
+        path.to_str().expect("path").to_owned()
+    };
+    let good = r#"{"name": "a.jpg", "url": "https://bucket.example.com/a.jpg?sig=1"}"#;
+    let cases = [
+        (
+            write(
+                "http.jsonl",
+                &[good, r#"{"name": "b.jpg", "url": "http://bucket.example.com/b.jpg"}"#],
+            ),
+            "line 2: the url is plain http",
+        ),
+        (
+            write("bad-url.jsonl", &[r#"{"name": "b.jpg", "url": "not a url"}"#]),
+            "line 1: the url is not a URL",
+        ),
+        (
+            write("ftp.jsonl", &[r#"{"name": "b.jpg", "url": "ftp://host/b.jpg"}"#]),
+            "is a ftp: URL",
+        ),
+        (
+            write("dupes.jsonl", &[good, good]),
+            "line 2: the name `a.jpg` is already used on line 1",
+        ),
+    ];
+    for (file, needle) in &cases {
+        let run = Refgen::new(["submit", "--references", file, "--batch-id", "x", "--images"])
+            .env("API_BASE_URL", format!("http://{}", api.addr))
+            .env("ROBOFLOW_API_KEY", "k")
+            .run();
+        assert_eq!(run.code, Some(1), "{needle}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(run.stderr.contains(needle), "{needle}: {}", run.stderr);
+    }
+    let ok = write("ok.jsonl", &[good]);
+    for (flag, value) in [
+        ("--notifications-url", "ftp://hooks.example.com/x"),
+        ("--notifications-url", "not a url"),
+        ("--max-image-failure-rate", "1.5"),
+        ("--max-image-failure-rate", "-0.1"),
+    ] {
+        let run = Refgen::new([
+            "submit",
+            "--references",
+            &ok,
+            "--batch-id",
+            "x",
+            "--workflow-id",
+            "w",
+            &format!("{flag}={value}"),
+        ])
+        .env("API_BASE_URL", format!("http://{}", api.addr))
+        .env("ROBOFLOW_API_KEY", "k")
+        .run();
+        assert_eq!(run.code, Some(2), "{flag} {value}: {}", run.stderr);
+        assert!(run.stderr.contains(flag), "{}", run.stderr);
+    }
+    assert!(api.requests().is_empty(), "bad input sent a request");
+
+    // The API's error echoes the key percent-encoded and decoded: neither is shown.
+    let key = "k+y/z=w q";
+    let run = Refgen::new(["submit", "--references", &ok, "--batch-id", "x", "--api-key", key])
+        .env("API_BASE_URL", format!("http://{}", api.addr))
+        .run();
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(!api.requests().is_empty());
+    for form in [key, "k%2By%2Fz%3Dw+q", "k%2By%2Fz%3Dw%20q", "k+y%2Fz%3Dw"] {
+        assert!(!run.stderr.contains(form), "the key leaked as {form}: {}", run.stderr);
+    }
+    assert!(run.stderr.contains("***"), "{}", run.stderr);
 }

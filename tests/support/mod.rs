@@ -13,6 +13,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use futures::StreamExt;
 use refgen_core::writer::ReferenceLine;
 
+pub mod backends;
+pub mod faults;
 pub mod roboflow;
 pub mod stub;
 
@@ -213,6 +215,29 @@ impl Refgen {
     /// Runs to completion.
     pub fn run(mut self) -> Run {
         let Output { status, stdout, stderr } = self.cmd.output().expect("refgen runs");
+        Run {
+            success: status.success(),
+            code: status.code(),
+            stdout,
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+
+    /// Runs to completion under `sh -c "SETUP && exec refgen …"`, with the same
+    /// environment (for limits such as `ulimit -f`).
+    pub fn run_after(self, setup: &str) -> Run {
+        let mut shell = Command::new("sh");
+        shell
+            .arg("-c")
+            .arg(format!("{setup} && exec \"$@\""))
+            .arg("sh")
+            .arg(self.cmd.get_program())
+            .args(self.cmd.get_args())
+            .env_clear()
+            .envs(self.cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+            .stdin(Stdio::null());
+        let Output { status, stdout, stderr } = shell.output().expect("sh runs");
+        drop(self.home);
         Run {
             success: status.success(),
             code: status.code(),

@@ -7,9 +7,10 @@
 //! connection string, Entra ID.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use refgen_core::{Error, StorageErrorKind};
+use refgen_http::{RetryConfig, Transport};
 
 use crate::entra::CredentialChain;
 use crate::error::storage;
@@ -38,6 +39,7 @@ pub struct AzureBuilder {
     account_key: Option<String>,
     connection_string: Option<String>,
     page_size: Option<u32>,
+    retry: RetryConfig,
 }
 
 impl std::fmt::Debug for AzureBuilder {
@@ -105,6 +107,12 @@ impl AzureBuilder {
         self
     }
 
+    /// How requests are retried and timed out (see [`RetryConfig`]).
+    pub fn with_retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
+        self
+    }
+
     /// Resolves the endpoint and the credential mode; checks a SAS token's grants.
     /// Entra ID tokens and keys are fetched later, once.
     pub async fn build(self) -> Result<AzureStore, Error> {
@@ -152,6 +160,29 @@ impl AzureBuilder {
             ));
         }
         let https = parsed.scheme() == "https";
+        if let Some(named) = endpoint_account(&parsed)
+            && named != self.account
+        {
+            return Err(storage(
+                StorageErrorKind::InvalidConfig,
+                format!(
+                    "the endpoint `{endpoint}` is for account `{named}`, but the source names `{}`",
+                    self.account
+                ),
+            ));
+        }
+        if let Some(conn) = &connection
+            && !conn.contains_key("AccountKey")
+            && !conn.contains_key("SharedAccessSignature")
+            && self.sas_token.is_none()
+            && self.account_key.is_none()
+        {
+            return Err(storage(
+                StorageErrorKind::InvalidConfig,
+                "the connection string has neither AccountKey nor SharedAccessSignature: add one of them, \
+                 or give a SAS token or an account key instead",
+            ));
+        }
 
         let sas = self
             .sas_token
@@ -176,18 +207,15 @@ impl AzureBuilder {
                 .ok_or_else(|| storage(StorageErrorKind::InvalidConfig, "the account key is not valid base64"))?;
             Mode::AccountKey(key)
         } else if self.from_env {
-            Mode::Entra(CredentialChain::from_env()?)
+            Mode::Entra(CredentialChain::from_env()?.into_tokens())
         } else {
             return Err(storage(StorageErrorKind::NoCredentials, "no Azure credentials given"));
         };
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
-            .build()
+        let transport = Transport::new(self.retry)
             .map_err(|e| storage(StorageErrorKind::Other, format!("cannot start the HTTP client: {e}")))?;
         tracing::debug!(endpoint = %endpoint, container = %self.container, mode = ?mode.kind(), "Azure store ready");
         Ok(AzureStore::new(
-            http,
+            transport,
             endpoint,
             https,
             self.account,
@@ -195,6 +223,19 @@ impl AzureBuilder {
             self.page_size,
             mode,
         ))
+    }
+}
+
+/// The account an endpoint URL names: `ACCOUNT.blob.…` on Azure, the first path
+/// segment on an IP address or `localhost` (Azurite's path style); none for other
+/// hosts (a custom domain says nothing about the account).
+fn endpoint_account(url: &url::Url) -> Option<String> {
+    match url.host()? {
+        url::Host::Domain(host) if host != "localhost" => {
+            let (account, rest) = host.split_once('.')?;
+            rest.starts_with("blob.").then(|| account.to_owned())
+        }
+        _ => url.path_segments()?.next().filter(|s| !s.is_empty()).map(str::to_owned),
     }
 }
 

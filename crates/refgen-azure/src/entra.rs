@@ -6,8 +6,11 @@
 //! (`AZURE_FEDERATED_TOKEN_FILE`), managed identity (App Service's
 //! `IDENTITY_ENDPOINT`, else the instance metadata service), then the Azure CLI.
 //! `AZURE_TOKEN_CREDENTIALS=dev` keeps only the CLI, `=prod` drops it, as in the SDKs.
+//! The chain is walked once: its token is cached for the run and renewed before it
+//! expires, starting from the link that gave the last one.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use azure_core::credentials::{Secret, TokenCredential};
@@ -17,16 +20,20 @@ use azure_identity::{
     WorkloadIdentityCredential,
 };
 use refgen_core::{Error, StorageErrorKind};
+use refgen_http::{Reject, Token, TokenCache};
 use serde::Deserialize;
 
-use crate::error::{from_reqwest, from_status, storage};
+use crate::error::{from_status, storage};
 use crate::sas::{AccountKey, SERVICE_VERSION, UserDelegationKey, sas_time};
+use crate::store::AzureStore;
 
 const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
 
 /// The credentials tried, in order, with a name for messages.
 pub(crate) struct CredentialChain {
     links: Vec<(&'static str, Arc<dyn TokenCredential>)>,
+    /// The link that gave the last token.
+    last_good: AtomicUsize,
 }
 
 impl CredentialChain {
@@ -75,15 +82,28 @@ impl CredentialChain {
             let c = AzureCliCredential::new(None).map_err(|e| failed("Azure CLI", e))?;
             links.push(("Azure CLI (az login)", c));
         }
-        Ok(CredentialChain { links })
+        Ok(CredentialChain {
+            links,
+            last_good: AtomicUsize::new(0),
+        })
     }
 
-    /// A bearer token for Azure Storage from the first credential that gives one.
-    pub(crate) async fn token(&self) -> Result<String, Error> {
+    /// A bearer token for Azure Storage from the first credential that gives one,
+    /// starting with the one that gave the last (so a long run walks the chain once).
+    async fn token(&self) -> Result<Token, Error> {
+        let first = self.last_good.load(Ordering::Relaxed);
+        let order = (0..self.links.len()).map(|i| (first + i) % self.links.len().max(1));
         let mut tried = Vec::new();
-        for (name, credential) in &self.links {
+        for i in order {
+            let (name, credential) = &self.links[i];
             match credential.get_token(&[STORAGE_SCOPE], None).await {
-                Ok(token) => return Ok(token.token.secret().to_owned()),
+                Ok(token) => {
+                    self.last_good.store(i, Ordering::Relaxed);
+                    return Ok(Token {
+                        secret: token.token.secret().to_owned(),
+                        expires_at: Some(SystemTime::from(token.expires_on)),
+                    });
+                }
                 Err(e) => tried.push(format!("{name}: {}", first_line(&e.to_string()))),
             }
         }
@@ -96,6 +116,31 @@ impl CredentialChain {
                 tried.join("; ")
             ),
         ))
+    }
+
+    /// The chain behind a token cache: one token for every request of the run,
+    /// renewed before it expires.
+    pub(crate) fn into_tokens(self) -> EntraTokens {
+        let chain = Arc::new(self);
+        EntraTokens(TokenCache::new(move || {
+            let chain = Arc::clone(&chain);
+            async move { chain.token().await }
+        }))
+    }
+}
+
+/// Entra ID bearer tokens for storage requests, cached (see [`TokenCache`]).
+pub(crate) struct EntraTokens(TokenCache<Error>);
+
+impl EntraTokens {
+    /// The current token.
+    pub(crate) async fn get(&self) -> Result<String, Error> {
+        self.0.get().await
+    }
+
+    /// Drops the held token (the service refused it).
+    pub(crate) fn clear(&self) {
+        self.0.clear();
     }
 }
 
@@ -129,33 +174,42 @@ pub(crate) const MAX_DELEGATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Asks the Blob service for a user delegation key valid from `start` to `expiry`.
 pub(crate) async fn user_delegation_key(
-    http: &reqwest::Client,
-    endpoint: &str,
-    token: &str,
+    store: &AzureStore,
     start: SystemTime,
     expiry: SystemTime,
 ) -> Result<UserDelegationKey, Error> {
-    let url = format!("{endpoint}/?restype=service&comp=userdelegationkey");
+    let url = format!("{}/?restype=service&comp=userdelegationkey", store.endpoint());
     let body = format!(
         r#"<?xml version="1.0" encoding="utf-8"?><KeyInfo><Start>{}</Start><Expiry>{}</Expiry></KeyInfo>"#,
         sas_time(start),
         sas_time(expiry)
     );
     let doing = "getting a user delegation key";
-    let response = http
-        .post(&url)
-        .bearer_auth(token)
-        .header("x-ms-version", SERVICE_VERSION)
-        .header("content-type", "application/xml")
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| from_reqwest(doing, endpoint, &e))?;
-    let status = response.status().as_u16();
-    let text = response.text().await.map_err(|e| from_reqwest(doing, endpoint, &e))?;
-    if status != 200 {
-        return Err(from_status(doing, status, &text));
-    }
+    let build = || {
+        Ok(store
+            .transport()
+            .client()
+            .post(&url)
+            .header("x-ms-version", SERVICE_VERSION)
+            .header("content-type", "application/xml")
+            .body(body.clone()))
+    };
+    let text = store
+        .send(doing, None, build, |response| {
+            if response.status != 200 {
+                return Err(Reject::Fail(from_status(doing, response.status, &response.text())));
+            }
+            // Asking again for a key is harmless: a cut answer is retried.
+            refgen_http::whole_xml(&response.body, "UserDelegationKey", &["Value"])
+                .map(|()| response.text().into_owned())
+                .map_err(|e| {
+                    Reject::Retry(storage(
+                        StorageErrorKind::Other,
+                        format!("{doing} failed: unexpected answer ({e})"),
+                    ))
+                })
+        })
+        .await?;
     let key: KeyXml = quick_xml::de::from_str(&text).map_err(|e| {
         storage(
             StorageErrorKind::Other,

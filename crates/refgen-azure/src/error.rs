@@ -45,7 +45,3 @@ pub(crate) fn from_status(doing: &str, status: u16, body: &str) -> Error {
     };
     storage(kind, format!("{doing} failed: {advice} ({detail})"))
 }
-
-pub(crate) fn from_reqwest(doing: &str, endpoint: &str, err: &reqwest::Error) -> Error {
-    Error::unreachable(PROVIDER, doing, endpoint, err, err.is_timeout())
-}

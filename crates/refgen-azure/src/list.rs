@@ -1,7 +1,7 @@
 //! The List Blobs REST call and its XML answer.
 //!
 //! One documented GET (`?restype=container&comp=list`) with `prefix`, `marker` and
-//! `maxresults`; the answer is parsed with quick-xml's serde support. Names that XML
+//! `maxresults`; the answer is checked whole, then parsed with quick-xml's serde support. Names that XML
 //! cannot carry come back `Encoded="true"` and percent-encoded.
 
 use serde::Deserialize;
@@ -68,8 +68,12 @@ impl BlobName {
     }
 }
 
-pub(crate) fn parse(xml: &str) -> Result<EnumerationResults, quick_xml::DeError> {
-    quick_xml::de::from_str(xml)
+/// Parses a page once it is known to be whole (one closed `EnumerationResults`
+/// holding its `NextMarker`): a cut body would otherwise read as a shorter last page.
+pub(crate) fn parse(body: &[u8]) -> Result<EnumerationResults, String> {
+    refgen_http::whole_xml(body, "EnumerationResults", &["NextMarker"])?;
+    let text = std::str::from_utf8(body).map_err(|e| e.to_string())?;
+    quick_xml::de::from_str(text).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -79,7 +83,7 @@ mod tests {
     #[test]
     fn parses_names_sizes_markers_and_encoded_names() {
         let xml = r#"<?xml version="1.0" encoding="utf-8"?><EnumerationResults ServiceEndpoint="x" ContainerName="c"><Prefix/><MaxResults>2</MaxResults><Blobs><Blob><Name>a &amp; b.jpg</Name><Properties><Content-Length>12</Content-Length><Last-Modified>Sat, 28 Nov 2026 20:00:40 GMT</Last-Modified></Properties></Blob><Blob><Name Encoded="true">bell%07.jpg</Name><Properties><Content-Length>3</Content-Length></Properties></Blob></Blobs><NextMarker>2!abc</NextMarker></EnumerationResults>"#;
-        let r = parse(xml).expect("parses");
+        let r = parse(xml.as_bytes()).expect("parses");
         let names: Vec<_> = r.blobs.blob.iter().map(|b| b.name.decoded().expect("utf-8")).collect();
         assert_eq!(names, ["a & b.jpg", "bell\u{7}.jpg"]);
         assert_eq!(
@@ -87,7 +91,7 @@ mod tests {
             Some(12)
         );
         assert_eq!(r.next_marker.as_deref(), Some("2!abc"));
-        let level = parse(r#"<EnumerationResults><Blobs><Blob><Name>a.jpg</Name></Blob><BlobPrefix><Name>b/</Name></BlobPrefix><Blob><Name>c.jpg</Name></Blob><BlobPrefix><Name>d/</Name></BlobPrefix></Blobs><NextMarker/></EnumerationResults>"#).expect("interleaved blobs and prefixes parse");
+        let level = parse(br#"<EnumerationResults><Blobs><Blob><Name>a.jpg</Name></Blob><BlobPrefix><Name>b/</Name></BlobPrefix><Blob><Name>c.jpg</Name></Blob><BlobPrefix><Name>d/</Name></BlobPrefix></Blobs><NextMarker/></EnumerationResults>"#).expect("interleaved blobs and prefixes parse");
         assert_eq!(level.blobs.blob.len(), 2);
         assert_eq!(
             level
@@ -98,7 +102,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["b/", "d/"]
         );
-        let empty = parse(r#"<EnumerationResults><Blobs/><NextMarker/></EnumerationResults>"#).expect("parses");
+        let empty = parse(br#"<EnumerationResults><Blobs/><NextMarker/></EnumerationResults>"#).expect("parses");
         assert!(empty.blobs.blob.is_empty());
         assert!(empty.next_marker.as_deref().unwrap_or_default().is_empty());
     }

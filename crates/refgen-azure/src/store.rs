@@ -7,11 +7,12 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use refgen_core::fanout::merge_level;
 use refgen_core::paginate::{continues, paginate};
 use refgen_core::{Error, FirstPage, LevelStream, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
+use refgen_http::{Reject, Transport};
 use tokio::sync::Mutex;
 
 use crate::config::{CredentialMode, SasToken};
-use crate::entra::{CredentialChain, MAX_DELEGATION, user_delegation_key};
-use crate::error::{from_reqwest, from_status, storage};
+use crate::entra::{EntraTokens, MAX_DELEGATION, user_delegation_key};
+use crate::error::{PROVIDER, from_status, storage};
 use crate::sas::{
     AccountKey, Resource, SERVICE_VERSION, SasFields, UserDelegationKey, encode_blob_path, sas_time, service_sas,
     user_delegation_sas,
@@ -28,7 +29,7 @@ const CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
 pub(crate) enum Mode {
     SasToken(SasToken),
     AccountKey(AccountKey),
-    Entra(CredentialChain),
+    Entra(EntraTokens),
 }
 
 impl Mode {
@@ -43,7 +44,7 @@ impl Mode {
 
 /// One container on Azure Blob Storage (or Azurite).
 pub struct AzureStore {
-    http: reqwest::Client,
+    transport: Transport,
     endpoint: String,
     https: bool,
     account: String,
@@ -67,7 +68,7 @@ impl std::fmt::Debug for AzureStore {
 
 impl AzureStore {
     pub(crate) fn new(
-        http: reqwest::Client,
+        transport: Transport,
         endpoint: String,
         https: bool,
         account: String,
@@ -76,7 +77,7 @@ impl AzureStore {
         mode: Mode,
     ) -> Self {
         AzureStore {
-            http,
+            transport,
             endpoint,
             https,
             account,
@@ -138,35 +139,35 @@ impl AzureStore {
             url.push_str("&delimiter=%2F");
         }
         let doing = format!("listing container `{}` of account `{}`", self.container, self.account);
-        let mut bearer = None;
-        match &self.mode {
-            Mode::SasToken(token) => url = format!("{url}&{}", token.query),
-            // A short-lived container SAS (read + list) for this one request.
-            Mode::AccountKey(key) => url = format!("{url}&{}", self.short_lived_sas(key, Resource::Container, "rl")),
-            Mode::Entra(chain) => bearer = Some(chain.token().await?),
-        }
-        let mut request = self.http.get(&url).header("x-ms-version", SERVICE_VERSION);
-        if let Some(token) = bearer {
-            request = request.bearer_auth(token);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| from_reqwest(&doing, &self.endpoint, &e))?;
-        let status = response.status().as_u16();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| from_reqwest(&doing, &self.endpoint, &e))?;
-        if status != 200 {
-            return Err(from_status(&doing, status, &body));
-        }
-        let page = crate::list::parse(&body).map_err(|e| {
-            storage(
-                StorageErrorKind::Other,
-                format!("{doing} failed: the answer is not a blob list ({e})"),
+        let page = self
+            .send(
+                &doing,
+                None,
+                || {
+                    let url = match &self.mode {
+                        Mode::SasToken(token) => format!("{url}&{}", token.query),
+                        // A short-lived container SAS (read + list) for this one request.
+                        Mode::AccountKey(key) => {
+                            format!("{url}&{}", self.short_lived_sas(key, Resource::Container, "rl"))
+                        }
+                        Mode::Entra(_) => url.clone(),
+                    };
+                    Ok(self.transport.client().get(url).header("x-ms-version", SERVICE_VERSION))
+                },
+                |response| {
+                    if response.status != 200 {
+                        return Err(Reject::Fail(from_status(&doing, response.status, &response.text())));
+                    }
+                    // The page is used only once it parsed whole: a cut body is retried.
+                    crate::list::parse(&response.body).map_err(|e| {
+                        Reject::Retry(storage(
+                            StorageErrorKind::Other,
+                            format!("{doing} failed: the answer is not a whole blob list ({e})"),
+                        ))
+                    })
+                },
             )
-        })?;
+            .await?;
         let prefixes = page
             .blobs
             .prefix
@@ -206,9 +207,69 @@ impl AzureStore {
         Ok((objects, prefixes, page.next_marker.filter(|m| !m.is_empty())))
     }
 
+    /// One request through the shared transport; in Entra mode with the cached
+    /// bearer token, which a 401 (or an AuthenticationFailed 403, Azure's answer to
+    /// an expired token) drops so that the one retry gets a fresh token.
+    pub(crate) async fn send<T>(
+        &self,
+        doing: &str,
+        timeout: Option<Duration>,
+        build: impl Fn() -> Result<reqwest::RequestBuilder, Error>,
+        parse: impl Fn(refgen_http::Response) -> Result<T, Reject<Error>>,
+    ) -> Result<T, Error> {
+        let tokens = match &self.mode {
+            Mode::Entra(tokens) => Some(tokens),
+            _ => None,
+        };
+        let renew = || {
+            if let Some(tokens) = tokens {
+                tokens.clear();
+            }
+        };
+        let reauthorized = AtomicBool::new(false);
+        let mut call = self.transport.call(doing).on_unauthorized(&renew);
+        if let Some(timeout) = timeout {
+            call = call.timeout(timeout);
+        }
+        call.send(
+            || async {
+                let mut request = build()?;
+                if let Some(tokens) = tokens {
+                    request = request.bearer_auth(tokens.get().await?);
+                }
+                Ok(request)
+            },
+            |response| {
+                // Azure answers an expired bearer token with 403 AuthenticationFailed:
+                // the token is dropped and the request tried once more.
+                let expired = tokens.is_some()
+                    && response.status == 403
+                    && response.text().contains("AuthenticationFailed")
+                    && !reauthorized.swap(true, std::sync::atomic::Ordering::SeqCst);
+                match parse(response) {
+                    Err(Reject::Fail(e)) if expired => {
+                        renew();
+                        Err(Reject::Retry(e))
+                    }
+                    other => other,
+                }
+            },
+        )
+        .await
+        .map_err(|e| e.into_error(PROVIDER, doing))
+    }
+
+    pub(crate) fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
     /// The delegation key for URLs that expire at `until`; fetched at most once per
     /// run unless a later URL needs a longer-lived key.
-    async fn delegation_key(&self, chain: &CredentialChain, until: SystemTime) -> Result<UserDelegationKey, Error> {
+    async fn delegation_key(&self, chain: &EntraTokens, until: SystemTime) -> Result<UserDelegationKey, Error> {
         let mut cached = self.delegation.lock().await;
         if let Some((key, expiry)) = cached.as_ref()
             && *expiry >= until
@@ -217,8 +278,8 @@ impl AzureStore {
         }
         let now = SystemTime::now();
         let expiry = (until + Duration::from_secs(60)).min(now + MAX_DELEGATION);
-        let token = chain.token().await?;
-        let key = user_delegation_key(&self.http, &self.endpoint, &token, now - CLOCK_SKEW, expiry).await?;
+        let _ = chain;
+        let key = user_delegation_key(self, now - CLOCK_SKEW, expiry).await?;
         tracing::debug!(expiry = %sas_time(expiry), "got a user delegation key");
         *cached = Some((key.clone(), expiry));
         Ok(key)
@@ -238,45 +299,44 @@ impl AzureStore {
 impl refgen_core::Uploader for AzureStore {
     async fn upload_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> Result<(), Error> {
         let doing = format!("uploading `{key}` to container `{}`", self.container);
-        let file = tokio::fs::File::open(path).await.map_err(|e| {
+        let unreadable = |e: std::io::Error| {
             storage(
                 StorageErrorKind::Other,
                 format!("{doing} failed: cannot read {}: {e}", path.display()),
             )
-        })?;
-        let length = file.metadata().await.map(|m| m.len()).unwrap_or(0);
-        let mut bearer = None;
-        let query = match &self.mode {
-            Mode::SasToken(token) => token.query.clone(),
-            // A blob SAS that may create and write this one blob.
-            Mode::AccountKey(account_key) => self.short_lived_sas(account_key, Resource::Blob(key), "cw"),
-            Mode::Entra(chain) => {
-                bearer = Some(chain.token().await?);
-                String::new()
-            }
         };
-        let url = format!("{}/{}/{}?{query}", self.endpoint, self.container, encode_blob_path(key));
-        let mut request = self
-            .http
-            .put(url.trim_end_matches('?'))
-            .header("x-ms-version", SERVICE_VERSION)
-            .header("x-ms-blob-type", "BlockBlob")
-            .header("content-type", content_type)
-            .header("content-length", length)
-            .body(reqwest::Body::from(file));
-        if let Some(token) = bearer {
-            request = request.bearer_auth(token);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| from_reqwest(&doing, &self.endpoint, &e))?;
-        let status = response.status().as_u16();
-        if status != 201 {
-            let body = response.text().await.unwrap_or_default();
-            return Err(from_status(&doing, status, &body));
-        }
-        Ok(())
+        let length = std::fs::metadata(path).map_err(unreadable)?.len();
+        // Put Blob replaces the blob whole, so each attempt sends the file again from
+        // its start (a restartable body); an attempt gets a minute per 8 MiB.
+        let timeout = self.transport.config().attempt_timeout * (1 + (length / (8 << 20)) as u32);
+        self.send(
+            &doing,
+            Some(timeout),
+            || {
+                let query = match &self.mode {
+                    Mode::SasToken(token) => token.query.clone(),
+                    // A blob SAS that may create and write this one blob.
+                    Mode::AccountKey(account_key) => self.short_lived_sas(account_key, Resource::Blob(key), "cw"),
+                    Mode::Entra(_) => String::new(),
+                };
+                let url = format!("{}/{}/{}?{query}", self.endpoint, self.container, encode_blob_path(key));
+                let file = std::fs::File::open(path).map_err(unreadable)?;
+                Ok(self
+                    .transport
+                    .client()
+                    .put(url.trim_end_matches('?'))
+                    .header("x-ms-version", SERVICE_VERSION)
+                    .header("x-ms-blob-type", "BlockBlob")
+                    .header("content-type", content_type)
+                    .header("content-length", length)
+                    .body(reqwest::Body::from(tokio::fs::File::from_std(file))))
+            },
+            |response| match response.status {
+                201 => Ok(()),
+                status => Err(Reject::Fail(from_status(&doing, status, &response.text()))),
+            },
+        )
+        .await
     }
 }
 

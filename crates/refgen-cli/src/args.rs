@@ -93,7 +93,7 @@ pub struct SubmitArgs {
     pub ingest_id: Option<String>,
 
     /// Webhook that Roboflow notifies about the ingest.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = http_url)]
     pub notifications_url: Option<String>,
 
     /// Notification category (repeatable): ingest-status, files-status.
@@ -181,7 +181,7 @@ pub struct JobArgs {
     pub max_parallel_tasks: Option<u32>,
 
     /// Highest tolerated share of failed images (0 to 1).
-    #[arg(long, value_name = "RATE")]
+    #[arg(long, value_name = "RATE", value_parser = rate)]
     pub max_image_failure_rate: Option<f64>,
 
     /// Workflow parameters as a JSON object.
@@ -259,6 +259,9 @@ pub struct StoreArgs {
     pub page_size: Option<u32>,
 
     #[command(flatten)]
+    pub requests: RequestArgs,
+
+    #[command(flatten)]
     pub s3: S3Args,
 
     #[command(flatten)]
@@ -266,6 +269,66 @@ pub struct StoreArgs {
 
     #[command(flatten)]
     pub azure: AzureArgs,
+}
+
+/// How hard each request is tried: every listing page, upload, token and API call.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Request options")]
+pub struct RequestArgs {
+    /// Attempts per request, the first included [default: 10, or AWS_MAX_ATTEMPTS /
+    /// the profile's max_attempts for S3]
+    #[arg(long, value_name = "N", env = "REFGEN_MAX_ATTEMPTS",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: Option<u32>,
+
+    /// Longest wait for one attempt's whole answer (then it is retried)
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
+    pub request_timeout: std::time::Duration,
+
+    /// Longest wait to open a connection
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    pub connect_timeout: std::time::Duration,
+
+    /// No retry starts this long after a request's first attempt
+    #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = duration)]
+    pub retry_budget: std::time::Duration,
+}
+
+impl RequestArgs {
+    /// The retry policy these flags describe.
+    pub fn retry_config(&self) -> refgen_http::RetryConfig {
+        let mut config = refgen_http::RetryConfig::default()
+            .with_attempt_timeout(self.request_timeout)
+            .with_connect_timeout(self.connect_timeout)
+            .with_budget(self.retry_budget);
+        if let Some(n) = self.max_attempts {
+            config = config.with_max_attempts(n);
+        }
+        config
+    }
+}
+
+fn http_url(text: &str) -> Result<String, String> {
+    match url::Url::parse(text) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(text.to_owned()),
+        Ok(u) => Err(format!("must be an http(s) URL, not {}:", u.scheme())),
+        Err(e) => Err(format!("not a URL ({e})")),
+    }
+}
+
+fn rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        Ok(_) => Err("must be between 0 and 1 (0.05 is 5 %)".to_owned()),
+        Err(_) => Err("not a number (0.05 is 5 %)".to_owned()),
+    }
+}
+
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    refgen_core::expiry::parse_expiry(text).map_err(|e| match e {
+        refgen_core::Error::InvalidExpiry { reason, .. } => reason,
+        other => other.to_string(),
+    })
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@
 mod args;
 mod generate;
 mod logging;
+mod signals;
 mod stores;
 mod submit;
 
@@ -26,12 +27,36 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Generate(args) => generate::command(*args).await.map(|()| ExitCode::SUCCESS),
-            Command::Submit(args) => submit::command(*args).await,
+    let outcome = runtime.block_on(async {
+        let signals = match signals::Signals::listen() {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(anyhow::anyhow!("cannot listen for signals: {e}"))),
+        };
+        let work = async {
+            match cli.command {
+                Command::Generate(args) => generate::command(*args).await.map(|()| ExitCode::SUCCESS),
+                Command::Submit(args) => submit::command(*args).await,
+            }
+        };
+        // An interrupt drops `work` where it stands: its writer's temporary file and
+        // submit's temporary folder are removed as they drop.
+        tokio::select! {
+            result = work => Ok(result),
+            signal = signals.next() => Err(signal),
         }
     });
+    // Tasks still running (a page being signed, a request in flight) are not waited for.
+    runtime.shutdown_background();
+    let result = match outcome {
+        Ok(result) => result,
+        Err(signal) => {
+            eprintln!(
+                "refgen: interrupted by {}: stopped before the end (an output file is left as it was)",
+                signal.name
+            );
+            return ExitCode::from(signal.exit_code);
+        }
+    };
     match result {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,

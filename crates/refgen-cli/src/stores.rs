@@ -61,9 +61,13 @@ pub fn max_expiry(provider: Provider) -> std::time::Duration {
 }
 
 pub async fn open(source: &SourceUrl, args: &StoreArgs) -> Result<Store> {
+    let retry = args.requests.retry_config();
     Ok(match source.provider {
         Provider::S3 => {
-            let mut b = refgen_s3::S3Builder::from_env(&source.bucket);
+            let mut b = refgen_s3::S3Builder::from_env(&source.bucket).with_retry(retry);
+            if let Some(n) = args.requests.max_attempts {
+                b = b.with_max_attempts(n);
+            }
             if let Some(p) = &args.s3.profile {
                 b = b.with_profile(p);
             }
@@ -82,7 +86,7 @@ pub async fn open(source: &SourceUrl, args: &StoreArgs) -> Result<Store> {
             Store::S3(Arc::new(b.build().await?))
         }
         Provider::Gcs => {
-            let mut b = refgen_gcs::GcsBuilder::from_env(&source.bucket);
+            let mut b = refgen_gcs::GcsBuilder::from_env(&source.bucket).with_retry(retry);
             if let Some(u) = &args.endpoint_url {
                 b = b.with_endpoint_url(u);
             }
@@ -107,7 +111,7 @@ pub async fn open(source: &SourceUrl, args: &StoreArgs) -> Result<Store> {
         }
         Provider::Azure => {
             let account = source.account.as_deref().unwrap_or_default();
-            let mut b = refgen_azure::AzureBuilder::from_env(account, &source.bucket);
+            let mut b = refgen_azure::AzureBuilder::from_env(account, &source.bucket).with_retry(retry);
             if let Some(u) = args.endpoint_url.as_ref().or(source.endpoint.as_ref()) {
                 b = b.with_endpoint(u);
             }

@@ -92,7 +92,7 @@ pub async fn command(args: SubmitArgs) -> Result<ExitCode> {
     let client = if args.dry_run {
         None
     } else {
-        let mut builder = ClientBuilder::from_env();
+        let mut builder = ClientBuilder::from_env().with_retry(args.store.requests.retry_config());
         if let Some(key) = &args.roboflow.api_key {
             builder = builder.with_api_key(key);
         }
@@ -306,16 +306,28 @@ fn parse_upload_target(text: &str) -> Result<SourceUrl> {
 /// Roboflow's client refuses `http://` references URLs; a local test server is the
 /// one exception (warned about).
 fn check_references_url(url: &str) -> Result<()> {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return Ok(());
-    };
-    let host = rest.split(['/', '?']).next().unwrap_or_default();
-    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    if matches!(host, "127.0.0.1" | "localhost" | "[::1]") || host.starts_with("127.") {
+    if fetchable(url).map_err(|why| anyhow::anyhow!("the references URL {why}"))? {
         tracing::warn!("the references URL is plain http on a local server: Roboflow itself only fetches https URLs");
-        Ok(())
-    } else {
-        bail!("the references URL would be plain http ({host}); Roboflow only accepts https: use an https endpoint")
+    }
+    Ok(())
+}
+
+/// Whether Roboflow can fetch `url`: https, or plain http on this machine (the
+/// local test servers), for which `Ok(true)` asks for a warning. The error says why not.
+fn fetchable(url: &str) -> std::result::Result<bool, String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("is not a URL ({e})"))?;
+    match parsed.scheme() {
+        "https" => Ok(false),
+        "http" => match parsed.host() {
+            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(true),
+            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(true),
+            Some(url::Host::Domain("localhost")) => Ok(true),
+            host => Err(format!(
+                "is plain http ({}); Roboflow only fetches https URLs",
+                host.map(|h| h.to_string()).unwrap_or_default()
+            )),
+        },
+        other => Err(format!("is a {other}: URL; Roboflow only fetches https URLs")),
     }
 }
 
@@ -328,9 +340,31 @@ fn without_signature(url: &str) -> String {
 fn check_references_file(path: &std::path::Path, images: bool, videos: bool) -> Result<(u64, MediaKind)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let (mut count, mut image_count, mut video_count) = (0u64, 0u64, 0u64);
+    // Names must be unique in a batch; the set costs about a name's length per line.
+    let mut names = std::collections::HashMap::new();
+    let mut warned_http = false;
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let r: ReferenceLine = serde_json::from_str(line)
-            .with_context(|| format!("{} line {}: not a JSON object with name and url", path.display(), n + 1))?;
+        let at = || format!("{} line {}", path.display(), n + 1);
+        let r: ReferenceLine =
+            serde_json::from_str(line).with_context(|| format!("{}: not a JSON object with name and url", at()))?;
+        match fetchable(&r.url) {
+            Ok(local) => {
+                if local && !std::mem::replace(&mut warned_http, true) {
+                    tracing::warn!(
+                        "{}: plain http on a local server; Roboflow itself only fetches https URLs",
+                        at()
+                    );
+                }
+            }
+            Err(why) => bail!("{}: the url {why}", at()),
+        }
+        if let Some(first) = names.insert(r.name.clone(), n + 1) {
+            bail!(
+                "{}: the name `{}` is already used on line {first}: names must be unique in a batch",
+                at(),
+                r.name
+            );
+        }
         count += 1;
         if MediaPreset::Images.matches(&r.name) {
             image_count += 1;

@@ -109,6 +109,26 @@ impl Error {
         )
     }
 
+    /// The same error with `note` appended to its message (a storage error's, or
+    /// the reason of the others that have one): "… (after 10 attempts over 12.0s)".
+    pub fn with_note(self, note: &str) -> Self {
+        if note.is_empty() {
+            return self;
+        }
+        match self {
+            Error::Storage {
+                provider,
+                kind,
+                message,
+            } => Error::Storage {
+                provider,
+                kind,
+                message: format!("{message}{note}"),
+            },
+            other => other,
+        }
+    }
+
     /// The storage error category, if this is a storage error.
     pub fn storage_kind(&self) -> Option<StorageErrorKind> {
         match self {

@@ -1,10 +1,19 @@
 //! The references file: one JSON object per line, `{"name": "...", "url": "..."}`.
 //!
 //! Lines are written with serde_json (full escaping of quotes, backslashes, control
-//! characters; non-ASCII kept as UTF-8) through a large buffer. A file target is
-//! written atomically: lines go to a temporary file in the target's folder, which is
-//! renamed over the target only by [`ReferenceWriter::finish`]. If the run fails or
-//! is interrupted, the temporary file is removed and the target is left untouched.
+//! characters; non-ASCII kept as UTF-8) through a large buffer.
+//!
+//! A regular file target is written atomically: lines go to a temporary file in the
+//! target's folder, which is renamed over the target only by
+//! [`ReferenceWriter::finish`] (keeping an existing file's permissions; a new file
+//! is readable by its owner only, since its URLs grant access to the objects). If the run
+//! fails, or the writer is dropped (an interrupt ends the run by dropping it), the
+//! temporary file is removed and the target is left untouched.
+//!
+//! Other targets are treated as a shell redirection would: a symlink is followed,
+//! and the file it points to is replaced (the link stays a link); a FIFO, a device
+//! or a socket is written in place, never replaced; a read-only file and a folder
+//! are refused before anything is listed.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, Write};
@@ -59,12 +68,12 @@ impl OutputTarget {
 
 const BUFFER_BYTES: usize = 256 * 1024;
 
-/// Streams reference lines to standard output or, atomically, to a file.
+/// Streams reference lines to standard output or a file.
 pub struct ReferenceWriter {
     out: BufWriter<Box<dyn Write + Send>>,
     target: OutputTarget,
-    /// The temporary file renamed over the target on success (file targets only).
-    pending: Option<(File, TempPath)>,
+    /// The temporary file and the path it is renamed to on success (regular files).
+    pending: Option<(File, TempPath, PathBuf)>,
     lines: u64,
 }
 
@@ -78,21 +87,24 @@ impl std::fmt::Debug for ReferenceWriter {
 }
 
 impl ReferenceWriter {
-    /// Opens the target. For a file, this checks at once that its folder exists and
-    /// is writable (by creating the temporary file), before any listing starts.
+    /// Opens the target. For a file, this checks at once that it can be written
+    /// (creating the temporary file, or opening a special file), before any listing
+    /// starts.
     pub fn create(target: OutputTarget) -> Result<Self, Error> {
         let (out, pending): (Box<dyn Write + Send>, _) = match &target {
             OutputTarget::Stdout => (Box::new(io::stdout()), None),
             OutputTarget::File(path) => {
-                let (file, temp) = temp_file_beside(path).map_err(|source| Error::Output {
+                let fail = |source| Error::Output {
                     path: path.clone(),
                     source,
-                })?;
-                let writer = file.try_clone().map_err(|source| Error::Output {
-                    path: path.clone(),
-                    source,
-                })?;
-                (Box::new(writer), Some((file, temp)))
+                };
+                match open_file_target(path).map_err(fail)? {
+                    Opened::InPlace(file) => (Box::new(file), None),
+                    Opened::Atomic { file, temp, dest } => {
+                        let writer = file.try_clone().map_err(fail)?;
+                        (Box::new(writer), Some((file, temp, dest)))
+                    }
+                }
             }
         };
         Ok(ReferenceWriter {
@@ -113,11 +125,11 @@ impl ReferenceWriter {
         Ok(())
     }
 
-    /// Throws away what was written, for a run that starts over: `true` for a file
-    /// (still a temporary file, so nobody has seen it), `false` for standard output,
-    /// which cannot take lines back.
+    /// Throws away what was written, for a run that starts over: `true` for a
+    /// regular file (still a temporary file, so nobody has seen it), `false` for
+    /// standard output or a special file, which cannot take lines back.
     pub fn rewind(&mut self) -> Result<bool, Error> {
-        let Some((file, _)) = &mut self.pending else {
+        let Some((file, _, _)) = &mut self.pending else {
             return Ok(false);
         };
         // The buffer goes out first so that nothing lands after the truncation; the
@@ -134,15 +146,13 @@ impl ReferenceWriter {
         self.lines
     }
 
-    /// Flushes everything and, for a file, syncs it and renames it over the target.
+    /// Flushes everything and, for a regular file, syncs it and renames it over the
+    /// target.
     pub fn finish(mut self) -> Result<u64, Error> {
         self.out.flush().map_err(|source| self.error(source))?;
-        if let Some((file, temp)) = self.pending.take() {
+        if let Some((file, temp, dest)) = self.pending.take() {
             file.sync_all().map_err(|source| self.error(source))?;
-            let OutputTarget::File(path) = &self.target else {
-                unreachable!("only file targets have a pending temporary file")
-            };
-            temp.persist(path).map_err(|e| self.error(e.error))?;
+            temp.persist(&dest).map_err(|e| self.error(e.error))?;
         }
         Ok(self.lines)
     }
@@ -155,11 +165,58 @@ impl ReferenceWriter {
     }
 }
 
-fn temp_file_beside(path: &Path) -> io::Result<(File, TempPath)> {
-    if path.is_dir() {
-        return Err(io::Error::new(io::ErrorKind::IsADirectory, "is a folder, not a file"));
-    }
-    let folder = match path.parent() {
+enum Opened {
+    /// A FIFO, device or socket: written as it is.
+    InPlace(File),
+    /// A temporary file renamed to `dest` on success.
+    Atomic { file: File, temp: TempPath, dest: PathBuf },
+}
+
+/// Symlinks followed at most this deep (as the kernel's own limit).
+const MAX_LINKS: usize = 40;
+
+fn open_file_target(path: &Path) -> io::Result<Opened> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let dest = resolve_links(path)?;
+    let existing = match std::fs::metadata(&dest) {
+        Ok(meta) => Some(meta),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let mode = match &existing {
+        Some(meta) if meta.is_dir() => {
+            return Err(io::Error::new(io::ErrorKind::IsADirectory, "is a folder, not a file"));
+        }
+        Some(meta) if !meta.is_file() => {
+            let kind = meta.file_type();
+            let what = if kind.is_fifo() {
+                "a FIFO"
+            } else if kind.is_char_device() || kind.is_block_device() {
+                "a device"
+            } else {
+                "a special file"
+            };
+            tracing::debug!("{} is {what}: writing into it in place", dest.display());
+            let file = std::fs::OpenOptions::new().write(true).open(&dest)?;
+            return Ok(Opened::InPlace(file));
+        }
+        Some(meta) => {
+            // Root may write anything, so the mode is the test that holds for all.
+            if meta.permissions().readonly() {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "is read-only (refusing to replace it)",
+                ));
+            }
+            // Opening for writing (without truncating) asks the system whether this
+            // user may write it.
+            std::fs::OpenOptions::new().write(true).open(&dest)?;
+            meta.permissions().mode() & 0o7777
+        }
+        // A new file is readable by its owner only: its URLs grant access to objects.
+        None => 0o600,
+    };
+    let folder = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
@@ -172,8 +229,38 @@ fn temp_file_beside(path: &Path) -> io::Result<(File, TempPath)> {
     let file = tempfile::Builder::new()
         .prefix(".refgen-")
         .suffix(".partial")
+        .permissions(std::fs::Permissions::from_mode(mode))
         .tempfile_in(folder)?;
-    Ok(file.into_parts())
+    if existing.is_some() {
+        // The umask applied at creation; an existing file's mode is kept exactly.
+        file.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
+    let (file, temp) = file.into_parts();
+    Ok(Opened::Atomic { file, temp, dest })
+}
+
+/// The path `path` ends at once its symlinks are followed (the last one may point
+/// to a file that does not exist yet, which is then created there).
+fn resolve_links(path: &Path) -> io::Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = std::fs::read_link(&current)?;
+                current = match current.parent() {
+                    Some(parent) if target.is_relative() => parent.join(target),
+                    _ => target,
+                };
+            }
+            Ok(_) => return Ok(current),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(current),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "too many levels of symbolic links",
+    ))
 }
 
 #[cfg(test)]
@@ -241,6 +328,90 @@ mod tests {
         let mut w = ReferenceWriter::create(OutputTarget::File(path.clone())).expect("create");
         w.write_line("a", "u").expect("write");
         drop(w);
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "old\n");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+
+    #[test]
+    fn a_symlink_stays_a_link_and_its_file_is_replaced() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let real = dir.path().join("real.jsonl");
+        std::fs::write(&real, "old\n").expect("seed");
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        std::fs::create_dir(dir.path().join("links")).expect("mkdir");
+        let link = dir.path().join("links/refs.jsonl");
+        std::os::unix::fs::symlink("../real.jsonl", &link).expect("symlink");
+        let mut w = ReferenceWriter::create(OutputTarget::File(link.clone())).expect("create");
+        w.write_line("a", "https://x/a").expect("write");
+        assert_eq!(w.finish().expect("finish"), 1);
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .expect("lstat")
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::read_to_string(&real).expect("read"),
+            "{\"name\":\"a\",\"url\":\"https://x/a\"}\n"
+        );
+        let mode = std::fs::metadata(&real).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640, "the replaced file keeps its mode");
+        // A dangling link: the file is created where it points.
+        let dangling = dir.path().join("dangling.jsonl");
+        std::os::unix::fs::symlink("made.jsonl", &dangling).expect("symlink");
+        ReferenceWriter::create(OutputTarget::File(dangling.clone()))
+            .expect("create")
+            .finish()
+            .expect("finish");
+        assert!(dir.path().join("made.jsonl").is_file());
+        assert!(
+            std::fs::symlink_metadata(&dangling)
+                .expect("lstat")
+                .file_type()
+                .is_symlink()
+        );
+    }
+
+    #[test]
+    fn a_fifo_is_written_in_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("refs.fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read_to_string(fifo).expect("read the fifo"))
+        };
+        let mut w = ReferenceWriter::create(OutputTarget::File(fifo.clone())).expect("create");
+        w.write_line("a", "https://x/a").expect("write");
+        assert!(!w.rewind().expect("rewind"), "a FIFO cannot take lines back");
+        w.finish().expect("finish");
+        assert_eq!(
+            reader.join().expect("reader"),
+            "{\"name\":\"a\",\"url\":\"https://x/a\"}\n"
+        );
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::symlink_metadata(&fifo).expect("lstat").file_type().is_fifo());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).expect("ls").count(),
+            1,
+            "no temporary file"
+        );
+    }
+
+    #[test]
+    fn a_read_only_file_is_refused_and_kept() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("refs.jsonl");
+        std::fs::write(&path, "old\n").expect("seed");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+        let err = ReferenceWriter::create(OutputTarget::File(path.clone())).expect_err("read-only");
+        assert!(err.to_string().contains("read-only"), "{err}");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "old\n");
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
     }

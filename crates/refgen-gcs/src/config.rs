@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use refgen_core::{Error, StorageErrorKind};
+use refgen_http::{RetryConfig, Transport};
 
 use crate::error::storage;
 use crate::sign_blob::{IAM_ENDPOINT, SignBlobClient};
@@ -42,6 +43,7 @@ pub struct GcsBuilder {
     endpoint_url: Option<String>,
     iam_endpoint: Option<String>,
     page_size: u32,
+    retry: RetryConfig,
 }
 
 impl std::fmt::Debug for GcsBuilder {
@@ -69,6 +71,7 @@ impl GcsBuilder {
             endpoint_url: None,
             iam_endpoint: None,
             page_size: 1000,
+            retry: RetryConfig::default(),
         }
     }
 
@@ -113,6 +116,12 @@ impl GcsBuilder {
     /// Asks for pages of at most this many objects (1,000 by default).
     pub fn with_page_size(mut self, objects: u32) -> Self {
         self.page_size = objects.clamp(1, 1000);
+        self
+    }
+
+    /// How requests are retried and timed out (see [`RetryConfig`]).
+    pub fn with_retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
         self
     }
 
@@ -166,28 +175,57 @@ impl GcsBuilder {
             Some(path) => Some(read_key_file(path)?),
             None => adc_file(&env).map(|p| read_key_file(&p)).transpose()?,
         };
-        let service_account_key = key_file.as_ref().filter(|(_, json)| json["type"] == "service_account");
+        // A key file signs locally, unless --service-account names another account:
+        // then the key's credentials act as that account through signBlob.
+        let service_account_key = key_file.as_ref().filter(|(_, json)| {
+            json["type"] == "service_account"
+                && self
+                    .service_account
+                    .as_deref()
+                    .is_none_or(|email| json["client_email"].as_str() == Some(email))
+        });
 
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
-            .build()
+        let transport = Transport::new(self.retry)
             .map_err(|e| storage(StorageErrorKind::Other, format!("cannot start the HTTP client: {e}")))?;
 
         // OAuth tokens for API calls: none for an emulator (no token endpoint can be
-        // reached there), the key file's own when one was given, ADC otherwise.
+        // reached there), the given key file's own when one was given (whatever its
+        // type: it is never swapped for another file), ADC otherwise.
         let google_tokens = || -> Result<TokenSource, Error> {
-            let built = match (&self.credentials_file, &key_file) {
-                (Some(_), Some((_, json))) if json["type"] == "service_account" => {
-                    google_cloud_auth::credentials::service_account::Builder::new(json.clone()).build()
+            use google_cloud_auth::credentials as gc;
+            let Some((path, json)) = self.credentials_file.as_ref().and(key_file.as_ref()) else {
+                return gc::Builder::default().build().map(TokenSource::Google).map_err(|e| {
+                    storage(
+                        StorageErrorKind::NoCredentials,
+                        format!(
+                            "no usable Google credentials (looked at GOOGLE_APPLICATION_CREDENTIALS, the gcloud ADC file and the metadata server): {}",
+                            one_line(&e)
+                        ),
+                    )
+                });
+            };
+            let built = match json["type"].as_str() {
+                Some("service_account") => gc::service_account::Builder::new(json.clone()).build(),
+                Some("authorized_user") => gc::user_account::Builder::new(json.clone()).build(),
+                Some("impersonated_service_account") => gc::impersonated::Builder::new(json.clone()).build(),
+                Some("external_account") => gc::external_account::Builder::new(json.clone()).build(),
+                other => {
+                    return Err(storage(
+                        StorageErrorKind::InvalidConfig,
+                        format!(
+                            "the credentials file `{}` is not a Google credentials file (its type is {}; expected service_account, authorized_user, impersonated_service_account or external_account)",
+                            path.display(),
+                            other.map_or("missing".to_owned(), |t| format!("`{t}`"))
+                        ),
+                    ));
                 }
-                _ => google_cloud_auth::credentials::Builder::default().build(),
             };
             built.map(TokenSource::Google).map_err(|e| {
                 storage(
-                    StorageErrorKind::NoCredentials,
+                    StorageErrorKind::InvalidConfig,
                     format!(
-                        "no usable Google credentials (looked at GOOGLE_APPLICATION_CREDENTIALS, the gcloud ADC file and the metadata server): {}",
+                        "the credentials file `{}` is not usable: {}",
+                        path.display(),
                         one_line(&e)
                     ),
                 )
@@ -224,6 +262,15 @@ impl GcsBuilder {
                 TokenSource::None => google_tokens()?,
                 t => t.clone(),
             };
+            if let (Some(email), Some((path, json))) = (&self.service_account, &key_file)
+                && json["type"] == "service_account"
+            {
+                tracing::debug!(
+                    "{} holds a key for {}, not {email}: signing as {email} through signBlob",
+                    path.display(),
+                    json["client_email"].as_str().unwrap_or("another account")
+                );
+            }
             let (email, max_expiry) = match &self.service_account {
                 Some(email) => (email.clone(), MAX_IMPERSONATED_EXPIRY),
                 None => (discover_service_account().await?, MAX_SIGNED_URL_EXPIRY),
@@ -236,7 +283,7 @@ impl GcsBuilder {
                 .clone()
                 .or_else(|| env("REFGEN_GCS_IAM_ENDPOINT"))
                 .unwrap_or_else(|| IAM_ENDPOINT.into());
-            let client = SignBlobClient::new(http.clone(), endpoint, email, iam_tokens);
+            let client = SignBlobClient::new(transport.clone(), endpoint, email, iam_tokens);
             (
                 SigningBackend::SignBlob(Arc::new(client)),
                 max_expiry,
@@ -245,7 +292,7 @@ impl GcsBuilder {
         };
         tracing::debug!(?mode, api = %api_base, bucket = %self.bucket, "GCS store ready");
         Ok(GcsStore {
-            http,
+            transport,
             api_base,
             bucket: self.bucket,
             tokens,

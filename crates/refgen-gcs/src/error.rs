@@ -25,7 +25,3 @@ pub(crate) fn from_status(doing: &str, status: u16, body: &str) -> Error {
     };
     storage(kind, format!("{doing} failed: {advice} (HTTP {status}: {message})"))
 }
-
-pub(crate) fn from_reqwest(doing: &str, endpoint: &str, err: &reqwest::Error) -> Error {
-    Error::unreachable(PROVIDER, doing, endpoint, err, err.is_timeout())
-}

@@ -8,9 +8,10 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use refgen_core::fanout::merge_level;
 use refgen_core::paginate::{continues, paginate};
 use refgen_core::{Error, FirstPage, LevelStream, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
+use refgen_http::{Reject, Transport};
 use serde::Deserialize;
 
-use crate::error::{from_reqwest, from_status, storage};
+use crate::error::{PROVIDER, from_status, storage};
 use crate::sign_blob::{SIGN_BLOB_CONCURRENCY, SignBlobClient};
 use crate::v4::{self, BlobSigner, Endpoint, UrlStyle, V4Request};
 
@@ -37,6 +38,36 @@ impl TokenSource {
     }
 }
 
+/// One API request through `transport` with `tokens`' OAuth headers: the GCS call
+/// path shared by listing, uploads and signBlob. A 401 gets one retry (the auth
+/// library renews a token it finds expired).
+pub(crate) async fn send_with_tokens<T>(
+    transport: &Transport,
+    tokens: &TokenSource,
+    doing: &str,
+    timeout: Option<Duration>,
+    build: impl Fn() -> Result<reqwest::RequestBuilder, Error>,
+    parse: impl Fn(refgen_http::Response) -> Result<T, Reject<Error>>,
+) -> Result<T, Error> {
+    let renew = || {};
+    let mut call = transport.call(doing).on_unauthorized(&renew);
+    if let Some(timeout) = timeout {
+        call = call.timeout(timeout);
+    }
+    call.send(
+        || async {
+            let mut request = build()?;
+            for (name, value) in tokens.headers().await?.iter() {
+                request = request.header(name, value);
+            }
+            Ok(request)
+        },
+        parse,
+    )
+    .await
+    .map_err(|e| e.into_error(PROVIDER, doing))
+}
+
 pub(crate) fn one_line(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut cur = e.source();
@@ -60,7 +91,7 @@ pub(crate) enum SigningBackend {
 
 /// One bucket on Google Cloud Storage (or an emulator).
 pub struct GcsStore {
-    pub(crate) http: reqwest::Client,
+    pub(crate) transport: Transport,
     pub(crate) api_base: String,
     pub(crate) bucket: String,
     pub(crate) tokens: TokenSource,
@@ -141,41 +172,42 @@ impl GcsStore {
             url.push_str("&delimiter=%2F");
         }
         let doing = format!("listing gs://{}/{prefix}", self.bucket);
-        let (status, body) = self.send(self.http.get(&url), &doing).await?;
-        if status != 200 {
-            let mut err = from_status(&doing, status, &body);
-            if status == 404 {
-                err = storage(
-                    StorageErrorKind::BucketNotFound,
-                    format!("{doing} failed: the bucket does not exist (check its name and the endpoint)"),
-                );
-            }
-            return Err(err);
-        }
-        serde_json::from_str(&body).map_err(|e| {
-            storage(
-                StorageErrorKind::Other,
-                format!("{doing} failed: the answer is not a JSON API object list ({e})"),
-            )
-        })
+        self.send(
+            &doing,
+            None,
+            || Ok(self.transport.client().get(&url)),
+            |response| {
+                if response.status == 404 {
+                    return Err(Reject::Fail(storage(
+                        StorageErrorKind::BucketNotFound,
+                        format!("{doing} failed: the bucket does not exist (check its name and the endpoint)"),
+                    )));
+                }
+                if response.status != 200 {
+                    return Err(Reject::Fail(from_status(&doing, response.status, &response.text())));
+                }
+                // The page is used only once it parsed whole: a body cut short is not JSON.
+                serde_json::from_slice(&response.body).map_err(|e| {
+                    Reject::Retry(storage(
+                        StorageErrorKind::Other,
+                        format!("{doing} failed: the answer is not a whole JSON API object list ({e})"),
+                    ))
+                })
+            },
+        )
+        .await
     }
 
-    /// Sends an API request with the OAuth headers (none for an emulator); returns
-    /// the status and body.
-    async fn send(&self, mut request: reqwest::RequestBuilder, doing: &str) -> Result<(u16, String), Error> {
-        for (name, value) in self.tokens.headers().await?.iter() {
-            request = request.header(name, value);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| from_reqwest(doing, &self.api_base, &e))?;
-        let status = response.status().as_u16();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| from_reqwest(doing, &self.api_base, &e))?;
-        Ok((status, body))
+    /// Sends an API request with the OAuth headers (none for an emulator) through
+    /// the shared transport; `parse` sees every whole answer.
+    pub(crate) async fn send<T>(
+        &self,
+        doing: &str,
+        timeout: Option<Duration>,
+        build: impl Fn() -> Result<reqwest::RequestBuilder, Error>,
+        parse: impl Fn(refgen_http::Response) -> Result<T, Reject<Error>>,
+    ) -> Result<T, Error> {
+        send_with_tokens(&self.transport, &self.tokens, doing, timeout, build, parse).await
     }
 
     fn request<'a>(&'a self, key: &'a str, at: SystemTime, expires_in: Duration) -> V4Request<'a> {
@@ -197,28 +229,43 @@ impl GcsStore {
 impl refgen_core::Uploader for GcsStore {
     async fn upload_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> Result<(), Error> {
         let doing = format!("uploading gs://{}/{key}", self.bucket);
-        let file = tokio::fs::File::open(path).await.map_err(|e| {
-            storage(
-                StorageErrorKind::Other,
-                format!("{doing} failed: cannot read {}: {e}", path.display()),
-            )
-        })?;
+        let length = std::fs::metadata(path)
+            .map_err(|e| {
+                storage(
+                    StorageErrorKind::Other,
+                    format!("{doing} failed: cannot read {}: {e}", path.display()),
+                )
+            })?
+            .len();
         let url = format!(
             "{}/upload/storage/v1/b/{}/o?uploadType=media&name={}",
             self.api_base,
             utf8_percent_encode(&self.bucket, NON_ALPHANUMERIC),
             utf8_percent_encode(key, NON_ALPHANUMERIC)
         );
-        let request = self
-            .http
-            .post(&url)
-            .header("content-type", content_type)
-            .body(reqwest::Body::from(file));
-        let (status, body) = self.send(request, &doing).await?;
-        if status != 200 {
-            return Err(from_status(&doing, status, &body));
-        }
-        Ok(())
+        // Uploads replace the object whole, so each attempt sends the file again from
+        // its start (a restartable body); an attempt gets a minute per 8 MiB.
+        let timeout = self.transport.config().attempt_timeout * (1 + (length / (8 << 20)) as u32);
+        let build = || {
+            let file = std::fs::File::open(path).map_err(|e| {
+                storage(
+                    StorageErrorKind::Other,
+                    format!("{doing} failed: cannot read {}: {e}", path.display()),
+                )
+            })?;
+            Ok(self
+                .transport
+                .client()
+                .post(&url)
+                .header("content-type", content_type)
+                .header("content-length", length)
+                .body(reqwest::Body::from(tokio::fs::File::from_std(file))))
+        };
+        self.send(&doing, Some(timeout), build, |response| match response.status {
+            200 => Ok(()),
+            status => Err(Reject::Fail(from_status(&doing, status, &response.text()))),
+        })
+        .await
     }
 }
 

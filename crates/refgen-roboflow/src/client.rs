@@ -1,9 +1,8 @@
 //! The HTTP client: one method per call of the contract.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use refgen_http::{Reject, RetryConfig, SendError, Transport};
 use serde_json::{Value, json};
 
 use crate::error::RoboflowError;
@@ -11,8 +10,6 @@ use crate::types::*;
 
 const US: &str = "https://api.roboflow.com";
 const EU: &str = "https://api.roboflow.eu";
-/// Attempts per call, as the official client makes.
-const ATTEMPTS: u32 = 3;
 
 /// Builds a [`Client`].
 #[derive(Default)]
@@ -20,6 +17,7 @@ pub struct ClientBuilder {
     api_key: Option<String>,
     base: Option<String>,
     from_env: bool,
+    retry: Option<RetryConfig>,
     backoff_base: Option<Duration>,
 }
 
@@ -55,6 +53,13 @@ impl ClientBuilder {
     /// The API base URL.
     pub fn with_base_url(mut self, url: impl Into<String>) -> Self {
         self.base = Some(url.into());
+        self
+    }
+
+    /// How calls are retried and timed out (see [`RetryConfig`]; 500 ms to 8 s
+    /// between attempts by default).
+    pub fn with_retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = Some(retry);
         self
     }
 
@@ -98,25 +103,23 @@ impl ClientBuilder {
                 "the Roboflow API base URL `{base}` must be http(s)"
             )));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(20))
-            .build()
-            .map_err(|e| RoboflowError::Config(format!("cannot start the HTTP client: {e}")))?;
+        let base_delay = self.backoff_base.unwrap_or(Duration::from_millis(500));
+        let retry = self.retry.unwrap_or_default().with_backoff(base_delay, base_delay * 16);
+        let transport =
+            Transport::new(retry).map_err(|e| RoboflowError::Config(format!("cannot start the HTTP client: {e}")))?;
         Ok(Client {
-            http,
+            transport,
             base: base.trim_end_matches('/').to_owned(),
             api_key,
-            backoff_base: self.backoff_base.unwrap_or(Duration::from_millis(500)),
         })
     }
 }
 
 /// A Roboflow API client.
 pub struct Client {
-    http: reqwest::Client,
+    transport: Transport,
     base: String,
     api_key: String,
-    backoff_base: Duration,
 }
 
 impl std::fmt::Debug for Client {
@@ -126,11 +129,6 @@ impl std::fmt::Debug for Client {
             .field("api_key", &"** redacted **")
             .finish()
     }
-}
-
-enum Failure {
-    Retryable(RoboflowError),
-    Final(RoboflowError),
 }
 
 /// Characters kept as they are in a path segment or query value.
@@ -153,43 +151,27 @@ impl Client {
         doing: &str,
         timeout: Duration,
     ) -> Result<Value, RoboflowError> {
-        let attempts = AtomicU32::new(0);
-        let attempt = || async {
-            let n = attempts.fetch_add(1, Ordering::SeqCst) + 1;
-            let mut url = format!("{}{path}?api_key={}", self.base, enc(&self.api_key));
-            for (k, v) in query {
-                url.push_str(&format!("&{k}={}", enc(v)));
-            }
-            tracing::debug!(%path, attempt = n, "Roboflow request");
-            let mut request = self.http.request(method.clone(), &url).timeout(timeout);
+        let mut url = format!("{}{path}?api_key={}", self.base, enc(&self.api_key));
+        for (k, v) in query {
+            url.push_str(&format!("&{k}={}", enc(v)));
+        }
+        tracing::debug!(%path, "Roboflow request");
+        // Every call is safe to repeat: reads are reads, and writes carry their own
+        // id (ingestId, jobId), which the API treats as the same request again.
+        let build = || async {
+            let mut request = self.transport.client().request(method.clone(), &url);
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let transport = |e: reqwest::Error| {
-                // The URL holds the API key: never let it into the message.
-                let cause = e.without_url();
-                let mut text = cause.to_string();
-                let mut source = std::error::Error::source(&cause);
-                while let Some(s) = source {
-                    text = s.to_string();
-                    source = s.source();
-                }
-                if cause.is_timeout() {
-                    text = format!("timed out after {}s", timeout.as_secs());
-                }
-                Failure::Retryable(RoboflowError::Transport {
-                    base: self.base.clone(),
-                    doing: doing.to_owned(),
-                    cause: text,
-                    attempts: n,
-                })
-            };
-            let response = request.send().await.map_err(transport)?;
-            let status = response.status().as_u16();
-            let text = response.text().await.map_err(transport)?;
-            if (200..300).contains(&status) {
+            Ok(request)
+        };
+        let parse = |response: refgen_http::Response| {
+            let text = response.text();
+            let status = response.status;
+            if response.is_success() {
                 return serde_json::from_str(if text.trim().is_empty() { "{}" } else { &text }).map_err(|e| {
-                    Failure::Final(RoboflowError::BadAnswer {
+                    // A 2xx whose body does not parse was cut short: ask again.
+                    Reject::Retry(RoboflowError::BadAnswer {
                         doing: doing.to_owned(),
                         cause: e.to_string(),
                     })
@@ -203,46 +185,33 @@ impl Client {
                     _ => v["message"].as_str().map(str::to_owned),
                 })
                 .unwrap_or_else(|| text.chars().take(300).collect::<String>().replace('\n', " "));
-            let message = message.replace(&self.api_key, "***");
-            Err(match status {
-                401 => Failure::Final(RoboflowError::Unauthorized(message)),
-                402 => Failure::Final(RoboflowError::PaymentRequired(message)),
-                404 => Failure::Final(RoboflowError::NotFound {
+            let message = crate::redact::redact(&message, &self.api_key);
+            Err(Reject::Fail(match status {
+                401 => RoboflowError::Unauthorized(message),
+                402 => RoboflowError::PaymentRequired(message),
+                404 => RoboflowError::NotFound {
                     doing: doing.to_owned(),
                     message,
-                }),
-                409 => Failure::Final(RoboflowError::Conflict {
+                },
+                409 => RoboflowError::Conflict {
                     doing: doing.to_owned(),
                     message,
-                }),
-                408 | 429 | 502 | 503 | 504 => Failure::Retryable(RoboflowError::Api {
-                    doing: doing.to_owned(),
-                    status,
-                    message,
-                    attempts: n,
-                }),
-                _ => Failure::Final(RoboflowError::Api {
+                },
+                _ => RoboflowError::Api {
                     doing: doing.to_owned(),
                     status,
                     message,
-                    attempts: n,
-                }),
-            })
+                    attempts: 1,
+                    elapsed: Duration::ZERO,
+                },
+            }))
         };
-        attempt
-            .retry(
-                ExponentialBuilder::default()
-                    .with_min_delay(self.backoff_base)
-                    .with_max_delay(self.backoff_base * 16)
-                    .with_max_times((ATTEMPTS - 1) as usize)
-                    .with_jitter(),
-            )
-            .when(|f: &Failure| matches!(f, Failure::Retryable(_)))
-            .notify(|_, wait| tracing::info!("Roboflow busy or unreachable while {doing}; retrying in {wait:?}"))
+        self.transport
+            .call(doing)
+            .timeout(timeout)
+            .send(build, parse)
             .await
-            .map_err(|f| match f {
-                Failure::Retryable(e) | Failure::Final(e) => e,
-            })
+            .map_err(|e| failed(e, &self.base, doing))
     }
 
     fn parse<T: serde::de::DeserializeOwned>(value: Value, doing: &str) -> Result<T, RoboflowError> {
@@ -489,39 +458,60 @@ impl Client {
             .await
     }
 
-    /// Downloads one result file (a plain GET of its download URL).
+    /// Downloads one result file (a plain GET of its download URL), through the
+    /// shared transport: a download cut short is fetched again.
     pub async fn download(&self, url: &str) -> Result<Vec<u8>, RoboflowError> {
         let doing = "downloading a result file";
-        let response = self
-            .http
-            .get(url)
+        self.transport
+            .call(doing)
             .timeout(Duration::from_secs(300))
-            .send()
+            .send(
+                || async { Ok(self.transport.client().get(url)) },
+                |response| match response.status {
+                    200 => Ok(response.body.to_vec()),
+                    status => Err(Reject::Fail(RoboflowError::Api {
+                        doing: doing.into(),
+                        status,
+                        message: String::new(),
+                        attempts: 1,
+                        elapsed: Duration::ZERO,
+                    })),
+                },
+            )
             .await
-            .map_err(|e| RoboflowError::Transport {
-                base: "the result's download URL".into(),
-                doing: doing.into(),
-                cause: e.without_url().to_string(),
-                attempts: 1,
-            })?;
-        let status = response.status().as_u16();
-        if status != 200 {
-            return Err(RoboflowError::Api {
-                doing: doing.into(),
-                status,
-                message: String::new(),
-                attempts: 1,
-            });
-        }
-        response
-            .bytes()
-            .await
-            .map(|b| b.to_vec())
-            .map_err(|e| RoboflowError::Transport {
-                base: "the result's download URL".into(),
-                doing: doing.into(),
-                cause: e.without_url().to_string(),
-                attempts: 1,
-            })
+            .map_err(|e| failed(e, "the result's download URL", doing))
+    }
+}
+
+/// A call that failed for good, with the attempts and time the transport spent
+/// (`base` names where it went, without the key).
+fn failed(e: SendError<RoboflowError>, base: &str, doing: &str) -> RoboflowError {
+    match e {
+        SendError::Answer {
+            error: RoboflowError::Api {
+                doing, status, message, ..
+            },
+            attempts,
+            elapsed,
+        } => RoboflowError::Api {
+            doing,
+            status,
+            message,
+            attempts,
+            elapsed,
+        },
+        SendError::Answer { error, .. } | SendError::Build(error) => error,
+        SendError::Transport {
+            fault,
+            attempts,
+            elapsed,
+            ..
+        } => RoboflowError::Transport {
+            base: base.to_owned(),
+            doing: doing.to_owned(),
+            cause: fault.to_string(),
+            attempts,
+            elapsed,
+        },
     }
 }

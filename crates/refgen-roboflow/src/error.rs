@@ -1,6 +1,8 @@
 //! Errors of the Roboflow client: one line each, the API's own `{"error"}` text
 //! shown, the API key never.
 
+use refgen_http::retry_note;
+
 /// What went wrong talking to Roboflow.
 #[derive(Debug, thiserror::Error)]
 pub enum RoboflowError {
@@ -40,7 +42,7 @@ pub enum RoboflowError {
         message: String,
     },
     /// Any other error status.
-    #[error("Roboflow answered HTTP {status} while {doing}{}{}", detail(.message), retried(*.attempts))]
+    #[error("Roboflow answered HTTP {status} while {doing}{}{}", detail(.message), retry_note(*.attempts, *.elapsed))]
     Api {
         /// The call.
         doing: String,
@@ -50,9 +52,11 @@ pub enum RoboflowError {
         message: String,
         /// Attempts made.
         attempts: u32,
+        /// Time taken.
+        elapsed: std::time::Duration,
     },
     /// The connection failed or timed out.
-    #[error("cannot reach Roboflow at {base} while {doing}: {cause}{}", retried(*.attempts))]
+    #[error("cannot reach Roboflow at {base} while {doing}: {cause}{}", retry_note(*.attempts, *.elapsed))]
     Transport {
         /// The API base URL (no key).
         base: String,
@@ -62,6 +66,8 @@ pub enum RoboflowError {
         cause: String,
         /// Attempts made.
         attempts: u32,
+        /// Time taken.
+        elapsed: std::time::Duration,
     },
     /// The answer could not be read.
     #[error("Roboflow's answer to {doing} was not understood: {cause}")]
@@ -81,13 +87,5 @@ fn detail(message: &str) -> String {
         String::new()
     } else {
         format!(": {message}")
-    }
-}
-
-fn retried(attempts: u32) -> String {
-    if attempts > 1 {
-        format!(" (after {attempts} attempts)")
-    } else {
-        String::new()
     }
 }

@@ -13,6 +13,7 @@
 mod client;
 mod error;
 mod ids;
+mod redact;
 mod types;
 
 pub use client::{Client, ClientBuilder};

@@ -11,6 +11,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+use aws_sdk_s3::config::retry::{RetryPartition, TokenBucket};
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_types::SdkConfig;
 use aws_types::service_config::ServiceConfigKey;
@@ -18,6 +19,7 @@ use refgen_core::{Error, StorageErrorKind};
 
 use crate::error::{PROVIDER, from_credentials, from_sdk};
 use crate::presign::{SigV4Presigner, SigningCredentials};
+use crate::retry::{RetryMore, WholePage, sdk_retry_config, sdk_timeouts};
 use crate::store::S3Store;
 
 /// How bucket names go into URLs.
@@ -40,6 +42,8 @@ pub struct S3Builder {
     addressing: Option<Addressing>,
     credentials: Option<Credentials>,
     page_size: Option<i32>,
+    retry: refgen_http::RetryConfig,
+    max_attempts_explicit: bool,
 }
 
 impl std::fmt::Debug for S3Builder {
@@ -110,6 +114,20 @@ impl S3Builder {
         self
     }
 
+    /// Timeouts and the retry budget (see [`refgen_http::RetryConfig`]); its attempts
+    /// apply unless `AWS_MAX_ATTEMPTS` or the profile's `max_attempts` say otherwise.
+    pub fn with_retry(mut self, retry: refgen_http::RetryConfig) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// This many attempts per request, over `AWS_MAX_ATTEMPTS` and the profile.
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.retry.max_attempts = attempts.max(1);
+        self.max_attempts_explicit = true;
+        self
+    }
+
     /// Loads configuration and credentials, finds the bucket's region and endpoint,
     /// and prepares the signer. Makes at most one request to the store (HeadBucket,
     /// to learn the region when it is not given).
@@ -123,6 +141,9 @@ impl S3Builder {
                 StorageErrorKind::NoCredentials,
                 "no credentials given (use S3Builder::from_env to look them up as the AWS CLI does)",
             ));
+        }
+        if let Some(profile) = &self.profile {
+            check_profile_exists(profile).await?;
         }
         let sdk = self.load_sdk_config().await;
         let endpoint_url = self.endpoint_url.clone().or_else(|| configured_endpoint(&sdk));
@@ -149,6 +170,7 @@ impl S3Builder {
             });
         let shown_endpoint = endpoint_url.clone().unwrap_or_else(|| "AWS S3".to_owned());
         let mut region = self.region.clone().or_else(|| sdk.region().map(|r| r.to_string()));
+        let retry_config = sdk_retry_config(&sdk, self.retry.max_attempts, self.max_attempts_explicit);
         let s3_config = |region: &str| {
             let mut builder = aws_sdk_s3::config::Builder::from(&sdk)
                 .region(Region::new(region.to_owned()))
@@ -156,14 +178,26 @@ impl S3Builder {
             if let Some(url) = &endpoint_url {
                 builder = builder.endpoint_url(url);
             }
-            builder.build()
+            builder
+                .retry_config(retry_config.clone())
+                .timeout_config(sdk_timeouts(&self.retry))
+                .retry_partition(
+                    RetryPartition::custom("refgen")
+                        .token_bucket(TokenBucket::unlimited())
+                        .build(),
+                )
+                .interceptor(WholePage)
+                .retry_classifier(RetryMore)
+                .build()
         };
         // On AWS a bucket lives in one region and URLs must be signed for it; asking
         // is one cheap request. A custom endpoint with a configured region is trusted.
         if self.region.is_none() && (endpoint_url.is_none() || region.is_none()) {
             let probe_region = region.clone().unwrap_or_else(|| "us-east-1".to_owned());
             let client = aws_sdk_s3::Client::from_conf(s3_config(&probe_region));
-            if let Some(found) = bucket_region(&client, &self.bucket, &shown_endpoint).await? {
+            if let Some(found) =
+                bucket_region(&client, &self.bucket, &shown_endpoint, retry_config.max_attempts()).await?
+            {
                 tracing::debug!(bucket = %self.bucket, region = %found, "found the bucket's region");
                 region = Some(found);
             }
@@ -183,9 +217,12 @@ impl S3Builder {
             self.bucket,
             shown_endpoint,
             self.page_size,
-            SigV4Presigner::new(&base, region, signing),
-            credentials.expiry(),
+            (SigV4Presigner::new(&base, region, signing), credentials.expiry()),
             provider,
+            refgen_http::RetryConfig {
+                max_attempts: retry_config.max_attempts(),
+                ..self.retry
+            },
         ))
     }
 
@@ -196,7 +233,16 @@ impl S3Builder {
             aws_config::defaults(BehaviorVersion::latest()).empty_test_environment()
         };
         if let Some(profile) = &self.profile {
+            // An explicit profile is used as the AWS CLI's --profile is: its
+            // credentials, not the environment's keys ahead of it in the chain.
             loader = loader.profile_name(profile);
+            if self.credentials.is_none() {
+                loader = loader.credentials_provider(
+                    aws_config::profile::ProfileFileCredentialsProvider::builder()
+                        .profile_name(profile)
+                        .build(),
+                );
+            }
         }
         if let Some(region) = &self.region {
             loader = loader.region(Region::new(region.clone()));
@@ -213,6 +259,42 @@ impl S3Builder {
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
         loader.load().await
     }
+}
+
+/// Refuses a `--profile` that neither `~/.aws/config` nor `~/.aws/credentials`
+/// (or the files `AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE` name) holds,
+/// as the AWS CLI does, instead of falling back to other credentials.
+async fn check_profile_exists(profile: &str) -> Result<(), Error> {
+    use aws_types::os_shim_internal::{Env, Fs};
+    // aws-config only re-exports this under its deprecated name (the new one is in
+    // aws-runtime, not a direct dependency); it is the same type.
+    #[allow(deprecated)]
+    let files = aws_config::profile::profile_file::ProfileFiles::default();
+    let set = aws_config::profile::load(&Fs::real(), &Env::real(), &files, None)
+        .await
+        .map_err(|e| {
+            Error::storage(
+                PROVIDER,
+                StorageErrorKind::InvalidConfig,
+                format!("cannot read the AWS config files: {}", e.to_string().replace('\n', " ")),
+            )
+        })?;
+    if set.get_profile(profile).is_none() {
+        let known: Vec<&str> = set.profiles().collect();
+        return Err(Error::storage(
+            PROVIDER,
+            StorageErrorKind::InvalidConfig,
+            format!(
+                "the profile `{profile}` is not in the AWS config or credentials files{}",
+                if known.is_empty() {
+                    " (they hold no profile)".to_owned()
+                } else {
+                    format!(" (they hold: {})", known.join(", "))
+                }
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The endpoint the AWS CLI would use for S3: `AWS_ENDPOINT_URL_S3`, the profile's
@@ -249,7 +331,13 @@ fn check_endpoint(url: &str) -> Result<(), Error> {
 
 /// The bucket's region from HeadBucket's `x-amz-bucket-region`, which S3 also sends
 /// on the 301 and 403 answers of a request signed for the wrong region.
-async fn bucket_region(client: &aws_sdk_s3::Client, bucket: &str, endpoint: &str) -> Result<Option<String>, Error> {
+async fn bucket_region(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    endpoint: &str,
+    attempts: u32,
+) -> Result<Option<String>, Error> {
+    let started = std::time::Instant::now();
     match client.head_bucket().bucket(bucket).send().await {
         Ok(out) => Ok(out.bucket_region().map(str::to_owned)),
         Err(err) => {
@@ -262,7 +350,12 @@ async fn bucket_region(client: &aws_sdk_s3::Client, bucket: &str, endpoint: &str
                 // Unreachable endpoints fail here, clearly; other refusals (403, 404)
                 // are left to the listing, whose error bodies say more than HEAD's.
                 (aws_sdk_s3::error::SdkError::DispatchFailure(_) | aws_sdk_s3::error::SdkError::TimeoutError(_), _) => {
-                    Err(from_sdk(&err, &format!("reaching bucket `{bucket}`"), endpoint))
+                    Err(
+                        from_sdk(&err, &format!("reaching bucket `{bucket}`"), endpoint).with_note(&format!(
+                            " (gave up after {:.1}s; {attempts} attempts allowed)",
+                            started.elapsed().as_secs_f64()
+                        )),
+                    )
                 }
                 _ => Ok(None),
             }

@@ -72,24 +72,30 @@ where
             } else {
                 "request could not be sent"
             };
-            let cause = refgen_core::innermost_cause(err)
-                .map(|c| format!(" ({c})"))
-                .unwrap_or_default();
+            let cause = refgen_http::describe(err);
             Error::storage(
                 PROVIDER,
                 StorageErrorKind::Unreachable,
-                format!("{doing} failed: cannot reach the endpoint {endpoint}: {why}{cause}, after the SDK's retries"),
+                format!("{doing} failed: cannot reach {endpoint}: {why} ({cause})"),
             )
         }
         SdkError::TimeoutError(_) => Error::storage(
             PROVIDER,
             StorageErrorKind::Unreachable,
-            format!("{doing} failed: the endpoint {endpoint} did not answer in time"),
+            format!("{doing} failed: {endpoint} did not answer in time"),
         ),
         SdkError::ResponseError(_) => Error::storage(
             PROVIDER,
             StorageErrorKind::Other,
-            format!("{doing} failed: the endpoint {endpoint} sent a response that is not S3's (is it an S3 endpoint?)"),
+            format!(
+                "{doing} failed: the answers from {endpoint} broke off or are not S3's ({})",
+                refgen_http::describe(err)
+            ),
+        ),
+        _ if let Some(page) = incomplete_page(err) => Error::storage(
+            PROVIDER,
+            StorageErrorKind::Other,
+            format!("{doing} failed: {endpoint} sent {page}"),
         ),
         _ => Error::storage(
             PROVIDER,
@@ -97,6 +103,29 @@ where
             format!("{doing} failed: {}", e_kind(err)),
         ),
     }
+}
+
+/// Whether the SDK retries this kind of failure (so a message about it should say
+/// how long it tried).
+pub(crate) fn is_retried<E>(err: &SdkError<E, HttpResponse>) -> bool
+where
+    E: std::error::Error + 'static,
+{
+    match err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            status == 429 || status >= 500
+        }
+        _ => incomplete_page(err).is_some(),
+    }
+}
+
+/// The "not whole" reason of a listing page refused by [`crate::retry::WholePage`].
+fn incomplete_page(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    std::iter::successors(Some(err), |e| e.source())
+        .find_map(|e| e.downcast_ref::<crate::retry::IncompletePage>())
+        .map(|page| page.to_string().replace("the listing page", "a listing page that"))
 }
 
 fn e_kind<E, R>(err: &SdkError<E, R>) -> &'static str {

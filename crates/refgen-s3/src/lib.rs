@@ -15,6 +15,7 @@
 mod config;
 mod error;
 mod presign;
+mod retry;
 mod store;
 
 pub use config::{Addressing, S3Builder};

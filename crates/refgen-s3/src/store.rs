@@ -12,7 +12,7 @@ use refgen_core::paginate::{continues, paginate};
 use refgen_core::{Error, FirstPage, LevelStream, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
 
 use crate::config::{CredentialsSource, remaining};
-use crate::error::{PROVIDER, from_credentials, from_sdk};
+use crate::error::{PROVIDER, from_credentials, from_sdk, is_retried};
 use crate::presign::{MAX_PRESIGN_EXPIRY, SigV4Presigner, SigningCredentials};
 
 /// Temporary credentials closer than this to expiry are renewed before signing.
@@ -27,6 +27,8 @@ pub struct S3Store {
     signing: RwLock<Arc<SigningState>>,
     provider: CredentialsSource,
     warned_short_credentials: AtomicBool,
+    /// Timeouts, and the attempts the SDK makes per request (for messages).
+    retry: refgen_http::RetryConfig,
 }
 
 struct SigningState {
@@ -51,9 +53,9 @@ impl S3Store {
         bucket: String,
         endpoint: String,
         page_size: Option<i32>,
-        presigner: SigV4Presigner,
-        expiry: Option<SystemTime>,
+        (presigner, expiry): (SigV4Presigner, Option<SystemTime>),
         provider: CredentialsSource,
+        retry: refgen_http::RetryConfig,
     ) -> Self {
         S3Store {
             client,
@@ -63,6 +65,7 @@ impl S3Store {
             signing: RwLock::new(Arc::new(SigningState { presigner, expiry })),
             provider,
             warned_short_credentials: AtomicBool::new(false),
+            retry,
         }
     }
 
@@ -125,6 +128,15 @@ impl S3Store {
         }
     }
 
+    /// ` (gave up after 12.3s; 10 attempts allowed)`, for a request the SDK retried.
+    fn gave_up(&self, started: std::time::Instant) -> String {
+        format!(
+            " (gave up after {:.1}s; {} attempts allowed)",
+            started.elapsed().as_secs_f64(),
+            self.retry.max_attempts
+        )
+    }
+
     async fn list_page(
         &self,
         prefix: &str,
@@ -148,10 +160,15 @@ impl S3Store {
         if delimited {
             request = request.delimiter("/");
         }
-        let out = request
-            .send()
-            .await
-            .map_err(|e| from_sdk(&e, &format!("listing s3://{}/{prefix}", self.bucket), &self.endpoint))?;
+        let started = std::time::Instant::now();
+        let out = request.send().await.map_err(|e| {
+            let error = from_sdk(&e, &format!("listing s3://{}/{prefix}", self.bucket), &self.endpoint);
+            if is_retried(&e) {
+                error.with_note(&self.gave_up(started))
+            } else {
+                error
+            }
+        })?;
         let url_encoded = out.encoding_type() == Some(&EncodingType::Url);
         let objects = out
             .contents()
@@ -283,6 +300,10 @@ impl Signer for S3Store {
 impl refgen_core::Uploader for S3Store {
     async fn upload_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> Result<(), Error> {
         let doing = format!("uploading s3://{}/{key}", self.bucket);
+        let started = std::time::Instant::now();
+        let length = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let attempt_timeout = crate::retry::upload_attempt_timeout(&self.retry, length);
+        // ByteStream::from_path re-reads the file on each attempt (a restartable body).
         let body = aws_sdk_s3::primitives::ByteStream::from_path(path).await.map_err(|e| {
             Error::storage(
                 PROVIDER,
@@ -296,9 +317,25 @@ impl refgen_core::Uploader for S3Store {
             .key(key)
             .content_type(content_type)
             .body(body)
+            .customize()
+            .config_override(
+                aws_sdk_s3::config::Builder::new().timeout_config(
+                    aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                        .operation_attempt_timeout(attempt_timeout)
+                        .operation_timeout(self.retry.budget + attempt_timeout * self.retry.max_attempts)
+                        .build(),
+                ),
+            )
             .send()
             .await
-            .map_err(|e| from_sdk(&e, &doing, &self.endpoint))?;
+            .map_err(|e| {
+                let error = from_sdk(&e, &doing, &self.endpoint);
+                if is_retried(&e) {
+                    error.with_note(&self.gave_up(started))
+                } else {
+                    error
+                }
+            })?;
         Ok(())
     }
 }

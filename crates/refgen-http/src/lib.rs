@@ -1,0 +1,618 @@
+//! The one HTTP transport under every request refgen writes by hand (the GCS JSON
+//! API, Azure Blob REST, IAM signBlob, the Roboflow API) and the retry policy that
+//! also drives token fetches.
+//!
+//! A request goes out as *attempts*. Each attempt has a connect timeout and an
+//! overall timeout that covers reading the **whole** body: a request answers only
+//! once its body has arrived in full, so a stalled or cut answer is a failed
+//! attempt, never a short result. After the status, the caller's `parse` sees the
+//! whole body and may still say "retry" (a page that does not parse whole, say).
+//!
+//! Retried: connection failures and resets, timeouts, bodies cut short, 408, 429,
+//! 500, 502, 503 and 504, and whatever `parse` marks retryable. A 401 gets one
+//! retry after the caller's `on_unauthorized` hook (which drops a cached token).
+//! Retries stop at [`RetryConfig::max_attempts`] or when the next wait would pass
+//! the [`RetryConfig::budget`] measured from the first attempt. Waits grow
+//! exponentially with *full jitter* (a uniform draw in `[0, step]`, so many clients
+//! throttled together spread out) and yield to `Retry-After` (seconds or an HTTP
+//! date) and Azure's `x-ms-retry-after-ms`.
+//!
+//! Why these crates: reqwest is the HTTP client the provider crates already use;
+//! the retry loop is [`backon`]'s (its `when`/`adjust`/`notify` hooks fit the
+//! policy above, with a full-jitter [`Iterator`] of our own as the backoff, since
+//! backon's jitter only adds up to one step). reqwest-retry would need
+//! reqwest-middleware's client type in every crate and cannot retry on a body
+//! that fails to parse, which is the fault that lost references.
+
+mod token;
+mod whole;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
+use bytes::Bytes;
+
+pub use token::{Token, TokenCache};
+pub use whole::whole_xml;
+
+/// How hard a request is tried: attempts, time, and the waits between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryConfig {
+    /// Attempts in all, the first one included (at least 1).
+    pub max_attempts: u32,
+    /// No retry starts once this long has passed since the first attempt.
+    pub budget: Duration,
+    /// The first wait's upper bound.
+    pub min_backoff: Duration,
+    /// The largest wait's upper bound.
+    pub max_backoff: Duration,
+    /// One attempt, from connecting to the last byte of the body.
+    pub attempt_timeout: Duration,
+    /// Opening a connection.
+    pub connect_timeout: Duration,
+}
+
+impl Default for RetryConfig {
+    /// Ten attempts within three minutes, waits from 100 ms up to 15 s (the defaults
+    /// of object_store and close to the AWS SDKs' standard mode), a minute per
+    /// attempt and ten seconds to connect.
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: 10,
+            budget: Duration::from_secs(180),
+            min_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(15),
+            attempt_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryConfig {
+    /// With this many attempts in all.
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// With this total time budget.
+    pub fn with_budget(mut self, budget: Duration) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// With these bounds on the waits between attempts.
+    pub fn with_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.min_backoff = min;
+        self.max_backoff = max.max(min);
+        self
+    }
+
+    /// With this timeout for one attempt.
+    pub fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// With this connect timeout.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    fn backoff(&self) -> FullJitter {
+        let steps = ExponentialBuilder::default()
+            .with_min_delay(self.min_backoff)
+            .with_max_delay(self.max_backoff)
+            .with_factor(2.0)
+            .with_max_times(self.max_attempts.saturating_sub(1) as usize)
+            .build();
+        FullJitter(steps)
+    }
+
+    /// Runs `op` until it succeeds, fails for good, or the attempts or the budget
+    /// run out: the one retry loop every request and token fetch goes through.
+    /// `op` gets the attempt's number, from 1.
+    pub async fn retry<T, E, F, Fut>(&self, doing: &str, op: F) -> Result<T, Exhausted<E>>
+    where
+        F: Fn(u32) -> Fut,
+        Fut: Future<Output = Result<T, Attempt<E>>>,
+    {
+        let started = Instant::now();
+        let attempts = AtomicU32::new(0);
+        let budget = self.budget;
+        let result = (|| {
+            let n = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+            op(n)
+        })
+        .retry(self.backoff())
+        .sleep(tokio::time::sleep)
+        .when(|a: &Attempt<E>| a.is_retryable() && started.elapsed() < budget)
+        .adjust(|a: &Attempt<E>, wait| {
+            let left = budget.checked_sub(started.elapsed())?;
+            let wait = match a {
+                // The server's word beats the schedule (but not the attempt count).
+                Attempt::Retry { after: Some(after), .. } => wait.map(|_| *after),
+                _ => wait,
+            }?;
+            // A wait that would end past the budget is not worth starting.
+            (wait <= left).then_some(wait)
+        })
+        .notify(|a: &Attempt<E>, wait| {
+            tracing::debug!(
+                "{doing}: attempt {} failed ({}); retrying in {wait:.1?}",
+                attempts.load(Ordering::SeqCst),
+                a.reason()
+            );
+        })
+        .await;
+        result.map_err(|a| Exhausted {
+            error: a.into_error(),
+            attempts: attempts.load(Ordering::SeqCst),
+            elapsed: started.elapsed(),
+        })
+    }
+}
+
+/// Exponential steps with full jitter: each wait is uniform in `[0, step]`.
+struct FullJitter(backon::ExponentialBackoff);
+
+impl Iterator for FullJitter {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let step = self.0.next()?;
+        let nanos = u64::try_from(step.as_nanos()).unwrap_or(u64::MAX);
+        Some(Duration::from_nanos(rand::random_range(0..=nanos)))
+    }
+}
+
+/// How one attempt ended, when it did not succeed.
+#[derive(Debug)]
+pub enum Attempt<E> {
+    /// Worth another attempt; `after` is the server's requested wait.
+    Retry {
+        /// The error, reported if no attempt is left.
+        error: E,
+        /// `Retry-After` or `x-ms-retry-after-ms`, when sent.
+        after: Option<Duration>,
+        /// What went wrong, for the debug log.
+        reason: String,
+    },
+    /// Another attempt would fail the same way.
+    Fail(E),
+}
+
+impl<E> Attempt<E> {
+    fn is_retryable(&self) -> bool {
+        matches!(self, Attempt::Retry { .. })
+    }
+
+    fn reason(&self) -> &str {
+        match self {
+            Attempt::Retry { reason, .. } => reason,
+            Attempt::Fail(_) => "final",
+        }
+    }
+
+    fn into_error(self) -> E {
+        match self {
+            Attempt::Retry { error, .. } | Attempt::Fail(error) => error,
+        }
+    }
+}
+
+/// The last error, with how many attempts were made and over how long.
+#[derive(Debug)]
+pub struct Exhausted<E> {
+    /// The last attempt's error.
+    pub error: E,
+    /// Attempts made.
+    pub attempts: u32,
+    /// From the first attempt's start to the end.
+    pub elapsed: Duration,
+}
+
+impl<E> Exhausted<E> {
+    /// ` (after 10 attempts over 12.3s)`, or nothing after a single attempt: the
+    /// note every error message that was retried ends with.
+    pub fn note(&self) -> String {
+        retry_note(self.attempts, self.elapsed)
+    }
+}
+
+/// ` (after N attempts over T)` when more than one attempt was made.
+pub fn retry_note(attempts: u32, elapsed: Duration) -> String {
+    if attempts > 1 {
+        format!(" (after {attempts} attempts over {:.1}s)", elapsed.as_secs_f64())
+    } else {
+        String::new()
+    }
+}
+
+/// A whole answer: status, headers and the complete body.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// The headers.
+    pub headers: http::HeaderMap,
+    /// The body, read to its end.
+    pub body: Bytes,
+}
+
+impl Response {
+    /// The body as text (lossy: error bodies are only shown).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// What `parse` makes of a whole answer that it does not accept.
+#[derive(Debug)]
+pub enum Reject<E> {
+    /// The answer is not usable as it is but another attempt may be (a body that
+    /// is not a whole document, say).
+    Retry(E),
+    /// Final: the server meant it.
+    Fail(E),
+}
+
+/// Why an attempt got no whole answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// The connection could not be opened (refused, no route, unknown host).
+    Connect(String),
+    /// No whole answer within the attempt timeout.
+    Timeout(Duration),
+    /// The connection broke before the answer was whole (a reset, a body cut short).
+    Interrupted(String),
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Connect(cause) => write!(f, "connection failed ({cause})"),
+            Fault::Timeout(after) => write!(f, "no answer within {}s", after.as_secs_f64()),
+            Fault::Interrupted(cause) => write!(f, "the connection broke before the answer was whole ({cause})"),
+        }
+    }
+}
+
+/// A request that failed for good.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError<E: std::fmt::Display> {
+    /// The server answered, and `parse` turned the answer into this error (a final
+    /// status, or a retryable one on the last attempt).
+    #[error("{error}{}", retry_note(*attempts, *elapsed))]
+    Answer {
+        /// The caller's error.
+        error: E,
+        /// Attempts made.
+        attempts: u32,
+        /// Time taken.
+        elapsed: Duration,
+    },
+    /// No whole answer came.
+    #[error("cannot reach {endpoint}: {fault}{}", retry_note(*attempts, *elapsed))]
+    Transport {
+        /// Scheme, host and port of the request (no path or query: those may hold
+        /// secrets).
+        endpoint: String,
+        /// What went wrong on the last attempt.
+        fault: Fault,
+        /// Attempts made.
+        attempts: u32,
+        /// Time taken.
+        elapsed: Duration,
+        /// The HTTP client's error, without its URL.
+        #[source]
+        source: Option<reqwest::Error>,
+    },
+    /// The request could not be built (a file to upload could not be opened…).
+    #[error("{0}")]
+    Build(E),
+}
+
+impl<E: std::fmt::Display> SendError<E> {
+    /// Attempts made (0 when the request could not be built).
+    pub fn attempts(&self) -> u32 {
+        match self {
+            SendError::Answer { attempts, .. } | SendError::Transport { attempts, .. } => *attempts,
+            SendError::Build(_) => 0,
+        }
+    }
+}
+
+/// The HTTP client and the retry policy, shared by every request of a store.
+#[derive(Debug, Clone)]
+pub struct Transport {
+    http: reqwest::Client,
+    config: RetryConfig,
+}
+
+impl Transport {
+    /// A client with the config's timeouts.
+    pub fn new(config: RetryConfig) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            // A pooled connection the server has closed fails the next request at
+            // once; keep the pool short-lived so that happens rarely.
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Transport { http, config })
+    }
+
+    /// The client, for building requests.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The retry policy.
+    pub fn config(&self) -> &RetryConfig {
+        &self.config
+    }
+
+    /// Starts a call described by `doing` ("listing gs://b/p"), for messages.
+    pub fn call<'a>(&'a self, doing: &'a str) -> Call<'a> {
+        Call {
+            transport: self,
+            doing,
+            timeout: None,
+            on_unauthorized: None,
+        }
+    }
+}
+
+/// One request, sent as attempts: see the module doc.
+pub struct Call<'a> {
+    transport: &'a Transport,
+    doing: &'a str,
+    timeout: Option<Duration>,
+    on_unauthorized: Option<&'a (dyn Fn() + Send + Sync)>,
+}
+
+impl<'a> Call<'a> {
+    /// A longer (or shorter) timeout per attempt than the config's, for uploads.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Called before the one retry a 401 gets: drops a cached token, so the next
+    /// attempt fetches a fresh one.
+    pub fn on_unauthorized(mut self, hook: &'a (dyn Fn() + Send + Sync)) -> Self {
+        self.on_unauthorized = Some(hook);
+        self
+    }
+
+    /// Sends the request built by `build` (called once per attempt, so a body can
+    /// be opened afresh) and hands each whole answer to `parse`, which gets every
+    /// status: it turns success into `T` and an error status into the caller's
+    /// error (retryable statuses are retried before its error is final).
+    pub async fn send<T, E, B, BFut, P>(self, build: B, parse: P) -> Result<T, SendError<E>>
+    where
+        E: std::fmt::Display,
+        B: Fn() -> BFut,
+        BFut: Future<Output = Result<reqwest::RequestBuilder, E>>,
+        P: Fn(Response) -> Result<T, Reject<E>>,
+    {
+        let timeout = self.timeout.unwrap_or(self.transport.config.attempt_timeout);
+        let reauthorized = std::sync::atomic::AtomicBool::new(false);
+        let result = self
+            .transport
+            .config
+            .retry(self.doing, |_n| async {
+                let (client, request) = build()
+                    .await
+                    .map_err(|e| Attempt::Fail(Failure::Build(e)))?
+                    .build_split();
+                let request = request.map_err(|e| {
+                    Attempt::Fail(Failure::Transport(Broken {
+                        fault: Fault::Interrupted(describe(&e)),
+                        endpoint: None,
+                        source: Some(e.without_url()),
+                    }))
+                })?;
+                let endpoint = origin(request.url());
+                let response = match tokio::time::timeout(timeout, whole_answer(&client, request, &endpoint)).await {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(broken)) => {
+                        return Err(Attempt::Retry {
+                            reason: broken.fault.to_string(),
+                            error: Failure::Transport(broken),
+                            after: None,
+                        });
+                    }
+                    Err(_) => {
+                        let fault = Fault::Timeout(timeout);
+                        return Err(Attempt::Retry {
+                            reason: fault.to_string(),
+                            error: Failure::Transport(Broken {
+                                fault,
+                                endpoint: Some(endpoint),
+                                source: None,
+                            }),
+                            after: None,
+                        });
+                    }
+                };
+                let status = response.status;
+                let after = retry_after(&response.headers, SystemTime::now());
+                let reauthorize =
+                    status == 401 && self.on_unauthorized.is_some() && !reauthorized.swap(true, Ordering::SeqCst);
+                let retryable_status = reauthorize || matches!(status, 408 | 429 | 500 | 502 | 503 | 504);
+                let outcome = parse(response);
+                if reauthorize
+                    && outcome.is_err()
+                    && let Some(hook) = self.on_unauthorized
+                {
+                    hook();
+                }
+                match outcome {
+                    Ok(value) => Ok(value),
+                    Err(Reject::Retry(e)) => Err(Attempt::Retry {
+                        error: Failure::Answer(e),
+                        after: if reauthorize { Some(Duration::ZERO) } else { after },
+                        reason: if retryable_status {
+                            format!("HTTP {status}")
+                        } else {
+                            "the answer is not whole".to_owned()
+                        },
+                    }),
+                    Err(Reject::Fail(e)) if retryable_status => Err(Attempt::Retry {
+                        error: Failure::Answer(e),
+                        after: if reauthorize { Some(Duration::ZERO) } else { after },
+                        reason: format!("HTTP {status}"),
+                    }),
+                    Err(Reject::Fail(e)) => Err(Attempt::Fail(Failure::Answer(e))),
+                }
+            })
+            .await;
+        result.map_err(|exhausted| {
+            let Exhausted {
+                error,
+                attempts,
+                elapsed,
+            } = exhausted;
+            match error {
+                Failure::Answer(error) => SendError::Answer {
+                    error,
+                    attempts,
+                    elapsed,
+                },
+                Failure::Transport(broken) => SendError::Transport {
+                    endpoint: broken.endpoint.unwrap_or_else(|| "the server".to_owned()),
+                    fault: broken.fault,
+                    attempts,
+                    elapsed,
+                    source: broken.source,
+                },
+                Failure::Build(e) => SendError::Build(e),
+            }
+        })
+    }
+}
+
+enum Failure<E> {
+    Answer(E),
+    Transport(Broken),
+    Build(E),
+}
+
+/// An attempt that got no whole answer.
+struct Broken {
+    fault: Fault,
+    endpoint: Option<String>,
+    source: Option<reqwest::Error>,
+}
+
+/// Sends and reads the body to its end.
+async fn whole_answer(client: &reqwest::Client, request: reqwest::Request, endpoint: &str) -> Result<Response, Broken> {
+    let broken = |fault: Fault, e: reqwest::Error| Broken {
+        fault,
+        endpoint: Some(endpoint.to_owned()),
+        source: Some(e.without_url()),
+    };
+    let response = client.execute(request).await.map_err(|e| {
+        let fault = if e.is_connect() {
+            Fault::Connect(describe(&e))
+        } else {
+            Fault::Interrupted(describe(&e))
+        };
+        broken(fault, e)
+    })?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| broken(Fault::Interrupted(describe(&e)), e))?;
+    Ok(Response { status, headers, body })
+}
+
+/// `scheme://host:port` of a URL: never its path or query, which may carry a SAS
+/// or an API key.
+pub fn origin(url: &reqwest::Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// A person's words for an HTTP client error: the innermost cause, without the
+/// client's own layers (`client error (Connect): …`).
+pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost: &(dyn std::error::Error + 'static) = err;
+    let mut io_kind = None;
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            io_kind = Some(io.kind());
+        }
+        innermost = e;
+        current = e.source();
+    }
+    use std::io::ErrorKind as K;
+    match io_kind {
+        Some(K::ConnectionRefused) => "connection refused".to_owned(),
+        Some(K::ConnectionReset) => "connection reset by the server".to_owned(),
+        Some(K::ConnectionAborted) => "connection aborted".to_owned(),
+        Some(K::TimedOut) => "timed out".to_owned(),
+        Some(K::UnexpectedEof) => "the connection closed before the answer ended".to_owned(),
+        _ => {
+            let text = innermost.to_string();
+            if text.contains("dns error") || text.contains("failed to lookup address") {
+                format!("cannot resolve the host name: {text}")
+            } else {
+                text.replace('\n', " ")
+            }
+        }
+    }
+}
+
+/// The wait a server asks for: `x-ms-retry-after-ms`, else `Retry-After` in
+/// seconds or as an HTTP date (relative to `now`). Capped at 5 minutes.
+pub fn retry_after(headers: &http::HeaderMap, now: SystemTime) -> Option<Duration> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let wait = if let Some(ms) = text("x-ms-retry-after-ms").and_then(|v| v.parse::<u64>().ok()) {
+        Duration::from_millis(ms)
+    } else {
+        let value = text("retry-after")?;
+        if let Ok(secs) = value.parse::<u64>() {
+            Duration::from_secs(secs)
+        } else {
+            let at = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
+            SystemTime::from(at).duration_since(now).unwrap_or_default()
+        }
+    };
+    Some(wait.min(Duration::from_secs(300)))
+}
+
+#[cfg(test)]
+mod tests;
+
+impl SendError<refgen_core::Error> {
+    /// One refgen error for a request that failed for good: the provider's own
+    /// error for an answer (with the attempts made), or "`doing` failed: cannot
+    /// reach …" for a transport fault.
+    pub fn into_error(self, provider: &'static str, doing: &str) -> refgen_core::Error {
+        match self {
+            SendError::Answer {
+                error,
+                attempts,
+                elapsed,
+            } => error.with_note(&retry_note(attempts, elapsed)),
+            transport @ SendError::Transport { .. } => refgen_core::Error::storage(
+                provider,
+                refgen_core::StorageErrorKind::Unreachable,
+                format!("{doing} failed: {transport}"),
+            ),
+            SendError::Build(error) => error,
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! How the SDK retries for refgen: S3 requests go through aws-sdk-s3's own
+//! orchestrator, not the shared transport, so its retry policy is set to the same
+//! rules here.
+//!
+//! - **Attempts**: `AWS_MAX_ATTEMPTS` and `AWS_RETRY_MODE` (or the profile's
+//!   `max_attempts` / `retry_mode`) are honoured as the AWS CLI does; without them
+//!   refgen makes 10 attempts (the SDK's 3 end a run of tens of thousands of
+//!   requests on its first bad minute). The retry quota (token bucket), which stops
+//!   retrying after a burst of failures, is lifted: an unattended listing would
+//!   rather wait than lose its work.
+//! - **Timeouts**: a connect timeout, an attempt timeout (a stalled answer is
+//!   retried), and an operation timeout equal to the retry budget.
+//! - **What is retried**, beyond the SDK's own classifiers (5xx, throttling codes,
+//!   timeouts): HTTP 429, answers cut short or reset mid-body, a 2xx that does not
+//!   deserialise, and a listing page that is not whole ([`WholePage`]).
+
+use std::time::Duration;
+
+use aws_sdk_s3::config::interceptors::{AfterDeserializationInterceptorContextRef, InterceptorContext};
+use aws_sdk_s3::config::retry::{ClassifyRetry, RetryAction};
+use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
+
+/// The SDK's error type for interceptors.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A ListObjectsV2 answer that arrived with status 200 but is not a whole page.
+#[derive(Debug, thiserror::Error)]
+#[error("the listing page is not whole: {0}")]
+pub(crate) struct IncompletePage(pub String);
+
+/// Checks every ListObjectsV2 answer before its keys are used: the body is one
+/// closed `<ListBucketResult>` holding `<IsTruncated>`, `KeyCount` (when sent)
+/// counts what the page holds, and a truncated page carries its continuation token.
+/// A failure becomes an [`IncompletePage`], which [`RetryMore`] retries.
+#[derive(Debug)]
+pub(crate) struct WholePage;
+
+impl Intercept for WholePage {
+    fn name(&self) -> &'static str {
+        "refgen: whole listing pages"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        ctx: &AfterDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Ok(output) = ctx.output_or_error() else {
+            return Ok(());
+        };
+        let Some(page) = output.downcast_ref::<ListObjectsV2Output>() else {
+            return Ok(());
+        };
+        let body = ctx.response().body().bytes().unwrap_or_default();
+        check_page(body, page).map_err(|why| Box::new(IncompletePage(why)) as BoxError)
+    }
+}
+
+fn check_page(body: &[u8], page: &ListObjectsV2Output) -> Result<(), String> {
+    refgen_http::whole_xml(body, "ListBucketResult", &["IsTruncated"])?;
+    let held = page.contents().len() + page.common_prefixes().len();
+    if let Some(count) = page.key_count()
+        && usize::try_from(count).ok() != Some(held)
+    {
+        return Err(format!("KeyCount says {count}, the page holds {held}"));
+    }
+    if page.is_truncated() == Some(true) && page.next_continuation_token().is_none_or(str::is_empty) {
+        return Err("the listing goes on but no continuation token came".to_owned());
+    }
+    Ok(())
+}
+
+/// Retries what the SDK's classifiers leave alone (see the module doc).
+#[derive(Debug)]
+pub(crate) struct RetryMore;
+
+impl ClassifyRetry for RetryMore {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let Some(Err(err)) = ctx.output_or_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let status = ctx.response().map(|r| r.status().as_u16());
+        if status == Some(429) {
+            return RetryAction::throttling_error();
+        }
+        if err.is_interceptor_error() && source_chain(err).any(|e| e.is::<IncompletePage>()) {
+            return RetryAction::transient_error();
+        }
+        if err.is_response_error() || err.is_timeout_error() {
+            return RetryAction::transient_error();
+        }
+        if let Some(connector) = err.as_connector_error()
+            && (connector.is_io() || connector.is_timeout() || connector.is_other())
+        {
+            return RetryAction::transient_error();
+        }
+        // A success status whose body did not deserialise was cut or garbled.
+        if err.is_operation_error() && status.is_some_and(|s| (200..300).contains(&s)) {
+            return RetryAction::transient_error();
+        }
+        RetryAction::NoActionIndicated
+    }
+
+    fn name(&self) -> &'static str {
+        "refgen: 429, cut bodies, whole pages"
+    }
+}
+
+fn source_chain<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err), |e| e.source())
+}
+
+/// The SDK retry configuration: the environment's or profile's when set there,
+/// else `attempts` (the CLI's `--max-attempts` wins over both when `explicit`).
+pub(crate) fn sdk_retry_config(
+    sdk: &aws_types::SdkConfig,
+    attempts: u32,
+    explicit: bool,
+) -> aws_sdk_s3::config::retry::RetryConfig {
+    use aws_types::service_config::ServiceConfigKey;
+    let configured = ServiceConfigKey::builder()
+        .service_id("S3")
+        .env("AWS_MAX_ATTEMPTS")
+        .profile("max_attempts")
+        .build()
+        .ok()
+        .and_then(|key| sdk.service_config()?.load_config(key))
+        .is_some();
+    let base = sdk
+        .retry_config()
+        .cloned()
+        .unwrap_or_else(aws_sdk_s3::config::retry::RetryConfig::standard);
+    if explicit || !configured {
+        base.with_max_attempts(attempts.max(1))
+    } else {
+        base
+    }
+}
+
+/// Timeouts: connect, one attempt, and the whole operation (the retry budget).
+pub(crate) fn sdk_timeouts(retry: &refgen_http::RetryConfig) -> aws_sdk_s3::config::timeout::TimeoutConfig {
+    aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(retry.connect_timeout)
+        .operation_attempt_timeout(retry.attempt_timeout)
+        .operation_timeout(retry.budget + retry.attempt_timeout)
+        .build()
+}
+
+/// The attempt timeout for an upload of `bytes`: a minute more per 8 MiB.
+pub(crate) fn upload_attempt_timeout(retry: &refgen_http::RetryConfig, bytes: u64) -> Duration {
+    retry.attempt_timeout * (1 + (bytes / (8 << 20)) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_s3::types::{CommonPrefix, Object};
+
+    use super::*;
+
+    #[test]
+    fn a_page_must_be_whole_and_count_what_it_holds() {
+        let page = |count: i32, truncated: bool, token: Option<&str>| {
+            ListObjectsV2Output::builder()
+                .contents(Object::builder().key("a").build())
+                .common_prefixes(CommonPrefix::builder().prefix("p/").build())
+                .key_count(count)
+                .is_truncated(truncated)
+                .set_next_continuation_token(token.map(str::to_owned))
+                .build()
+        };
+        let body = b"<ListBucketResult><Contents><Key>a</Key></Contents><CommonPrefixes><Prefix>p/</Prefix></CommonPrefixes><KeyCount>2</KeyCount><IsTruncated>true</IsTruncated><NextContinuationToken>t</NextContinuationToken></ListBucketResult>";
+        assert_eq!(check_page(body, &page(2, true, Some("t"))), Ok(()));
+        assert!(check_page(&body[..body.len() - 3], &page(2, true, Some("t"))).is_err());
+        assert!(
+            check_page(body, &page(5, true, Some("t")))
+                .expect_err("refused")
+                .contains("KeyCount")
+        );
+        assert!(
+            check_page(body, &page(2, true, None))
+                .expect_err("refused")
+                .contains("continuation")
+        );
+    }
+}

@@ -1,0 +1,160 @@
+//! The three storage servers behind one face, so a scenario is written once and
+//! run on each: fixtures, the source URL, and a `refgen` pointed at the server (or
+//! at a proxy in front of it). A server whose settings are missing is skipped with
+//! a message, not a panic.
+
+use std::time::{Duration, SystemTime};
+
+use crate::faults::Service;
+use crate::*;
+
+/// One of the local storage servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SeaweedFS (S3).
+    S3,
+    /// fake-gcs-server.
+    Gcs,
+    /// Azurite.
+    Azure,
+}
+
+impl Backend {
+    fn settings(self) -> &'static [&'static str] {
+        match self {
+            Backend::S3 => &["REFGEN_TEST_S3_ENDPOINT", "REFGEN_TEST_S3_ACCESS_KEY"],
+            Backend::Gcs => &["REFGEN_TEST_GCS_ENDPOINT"],
+            Backend::Azure => &["REFGEN_TEST_AZURE_ENDPOINT", "REFGEN_TEST_AZURE_KEY"],
+        }
+    }
+
+    /// Whether the server's settings are there; says why not on stderr.
+    pub fn available(self) -> bool {
+        let missing: Vec<&str> = self
+            .settings()
+            .iter()
+            .copied()
+            .filter(|v| std::env::var_os(v).is_none())
+            .collect();
+        if !missing.is_empty() {
+            eprintln!(
+                "skipped on {self:?}: {} not set (scripts/test.sh starts the servers)",
+                missing.join(", ")
+            );
+        }
+        missing.is_empty()
+    }
+
+    /// The fault proxy's service for this server.
+    pub fn service(self) -> Service {
+        match self {
+            Backend::S3 => Service::S3,
+            Backend::Gcs => Service::Gcs,
+            Backend::Azure => Service::Azure,
+        }
+    }
+
+    /// The server's base URL (what a proxy forwards to).
+    pub fn upstream(self) -> String {
+        match self {
+            Backend::S3 => s3_env().endpoint,
+            Backend::Gcs => gcs_endpoint(),
+            Backend::Azure => azure_env().0,
+        }
+    }
+
+    /// A new bucket (container) holding `keys`, each with the bytes `key`.
+    pub async fn bucket_with(self, keys: &[String]) -> String {
+        let bucket = unique_bucket("behave");
+        match self {
+            Backend::S3 => {
+                let env = s3_env();
+                let client = admin_client(&env);
+                create_bucket(&client, &bucket).await;
+                let objects = keys.iter().map(|k| (k.clone(), k.as_bytes().to_vec())).collect();
+                assert_eq!(put_objects(&client, &bucket, objects).await.len(), keys.len());
+            }
+            Backend::Gcs => {
+                let endpoint = gcs_endpoint();
+                gcs_create_bucket(&endpoint, &bucket);
+                for k in keys {
+                    gcs_put(&endpoint, &bucket, k, k.as_bytes().to_vec());
+                }
+            }
+            Backend::Azure => {
+                let (endpoint, _, _) = azure_env();
+                let sas = azure_admin_sas();
+                let (status, _) = http_send(
+                    "PUT",
+                    &format!("{endpoint}/{bucket}?restype=container&{sas}"),
+                    Vec::new(),
+                );
+                assert_eq!(status, 201, "create container");
+                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                for k in keys {
+                    let url = format!("{endpoint}/{bucket}/{}?{sas}", refgen_azure::sas::encode_blob_path(k));
+                    let request = ureq::http::Request::builder()
+                        .method("PUT")
+                        .uri(&url)
+                        .header("x-ms-blob-type", "BlockBlob")
+                        .body(k.as_bytes().to_vec())
+                        .expect("request");
+                    assert_eq!(agent.run(request).expect("upload").status().as_u16(), 201, "{k}");
+                }
+            }
+        }
+        bucket
+    }
+
+    /// The source URL of a prefix of `bucket`.
+    pub fn source(self, bucket: &str, prefix: &str) -> String {
+        match self {
+            Backend::S3 => format!("s3://{bucket}/{prefix}"),
+            Backend::Gcs => format!("gs://{bucket}/{prefix}"),
+            Backend::Azure => format!("az://{}/{bucket}/{prefix}", azure_env().1),
+        }
+    }
+
+    /// `refgen generate SOURCE ARGS…` with this server's credentials, reaching it
+    /// at `via` (a proxy's `http://127.0.0.1:PORT`) or directly.
+    pub fn generate(self, source: &str, via: Option<&str>, args: &[&str]) -> Refgen {
+        let mut all = vec!["generate".to_owned(), source.to_owned()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        match self {
+            Backend::S3 => {
+                let env = s3_env();
+                Refgen::new(all)
+                    .s3_credentials(&env.access_key, &env.secret_key)
+                    .env("AWS_ENDPOINT_URL", via.map_or(env.endpoint.clone(), str::to_owned))
+                    .env("AWS_REGION", "us-east-1")
+            }
+            Backend::Gcs => Refgen::new(all)
+                .gcs_emulator()
+                .env("STORAGE_EMULATOR_HOST", via.map_or_else(gcs_endpoint, str::to_owned))
+                .env("GOOGLE_APPLICATION_CREDENTIALS", gcs_dummy_key()),
+            Backend::Azure => {
+                let (endpoint, account, key) = azure_env();
+                let base = via.map_or(endpoint, |v| format!("{v}/{account}"));
+                all.extend(["--endpoint-url".to_owned(), base]);
+                Refgen::new(all).env("AZURE_STORAGE_KEY", key)
+            }
+        }
+    }
+}
+
+/// An account SAS with every permission on Azurite, for fixtures.
+pub fn azure_admin_sas() -> String {
+    let (_, account, key) = azure_env();
+    let expiry = refgen_azure::sas::sas_time(SystemTime::now() + Duration::from_secs(3600));
+    refgen_azure::sas::account_sas(
+        &refgen_azure::sas::AccountKey::from_base64(&key).expect("Azurite's key"),
+        &account,
+        "sco",
+        &refgen_azure::sas::SasFields {
+            permissions: "rwdlac",
+            expiry: &expiry,
+            ..Default::default()
+        },
+    )
+    .query
+}

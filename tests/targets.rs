@@ -1,0 +1,270 @@
+//! Where the references go, and what is left when a run is cut short: signals
+//! remove the temporary file (or submit's folder) and exit 128 + the signal; a
+//! FIFO or a device is written in place, a symlink stays a link, a read-only file
+//! is refused, and a file-size limit or a full disk ends with one line and nothing
+//! left behind. Runs the real binary against the local S3 server.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use refgen_e2e::backends::Backend;
+use refgen_e2e::faults::{Fault, FaultProxy, Plan, Service};
+use refgen_e2e::*;
+
+async fn small_bucket(n: usize) -> String {
+    Backend::S3
+        .bucket_with(&(0..n).map(|i| format!("img/{i:04}.jpg")).collect::<Vec<_>>())
+        .await
+}
+
+/// A proxy in front of the S3 server whose listing requests never answer, so a
+/// run is mid-way for as long as a test needs.
+fn stalling_proxy() -> FaultProxy {
+    let mut plan = Plan::every_fault(Service::S3, 1.0, 1);
+    plan.faults = vec![Fault::Stall];
+    plan.stall = Duration::from_secs(20);
+    FaultProxy::start(&Backend::S3.upstream(), plan)
+}
+
+/// Spawns `refgen`, waits until it is listing, signals it and returns its output.
+fn signal_while_listing(
+    mut refgen: Refgen,
+    proxy: &FaultProxy,
+    ready: impl Fn() -> bool,
+    signal: &str,
+) -> std::process::Output {
+    let child = refgen
+        .command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_until("the run to start", ready);
+    wait_until("a listing request", || {
+        proxy.counts.picked.load(std::sync::atomic::Ordering::SeqCst) > 0
+    });
+    kill(child.id(), signal);
+    child.wait_with_output().expect("wait")
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn kill(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signals_remove_the_temporary_file_and_exit_128_plus_the_signal() {
+    if !Backend::S3.available() {
+        return;
+    }
+    let bucket = small_bucket(3).await;
+    // Every listing request stalls, so the run is mid-way when the signal comes.
+    let proxy = stalling_proxy();
+    for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("refs.jsonl");
+        std::fs::write(&out, "old\n").expect("seed");
+        let refgen = Backend::S3.generate(
+            &Backend::S3.source(&bucket, ""),
+            Some(&proxy.url),
+            &["-o", out.to_str().expect("path")],
+        );
+        let output = signal_while_listing(refgen, &proxy, || entries(dir.path()).len() == 2, signal);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "SIG{signal}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(&format!("SIG{signal}")), "{stderr}");
+        assert_eq!(
+            entries(dir.path()),
+            ["refs.jsonl"],
+            "SIG{signal}: nothing left beside the target"
+        );
+        assert_eq!(std::fs::read_to_string(&out).expect("read"), "old\n");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_submit_removes_its_temporary_folder() {
+    if !Backend::S3.available() {
+        return;
+    }
+    let bucket = small_bucket(3).await;
+    let proxy = stalling_proxy();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = s3_env();
+    let refgen = Refgen::new([
+        "submit",
+        &format!("s3://{bucket}/img/"),
+        "--images",
+        "--batch-id",
+        "interrupted",
+        "--dry-run",
+    ])
+    .s3_credentials(&env.access_key, &env.secret_key)
+    .env("AWS_ENDPOINT_URL", &proxy.url)
+    .env("AWS_REGION", "us-east-1")
+    .env("TMPDIR", tmp.path());
+    let output = signal_while_listing(refgen, &proxy, || !entries(tmp.path()).is_empty(), "TERM");
+    assert_eq!(
+        output.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(entries(tmp.path()).is_empty(), "left behind: {:?}", entries(tmp.path()));
+}
+
+fn generate_to(bucket: &str, target: &Path) -> Run {
+    Backend::S3
+        .generate(
+            &Backend::S3.source(bucket, ""),
+            None,
+            &["-o", target.to_str().expect("path")],
+        )
+        .run()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn special_targets_are_written_in_place_and_links_stay_links() {
+    use std::os::unix::fs::FileTypeExt;
+    if !Backend::S3.available() {
+        return;
+    }
+    let bucket = small_bucket(20).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    // A FIFO: the reader gets every line; the FIFO is still a FIFO.
+    let fifo = dir.path().join("refs.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).expect("read the fifo"))
+    };
+    generate_to(&bucket, &fifo).assert_ok();
+    assert_eq!(parse_references(&reader.join().expect("reader")).len(), 20);
+    assert!(std::fs::symlink_metadata(&fifo).expect("lstat").file_type().is_fifo());
+
+    // A character device (a null device made here, never the system's).
+    let null = dir.path().join("null");
+    let made = std::process::Command::new("mknod")
+        .arg(&null)
+        .args(["c", "1", "3"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if made {
+        generate_to(&bucket, &null).assert_ok();
+        assert!(
+            std::fs::symlink_metadata(&null)
+                .expect("lstat")
+                .file_type()
+                .is_char_device()
+        );
+        // A full device: the write fails, one line, exit 1.
+        let full = dir.path().join("full");
+        assert!(
+            std::process::Command::new("mknod")
+                .arg(&full)
+                .args(["c", "1", "7"])
+                .status()
+                .expect("mknod")
+                .success()
+        );
+        let run = generate_to(&bucket, &full);
+        assert_eq!(run.code, Some(1), "{}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(run.stderr.contains("No space left"), "{}", run.stderr);
+        assert!(
+            std::fs::symlink_metadata(&full)
+                .expect("lstat")
+                .file_type()
+                .is_char_device()
+        );
+    } else {
+        eprintln!("mknod is not allowed here: device targets not tried");
+    }
+
+    // A symlink: the file it points to gets the references; the link stays.
+    let real = dir.path().join("real.jsonl");
+    std::fs::write(&real, "old\n").expect("seed");
+    let link = dir.path().join("link.jsonl");
+    std::os::unix::fs::symlink("real.jsonl", &link).expect("symlink");
+    generate_to(&bucket, &link).assert_ok();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .expect("lstat")
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(parse_references(&std::fs::read(&real).expect("read")).len(), 20);
+
+    // A read-only file: refused before anything is listed, kept as it was.
+    use std::os::unix::fs::PermissionsExt;
+    let ro = dir.path().join("ro.jsonl");
+    std::fs::write(&ro, "old\n").expect("seed");
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+    let run = generate_to(&bucket, &ro);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("read-only"), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&ro).expect("read"), "old\n");
+
+    let mut left = entries(dir.path());
+    left.retain(|n| n.starts_with(".refgen-"));
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_size_limit_ends_with_one_line_and_no_temporary_file() {
+    if !Backend::S3.available() {
+        return;
+    }
+    let bucket = small_bucket(200).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("refs.jsonl");
+    std::fs::write(&out, "old\n").expect("seed");
+    // `ulimit -f 16`: 16 blocks, far less than 200 references.
+    let run = Backend::S3
+        .generate(
+            &Backend::S3.source(&bucket, ""),
+            None,
+            &["-o", out.to_str().expect("path")],
+        )
+        .run_after("ulimit -f 16");
+    let stderr = &run.stderr;
+    assert_eq!(run.code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("too large"), "{stderr}");
+    assert_eq!(entries(dir.path()), ["refs.jsonl"]);
+    assert_eq!(std::fs::read_to_string(&out).expect("read"), "old\n");
+}
