@@ -178,3 +178,42 @@ async fn gcs_request_that_always_fails_ends_in_one_line() {
 async fn azure_request_that_always_fails_ends_in_one_line() {
     a_request_that_always_fails_ends_in_one_line(Backend::Azure).await;
 }
+
+/// S3 attempts follow the AWS CLI's settings when refgen is not told: the
+/// environment's `AWS_MAX_ATTEMPTS`, else the profile's `max_attempts`, else 10;
+/// `--max-attempts` beats them all.
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_attempts_follow_aws_max_attempts_and_the_profile() {
+    if !Backend::S3.available() {
+        return;
+    }
+    let bucket = Backend::S3.bucket_with(&["a.jpg".to_owned()]).await;
+    let source = Backend::S3.source(&bucket, "");
+    let attempts = |args: &[&str], env: &[(&str, &str)], profile: Option<&str>| {
+        let mut plan = Plan::every_fault(Backend::S3.service(), 1.0, 1);
+        plan.faults = vec![Fault::Busy];
+        let proxy = FaultProxy::start(&Backend::S3.upstream(), plan);
+        let mut refgen = Backend::S3.generate(&source, Some(&proxy.url), args);
+        for (k, v) in env {
+            refgen = refgen.env(k, v);
+        }
+        if let Some(profile) = profile {
+            let aws = refgen.home().join(".aws");
+            std::fs::create_dir_all(&aws).expect("mkdir");
+            std::fs::write(aws.join("config"), profile).expect("config");
+        }
+        let run = refgen.run();
+        assert_eq!(run.code, Some(1), "{}", run.stderr);
+        proxy.counts.total()
+    };
+    assert_eq!(attempts(&[], &[("AWS_MAX_ATTEMPTS", "2")], None), 2);
+    assert_eq!(attempts(&[], &[], Some("[default]\nmax_attempts = 4\n")), 4);
+    assert_eq!(
+        attempts(&["--max-attempts", "3"], &[("AWS_MAX_ATTEMPTS", "2")], None),
+        3
+    );
+    assert_eq!(
+        attempts(&[], &[("AWS_RETRY_MODE", "adaptive"), ("AWS_MAX_ATTEMPTS", "2")], None),
+        2
+    );
+}

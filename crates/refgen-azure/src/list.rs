@@ -106,4 +106,13 @@ mod tests {
         assert!(empty.blobs.blob.is_empty());
         assert!(empty.next_marker.as_deref().unwrap_or_default().is_empty());
     }
+
+    #[test]
+    fn a_page_cut_anywhere_is_refused_not_read_as_a_shorter_page() {
+        let xml = r#"<?xml version="1.0" encoding="utf-8"?><EnumerationResults><Blobs><Blob><Name>tricky/a-z/y.jpg</Name></Blob><Blob><Name>b.jpg</Name></Blob></Blobs><NextMarker>2!abc</NextMarker></EnumerationResults>"#;
+        assert!(parse(xml.as_bytes()).is_ok());
+        for cut in 0..xml.len() {
+            assert!(parse(&xml.as_bytes()[..cut]).is_err(), "cut at {cut} was accepted");
+        }
+    }
 }

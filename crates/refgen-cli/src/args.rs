@@ -350,7 +350,7 @@ pub struct AzureArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "GCS options")]
 pub struct GcsArgs {
-    /// Service-account key file to sign with (default: GOOGLE_APPLICATION_CREDENTIALS, then gcloud's ADC file).
+    /// Google credentials file: a service-account key signs locally, any other type authenticates (default: GOOGLE_APPLICATION_CREDENTIALS, then gcloud's ADC file; never replaced by them).
     #[arg(long, value_name = "FILE")]
     pub credentials_file: Option<std::path::PathBuf>,
 
@@ -362,7 +362,7 @@ pub struct GcsArgs {
     #[arg(long, value_name = "SECRET")]
     pub hmac_secret: Option<String>,
 
-    /// Service account to sign as through IAM signBlob, when the credentials hold no key.
+    /// Service account to sign as through IAM signBlob: when the credentials hold no key, or hold the key of another account.
     #[arg(long, value_name = "EMAIL")]
     pub service_account: Option<String>,
 

@@ -91,24 +91,6 @@ impl Error {
         matches!(self, Error::Output { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
     }
 
-    /// The endpoint could not be reached: says where, what was being done, and the
-    /// innermost cause of `err` (the one a person can act on: "Connection refused").
-    pub fn unreachable(
-        provider: &'static str,
-        doing: &str,
-        endpoint: &str,
-        err: &(dyn std::error::Error + 'static),
-        timed_out: bool,
-    ) -> Self {
-        let what = if timed_out { "timed out" } else { "connection failed" };
-        let cause = innermost_cause(err).map(|c| format!(" ({c})")).unwrap_or_default();
-        Error::storage(
-            provider,
-            StorageErrorKind::Unreachable,
-            format!("{doing} failed: cannot reach {endpoint}: {what}{cause}"),
-        )
-    }
-
     /// The same error with `note` appended to its message (a storage error's, or
     /// the reason of the others that have one): "… (after 10 attempts over 12.0s)".
     pub fn with_note(self, note: &str) -> Self {
@@ -136,13 +118,4 @@ impl Error {
             _ => None,
         }
     }
-}
-
-/// The text of the deepest `source()` of an error, when it has one.
-pub fn innermost_cause(err: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut current = err.source()?;
-    while let Some(next) = current.source() {
-        current = next;
-    }
-    Some(current.to_string())
 }

@@ -28,6 +28,6 @@ mod split;
 mod traits;
 pub mod writer;
 
-pub use error::{Error, StorageErrorKind, innermost_cause};
+pub use error::{Error, StorageErrorKind};
 pub use object::ObjectMeta;
 pub use traits::{FirstPage, LevelEntry, LevelPage, LevelStream, Lister, PageStream, Signer, Uploader};

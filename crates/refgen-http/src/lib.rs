@@ -1,6 +1,8 @@
 //! The one HTTP transport under every request refgen writes by hand (the GCS JSON
-//! API, Azure Blob REST, IAM signBlob, the Roboflow API) and the retry policy that
-//! also drives token fetches.
+//! API, Azure Blob REST, IAM signBlob, the Roboflow API), with the pieces that go
+//! with it: [`TokenCache`] (one OAuth token per store, renewed before it expires)
+//! and [`whole_xml`] (is a listing page one whole document?). S3 requests go
+//! through aws-sdk-s3, which `refgen-s3` configures to the same rules.
 //!
 //! A request goes out as *attempts*. Each attempt has a connect timeout and an
 //! overall timeout that covers reading the **whole** body: a request answers only
@@ -113,7 +115,7 @@ impl RetryConfig {
     }
 
     /// Runs `op` until it succeeds, fails for good, or the attempts or the budget
-    /// run out: the one retry loop every request and token fetch goes through.
+    /// run out: the one retry loop under every request.
     /// `op` gets the attempt's number, from 1.
     pub async fn retry<T, E, F, Fut>(&self, doing: &str, op: F) -> Result<T, Exhausted<E>>
     where
