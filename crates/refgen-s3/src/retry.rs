@@ -29,9 +29,10 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[error("the listing page is not whole: {0}")]
 pub(crate) struct IncompletePage(pub String);
 
-/// Checks every ListObjectsV2 answer before its keys are used: the body is one
-/// closed `<ListBucketResult>` holding `<IsTruncated>`, `KeyCount` (when sent)
-/// counts what the page holds, and a truncated page carries its continuation token.
+/// Checks every ListObjectsV2 answer before its keys are used: the body ends with
+/// the closing `</ListBucketResult>` and holds `<IsTruncated>`, `KeyCount` (when
+/// sent) counts what the page holds, and a truncated page carries its continuation
+/// token.
 /// A failure becomes an [`IncompletePage`], which [`RetryMore`] retries.
 #[derive(Debug)]
 pub(crate) struct WholePage;
@@ -59,7 +60,16 @@ impl Intercept for WholePage {
 }
 
 fn check_page(body: &[u8], page: &ListObjectsV2Output) -> Result<(), String> {
-    refgen_http::whole_xml(body, "ListBucketResult", &["IsTruncated"])?;
+    // A body cut short is a prefix of the document, and only the whole document
+    // ends with its root's closing tag (keys are URL-encoded, so no `<` is in a
+    // name); the SDK's parser has read the rest. A second full XML pass here cost
+    // about a tenth of a CPU-bound flat listing in the benchmark.
+    if !body.trim_ascii_end().ends_with(b"</ListBucketResult>") {
+        return Err("the document ends before </ListBucketResult> (cut short)".to_owned());
+    }
+    if page.is_truncated().is_none() {
+        return Err("<IsTruncated> is missing".to_owned());
+    }
     let held = page.contents().len() + page.common_prefixes().len();
     if let Some(count) = page.key_count()
         && usize::try_from(count).ok() != Some(held)
@@ -174,7 +184,12 @@ mod tests {
         };
         let body = b"<ListBucketResult><Contents><Key>a</Key></Contents><CommonPrefixes><Prefix>p/</Prefix></CommonPrefixes><KeyCount>2</KeyCount><IsTruncated>true</IsTruncated><NextContinuationToken>t</NextContinuationToken></ListBucketResult>";
         assert_eq!(check_page(body, &page(2, true, Some("t"))), Ok(()));
-        assert!(check_page(&body[..body.len() - 3], &page(2, true, Some("t"))).is_err());
+        for cut in 0..body.len() {
+            assert!(
+                check_page(&body[..cut], &page(2, true, Some("t"))).is_err(),
+                "cut at {cut}"
+            );
+        }
         assert!(
             check_page(body, &page(5, true, Some("t")))
                 .expect_err("refused")
