@@ -269,7 +269,7 @@ impl AzureStore {
 
     /// The delegation key for URLs that expire at `until`; fetched at most once per
     /// run unless a later URL needs a longer-lived key.
-    async fn delegation_key(&self, chain: &EntraTokens, until: SystemTime) -> Result<UserDelegationKey, Error> {
+    async fn delegation_key(&self, until: SystemTime) -> Result<UserDelegationKey, Error> {
         let mut cached = self.delegation.lock().await;
         if let Some((key, expiry)) = cached.as_ref()
             && *expiry >= until
@@ -278,7 +278,6 @@ impl AzureStore {
         }
         let now = SystemTime::now();
         let expiry = (until + Duration::from_secs(60)).min(now + MAX_DELEGATION);
-        let _ = chain;
         let key = user_delegation_key(self, now - CLOCK_SKEW, expiry).await?;
         tracing::debug!(expiry = %sas_time(expiry), "got a user delegation key");
         *cached = Some((key.clone(), expiry));
@@ -422,8 +421,8 @@ impl Signer for AzureStore {
                     self.blob_url(&o.key, &sas.query)
                 })
                 .collect(),
-            Mode::Entra(chain) => {
-                let key = self.delegation_key(chain, now + expires_in).await?;
+            Mode::Entra(_) => {
+                let key = self.delegation_key(now + expires_in).await?;
                 objects
                     .iter()
                     .map(|o| {
