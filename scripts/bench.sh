@@ -154,7 +154,9 @@ for mode in live replayed; do
         if [ $mode = replayed ]; then
             # Record first (chunk boundaries vary a little with timing, so twice).
             for _ in 1 2; do
-                "$refgen" "${conc[@]}" -o /dev/null && "$refgen" "${conc[@]}" --concurrency 1 -o /dev/null
+                # To a file of our own: older builds replaced a device target by rename,
+                # and this script runs as root (it once turned /dev/null into a file).
+                "$refgen" "${conc[@]}" -o "$work/warm.jsonl" && "$refgen" "${conc[@]}" --concurrency 1 -o "$work/warm.jsonl"
             done
         fi
         measure "$mode $shape concurrent" "$refgen" "${conc[@]}" -o "$work/latency.jsonl"

@@ -250,6 +250,28 @@ fn connection_string_mode_and_paging() {
     assert_eq!(http_get(&line.url), (200, body_for("p/01233.jpg")));
 }
 
+/// The delegation key the Entra stand-ins hand out.
+const DELEGATION_KEY: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?><UserDelegationKey><SignedOid>oid-1</SignedOid><SignedTid>tid-1</SignedTid><SignedStart>2026-01-01T00:00:00Z</SignedStart><SignedExpiry>2026-01-08T00:00:00Z</SignedExpiry><SignedService>b</SignedService><SignedVersion>2026-10-06</SignedVersion><Value>cmVmZ2VuLXRlc3QtZGVsZWdhdGlvbi1rZXktMzItYnl0ZXM=</Value></UserDelegationKey>";
+
+/// A List Blobs page of the stand-ins: three names from `start`, and the marker of
+/// the next page (empty at the end).
+fn blob_page(names: &[String], start: usize) -> String {
+    let page: String = names
+        .iter()
+        .skip(start)
+        .take(3)
+        .map(|n| format!("<Blob><Name>{n}</Name><Properties><Content-Length>1</Content-Length></Properties></Blob>"))
+        .collect();
+    let next = if start + 3 < names.len() {
+        format!("<NextMarker>{}</NextMarker>", start + 3)
+    } else {
+        "<NextMarker/>".into()
+    };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults><Blobs>{page}</Blobs>{next}</EnumerationResults>"
+    )
+}
+
 /// Entra ID mode: a token from the managed-identity endpoint, one user delegation
 /// key for the whole run (however many pages), user-delegation SAS URLs.
 #[test]
@@ -291,7 +313,7 @@ fn entra_id_mode_fetches_one_delegation_key_and_signs_user_delegation_sas() {
             );
         }
         if req.method == "POST" && req.target == "/acct/?restype=service&comp=userdelegationkey" {
-            return xml("<?xml version=\"1.0\" encoding=\"utf-8\"?><UserDelegationKey><SignedOid>oid-1</SignedOid><SignedTid>tid-1</SignedTid><SignedStart>2026-01-01T00:00:00Z</SignedStart><SignedExpiry>2026-01-08T00:00:00Z</SignedExpiry><SignedService>b</SignedService><SignedVersion>2026-10-06</SignedVersion><Value>cmVmZ2VuLXRlc3QtZGVsZWdhdGlvbi1rZXktMzItYnl0ZXM=</Value></UserDelegationKey>".into());
+            return xml(DELEGATION_KEY.into());
         }
         if req.method == "GET" && path == "/acct/cont" {
             // Pages of 3, following the marker, or from the first name after
@@ -311,22 +333,7 @@ fn entra_id_mode_fetches_one_delegation_key_and_signs_user_delegation_sas() {
                     .unwrap_or(listing_names.len()),
                 (None, None) => 0,
             };
-            let page: String = listing_names
-                .iter()
-                .skip(start)
-                .take(3)
-                .map(|n| {
-                    format!("<Blob><Name>{n}</Name><Properties><Content-Length>1</Content-Length></Properties></Blob>")
-                })
-                .collect();
-            let next = if start + 3 < listing_names.len() {
-                format!("<NextMarker>{}</NextMarker>", start + 3)
-            } else {
-                "<NextMarker/>".into()
-            };
-            return xml(format!(
-                "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults><Blobs>{page}</Blobs>{next}</EnumerationResults>"
-            ));
+            return xml(blob_page(&listing_names, start));
         }
         (404, vec![], b"<Error><Code>ResourceNotFound</Code></Error>".to_vec())
     });
@@ -498,7 +505,7 @@ fn entra_id_tokens_are_renewed_during_a_long_listing() {
             );
         }
         if req.method == "POST" && req.target == "/acct/?restype=service&comp=userdelegationkey" {
-            return xml("<?xml version=\"1.0\" encoding=\"utf-8\"?><UserDelegationKey><SignedOid>oid-1</SignedOid><SignedTid>tid-1</SignedTid><SignedStart>2026-01-01T00:00:00Z</SignedStart><SignedExpiry>2026-01-08T00:00:00Z</SignedExpiry><SignedService>b</SignedService><SignedVersion>2026-10-06</SignedVersion><Value>cmVmZ2VuLXRlc3QtZGVsZWdhdGlvbi1rZXktMzItYnl0ZXM=</Value></UserDelegationKey>".into());
+            return xml(DELEGATION_KEY.into());
         }
         // Pages of 3, 600 ms each: 12 pages, about 7 s in all.
         std::thread::sleep(Duration::from_millis(600));
@@ -508,22 +515,7 @@ fn entra_id_tokens_are_renewed_during_a_long_listing() {
             .find_map(|kv| kv.strip_prefix("marker="))
             .and_then(|m| m.parse().ok())
             .unwrap_or(0);
-        let page: String = listing_names
-            .iter()
-            .skip(start)
-            .take(3)
-            .map(|n| {
-                format!("<Blob><Name>{n}</Name><Properties><Content-Length>1</Content-Length></Properties></Blob>")
-            })
-            .collect();
-        let next = if start + 3 < listing_names.len() {
-            format!("<NextMarker>{}</NextMarker>", start + 3)
-        } else {
-            "<NextMarker/>".into()
-        };
-        xml(format!(
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults><Blobs>{page}</Blobs>{next}</EnumerationResults>"
-        ))
+        xml(blob_page(&listing_names, start))
     });
     let run = Refgen::new([
         "generate",

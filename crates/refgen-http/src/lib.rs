@@ -217,15 +217,8 @@ pub struct Exhausted<E> {
     pub elapsed: Duration,
 }
 
-impl<E> Exhausted<E> {
-    /// ` (after 10 attempts over 12.3s)`, or nothing after a single attempt: the
-    /// note every error message that was retried ends with.
-    pub fn note(&self) -> String {
-        retry_note(self.attempts, self.elapsed)
-    }
-}
-
-/// ` (after N attempts over T)` when more than one attempt was made.
+/// ` (after N attempts over T)` when more than one attempt was made: the note every
+/// message about a retried request ends with.
 pub fn retry_note(attempts: u32, elapsed: Duration) -> String {
     if attempts > 1 {
         format!(" (after {attempts} attempts over {:.1}s)", elapsed.as_secs_f64())
