@@ -14,7 +14,9 @@
 # bucket mode (timed to its ingest request, answered by scripts/bench/fake_roboflow.py).
 # Also: the same objects in one flat folder (refgen and s5cmd); refgen with 50 ms added
 # to every request (scripts/bench/delay_proxy.py), at default concurrency and
-# sequentially, on both buckets; the S3 server's CPU time for each run; the signing
+# sequentially, on five shapes (100 folders, flat, and three with a single folder under the
+# root: one folder of 20, a chain a/b/c/d/e/ of 20, a few files beside one folder of 20);
+# the S3 server's CPU time for each run; the signing
 # microbenchmarks (criterion); peak memory for 1,000,000 objects with a synthetic
 # lister (examples/synthetic.rs); and GCS RSA signing through the pipeline against raw
 # RSA-2048 on all cores (examples/synthetic_rsa.rs).
@@ -58,14 +60,27 @@ s5() { "$bench_venv/bin/s5cmd" --endpoint-url "$1" "${@:2}"; }
 fill_bucket() {
     local bucket=$1 layout=$2 have
     have=$(s5 "$endpoint" ls "s3://$bucket/*" 2>/dev/null | wc -l || true)
+    [ "$layout" != files-and-folder ] || have=$((have - 5))
     [ "$have" != "$objects" ] || return 0
     log "uploading $objects objects to s3://$bucket (once per server)"
     rm -rf "$work/data" && mkdir -p "$work/data"
     python3 - "$work/data" "$objects" "$layout" <<'PY'
 import os, sys
 root, n, layout = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+# folders: 100 top-level folders; flat: one folder's worth at the top; the other
+# layouts put a single folder under the root, which the planner has to go down.
+prefix = {"one-folder": "frames/", "chain": "a/b/c/d/e/", "files-and-folder": "data/"}.get(layout, "")
+if layout == "files-and-folder":
+    for j in range(5):
+        with open(f"{root}/readme{j}.txt", "wb") as f:
+            f.write(b"x")
 for i in range(n):
-    folder = f"{root}/class{i % 100:02}" if layout == "folders" else root
+    if layout == "folders":
+        folder = f"{root}/class{i % 100:02}"
+    elif layout == "flat":
+        folder = root
+    else:
+        folder = f"{root}/{prefix}{i % 20:03}"
     os.makedirs(folder, exist_ok=True)
     with open(f"{folder}/img{i:07}.jpg", "wb") as f:
         f.write(b"x")
@@ -73,12 +88,20 @@ PY
     s5 "$endpoint" mb "s3://$bucket" >/dev/null 2>&1 || true
     s5 "$endpoint" --numworkers 64 cp "$work/data/*" "s3://$bucket/" >/dev/null
     have=$(s5 "$endpoint" ls "s3://$bucket/*" | wc -l)
+    [ "$layout" != files-and-folder ] || have=$((have - 5))
     [ "$have" = "$objects" ] || die "s3://$bucket holds $have objects, not $objects"
     rm -rf "$work/data"
 }
 fill_bucket "$bucket" folders
 flat_bucket="bench-flat-$objects"
 fill_bucket "$flat_bucket" flat
+# Shapes with a single folder under the root (the planner must go down to split them).
+declare -A shape_bucket=([folders]=$bucket [flat]=$flat_bucket)
+for layout in one-folder chain files-and-folder; do
+    shape_bucket[$layout]="bench-$layout-$objects"
+    fill_bucket "${shape_bucket[$layout]}" "$layout"
+done
+shapes=(folders flat one-folder chain files-and-folder)
 
 cargo build --release --locked --bin refgen -p refgen-cli >&2
 cargo build --release --locked -p refgen-s3 --example synthetic >&2
@@ -148,8 +171,8 @@ trap 'kill ${rf_pid:-} $proxy_pid $replay_pid 2>/dev/null || true' EXIT
 sleep 1
 for mode in live replayed; do
     port=$proxy_port && [ $mode = live ] || port=$replay_port
-    for shape in folders flat; do
-        b=$bucket && [ $shape = folders ] || b=$flat_bucket
+    for shape in "${shapes[@]}"; do
+        b=${shape_bucket[$shape]}
         conc=(generate "s3://$b/" --endpoint-url "http://127.0.0.1:$port" --region us-east-1 -q)
         if [ $mode = replayed ]; then
             # Record first (chunk boundaries vary a little with timing, so twice).
@@ -174,7 +197,7 @@ latency_table() {
     echo "| server | bucket | default concurrency (s) | --concurrency 1 (s) | speed-up | server CPU, concurrent (s) |"
     echo "|---|---|---:|---:|---:|---:|"
     for mode in live replayed; do
-        for shape in folders flat; do
+        for shape in "${shapes[@]}"; do
             c="$mode $shape concurrent" q="$mode $shape sequential"
             echo "| $mode | $shape | ${wall[$c]} | ${wall[$q]} | $(ratio "${wall[$q]}" "${wall[$c]}")× | ${cpu[$c]} |"
         done

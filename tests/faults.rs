@@ -151,31 +151,37 @@ async fn a_request_that_always_fails_ends_in_one_line(backend: Backend) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_listing_survives_every_fault() {
+    require!(S3);
     listing_survives_every_fault(Backend::S3).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gcs_listing_survives_every_fault() {
+    require!(Gcs);
     listing_survives_every_fault(Backend::Gcs).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn azure_listing_survives_every_fault() {
+    require!(Azure);
     listing_survives_every_fault(Backend::Azure).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_request_that_always_fails_ends_in_one_line() {
+    require!(S3);
     a_request_that_always_fails_ends_in_one_line(Backend::S3).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gcs_request_that_always_fails_ends_in_one_line() {
+    require!(Gcs);
     a_request_that_always_fails_ends_in_one_line(Backend::Gcs).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn azure_request_that_always_fails_ends_in_one_line() {
+    require!(Azure);
     a_request_that_always_fails_ends_in_one_line(Backend::Azure).await;
 }
 

@@ -72,6 +72,7 @@ fn compare(label: &str, run: impl Fn(&str, &str) -> Run, expected_order: Option<
 
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_concurrent_listing_matches_sequential() {
+    require!(S3);
     let env = s3_env();
     let client = admin_client(&env);
     let bucket = unique_bucket("shapes");
@@ -109,6 +110,7 @@ async fn s3_concurrent_listing_matches_sequential() {
 
 #[test]
 fn gcs_concurrent_listing_matches_sequential() {
+    require!(Gcs);
     let endpoint = gcs_endpoint();
     let bucket = unique_bucket("shapes");
     gcs_create_bucket(&endpoint, &bucket);
@@ -138,6 +140,7 @@ fn gcs_concurrent_listing_matches_sequential() {
 
 #[test]
 fn azure_concurrent_listing_matches_sequential() {
+    require!(Azure);
     let (endpoint, account, key) = azure_env();
     let container = unique_bucket("shapes");
     let sas = refgen_e2e::backends::azure_admin_sas();
@@ -192,6 +195,7 @@ fn azure_concurrent_listing_matches_sequential() {
 /// back) it stops with one line that says what to do. Never keys lost in silence.
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_server_listing_out_of_byte_order_falls_back_to_sequential() {
+    require!(S3);
     let env = s3_env();
     let client = admin_client(&env);
     let bucket = unique_bucket("order");
@@ -267,6 +271,7 @@ async fn s3_server_listing_out_of_byte_order_falls_back_to_sequential() {
 /// such a gap gets its own check, and why the check works.
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_server_walks_folders_as_the_chunk_boundary_check_assumes() {
+    require!(S3);
     let env = s3_env();
     let client = admin_client(&env);
     let bucket = unique_bucket("walk");

@@ -32,7 +32,7 @@ fn submit(env: &S3Env, rf: &FakeRoboflow, args: &[&str]) -> Refgen {
         .s3_admin(env)
         .env("API_BASE_URL", rf.base_url())
         .env("ROBOFLOW_API_KEY", rf.api_key())
-        .env("REFGEN_ROBOFLOW_BACKOFF_MS", "20")
+        .env("REFGEN_RETRY_DELAY", "20ms")
 }
 
 fn expected(keys: &[String]) -> BTreeMap<String, Vec<u8>> {
@@ -50,6 +50,7 @@ fn no_violations(rf: &FakeRoboflow) {
 /// --wait ends when every object's exact bytes were ingested.
 #[tokio::test(flavor = "multi_thread")]
 async fn upload_mode_ingests_every_objects_bytes_and_waits() {
+    require!(S3);
     let env = s3_env();
     let (bucket, keys) = bucket_with_images(&env, 40).await;
     let rf = FakeRoboflow::start();
@@ -103,6 +104,7 @@ async fn upload_mode_ingests_every_objects_bytes_and_waits() {
 /// once from the base (`id-0`, `id-1`, …).
 #[tokio::test(flavor = "multi_thread")]
 async fn inline_mode_chunks_with_derived_ingest_ids() {
+    require!(S3);
     let env = s3_env();
     let (bucket, keys) = bucket_with_images(&env, 30).await;
     let rf = FakeRoboflow::start();
@@ -145,6 +147,7 @@ async fn inline_mode_chunks_with_derived_ingest_ids() {
 /// ingest id; a `duplicated` answer counts as success; after 3 failures refgen says so.
 #[tokio::test(flavor = "multi_thread")]
 async fn transient_failures_are_retried_and_repeats_are_success() {
+    require!(S3);
     let env = s3_env();
     let (bucket, keys) = bucket_with_images(&env, 5).await;
     let rf = FakeRoboflow::start();
@@ -204,6 +207,7 @@ async fn transient_failures_are_retried_and_repeats_are_success() {
 /// Refusals: one clear line each, the API's own text shown, the key never.
 #[tokio::test(flavor = "multi_thread")]
 async fn api_refusals_and_local_checks_are_one_clear_line() {
+    require!(S3);
     let env = s3_env();
     let (bucket, _) = bucket_with_images(&env, 2).await;
     let rf = FakeRoboflow::start();
@@ -288,6 +292,7 @@ async fn api_refusals_and_local_checks_are_one_clear_line() {
 /// end, and its export files are downloaded; a job id reused differently is a 409.
 #[tokio::test(flavor = "multi_thread")]
 async fn workflow_job_runs_and_results_are_downloaded() {
+    require!(S3);
     let env = s3_env();
     let (bucket, keys) = bucket_with_images(&env, 6).await;
     let rf = FakeRoboflow::start();
@@ -358,6 +363,7 @@ async fn workflow_job_runs_and_results_are_downloaded() {
 /// --timeout ends a wait that cannot finish with its own exit code (124).
 #[tokio::test(flavor = "multi_thread")]
 async fn waiting_past_the_timeout_exits_124() {
+    require!(S3);
     let env = s3_env();
     let (bucket, _) = bucket_with_images(&env, 3).await;
     let rf = FakeRoboflow::start();
@@ -388,6 +394,7 @@ async fn waiting_past_the_timeout_exits_124() {
 /// earlier is submitted inline with its kind read from the names.
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_sends_nothing_and_references_files_are_accepted() {
+    require!(S3);
     let env = s3_env();
     let (bucket, keys) = bucket_with_images(&env, 4).await;
     let rf = FakeRoboflow::start();
@@ -454,6 +461,7 @@ async fn dry_run_sends_nothing_and_references_files_are_accepted() {
 /// and Azure (Azurite) here, each reached through its own standard settings.
 #[tokio::test(flavor = "multi_thread")]
 async fn references_file_uploads_to_gcs_and_azure() {
+    require!(S3, Gcs, Azure);
     let env = s3_env();
     let (bucket, keys) = bucket_with_images(&env, 3).await;
     let rf = FakeRoboflow::start();
@@ -536,6 +544,7 @@ async fn references_file_uploads_to_gcs_and_azure() {
 /// contract (repeated ingests carry the same ingestId).
 #[tokio::test(flavor = "multi_thread")]
 async fn every_api_fault_is_survived() {
+    require!(S3);
     let env = s3_env();
     let (bucket, keys) = bucket_with_images(&env, 30).await;
     let rf = FakeRoboflow::start();

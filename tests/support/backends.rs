@@ -8,6 +8,9 @@ use std::time::{Duration, SystemTime};
 use crate::faults::Service;
 use crate::*;
 
+/// Every local storage server, for a scenario to run on each.
+pub const ALL: [Backend; 3] = [Backend::S3, Backend::Gcs, Backend::Azure];
+
 /// One of the local storage servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -63,16 +66,25 @@ impl Backend {
         }
     }
 
-    /// A new bucket (container) holding `keys`, each with the bytes `key`.
+    /// A new bucket (container) holding `keys`, each with the bytes `key`; every
+    /// key must be accepted.
     pub async fn bucket_with(self, keys: &[String]) -> String {
+        let (bucket, accepted) = self.bucket_holding(keys).await;
+        assert_eq!(accepted.len(), keys.len(), "{self:?} refused some keys");
+        bucket
+    }
+
+    /// A new bucket (container) with each of `keys` that the server accepts, each
+    /// with the bytes `key`; the bucket and the keys it accepted.
+    pub async fn bucket_holding(self, keys: &[String]) -> (String, Vec<String>) {
         let bucket = unique_bucket("behave");
-        match self {
+        let accepted = match self {
             Backend::S3 => {
                 let env = s3_env();
                 let client = admin_client(&env);
                 create_bucket(&client, &bucket).await;
                 let objects = keys.iter().map(|k| (k.clone(), k.as_bytes().to_vec())).collect();
-                assert_eq!(put_objects(&client, &bucket, objects).await.len(), keys.len());
+                put_objects(&client, &bucket, objects).await
             }
             Backend::Gcs => {
                 let endpoint = gcs_endpoint();
@@ -80,6 +92,7 @@ impl Backend {
                 for k in keys {
                     gcs_put(&endpoint, &bucket, k, k.as_bytes().to_vec());
                 }
+                keys.to_vec()
             }
             Backend::Azure => {
                 let (endpoint, _, _) = azure_env();
@@ -91,6 +104,7 @@ impl Backend {
                 );
                 assert_eq!(status, 201, "create container");
                 let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                let mut accepted = Vec::new();
                 for k in keys {
                     let url = format!("{endpoint}/{bucket}/{}?{sas}", refgen_azure::sas::encode_blob_path(k));
                     let request = ureq::http::Request::builder()
@@ -99,11 +113,14 @@ impl Backend {
                         .header("x-ms-blob-type", "BlockBlob")
                         .body(k.as_bytes().to_vec())
                         .expect("request");
-                    assert_eq!(agent.run(request).expect("upload").status().as_u16(), 201, "{k}");
+                    if agent.run(request).expect("upload").status().as_u16() == 201 {
+                        accepted.push(k.clone());
+                    }
                 }
+                accepted
             }
-        }
-        bucket
+        };
+        (bucket, accepted)
     }
 
     /// The source URL of a prefix of `bucket`.

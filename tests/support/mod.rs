@@ -33,13 +33,24 @@ pub struct S3Env {
     pub reader_secret_key: String,
 }
 
+/// Returns from a test, with a message, when one of the named servers
+/// (`S3`, `Gcs`, `Azure`) is not set up: `require!(S3);` as a test's first line.
+#[macro_export]
+macro_rules! require {
+    ($($backend:ident),+) => {
+        $( if !$crate::backends::Backend::$backend.available() { return; } )+
+    };
+}
+
+/// A server setting; tests reach it only past `require!`, so a missing one is a
+/// bug in the test.
 fn required(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: run the tests with scripts/test.sh, which starts the local servers")
     })
 }
 
-/// The local S3 server's settings; panics with directions when the server is not set up.
+/// The local S3 server's settings (a test checks them first with `require!(S3)`).
 pub fn s3_env() -> S3Env {
     S3Env {
         endpoint: required("REFGEN_TEST_S3_ENDPOINT"),

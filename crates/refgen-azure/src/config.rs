@@ -78,7 +78,7 @@ impl AzureBuilder {
 
     /// The Blob service endpoint, e.g. `https://acct.blob.core.windows.net` or
     /// Azurite's `http://127.0.0.1:10000/devstoreaccount1`.
-    pub fn with_endpoint(mut self, url: impl Into<String>) -> Self {
+    pub fn with_endpoint_url(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
         self
     }

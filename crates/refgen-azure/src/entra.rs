@@ -19,7 +19,7 @@ use azure_identity::{
     AzureCliCredential, ClientSecretCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
     WorkloadIdentityCredential,
 };
-use refgen_core::{Error, StorageErrorKind};
+use refgen_core::{Error, Hint, StorageErrorKind};
 use refgen_http::{Reject, Token, TokenCache};
 use serde::Deserialize;
 
@@ -110,12 +110,12 @@ impl CredentialChain {
         Err(storage(
             StorageErrorKind::NoCredentials,
             format!(
-                "no Azure credentials found: give --sas-token, --account-key or a connection string \
-                 (or AZURE_STORAGE_SAS_TOKEN, AZURE_STORAGE_KEY, AZURE_STORAGE_CONNECTION_STRING), or sign in for Entra ID \
-                 (tried {})",
+                "no Azure credentials found: none of AZURE_STORAGE_SAS_TOKEN, AZURE_STORAGE_KEY, \
+                 AZURE_STORAGE_CONNECTION_STRING is set, and no Entra ID sign-in worked (tried {})",
                 tried.join("; ")
             ),
-        ))
+        )
+        .with_hint(Hint::GiveAzureCredentials))
     }
 
     /// The chain behind a token cache: one token for every request of the run,

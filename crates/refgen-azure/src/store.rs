@@ -4,9 +4,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use refgen_core::fanout::merge_level;
-use refgen_core::paginate::{continues, paginate};
-use refgen_core::{Error, FirstPage, LevelStream, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
+use refgen_core::list::{Capabilities, ListClient, ListPage, ListRequest};
+use refgen_core::{Error, ObjectMeta, Signer, StorageErrorKind};
 use refgen_http::{Reject, Transport};
 use tokio::sync::Mutex;
 
@@ -113,7 +112,7 @@ impl AzureStore {
         self.https.then_some("https")
     }
 
-    async fn list_page(
+    async fn fetch_page(
         &self,
         prefix: &str,
         start_from: Option<&str>,
@@ -339,41 +338,24 @@ impl refgen_core::Uploader for AzureStore {
     }
 }
 
-impl Lister for AzureStore {
-    fn list<'a>(&'a self, prefix: &'a str, start_after: Option<&'a str>) -> PageStream<'a> {
-        paginate(move |marker| async move {
-            // `startFrom` (service version 2026-02-06 on) is inclusive: drop the key
-            // itself. The marker carries the position on later pages.
-            let from = if marker.is_none() { start_after } else { None };
-            let (mut objects, _, next) = self.list_page(prefix, from, marker.as_deref(), false).await?;
-            if let Some(after) = start_after {
-                objects.retain(|o| o.key.as_str() > after);
-            }
-            Ok((objects, next))
+#[async_trait::async_trait]
+impl ListClient for AzureStore {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::full(self.page_size.map_or(5000, |n| n.max(1) as usize))
+    }
+
+    async fn list_page(&self, request: ListRequest<'_>) -> Result<ListPage, Error> {
+        // `startFrom` (service version 2026-02-06 on) is inclusive (the key itself
+        // is dropped above this call); the marker carries the position on later pages.
+        let from = request.start_after.filter(|_| request.token.is_none());
+        let (objects, prefixes, next) = self
+            .fetch_page(request.prefix, from, request.token, request.delimited)
+            .await?;
+        Ok(ListPage {
+            objects,
+            prefixes,
+            next,
         })
-    }
-
-    fn list_level<'a>(&'a self, prefix: &'a str) -> Option<LevelStream<'a>> {
-        Some(paginate(move |marker| async move {
-            let (objects, prefixes, next) = self.list_page(prefix, None, marker.as_deref(), true).await?;
-            let more = continues(next.as_deref());
-            Ok((merge_level(objects, prefixes, more), next))
-        }))
-    }
-
-    fn seeks(&self) -> bool {
-        true
-    }
-
-    fn first_page<'a>(&'a self, prefix: &'a str) -> Option<FirstPage<'a>> {
-        Some(Box::pin(async move {
-            let (objects, _, next) = self.list_page(prefix, None, None, false).await?;
-            Ok((objects, continues(next.as_deref())))
-        }))
-    }
-
-    fn page_len(&self) -> usize {
-        self.page_size.map_or(5000, |n| n.max(1) as usize)
     }
 }
 

@@ -250,7 +250,7 @@ pub struct StoreArgs {
     /// Listing requests in flight at once: the key space is split by folder, and flat folders
     /// into key ranges, listed in parts with the output still in key order. 1 lists
     /// sequentially (for servers that do not list in byte order).
-    #[arg(long, value_name = "N", default_value_t = refgen_core::fanout::DEFAULT_CONCURRENCY as u16,
+    #[arg(long, value_name = "N", default_value_t = refgen_core::list::DEFAULT_CONCURRENCY as u16,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 
@@ -272,7 +272,7 @@ pub struct StoreArgs {
 }
 
 /// How hard each request is tried: every listing page, upload, token and API call.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Request options")]
 pub struct RequestArgs {
     /// Attempts per request, the first included [default: 10, or AWS_MAX_ATTEMPTS /
@@ -292,6 +292,11 @@ pub struct RequestArgs {
     /// No retry starts this long after a request's first attempt
     #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = duration)]
     pub retry_budget: std::time::Duration,
+
+    /// The first wait before a retry; later waits double, each a random part of its bound
+    /// [default: 100ms for storage, 500ms for Roboflow]
+    #[arg(long, value_name = "DURATION", env = "REFGEN_RETRY_DELAY", value_parser = duration)]
+    pub retry_delay: Option<std::time::Duration>,
 }
 
 impl RequestArgs {
@@ -303,6 +308,10 @@ impl RequestArgs {
             .with_budget(self.retry_budget);
         if let Some(n) = self.max_attempts {
             config = config.with_max_attempts(n);
+        }
+        if let Some(first) = self.retry_delay {
+            let max = config.max_backoff.max(first);
+            config = config.with_backoff(first, max);
         }
         config
     }
@@ -416,5 +425,23 @@ impl From<AddressingArg> for refgen_s3::Addressing {
             AddressingArg::Virtual => refgen_s3::Addressing::Virtual,
             AddressingArg::Path => refgen_s3::Addressing::Path,
         }
+    }
+}
+
+/// What to do about an error, in this command line's flag names.
+pub fn hint_text(hint: refgen_core::Hint) -> &'static str {
+    use refgen_core::Hint;
+    match hint {
+        Hint::ListSequentially => "rerun with --concurrency 1",
+        Hint::SetRegion => "pass --region with the bucket's region",
+        Hint::GiveS3Credentials => "set them or pass --profile",
+        Hint::GiveBothHmacKeys => "pass both --hmac-access-id and --hmac-secret",
+        Hint::GiveGcsSigner => {
+            "pass --service-account EMAIL (signs through IAM signBlob), --credentials-file with a key, or HMAC keys"
+        }
+        Hint::GiveAzureCredentials => "give --sas-token, --account-key or --connection-string, or sign in for Entra ID",
+        Hint::GiveApiKey => "pass --api-key or set ROBOFLOW_API_KEY",
+        Hint::ChooseMediaKind => "pass --images or --videos (a batch holds one kind)",
+        _ => "see refgen --help",
     }
 }

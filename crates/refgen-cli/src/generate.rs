@@ -4,48 +4,36 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
+use refgen::generate::{GenerateOptions, Plan};
 use refgen_core::expiry::{display_duration, parse_expiry};
-use refgen_core::filter::{MediaPreset, Selection, SelectionBuilder};
-use refgen_core::naming::Namer;
-use refgen_core::pipeline::{Summary, generate};
+use refgen_core::pipeline::Summary;
 use refgen_core::source::SourceUrl;
 use refgen_core::writer::{OutputTarget, ReferenceWriter};
 
 use crate::args::{GenerateArgs, ReferenceArgs, StoreArgs};
 use crate::stores;
 
-/// Everything about a references file that can be checked before any request.
-pub struct Plan {
-    pub source: SourceUrl,
-    pub selection: Selection,
-    pub expires_in: Duration,
-    pub namer: Namer,
-}
-
-pub fn plan(source: &str, args: &ReferenceArgs) -> Result<Plan> {
-    let source: SourceUrl = source.parse()?;
+/// The library's plan for these options: everything checked before any request.
+pub fn plan(source: &str, args: &ReferenceArgs, concurrency: u16) -> Result<Plan> {
     let expires_in = parse_expiry(&args.expires_in)?;
-    check_expiry(&source, &args.expires_in, expires_in)?;
-    let mut selection = SelectionBuilder::new(&source.pattern)
-        .include(&args.include)
-        .exclude(&args.exclude)
-        .case_insensitive(args.ignore_case);
-    if args.images {
-        selection = selection.preset(MediaPreset::Images);
-    }
-    if args.videos {
-        selection = selection.preset(MediaPreset::Videos);
-    }
-    Ok(Plan {
-        selection: selection.build()?,
-        source,
+    let options = GenerateOptions {
+        include: args.include.clone(),
+        exclude: args.exclude.clone(),
+        ignore_case: args.ignore_case,
+        images: args.images,
+        videos: args.videos,
         expires_in,
-        namer: Namer::new(args.name.into()),
-    })
+        name_mode: args.name.into(),
+        concurrency: usize::from(concurrency),
+    };
+    let source_url: SourceUrl = source.parse()?;
+    check_expiry(&source_url, &args.expires_in, expires_in)?;
+    Ok(Plan::new(source, &options)?)
 }
 
+/// Refuses an expiry the provider cannot sign, naming the value as it was typed.
 pub fn check_expiry(source: &SourceUrl, text: &str, expires_in: Duration) -> Result<()> {
-    let max = stores::max_expiry(source.provider);
+    let max = refgen::store::max_expiry(source.provider);
     if expires_in > max {
         bail!(
             "invalid expiry `{text}`: {} URLs can be valid for at most {}",
@@ -56,28 +44,15 @@ pub fn check_expiry(source: &SourceUrl, text: &str, expires_in: Duration) -> Res
     Ok(())
 }
 
-/// Lists, signs and writes; the writer is finished by the caller.
+/// Opens the store, lists, signs and writes; the writer is finished by the caller.
 pub async fn run(plan: &mut Plan, store_args: &StoreArgs, writer: &mut ReferenceWriter) -> Result<Summary> {
     let store = stores::open(&plan.source, store_args).await?;
-    let summary = generate(
-        store.lister(),
-        store.shared_signer(),
-        &plan.selection,
-        plan.expires_in,
-        usize::from(store_args.concurrency),
-        &mut plan.namer,
-        writer,
-    )
-    .await?;
-    if summary.matched == 0 && summary.listed > 0 {
-        tracing::warn!("no object matched the filters ({} listed)", summary.listed);
-    }
-    Ok(summary)
+    Ok(refgen::generate::generate(plan, &store, writer).await?)
 }
 
 pub async fn command(args: GenerateArgs) -> Result<()> {
     // Everything that can be checked locally is checked before any request.
-    let mut plan = plan(&args.source, &args.references)?;
+    let mut plan = plan(&args.source, &args.references, args.store.concurrency)?;
     let target = OutputTarget::from_arg(args.output.as_deref().unwrap_or("-"));
     let mut writer = ReferenceWriter::create(target.clone())?;
     let summary = run(&mut plan, &args.store, &mut writer).await?;

@@ -61,11 +61,38 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            // One line: the chain of causes joined with ": ".
-            eprintln!("error: {}", format!("{err:#}").replace('\n', " "));
+            eprintln!("error: {}", error_line(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// One line: the chain of causes joined with ": ", down to the first library
+/// error (whose message already says what its sources were), and what to do
+/// about it in this command line's flag names.
+fn error_line(err: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    let mut hint = None;
+    for cause in err.chain() {
+        parts.push(cause.to_string());
+        let library = if let Some(e) = cause.downcast_ref::<refgen::Error>() {
+            Some(e.hint())
+        } else if let Some(e) = cause.downcast_ref::<refgen_core::Error>() {
+            Some(e.hint())
+        } else {
+            cause.downcast_ref::<refgen_roboflow::RoboflowError>().map(|e| e.hint())
+        };
+        if let Some(found) = library {
+            hint = found;
+            break;
+        }
+    }
+    let mut line = parts.join(": ").replace('\n', " ");
+    if let Some(hint) = hint {
+        line.push_str("; ");
+        line.push_str(args::hint_text(hint));
+    }
+    line
 }
 
 /// `refgen … | head` closes the pipe early: that is the reader's choice, not a failure.
@@ -74,6 +101,7 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         cause
             .downcast_ref::<refgen_core::Error>()
             .is_some_and(refgen_core::Error::is_broken_pipe)
+            || matches!(cause.downcast_ref::<refgen::Error>(), Some(refgen::Error::Core(e)) if e.is_broken_pipe())
             || cause
                 .downcast_ref::<std::io::Error>()
                 .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)

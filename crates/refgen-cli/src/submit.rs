@@ -1,22 +1,24 @@
 //! `refgen submit`: references to Roboflow Batch Processing, then follow them.
 //!
-//! Order of work: every local check first (ids, kind, expiry, upload target, API
-//! key), then the references file (made from a source, or read), then the upload and
-//! its signed URL (or inline chunks), then the ingest requests, then, when asked,
-//! waiting for ingestion, the job and its results.
+//! The steps are the library's (`refgen::submit`); this module orders them, shows
+//! progress and prints the summary. Order of work: every local check first (ids,
+//! kind, expiry, upload target, API key), then the references file (made from a
+//! source, or read), then the upload and its signed URL (or inline chunks), then
+//! the ingest requests, then, when asked, waiting for ingestion, the job and its
+//! results, all within one deadline.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
+use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use refgen_core::ObjectMeta;
+use refgen::submit::{self, IngestEvent, JobEvent, Submission};
 use refgen_core::expiry::{display_duration, parse_expiry};
-use refgen_core::filter::MediaPreset;
 use refgen_core::source::SourceUrl;
-use refgen_core::writer::{OutputTarget, ReferenceLine, ReferenceWriter};
-use refgen_roboflow::{Client, ClientBuilder, IngestRequest, JobOptions, MediaKind, Reference, References};
+use refgen_core::writer::{OutputTarget, ReferenceWriter};
+use refgen_roboflow::{Client, ClientBuilder, IngestRequest, JobOptions, MediaKind, References};
 use serde_json::{Value, json};
 
 use crate::args::SubmitArgs;
@@ -96,10 +98,8 @@ pub async fn command(args: SubmitArgs) -> Result<ExitCode> {
         if let Some(key) = &args.roboflow.api_key {
             builder = builder.with_api_key(key);
         }
-        if let Ok(ms) = std::env::var("REFGEN_ROBOFLOW_BACKOFF_MS")
-            && let Ok(ms) = ms.parse()
-        {
-            builder = builder.with_backoff_base(Duration::from_millis(ms));
+        if let Some(first) = args.store.requests.retry_delay {
+            builder = builder.with_backoff_base(first);
         }
         Some(builder.build()?)
     };
@@ -116,7 +116,7 @@ pub async fn command(args: SubmitArgs) -> Result<ExitCode> {
                      (for a bucket of both, submit twice, to two batches)"
                 ),
             };
-            let mut plan = generate::plan(source, &args.references)?;
+            let mut plan = generate::plan(source, &args.references, args.store.concurrency)?;
             let path = temp.path().join("references.jsonl");
             let mut writer = ReferenceWriter::create(OutputTarget::File(path.clone()))?;
             let summary = generate::run(&mut plan, &args.store, &mut writer).await?;
@@ -128,79 +128,51 @@ pub async fn command(args: SubmitArgs) -> Result<ExitCode> {
             (path, summary.written, kind)
         }
         (None, Some(file)) => {
-            let (count, kind) = check_references_file(file, args.references.images, args.references.videos)?;
-            (file.clone(), count, kind)
+            let kind = match (args.references.images, args.references.videos) {
+                (true, true) => {
+                    bail!("give --images or --videos, not both: a Roboflow batch holds one kind of media")
+                }
+                (true, false) => Some(MediaKind::Images),
+                (false, true) => Some(MediaKind::Videos),
+                (false, false) => None,
+            };
+            let checked = submit::inspect_references(file, kind)?;
+            (checked.path, checked.count, checked.kind)
         }
         (None, None) => bail!("give a source or --references FILE"),
     };
 
     // --- How the references travel: a signed URL of an uploaded file, or inline.
-    let base_id = args.ingest_id.clone().unwrap_or_else(|| {
-        format!(
-            "{}-{}",
-            args.batch_id,
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0)
-        )
-    });
-    let mut requests = Vec::new();
+    let submission = Submission {
+        batch_id: args.batch_id.clone(),
+        display_name: args.batch_name.clone(),
+        kind,
+        base_ingest_id: args
+            .ingest_id
+            .clone()
+            .unwrap_or_else(|| submit::default_ingest_id(&args.batch_id, SystemTime::now())),
+        notifications_url: args.notifications_url.clone(),
+        notification_categories: args.notification_category.clone(),
+    };
     let mut references_url = None;
-    if let Some(target) = &upload_target {
+    let limit = args.roboflow.inline_limit.unwrap_or_else(|| kind.inline_limit()).max(1);
+    let ingest: Box<dyn Iterator<Item = refgen::Result<IngestRequest>>> = if let Some(target) = &upload_target {
         let store = stores::open(target, &args.store).await?;
-        let key = target.pattern.clone();
-        if !args.dry_run {
-            store
-                .uploader()
-                .upload_file(&key, &refs_path, "application/x-ndjson")
-                .await?;
-        }
-        let object = ObjectMeta {
-            key: key.clone(),
-            size: 0,
-            last_modified: None,
-        };
-        let url = store
-            .signer()
-            .sign_page(std::slice::from_ref(&object), expires_in)
-            .await?
-            .pop()
-            .context("no URL was signed for the references file")?;
-        check_references_url(&url)?;
+        let url = submit::upload_references(&store, &target.pattern, &refs_path, expires_in, args.dry_run).await?;
         references_url = Some(url.clone());
-        requests.push(References::Url(url));
+        Box::new(std::iter::once(Ok(submission.request(0, References::Url(url)))))
     } else {
-        let limit = args.roboflow.inline_limit.unwrap_or_else(|| kind.inline_limit()).max(1);
-        let text = std::fs::read_to_string(&refs_path).context("cannot read the references file")?;
-        let mut chunk = Vec::new();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let r: ReferenceLine = serde_json::from_str(line)?;
-            chunk.push(Reference {
-                name: r.name,
-                url: r.url,
-            });
-            if chunk.len() == limit {
-                requests.push(References::Inline(std::mem::take(&mut chunk)));
-            }
-        }
-        if !chunk.is_empty() {
-            requests.push(References::Inline(chunk));
-        }
-    }
-    let ingest: Vec<IngestRequest> = requests
-        .into_iter()
-        .enumerate()
-        .map(|(i, references)| IngestRequest {
-            kind,
-            batch_id: args.batch_id.clone(),
-            display_name: args.batch_name.clone(),
-            references,
-            ingest_id: format!("{base_id}-{i}"),
-            notifications_url: args.notifications_url.clone(),
-            notification_categories: args.notification_category.clone(),
-        })
-        .collect();
+        let chunks = submit::inline_chunks(&refs_path, limit)?;
+        Box::new(
+            chunks
+                .enumerate()
+                .map(|(i, chunk)| Ok(submission.request(i, References::Inline(chunk?)))),
+        )
+    };
+    let requests = match upload_target {
+        Some(_) => 1,
+        None => submit::inline_request_count(count, limit),
+    };
 
     let job_options = JobOptions {
         name: args.job.job_name.clone(),
@@ -217,7 +189,7 @@ pub async fn command(args: SubmitArgs) -> Result<ExitCode> {
     };
 
     let Some(client) = client else {
-        print_dry_run(&args, &ingest, count, kind, job_id.as_deref());
+        print_dry_run(&args, ingest, requests, count, kind, job_id.as_deref())?;
         return Ok(ExitCode::SUCCESS);
     };
 
@@ -227,13 +199,15 @@ pub async fn command(args: SubmitArgs) -> Result<ExitCode> {
         None => client.workspace().await?,
     };
     let mut duplicated = false;
-    for (i, request) in ingest.iter().enumerate() {
-        let answer = client.ingest(&workspace, request).await?;
+    let mut ingest_ids = Vec::new();
+    for (i, request) in ingest.enumerate() {
+        let request = request?;
+        let answer = client.ingest(&workspace, &request).await?;
         duplicated |= answer.duplicated;
+        ingest_ids.push(request.ingest_id.clone());
         eprintln!(
-            "refgen: ingest {}/{} accepted (ingest id {}{})",
+            "refgen: ingest {}/{requests} accepted (ingest id {}{})",
             i + 1,
-            ingest.len(),
             request.ingest_id,
             if answer.duplicated {
                 ", a repeat Roboflow already had"
@@ -272,9 +246,9 @@ pub async fn command(args: SubmitArgs) -> Result<ExitCode> {
         "workspace": workspace,
         "kind": match kind { MediaKind::Images => "images", MediaKind::Videos => "videos" },
         "references": count,
-        "ingestIds": ingest.iter().map(|r| r.ingest_id.clone()).collect::<Vec<_>>(),
+        "ingestIds": ingest_ids,
         "duplicated": duplicated,
-        "referencesURL": references_url.as_deref().map(without_signature),
+        "referencesURL": references_url.as_deref().map(submit::without_signature),
         "jobId": if wants_job { job_id.clone() } else { None },
         "outcome": outcome.name(),
         "resultFiles": result_files,
@@ -301,93 +275,6 @@ fn parse_upload_target(text: &str) -> Result<SourceUrl> {
         bail!("--upload-to `{text}` must be a plain object name, without wildcards");
     }
     Ok(target)
-}
-
-/// Roboflow's client refuses `http://` references URLs; a local test server is the
-/// one exception (warned about).
-fn check_references_url(url: &str) -> Result<()> {
-    if fetchable(url).map_err(|why| anyhow::anyhow!("the references URL {why}"))? {
-        tracing::warn!("the references URL is plain http on a local server: Roboflow itself only fetches https URLs");
-    }
-    Ok(())
-}
-
-/// Whether Roboflow can fetch `url`: https, or plain http on this machine (the
-/// local test servers), for which `Ok(true)` asks for a warning. The error says why not.
-fn fetchable(url: &str) -> std::result::Result<bool, String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("is not a URL ({e})"))?;
-    match parsed.scheme() {
-        "https" => Ok(false),
-        "http" => match parsed.host() {
-            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(true),
-            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(true),
-            Some(url::Host::Domain("localhost")) => Ok(true),
-            host => Err(format!(
-                "is plain http ({}); Roboflow only fetches https URLs",
-                host.map(|h| h.to_string()).unwrap_or_default()
-            )),
-        },
-        other => Err(format!("is a {other}: URL; Roboflow only fetches https URLs")),
-    }
-}
-
-fn without_signature(url: &str) -> String {
-    url.split('?').next().unwrap_or(url).to_owned()
-}
-
-/// Reads a references file: one JSON object with name and url per line; blank
-/// lines are ignored. Returns the count and the media kind.
-fn check_references_file(path: &std::path::Path, images: bool, videos: bool) -> Result<(u64, MediaKind)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let (mut count, mut image_count, mut video_count) = (0u64, 0u64, 0u64);
-    // Names must be unique in a batch; the set costs about a name's length per line.
-    let mut names = std::collections::HashMap::new();
-    let mut warned_http = false;
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let at = || format!("{} line {}", path.display(), n + 1);
-        let r: ReferenceLine =
-            serde_json::from_str(line).with_context(|| format!("{}: not a JSON object with name and url", at()))?;
-        match fetchable(&r.url) {
-            Ok(local) => {
-                if local && !std::mem::replace(&mut warned_http, true) {
-                    tracing::warn!(
-                        "{}: plain http on a local server; Roboflow itself only fetches https URLs",
-                        at()
-                    );
-                }
-            }
-            Err(why) => bail!("{}: the url {why}", at()),
-        }
-        if let Some(first) = names.insert(r.name.clone(), n + 1) {
-            bail!(
-                "{}: the name `{}` is already used on line {first}: names must be unique in a batch",
-                at(),
-                r.name
-            );
-        }
-        count += 1;
-        if MediaPreset::Images.matches(&r.name) {
-            image_count += 1;
-        } else if MediaPreset::Videos.matches(&r.name) {
-            video_count += 1;
-        }
-    }
-    if count == 0 {
-        bail!("{} holds no references", path.display());
-    }
-    let kind = match (images, videos) {
-        (true, false) => MediaKind::Images,
-        (false, true) => MediaKind::Videos,
-        (true, true) => bail!("give --images or --videos, not both: a Roboflow batch holds one kind of media"),
-        (false, false) if image_count > 0 && video_count == 0 => MediaKind::Images,
-        (false, false) if video_count > 0 && image_count == 0 => MediaKind::Videos,
-        (false, false) => bail!(
-            "cannot tell whether {} holds images or videos ({image_count} image names, {video_count} video names): \
-             pass --images or --videos (a batch holds one kind)",
-            path.display()
-        ),
-    };
-    Ok((count, kind))
 }
 
 struct Progress {
@@ -429,6 +316,7 @@ impl Progress {
     }
 }
 
+/// Follows ingestion until it ends or `deadline` passes.
 async fn wait_for_ingest(
     client: &Client,
     ws: &str,
@@ -438,121 +326,114 @@ async fn wait_for_ingest(
     poll: Duration,
 ) -> Result<Outcome> {
     let mut progress = Progress::new(expected, "ingesting");
-    loop {
-        let count = client.batch_count(ws, batch).await?;
-        let shards = client.shards(ws, batch).await?;
-        progress.update(count.min(expected), || {
-            format!("ingested {count} of {expected} references")
-        });
-        if let Some(bad) = shards.iter().find(|s| s.failed()) {
-            progress.finish();
-            eprintln!(
-                "refgen: shard {} of batch {batch} failed: {} ({})",
-                bad.shard_id,
-                bad.status_name,
-                bad.status_metadata.as_ref().map(Value::to_string).unwrap_or_default()
-            );
-            return Ok(Outcome::Failed);
+    let mut events = submit::ingest_events(client, ws, batch, expected, poll);
+    let mut ingested = 0;
+    let outcome = loop {
+        let event = match tokio::time::timeout_at(deadline.into(), events.next()).await {
+            Err(_elapsed) => {
+                eprintln!(
+                    "refgen: gave up waiting: {ingested} of {expected} references ingested when --timeout ran out"
+                );
+                break Outcome::TimedOut;
+            }
+            Ok(None) => break Outcome::Failed,
+            Ok(Some(event)) => event?,
+        };
+        match event {
+            IngestEvent::Progress { ingested: count, .. } => {
+                ingested = count;
+                progress.update(count.min(expected), || {
+                    format!("ingested {count} of {expected} references")
+                });
+            }
+            IngestEvent::ShardFailed(bad) => {
+                progress.finish();
+                eprintln!(
+                    "refgen: shard {} of batch {batch} failed: {} ({})",
+                    bad.shard_id,
+                    bad.status_name,
+                    bad.status_metadata.as_ref().map(Value::to_string).unwrap_or_default()
+                );
+                break Outcome::Failed;
+            }
+            IngestEvent::Ingested { .. } => {
+                eprintln!("refgen: all {expected} references ingested into batch {batch}");
+                break Outcome::Ingested;
+            }
         }
-        if count >= expected {
-            progress.finish();
-            eprintln!("refgen: all {expected} references ingested into batch {batch}");
-            return Ok(Outcome::Ingested);
-        }
-        if Instant::now() + poll > deadline {
-            progress.finish();
-            eprintln!("refgen: gave up waiting: {count} of {expected} references ingested when --timeout ran out");
-            return Ok(Outcome::TimedOut);
-        }
-        tokio::time::sleep(poll).await;
-    }
+    };
+    progress.finish();
+    Ok(outcome)
 }
 
+/// Follows the job until it ends or `deadline` passes.
 async fn wait_for_job(client: &Client, ws: &str, job_id: &str, deadline: Instant, poll: Duration) -> Result<Outcome> {
-    let mut last_stage = String::new();
+    let mut events = submit::job_events(client, ws, job_id, poll);
     loop {
-        let job = client.job(ws, job_id).await?;
-        let stage = job.current_stage.clone().unwrap_or_default();
-        if stage != last_stage && !stage.is_empty() {
-            let tasks: u64 = client
-                .job_stages(ws, job_id)
-                .await?
-                .iter()
-                .filter(|s| s.name == stage)
-                .map(|s| s.tasks)
-                .sum();
-            eprintln!("refgen: job {job_id}: stage {stage} ({tasks} tasks)");
-            last_stage = stage;
-        }
-        if job.is_terminal {
-            if job.error {
+        let event = match tokio::time::timeout_at(deadline.into(), events.next()).await {
+            Err(_elapsed) => {
+                eprintln!("refgen: gave up waiting for job {job_id} when --timeout ran out");
+                return Ok(Outcome::TimedOut);
+            }
+            Ok(None) => return Ok(Outcome::Failed),
+            Ok(Some(event)) => event?,
+        };
+        match event {
+            JobEvent::Stage { name, tasks } => eprintln!("refgen: job {job_id}: stage {name} ({tasks} tasks)"),
+            JobEvent::Failed(job) => {
                 eprintln!(
                     "refgen: job {job_id} failed{}",
                     job.last_notification.map(|n| format!(": {n}")).unwrap_or_default()
                 );
                 return Ok(Outcome::Failed);
             }
-            eprintln!("refgen: job {job_id} finished");
-            return Ok(Outcome::JobSucceeded);
-        }
-        if Instant::now() + poll > deadline {
-            eprintln!("refgen: gave up waiting for job {job_id} when --timeout ran out");
-            return Ok(Outcome::TimedOut);
-        }
-        tokio::time::sleep(poll).await;
-    }
-}
-
-/// Downloads every file of the export stage's output batches into `dir`.
-async fn download_results(client: &Client, ws: &str, job_id: &str, dir: &std::path::Path) -> Result<Vec<String>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let stages = client.job_stages(ws, job_id).await?;
-    let batches: Vec<String> = stages
-        .iter()
-        .filter(|s| s.name == "export")
-        .flat_map(|s| s.output_batches.clone())
-        .collect();
-    if batches.is_empty() {
-        bail!("job {job_id} has no export stage with output batches: nothing to download");
-    }
-    let mut written = Vec::new();
-    for batch in &batches {
-        for part in client.batch_parts(ws, batch).await? {
-            for file in client.list_files(ws, batch, &part.name).await? {
-                // File names come from the service: keep only their last segment.
-                let name = file.file_name.rsplit(['/', '\\']).next().unwrap_or_default();
-                if name.is_empty() || name == "." || name == ".." {
-                    continue;
-                }
-                let bytes = client.download(&file.download_url).await?;
-                let path = dir.join(name);
-                std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
-                written.push(path.display().to_string());
+            JobEvent::Succeeded(_) => {
+                eprintln!("refgen: job {job_id} finished");
+                return Ok(Outcome::JobSucceeded);
             }
         }
     }
+}
+
+/// Downloads the job's results, saying where they went.
+async fn download_results(client: &Client, ws: &str, job_id: &str, dir: &std::path::Path) -> Result<Vec<String>> {
+    let written = submit::download_results(client, ws, job_id, dir).await?;
     eprintln!(
         "refgen: downloaded {} result files into {}",
         written.len(),
         dir.display()
     );
-    Ok(written)
+    Ok(written.iter().map(|p| p.display().to_string()).collect())
 }
 
-fn print_dry_run(args: &SubmitArgs, ingest: &[IngestRequest], count: u64, kind: MediaKind, job_id: Option<&str>) {
-    let workspace = args
-        .roboflow
-        .workspace
-        .clone()
-        .unwrap_or_else(|| "<the API key's workspace>".into());
+/// Prints each request the run would send, with the paths escaped exactly as the
+/// client sends them and the job's settings, and nothing sent.
+fn print_dry_run(
+    args: &SubmitArgs,
+    ingest: impl Iterator<Item = refgen::Result<IngestRequest>>,
+    requests: usize,
+    count: u64,
+    kind: MediaKind,
+    job_id: Option<&str>,
+) -> Result<()> {
+    let workspace = args.roboflow.workspace.clone();
+    let shown = workspace.clone().unwrap_or_else(|| "<the API key's workspace>".into());
+    if args.roboflow.api_key.is_none() && std::env::var_os("ROBOFLOW_API_KEY").is_none() {
+        tracing::warn!("dry run without a Roboflow API key: a real run would stop at the first request");
+    }
     for r in ingest {
+        let r = r?;
         let references = match &r.references {
-            References::Url(u) => json!({"referencesURL": without_signature(u)}),
+            References::Url(u) => json!({"referencesURL": submit::without_signature(u)}),
             References::Inline(refs) => json!({"inlineReferences": refs.len()}),
+        };
+        let path = match &workspace {
+            Some(ws) => refgen_roboflow::ingest_path(ws, &r.batch_id, kind),
+            None => refgen_roboflow::ingest_path("WORKSPACE", &r.batch_id, kind).replacen("WORKSPACE", &shown, 1),
         };
         let line = json!({
             "method": "POST",
-            "path": format!("/data-staging/v1/external/{workspace}/batches/{}/bulk-upload/{}", r.batch_id, kind.endpoint()),
+            "path": path,
             "displayName": r.display_name.clone().unwrap_or_else(|| r.batch_id.clone()),
             "ingestId": r.ingest_id,
             "references": references,
@@ -562,14 +443,32 @@ fn print_dry_run(args: &SubmitArgs, ingest: &[IngestRequest], count: u64, kind: 
         println!("{line}");
     }
     if let (Some(workflow), Some(job)) = (&args.job.workflow_id, job_id) {
+        let path = match &workspace {
+            Some(ws) => refgen_roboflow::job_path(ws, job),
+            None => refgen_roboflow::job_path("WORKSPACE", job).replacen("WORKSPACE", &shown, 1),
+        };
+        let j = &args.job;
         println!(
             "{}",
-            json!({"method": "POST", "path": format!("/batch-processing/v1/external/{workspace}/jobs/{job}"), "workflowId": workflow})
+            json!({
+                "method": "POST",
+                "path": path,
+                "workflowId": workflow,
+                "jobName": j.job_name,
+                "machineType": j.machine_type,
+                "workersPerMachine": j.workers_per_machine,
+                "processingTimeoutSeconds": j.processing_timeout,
+                "maxParallelTasks": j.max_parallel_tasks,
+                "maxImageFailureRate": j.max_image_failure_rate,
+                "imageInputName": j.image_input_name,
+                "aggregationFormat": j.aggregation_format,
+                "maxVideoFps": j.max_video_fps,
+            })
         );
     }
     eprintln!(
-        "refgen: dry run: {count} references in {} request(s); nothing was uploaded or sent (URLs valid for {})",
-        ingest.len(),
+        "refgen: dry run: {count} references in {requests} request(s); nothing was uploaded or sent (URLs valid for {})",
         display_duration(parse_expiry(&args.references.expires_in).unwrap_or_default())
     );
+    Ok(())
 }

@@ -1,7 +1,11 @@
 //! The error type every refgen library returns.
 //!
 //! Messages are written for the person running the command: one line, saying what
-//! failed and what to fix. They never carry secrets (keys, tokens, signatures).
+//! failed. What to do about it is a [`Hint`], which names no flag: the command
+//! line turns it into its own option names, a library user into theirs. The
+//! error that caused a storage failure is kept as its `source()` (with no URL, so
+//! no signature or SAS), and messages never carry secrets (keys, tokens,
+//! signatures).
 
 use std::path::PathBuf;
 
@@ -26,6 +30,49 @@ pub enum StorageErrorKind {
     /// Anything else the server answered.
     Other,
 }
+
+/// What the person running refgen can do about an error, in words that name no
+/// command-line flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Hint {
+    /// List one request at a time (a concurrency of 1): the server does not list
+    /// in byte order.
+    ListSequentially,
+    /// Name the bucket's region.
+    SetRegion,
+    /// Give S3 credentials, or name the profile that has them.
+    GiveS3Credentials,
+    /// Give both halves of a GCS HMAC key.
+    GiveBothHmacKeys,
+    /// Name a service account to sign through IAM signBlob, or give a key file
+    /// or HMAC keys.
+    GiveGcsSigner,
+    /// Give an Azure SAS token, account key or connection string.
+    GiveAzureCredentials,
+    /// Give a Roboflow API key.
+    GiveApiKey,
+    /// Say whether the references are images or videos (a batch holds one kind).
+    ChooseMediaKind,
+}
+
+impl std::fmt::Display for Hint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Hint::ListSequentially => "list sequentially (a concurrency of 1)",
+            Hint::SetRegion => "name the bucket's region",
+            Hint::GiveS3Credentials => "give S3 credentials or name a profile that has them",
+            Hint::GiveBothHmacKeys => "give both the HMAC access id and its secret",
+            Hint::GiveGcsSigner => "name a service account, or give a key file or HMAC keys",
+            Hint::GiveAzureCredentials => "give a SAS token, an account key or a connection string",
+            Hint::GiveApiKey => "give a Roboflow API key",
+            Hint::ChooseMediaKind => "say whether the references are images or videos (a batch holds one kind)",
+        })
+    }
+}
+
+/// The error beneath a storage failure.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Errors from refgen's libraries.
 #[derive(Debug, thiserror::Error)]
@@ -70,8 +117,33 @@ pub enum Error {
         provider: &'static str,
         /// The category of the failure.
         kind: StorageErrorKind,
-        /// One line saying what failed and what to do.
+        /// One line saying what failed.
         message: String,
+        /// What to do about it, if refgen knows.
+        hint: Option<Hint>,
+        /// The error beneath, when there is one worth keeping.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The server listed keys out of byte order, so a listing split into key
+    /// ranges cannot be trusted (some S3-compatible servers walk folder by folder).
+    #[error(
+        "the server listed `{key}` after `{previous}`, out of byte order, so the listing cannot be split into ranges"
+    )]
+    ListingOrder {
+        /// The key that came out of order.
+        key: String,
+        /// The key listed before it.
+        previous: String,
+    },
+    /// A task of the pipeline stopped without an answer (it panicked or was cancelled).
+    #[error("{doing} stopped unexpectedly")]
+    Task {
+        /// What the task was doing.
+        doing: &'static str,
+        /// Why it stopped.
+        #[source]
+        source: tokio::task::JoinError,
     },
 }
 
@@ -82,6 +154,33 @@ impl Error {
             provider,
             kind,
             message: message.into(),
+            hint: None,
+            source: None,
+        }
+    }
+
+    /// The same error with what to do about it (storage errors only).
+    pub fn with_hint(mut self, new: Hint) -> Self {
+        if let Error::Storage { hint, .. } = &mut self {
+            *hint = Some(new);
+        }
+        self
+    }
+
+    /// The same error keeping `cause` as its source (storage errors only).
+    pub fn with_source(mut self, cause: impl Into<BoxError>) -> Self {
+        if let Error::Storage { source, .. } = &mut self {
+            *source = Some(cause.into());
+        }
+        self
+    }
+
+    /// What to do about this error, if refgen knows.
+    pub fn hint(&self) -> Option<Hint> {
+        match self {
+            Error::Storage { hint, .. } => *hint,
+            Error::ListingOrder { .. } => Some(Hint::ListSequentially),
+            _ => None,
         }
     }
 
@@ -102,10 +201,14 @@ impl Error {
                 provider,
                 kind,
                 message,
+                hint,
+                source,
             } => Error::Storage {
                 provider,
                 kind,
                 message: format!("{message}{note}"),
+                hint,
+                source,
             },
             other => other,
         }
@@ -115,6 +218,7 @@ impl Error {
     pub fn storage_kind(&self) -> Option<StorageErrorKind> {
         match self {
             Error::Storage { kind, .. } => Some(*kind),
+            Error::ListingOrder { .. } => Some(StorageErrorKind::ListingOrder),
             _ => None,
         }
     }

@@ -9,25 +9,25 @@
 //!   locally), `--include`/`--exclude` and the media presets;
 //! - [`naming`]: the rules that turn keys into unique names;
 //! - [`expiry`]: parsing `--expires-in`;
-//! - [`Lister`], [`Signer`] and [`Uploader`]: the traits each provider implements;
+//! - [`list::ListClient`], [`Signer`] and [`Uploader`]: the traits each provider
+//!   implements (listing is one method, [`list::ListClient::list_page`]);
 //! - [`writer`]: the streaming, atomic JSON Lines writer;
-//! - [`fanout`]: one listing split into parts listed concurrently, in key order;
+//! - [`list`]: one listing split into parts listed concurrently, in key order;
 //! - [`pipeline`]: list → filter → sign → write as one bounded stream.
 
 pub mod encoding;
 mod error;
 pub mod expiry;
-pub mod fanout;
 pub mod filter;
+pub mod list;
 pub mod naming;
 mod object;
-pub mod paginate;
 pub mod pipeline;
 pub mod source;
-mod split;
 mod traits;
 pub mod writer;
 
-pub use error::{Error, StorageErrorKind};
+pub use error::{BoxError, Error, Hint, StorageErrorKind};
+pub use list::{ListClient, PageStream};
 pub use object::ObjectMeta;
-pub use traits::{FirstPage, LevelEntry, LevelPage, LevelStream, Lister, PageStream, Signer, Uploader};
+pub use traits::{Signer, Uploader};

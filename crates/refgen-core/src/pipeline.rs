@@ -13,11 +13,11 @@ use std::sync::Arc;
 use futures::TryStreamExt;
 
 use crate::expiry::display_duration;
-use crate::fanout::list_concurrently;
 use crate::filter::Selection;
+use crate::list::{ListClient, list_concurrently};
 use crate::naming::Namer;
 use crate::writer::ReferenceWriter;
-use crate::{Error, Lister, Signer, StorageErrorKind};
+use crate::{Error, Signer, StorageErrorKind};
 
 /// How many pages may be signed ahead of the one being written.
 pub const SIGN_AHEAD: usize = 4;
@@ -38,12 +38,12 @@ pub struct Summary {
 /// Writes one reference line per selected object.
 ///
 /// The listing is split into parts listed concurrently (up to `concurrency` requests
-/// in flight; see [`crate::fanout`]), and pages still arrive in key order. When the
+/// in flight; see [`crate::list`]), and pages still arrive in key order. When the
 /// server turns out not to list in byte order (which splitting relies on) and the
 /// output can still be taken back (a file not yet in place), the run starts over
 /// with a sequential listing.
 pub async fn generate(
-    lister: Arc<dyn Lister>,
+    lister: Arc<dyn ListClient>,
     signer: Arc<dyn Signer>,
     selection: &Selection,
     expires_in: Duration,
@@ -86,7 +86,7 @@ pub async fn generate(
 
 /// One pass of list → filter → sign → write.
 async fn write_all(
-    lister: Arc<dyn Lister>,
+    lister: Arc<dyn ListClient>,
     signer: Arc<dyn Signer>,
     selection: &Selection,
     expires_in: Duration,
@@ -110,8 +110,9 @@ async fn write_all(
                 Ok::<_, Error>((listed, kept, urls))
             });
             async move {
-                signing.await.map_err(|e| {
-                    Error::storage("signing", StorageErrorKind::Other, format!("signing task failed: {e}"))
+                signing.await.map_err(|source| Error::Task {
+                    doing: "signing a page",
+                    source,
                 })?
             }
         })

@@ -9,30 +9,44 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::{rand, signature};
-use futures::{StreamExt, stream};
 use refgen_core::filter::SelectionBuilder;
+use refgen_core::list::{Capabilities, ListClient, ListPage, ListRequest};
 use refgen_core::naming::{NameMode, Namer};
 use refgen_core::pipeline::generate;
 use refgen_core::writer::{OutputTarget, ReferenceWriter};
-use refgen_core::{Lister, ObjectMeta, PageStream};
+use refgen_core::{Error, ObjectMeta};
 
 struct SyntheticBucket {
     objects: u64,
 }
 
-impl Lister for SyntheticBucket {
-    fn list<'a>(&'a self, _prefix: &'a str, _after: Option<&'a str>) -> PageStream<'a> {
-        stream::iter(0..self.objects.div_ceil(1000))
-            .map(move |p| {
-                Ok((p * 1000..((p + 1) * 1000).min(self.objects))
-                    .map(|i| ObjectMeta {
-                        key: format!("data/c{:02}/{i:08}.jpg", i % 100),
-                        size: 1,
-                        last_modified: None,
-                    })
-                    .collect())
+#[async_trait::async_trait]
+impl ListClient for SyntheticBucket {
+    fn capabilities(&self) -> Capabilities {
+        // A plain listing: the pipeline's signing is what is measured.
+        Capabilities {
+            delimiter: false,
+            start_after: false,
+            page_len: 1000,
+        }
+    }
+
+    async fn list_page(&self, request: ListRequest<'_>) -> Result<ListPage, Error> {
+        let p: u64 = request.token.map_or(Ok(0), str::parse).unwrap_or(u64::MAX);
+        let end = ((p + 1) * 1000).min(self.objects);
+        let objects = (p.saturating_mul(1000)..end)
+            .map(|i| ObjectMeta {
+                key: format!("data/c{:02}/{i:08}.jpg", i % 100),
+                size: 1,
+                last_modified: None,
             })
-            .boxed()
+            .collect();
+        let next = (end < self.objects).then(|| (p + 1).to_string());
+        Ok(ListPage {
+            objects,
+            prefixes: Vec::new(),
+            next,
+        })
     }
 }
 
@@ -68,7 +82,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let dir = tempfile_dir()?;
     let mut writer = ReferenceWriter::create(OutputTarget::File(dir.join("rsa.jsonl")))?;
-    let lister: Arc<dyn Lister> = Arc::new(SyntheticBucket { objects });
+    let lister: Arc<dyn ListClient> = Arc::new(SyntheticBucket { objects });
     let selection = SelectionBuilder::new("").build()?;
     let summary = generate(
         lister,

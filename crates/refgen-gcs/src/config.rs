@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use refgen_core::{Error, StorageErrorKind};
+use refgen_core::{Error, Hint, StorageErrorKind};
 use refgen_http::{RetryConfig, Transport};
 
 use crate::error::storage;
@@ -157,8 +157,9 @@ impl GcsBuilder {
             (None, Some(_), None) | (None, None, Some(_)) => {
                 return Err(storage(
                     StorageErrorKind::InvalidConfig,
-                    "HMAC signing needs both GCS_HMAC_ACCESS_ID and GCS_HMAC_SECRET (or --hmac-access-id and --hmac-secret)",
-                ));
+                    "HMAC signing needs both GCS_HMAC_ACCESS_ID and GCS_HMAC_SECRET",
+                )
+                .with_hint(Hint::GiveBothHmacKeys));
             }
             _ => None,
         };
@@ -339,10 +340,10 @@ async fn discover_service_account() -> Result<String, Error> {
         storage(
             StorageErrorKind::NoCredentials,
             format!(
-                "the Google credentials hold no private key and no service account could be found to sign as ({why}): \
-                 pass --service-account EMAIL (signs through IAM signBlob), a key file, or HMAC keys"
+                "the Google credentials hold no private key and no service account could be found to sign as ({why})"
             ),
         )
+        .with_hint(Hint::GiveGcsSigner)
     };
     let signer = google_cloud_auth::credentials::Builder::default()
         .build_signer()

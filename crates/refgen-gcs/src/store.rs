@@ -5,9 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use futures::{StreamExt, TryStreamExt, stream};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use refgen_core::fanout::merge_level;
-use refgen_core::paginate::{continues, paginate};
-use refgen_core::{Error, FirstPage, LevelStream, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
+use refgen_core::list::{Capabilities, ListClient, ListPage, ListRequest};
+use refgen_core::{Error, ObjectMeta, Signer, StorageErrorKind};
 use refgen_http::{Reject, Transport};
 use serde::Deserialize;
 
@@ -145,7 +144,7 @@ struct ListedObject {
 }
 
 impl GcsStore {
-    async fn list_page(
+    async fn fetch_page(
         &self,
         prefix: &str,
         start_offset: Option<&str>,
@@ -269,45 +268,23 @@ impl refgen_core::Uploader for GcsStore {
     }
 }
 
-impl Lister for GcsStore {
-    fn list<'a>(&'a self, prefix: &'a str, start_after: Option<&'a str>) -> PageStream<'a> {
-        paginate(move |token| async move {
-            // `startOffset` is inclusive: drop the key itself to start *after* it.
-            // It is sent with every page, as the page token expects the same query.
-            let page = self.list_page(prefix, start_after, token.as_deref(), false).await?;
-            let objects = page
-                .items
-                .into_iter()
-                .filter(|o| start_after != Some(o.name.as_str()))
-                .map(ListedObject::into_meta)
-                .collect();
-            Ok((objects, page.next_page_token))
+#[async_trait::async_trait]
+impl ListClient for GcsStore {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::full(self.page_size.max(1) as usize)
+    }
+
+    async fn list_page(&self, request: ListRequest<'_>) -> Result<ListPage, Error> {
+        // `startOffset` is inclusive (the key itself is dropped above this call),
+        // and it is sent with every page: the page token expects the same query.
+        let page = self
+            .fetch_page(request.prefix, request.start_after, request.token, request.delimited)
+            .await?;
+        Ok(ListPage {
+            objects: page.items.into_iter().map(ListedObject::into_meta).collect(),
+            prefixes: page.prefixes,
+            next: page.next_page_token,
         })
-    }
-
-    fn list_level<'a>(&'a self, prefix: &'a str) -> Option<LevelStream<'a>> {
-        Some(paginate(move |token| async move {
-            let page = self.list_page(prefix, None, token.as_deref(), true).await?;
-            let objects = page.items.into_iter().map(ListedObject::into_meta).collect();
-            let more = continues(page.next_page_token.as_deref());
-            Ok((merge_level(objects, page.prefixes, more), page.next_page_token))
-        }))
-    }
-
-    fn seeks(&self) -> bool {
-        true
-    }
-
-    fn first_page<'a>(&'a self, prefix: &'a str) -> Option<FirstPage<'a>> {
-        Some(Box::pin(async move {
-            let page = self.list_page(prefix, None, None, false).await?;
-            let more = continues(page.next_page_token.as_deref());
-            Ok((page.items.into_iter().map(ListedObject::into_meta).collect(), more))
-        }))
-    }
-
-    fn page_len(&self) -> usize {
-        self.page_size.max(1) as usize
     }
 }
 

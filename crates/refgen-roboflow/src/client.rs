@@ -132,6 +132,21 @@ impl std::fmt::Debug for Client {
 }
 
 /// Characters kept as they are in a path segment or query value.
+/// The path of the references-ingest call for a batch, escaped as it is sent.
+pub fn ingest_path(workspace: &str, batch_id: &str, kind: MediaKind) -> String {
+    format!(
+        "/data-staging/v1/external/{}/batches/{}/bulk-upload/{}",
+        enc(workspace),
+        enc(batch_id),
+        kind.endpoint()
+    )
+}
+
+/// The path of a job (to start it, or to read it), escaped as it is sent.
+pub fn job_path(workspace: &str, job_id: &str) -> String {
+    format!("/batch-processing/v1/external/{}/jobs/{}", enc(workspace), enc(job_id))
+}
+
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -254,12 +269,7 @@ impl Client {
         if !req.notification_categories.is_empty() {
             body.insert("notificationCategories".into(), json!(req.notification_categories));
         }
-        let path = format!(
-            "/data-staging/v1/external/{}/batches/{}/bulk-upload/{}",
-            enc(workspace),
-            enc(&req.batch_id),
-            req.kind.endpoint()
-        );
+        let path = ingest_path(workspace, &req.batch_id, req.kind);
         let display = req.display_name.clone().unwrap_or_else(|| req.batch_id.clone());
         let doing = format!("ingesting references into batch `{}`", req.batch_id);
         let v = self
@@ -388,7 +398,7 @@ impl Client {
         if let Some(n) = &options.notifications_url {
             body["notificationsURL"] = json!(n);
         }
-        let path = format!("/batch-processing/v1/external/{}/jobs/{}", enc(workspace), enc(job_id));
+        let path = job_path(workspace, job_id);
         let query: Vec<(&str, String)> = options.name.iter().map(|n| ("name", n.clone())).collect();
         let doing = format!("starting job `{job_id}`");
         self.call(
@@ -405,7 +415,7 @@ impl Client {
 
     /// The job's state.
     pub async fn job(&self, workspace: &str, job_id: &str) -> Result<Job, RoboflowError> {
-        let path = format!("/batch-processing/v1/external/{}/jobs/{}", enc(workspace), enc(job_id));
+        let path = job_path(workspace, job_id);
         let doing = format!("reading job `{job_id}`");
         let v = self
             .call(reqwest::Method::GET, &path, &[], None, &doing, Duration::from_secs(60))

@@ -17,7 +17,7 @@ pub enum RoboflowError {
         rule: String,
     },
     /// No API key was given.
-    #[error("no Roboflow API key: pass --api-key or set ROBOFLOW_API_KEY")]
+    #[error("no Roboflow API key (ROBOFLOW_API_KEY is not set)")]
     NoApiKey,
     /// 401.
     #[error("Roboflow refused the API key (HTTP 401, unauthorised): check the API key{}", detail(.0))]
@@ -80,6 +80,16 @@ pub enum RoboflowError {
     /// A configuration value was unusable.
     #[error("{0}")]
     Config(String),
+}
+
+impl RoboflowError {
+    /// What to do about this error, if refgen knows (flag names are the caller's).
+    pub fn hint(&self) -> Option<refgen_core::Hint> {
+        match self {
+            RoboflowError::NoApiKey => Some(refgen_core::Hint::GiveApiKey),
+            _ => None,
+        }
+    }
 }
 
 fn detail(message: &str) -> String {

@@ -12,12 +12,12 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use futures::{StreamExt, stream};
 use refgen_core::filter::SelectionBuilder;
+use refgen_core::list::{Capabilities, ListClient, ListPage, ListRequest};
 use refgen_core::naming::{NameMode, Namer};
 use refgen_core::pipeline::generate;
 use refgen_core::writer::{OutputTarget, ReferenceWriter};
-use refgen_core::{Error, FirstPage, LevelEntry, LevelPage, LevelStream, Lister, ObjectMeta, PageStream, Signer};
+use refgen_core::{Error, ObjectMeta, Signer};
 use refgen_s3::{SigV4Presigner, SigningCredentials};
 
 const PAGE: u64 = 1000;
@@ -60,56 +60,43 @@ impl SyntheticBucket {
     }
 }
 
-impl Lister for SyntheticBucket {
-    fn list<'a>(&'a self, prefix: &'a str, after: Option<&'a str>) -> PageStream<'a> {
+#[async_trait::async_trait]
+impl ListClient for SyntheticBucket {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            delimiter: true,
+            start_after: true,
+            page_len: PAGE as usize,
+        }
+    }
+
+    async fn list_page(&self, request: ListRequest<'_>) -> Result<ListPage, Error> {
+        let prefix = request.prefix;
+        if request.delimited && prefix != FOLDER {
+            // The root holds the one folder.
+            let prefixes = FOLDER
+                .starts_with(prefix)
+                .then(|| FOLDER.to_owned())
+                .into_iter()
+                .collect();
+            return Ok(ListPage {
+                prefixes,
+                ..ListPage::default()
+            });
+        }
         let start = if FOLDER.starts_with(prefix) || prefix.starts_with(FOLDER) {
-            self.first_after(after)
+            self.first_after(request.token.or(request.start_after))
         } else {
             self.objects
         };
-        stream::iter((start..self.objects).step_by(PAGE as usize))
-            .map(move |from| Ok(self.page_from(from)))
-            .boxed()
-    }
-
-    fn list_level<'a>(&'a self, prefix: &'a str) -> Option<LevelStream<'a>> {
-        Some(if prefix == FOLDER {
-            self.list(prefix, None)
-                .map(move |page| {
-                    page.map(|p| LevelPage {
-                        more: p.last().is_some_and(|o| self.first_after(Some(&o.key)) < self.objects),
-                        entries: p.into_iter().map(LevelEntry::Object).collect(),
-                    })
-                })
-                .boxed()
-        } else {
-            let only_folder = LevelPage {
-                entries: vec![LevelEntry::Prefix(FOLDER.to_owned())],
-                more: false,
-            };
-            stream::iter([Ok(only_folder)]).boxed()
+        let objects = self.page_from(start);
+        let more = start + (objects.len() as u64) < self.objects;
+        let next = objects.last().filter(|_| more).map(|o| o.key.clone());
+        Ok(ListPage {
+            objects,
+            prefixes: Vec::new(),
+            next,
         })
-    }
-
-    fn seeks(&self) -> bool {
-        true
-    }
-
-    fn page_len(&self) -> usize {
-        PAGE as usize
-    }
-
-    fn first_page<'a>(&'a self, prefix: &'a str) -> Option<FirstPage<'a>> {
-        Some(Box::pin(async move {
-            let start = if prefix == FOLDER || prefix.is_empty() {
-                0
-            } else {
-                self.objects
-            };
-            let page = self.page_from(start);
-            let more = page.len() as u64 == PAGE && self.objects > PAGE;
-            Ok((page, more))
-        }))
     }
 }
 
@@ -136,7 +123,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let output = args.next().ok_or("usage: synthetic N OUTPUT_FILE [CONCURRENCY]")?;
     let concurrency = args
         .next()
-        .map_or(Ok(refgen_core::fanout::DEFAULT_CONCURRENCY), |c| c.parse())?;
+        .map_or(Ok(refgen_core::list::DEFAULT_CONCURRENCY), |c| c.parse())?;
     let endpoint = url::Url::parse("https://bucket.s3.eu-central-1.amazonaws.com")?;
     let signer = Arc::new(Presign(SigV4Presigner::new(
         &endpoint,
@@ -146,7 +133,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let selection = SelectionBuilder::new("").build()?;
     let mut writer = ReferenceWriter::create(OutputTarget::File(output.into()))?;
     let mut namer = Namer::new(NameMode::Flat);
-    let lister: Arc<dyn Lister> = Arc::new(SyntheticBucket { objects });
+    let lister: Arc<dyn ListClient> = Arc::new(SyntheticBucket { objects });
     let summary = generate(
         lister,
         signer,

@@ -108,9 +108,10 @@ impl S3Builder {
         self
     }
 
-    /// Asks for pages of at most this many keys (S3's maximum, 1,000, by default).
-    pub fn with_page_size(mut self, keys: i32) -> Self {
-        self.page_size = Some(keys);
+    /// Asks for pages of at most this many keys (S3's maximum, 1,000, by default;
+    /// more is taken as 1,000).
+    pub fn with_page_size(mut self, keys: u32) -> Self {
+        self.page_size = Some(i32::try_from(keys.clamp(1, 1000)).unwrap_or(1000));
         self
     }
 

@@ -7,7 +7,7 @@
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use refgen_core::{Error, StorageErrorKind};
+use refgen_core::{Error, Hint, StorageErrorKind};
 
 pub(crate) const PROVIDER: &str = "S3";
 
@@ -43,10 +43,9 @@ where
                     "the session token has expired: refresh the credentials",
                 ),
                 "InvalidToken" => (StorageErrorKind::InvalidCredentials, "the session token is not valid"),
-                "PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException" => (
-                    StorageErrorKind::InvalidConfig,
-                    "the bucket is in another region: pass --region with the bucket's region",
-                ),
+                "PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException" => {
+                    (StorageErrorKind::InvalidConfig, "the bucket is in another region")
+                }
                 _ => (StorageErrorKind::Other, ""),
             };
             let status = service.raw().status().as_u16();
@@ -62,7 +61,13 @@ where
                 (StorageErrorKind::Other, 403) => StorageErrorKind::AccessDenied,
                 (k, _) => k,
             };
-            Error::storage(PROVIDER, kind, message)
+            let error = Error::storage(PROVIDER, kind, message);
+            match code {
+                "PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException" => {
+                    error.with_hint(Hint::SetRegion)
+                }
+                _ => error,
+            }
         }
         SdkError::DispatchFailure(failure) => {
             let why = if failure.is_timeout() {
@@ -141,8 +146,9 @@ pub(crate) fn from_credentials(err: &CredentialsError) -> Error {
             PROVIDER,
             StorageErrorKind::NoCredentials,
             "no AWS credentials found (looked at AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE and the \
-             config/credentials files, SSO, web identity, container and instance metadata): set them or pass --profile",
-        ),
+             config/credentials files, SSO, web identity, container and instance metadata)",
+        )
+        .with_hint(Hint::GiveS3Credentials),
         CredentialsError::ProviderTimedOut(_) => Error::storage(
             PROVIDER,
             StorageErrorKind::NoCredentials,

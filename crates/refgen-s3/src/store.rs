@@ -7,9 +7,8 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_s3::types::EncodingType;
 use percent_encoding::percent_decode_str;
-use refgen_core::fanout::merge_level;
-use refgen_core::paginate::{continues, paginate};
-use refgen_core::{Error, FirstPage, LevelStream, Lister, ObjectMeta, PageStream, Signer, StorageErrorKind};
+use refgen_core::list::{Capabilities, ListClient, ListPage, ListRequest};
+use refgen_core::{Error, ObjectMeta, Signer, StorageErrorKind};
 
 use crate::config::{CredentialsSource, remaining};
 use crate::error::{PROVIDER, from_credentials, from_sdk, is_retried};
@@ -137,7 +136,7 @@ impl S3Store {
         )
     }
 
-    async fn list_page(
+    async fn fetch_page(
         &self,
         prefix: &str,
         start_after: Option<&str>,
@@ -244,38 +243,22 @@ fn decode_listed_key(raw: &str) -> Result<String, Error> {
         })
 }
 
-impl Lister for S3Store {
-    fn list<'a>(&'a self, prefix: &'a str, start_after: Option<&'a str>) -> PageStream<'a> {
-        paginate(move |token| async move {
-            // The continuation token carries the position; StartAfter only seeds it.
-            let after = if token.is_none() { start_after } else { None };
-            let page = self.list_page(prefix, after, token, false).await?;
-            Ok((page.objects, page.next))
+#[async_trait::async_trait]
+impl ListClient for S3Store {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::full(self.page_size.map_or(1000, |n| n.max(1) as usize))
+    }
+
+    async fn list_page(&self, request: ListRequest<'_>) -> Result<ListPage, Error> {
+        // The continuation token carries the position; StartAfter only seeds it.
+        let after = request.start_after.filter(|_| request.token.is_none());
+        let token = request.token.map(str::to_owned);
+        let page = self.fetch_page(request.prefix, after, token, request.delimited).await?;
+        Ok(ListPage {
+            objects: page.objects,
+            prefixes: page.prefixes,
+            next: page.next,
         })
-    }
-
-    fn list_level<'a>(&'a self, prefix: &'a str) -> Option<LevelStream<'a>> {
-        Some(paginate(move |token| async move {
-            let page = self.list_page(prefix, None, token, true).await?;
-            let more = continues(page.next.as_deref());
-            Ok((merge_level(page.objects, page.prefixes, more), page.next))
-        }))
-    }
-
-    fn seeks(&self) -> bool {
-        true
-    }
-
-    fn first_page<'a>(&'a self, prefix: &'a str) -> Option<FirstPage<'a>> {
-        Some(Box::pin(async move {
-            let page = self.list_page(prefix, None, None, false).await?;
-            let more = continues(page.next.as_deref());
-            Ok((page.objects, more))
-        }))
-    }
-
-    fn page_len(&self) -> usize {
-        self.page_size.map_or(1000, |n| n.max(1) as usize)
     }
 }
 

@@ -1,0 +1,134 @@
+//! Planning: splitting a prefix into parts at its folders, breadth first.
+//!
+//! Each round lists one level of every prefix still in the plan (one-level,
+//! delimited listings) and puts its objects and sub-prefixes in its place, in key
+//! order. Rounds go on while there are fewer prefixes than wanted and the last
+//! round went somewhere: a level that holds one folder (a bucket with one
+//! top-level folder, a chain `a/b/c/d/e/`, a few files beside one big folder)
+//! still goes a level deeper, at one request, so the split does not depend on
+//! where the listing starts. Rounds that multiply the prefixes are bounded by
+//! [`MAX_DEPTH`], rounds in all by [`MAX_ROUNDS`].
+//!
+//! A level whose first page holds only files, with more pages to come, is flat:
+//! one part, chunked later. A level with more than [`MAX_DIRECT_PAGES`] pages of
+//! direct objects among its folders stays one part (it would hold them all in
+//! memory). Level requests take the same permits as every other request.
+
+use futures::{StreamExt, TryStreamExt, stream};
+
+use super::{Context, LevelEntry, ListClientExt};
+use crate::{Error, ObjectMeta};
+
+/// How many rounds may multiply the prefixes (each one a level deeper).
+pub const MAX_DEPTH: usize = 4;
+/// How many rounds there may be in all, single-folder levels included.
+pub const MAX_ROUNDS: usize = 16;
+/// A level with more pages of direct objects than this is one part, not split.
+pub const MAX_DIRECT_PAGES: usize = 2;
+
+/// One piece of the plan, in key order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Part {
+    /// Objects found while planning, handed on as they are.
+    Objects(Vec<ObjectMeta>),
+    /// Everything under this prefix, listed as one part.
+    Prefix(String),
+    /// A prefix whose first page (held here) is full and holds no folders: the
+    /// rest goes in chunks, with no need to list that page again.
+    Flat { prefix: String, first: Vec<ObjectMeta> },
+}
+
+impl Part {
+    fn is_prefix(&self) -> bool {
+        matches!(self, Part::Prefix(_))
+    }
+}
+
+/// Splits `prefix` into parts, breadth first, until there are at least `want`.
+pub(super) async fn plan(context: &Context, prefix: &str, want: usize) -> Result<Vec<Part>, Error> {
+    let mut parts = vec![Part::Prefix(prefix.to_owned())];
+    let mut depth = 0;
+    for _ in 0..MAX_ROUNDS {
+        let prefixes = parts.iter().filter(|p| p.is_prefix()).count();
+        if prefixes == 0 || prefixes >= want || depth >= MAX_DEPTH {
+            break;
+        }
+        // Every prefix of this round, a few at a time (each request takes a permit).
+        let expanded: Vec<(bool, Vec<Part>)> = stream::iter(parts)
+            .map(|part| async move {
+                match part {
+                    Part::Prefix(p) => expand(context, p).await,
+                    other => Ok((false, vec![other])),
+                }
+            })
+            .buffered(want)
+            .try_collect()
+            .await?;
+        let went_deeper = expanded.iter().any(|(deeper, _)| *deeper);
+        parts = expanded.into_iter().flat_map(|(_, parts)| parts).collect();
+        if parts.iter().filter(|p| p.is_prefix()).count() > prefixes {
+            depth += 1;
+        }
+        if !went_deeper {
+            break;
+        }
+    }
+    Ok(parts)
+}
+
+/// One level of `prefix`: its direct objects and sub-prefixes, in key order, and
+/// `true`; or the prefix itself, unsplit, and `false`, when it holds too many
+/// direct objects to keep.
+async fn expand(context: &Context, prefix: String) -> Result<(bool, Vec<Part>), Error> {
+    let client = &context.client;
+    let mut level = client.list_level(&prefix);
+    let page_len = context.capabilities.page_len;
+    let mut parts = Vec::new();
+    let (mut direct, mut first_page) = (0, true);
+    while let Some(page) = context.next(&mut level).await.transpose()? {
+        // (An empty page with more to come, which GCS may send, says nothing.)
+        let starts_flat = std::mem::take(&mut first_page)
+            && context.capabilities.start_after
+            && page.more
+            && !page.entries.is_empty()
+            && page.entries.iter().all(|e| matches!(e, LevelEntry::Object(_)));
+        if starts_flat {
+            // A first page of files only, with more to come: a flat folder, or one
+            // that starts flat. The page is handed on and the rest goes in chunks;
+            // deciding on the first page rather than the second starts them a
+            // round trip sooner. Folders further on are listed within the chunks,
+            // and a tail the boundaries do not reach is cut again (see `chunk`).
+            let first = page
+                .entries
+                .into_iter()
+                .filter_map(|e| match e {
+                    LevelEntry::Object(o) => Some(o),
+                    LevelEntry::Prefix(_) => None,
+                })
+                .collect();
+            return Ok((
+                true,
+                vec![Part::Flat {
+                    prefix: prefix.clone(),
+                    first,
+                }],
+            ));
+        }
+        for entry in page.entries {
+            match entry {
+                LevelEntry::Object(o) => {
+                    direct += 1;
+                    if direct > MAX_DIRECT_PAGES * page_len {
+                        return Ok((false, vec![Part::Prefix(prefix.clone())]));
+                    }
+                    match parts.last_mut() {
+                        Some(Part::Objects(v)) => v.push(o),
+                        _ => parts.push(Part::Objects(vec![o])),
+                    }
+                }
+                LevelEntry::Prefix(p) => parts.push(Part::Prefix(p)),
+            }
+        }
+    }
+    Ok((true, parts))
+}

@@ -1,0 +1,72 @@
+//! The facade's error: a library error, or what submitting found wrong.
+
+use std::path::PathBuf;
+
+use refgen_core::Hint;
+
+/// Errors from the `refgen` library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Listing, signing, writing, parsing a source or a glob.
+    #[error(transparent)]
+    Core(#[from] refgen_core::Error),
+    /// A Roboflow call.
+    #[error(transparent)]
+    Roboflow(#[from] refgen_roboflow::RoboflowError),
+    /// A line of a references file.
+    #[error("{} line {line}: {reason}", path.display())]
+    References {
+        /// The file.
+        path: PathBuf,
+        /// The line (from 1).
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A references file without one reference.
+    #[error("{} holds no references", path.display())]
+    NoReferences {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A references file whose names are neither all images nor all videos.
+    #[error("cannot tell whether {} holds images or videos ({images} image names, {videos} video names)", path.display())]
+    UnknownKind {
+        /// The file.
+        path: PathBuf,
+        /// Image names.
+        images: u64,
+        /// Video names.
+        videos: u64,
+    },
+    /// The signed URL of an uploaded references file.
+    #[error("the references URL {0}")]
+    ReferencesUrl(String),
+    /// A job with nothing to download.
+    #[error("job {job_id} has no export stage with output batches: nothing to download")]
+    NoResults {
+        /// The job.
+        job_id: String,
+    },
+    /// A local file could not be read or written.
+    #[error("cannot use {}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// What to do about this error, if refgen knows (flag names are the caller's).
+    pub fn hint(&self) -> Option<Hint> {
+        match self {
+            Error::Core(e) => e.hint(),
+            Error::Roboflow(e) => e.hint(),
+            Error::UnknownKind { .. } => Some(Hint::ChooseMediaKind),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Writing a references file for a source: the plan (everything checked before
+//! any request) and the run.
+
+use std::time::Duration;
+
+use refgen_core::expiry::display_duration;
+use refgen_core::filter::{MediaPreset, Selection, SelectionBuilder};
+use refgen_core::naming::{NameMode, Namer};
+use refgen_core::pipeline::Summary;
+use refgen_core::source::SourceUrl;
+use refgen_core::writer::ReferenceWriter;
+
+use crate::Error;
+use crate::store::{Store, max_expiry};
+
+/// What to select and how to name and sign it.
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    /// Globs an object's key must match (relative as `refgen_core::filter` says).
+    pub include: Vec<String>,
+    /// Globs that drop an object.
+    pub exclude: Vec<String>,
+    /// Match globs without regard to case.
+    pub ignore_case: bool,
+    /// Only image files (Roboflow's image extensions).
+    pub images: bool,
+    /// Only video files.
+    pub videos: bool,
+    /// How long each URL is valid.
+    pub expires_in: Duration,
+    /// How names are made from keys.
+    pub name_mode: NameMode,
+    /// Listing requests in flight.
+    pub concurrency: usize,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions {
+            include: Vec::new(),
+            exclude: Vec::new(),
+            ignore_case: false,
+            images: false,
+            videos: false,
+            expires_in: Duration::from_secs(86_400),
+            name_mode: NameMode::default(),
+            concurrency: refgen_core::list::DEFAULT_CONCURRENCY,
+        }
+    }
+}
+
+/// A run checked before any request: the source, the selection, the names.
+#[derive(Debug)]
+pub struct Plan {
+    /// The source.
+    pub source: SourceUrl,
+    /// Which keys are kept.
+    pub selection: Selection,
+    /// How long each URL is valid.
+    pub expires_in: Duration,
+    /// Names from keys, unique within the run.
+    pub namer: Namer,
+    /// Listing requests in flight.
+    pub concurrency: usize,
+}
+
+impl Plan {
+    /// Parses `source` and checks the options against it.
+    pub fn new(source: &str, options: &GenerateOptions) -> Result<Plan, Error> {
+        let source: SourceUrl = source.parse()?;
+        check_expiry(&source, options.expires_in)?;
+        let mut selection = SelectionBuilder::new(&source.pattern)
+            .include(&options.include)
+            .exclude(&options.exclude)
+            .case_insensitive(options.ignore_case);
+        if options.images {
+            selection = selection.preset(MediaPreset::Images);
+        }
+        if options.videos {
+            selection = selection.preset(MediaPreset::Videos);
+        }
+        Ok(Plan {
+            selection: selection.build()?,
+            source,
+            expires_in: options.expires_in,
+            namer: Namer::new(options.name_mode),
+            concurrency: options.concurrency.max(1),
+        })
+    }
+}
+
+/// Refuses an expiry longer than the source's provider can sign.
+pub fn check_expiry(source: &SourceUrl, expires_in: Duration) -> Result<(), Error> {
+    let max = max_expiry(source.provider);
+    if expires_in > max {
+        return Err(refgen_core::Error::InvalidExpiry {
+            input: display_duration(expires_in),
+            reason: format!(
+                "{} URLs can be valid for at most {}",
+                source.provider,
+                display_duration(max)
+            ),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Lists, filters, signs and writes the plan's references into `writer` (which
+/// the caller finishes, or drops to leave the target as it was).
+pub async fn generate(plan: &mut Plan, store: &Store, writer: &mut ReferenceWriter) -> Result<Summary, Error> {
+    let summary = refgen_core::pipeline::generate(
+        store.lister(),
+        store.signer(),
+        &plan.selection,
+        plan.expires_in,
+        plan.concurrency,
+        &mut plan.namer,
+        writer,
+    )
+    .await?;
+    if summary.matched == 0 && summary.listed > 0 {
+        tracing::warn!("no object matched the filters ({} listed)", summary.listed);
+    }
+    Ok(summary)
+}

@@ -1,0 +1,201 @@
+//! Opening the store a source URL names, whatever its provider.
+//!
+//! This is the one place that knows every provider: adding one means a crate of
+//! its own and one arm in [`open`] (and in [`max_expiry`], which is checked
+//! before any request).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use refgen_core::source::{Provider, SourceUrl};
+use refgen_core::{ListClient, Signer, Uploader};
+use refgen_http::RetryConfig;
+
+use crate::Error;
+
+/// Everything a provider needs to be opened: what the command line's store
+/// options hold. Unset fields leave each provider's own chain (environment,
+/// profiles, metadata) to decide, exactly as that cloud's CLI would.
+#[derive(Default, Clone)]
+pub struct StoreOptions {
+    /// Storage endpoint (an S3-compatible store, a GCS emulator, an Azure Blob endpoint).
+    pub endpoint_url: Option<String>,
+    /// Keys per listing page (default: each service's maximum).
+    pub page_size: Option<u32>,
+    /// Timeouts, attempts and the retry budget of every request.
+    pub retry: RetryConfig,
+    /// Attempts given explicitly: for S3, ahead of `AWS_MAX_ATTEMPTS` and the profile's.
+    pub max_attempts: Option<u32>,
+    /// S3: the profile (which must exist; its credentials come first).
+    pub s3_profile: Option<String>,
+    /// S3: the region.
+    pub s3_region: Option<String>,
+    /// S3: path or virtual-hosted addressing.
+    pub s3_addressing: Option<refgen_s3::Addressing>,
+    /// GCS: a credentials file of any type.
+    pub gcs_credentials_file: Option<PathBuf>,
+    /// GCS: an HMAC key (access id, secret).
+    pub gcs_hmac: Option<(String, String)>,
+    /// GCS: the service account to sign as (through IAM signBlob unless the key file is its own).
+    pub gcs_service_account: Option<String>,
+    /// GCS: the IAM Credentials endpoint.
+    pub gcs_iam_endpoint: Option<String>,
+    /// Azure: a SAS token.
+    pub azure_sas_token: Option<String>,
+    /// Azure: the account key.
+    pub azure_account_key: Option<String>,
+    /// Azure: a connection string.
+    pub azure_connection_string: Option<String>,
+}
+
+impl std::fmt::Debug for StoreOptions {
+    /// Credentials are shown as set or not, never their value.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |o: &Option<String>| o.as_ref().map(|_| "<set>");
+        f.debug_struct("StoreOptions")
+            .field("endpoint_url", &self.endpoint_url)
+            .field("page_size", &self.page_size)
+            .field("retry", &self.retry)
+            .field("max_attempts", &self.max_attempts)
+            .field("s3_profile", &self.s3_profile)
+            .field("s3_region", &self.s3_region)
+            .field("s3_addressing", &self.s3_addressing)
+            .field("gcs_credentials_file", &self.gcs_credentials_file)
+            .field("gcs_hmac", &self.gcs_hmac.as_ref().map(|(id, _)| (id, "<secret>")))
+            .field("gcs_service_account", &self.gcs_service_account)
+            .field("gcs_iam_endpoint", &self.gcs_iam_endpoint)
+            .field("azure_sas_token", &set(&self.azure_sas_token))
+            .field("azure_account_key", &set(&self.azure_account_key))
+            .field("azure_connection_string", &set(&self.azure_connection_string))
+            .finish()
+    }
+}
+
+/// What every provider's store is: listed, signed for, uploaded to.
+pub trait ObjectStore: ListClient + Signer + Uploader {}
+
+impl<T: ListClient + Signer + Uploader> ObjectStore for T {}
+
+/// An open bucket or container, on any provider.
+#[derive(Clone)]
+pub struct Store {
+    provider: Provider,
+    inner: Arc<dyn ObjectStore>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("provider", &self.provider)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Wraps a store of any provider (or a test model).
+    pub fn new(provider: Provider, store: Arc<dyn ObjectStore>) -> Store {
+        Store { provider, inner: store }
+    }
+
+    /// The provider.
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    /// The listing side, shared: listing parts run in tasks of their own.
+    pub fn lister(&self) -> Arc<dyn ListClient> {
+        self.inner.clone()
+    }
+
+    /// The signing side, shared: pages are signed in tasks of their own.
+    pub fn signer(&self) -> Arc<dyn Signer> {
+        self.inner.clone()
+    }
+
+    /// The uploading side.
+    pub fn uploader(&self) -> &dyn Uploader {
+        self.inner.as_ref()
+    }
+}
+
+/// The longest URL lifetime a provider can sign, checked before any request.
+pub fn max_expiry(provider: Provider) -> Duration {
+    match provider {
+        Provider::S3 => refgen_s3::MAX_PRESIGN_EXPIRY,
+        Provider::Gcs => refgen_gcs::MAX_SIGNED_URL_EXPIRY,
+        Provider::Azure => refgen_azure::MAX_SAS_EXPIRY,
+    }
+}
+
+/// Opens the bucket or container that `source` names, with `options`.
+pub async fn open(source: &SourceUrl, options: &StoreOptions) -> Result<Store, Error> {
+    let o = options;
+    let inner: Arc<dyn ObjectStore> = match source.provider {
+        Provider::S3 => {
+            let mut b = refgen_s3::S3Builder::from_env(&source.bucket).with_retry(o.retry);
+            if let Some(n) = o.max_attempts {
+                b = b.with_max_attempts(n);
+            }
+            if let Some(p) = &o.s3_profile {
+                b = b.with_profile(p);
+            }
+            if let Some(r) = &o.s3_region {
+                b = b.with_region(r);
+            }
+            if let Some(u) = &o.endpoint_url {
+                b = b.with_endpoint_url(u);
+            }
+            if let Some(n) = o.page_size {
+                b = b.with_page_size(n);
+            }
+            if let Some(a) = o.s3_addressing {
+                b = b.with_addressing(a);
+            }
+            Arc::new(b.build().await?)
+        }
+        Provider::Gcs => {
+            let mut b = refgen_gcs::GcsBuilder::from_env(&source.bucket).with_retry(o.retry);
+            if let Some(u) = &o.endpoint_url {
+                b = b.with_endpoint_url(u);
+            }
+            if let Some(p) = &o.gcs_credentials_file {
+                b = b.with_credentials_file(p);
+            }
+            if let Some((id, secret)) = &o.gcs_hmac {
+                b = b.with_hmac(id, secret);
+            }
+            if let Some(e) = &o.gcs_service_account {
+                b = b.with_service_account(e);
+            }
+            if let Some(n) = o.page_size {
+                b = b.with_page_size(n);
+            }
+            if let Some(u) = &o.gcs_iam_endpoint {
+                b = b.with_iam_endpoint(u);
+            }
+            Arc::new(b.build().await?)
+        }
+        Provider::Azure => {
+            let account = source.account.as_deref().unwrap_or_default();
+            let mut b = refgen_azure::AzureBuilder::from_env(account, &source.bucket).with_retry(o.retry);
+            if let Some(u) = o.endpoint_url.as_ref().or(source.endpoint.as_ref()) {
+                b = b.with_endpoint_url(u);
+            }
+            if let Some(n) = o.page_size {
+                b = b.with_page_size(n);
+            }
+            if let Some(t) = &o.azure_sas_token {
+                b = b.with_sas_token(t);
+            }
+            if let Some(k) = &o.azure_account_key {
+                b = b.with_account_key(k);
+            }
+            if let Some(c) = &o.azure_connection_string {
+                b = b.with_connection_string(c);
+            }
+            Arc::new(b.build().await?)
+        }
+    };
+    Ok(Store::new(source.provider, inner))
+}
