@@ -295,7 +295,7 @@ pub struct RequestArgs {
 
     /// The first wait before a retry; later waits double, each a random part of its bound
     /// [default: 100ms for storage, 500ms for Roboflow]
-    #[arg(long, value_name = "DURATION", env = "REFGEN_RETRY_DELAY", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", env = "REFGEN_RETRY_DELAY", value_parser = short_duration)]
     pub retry_delay: Option<std::time::Duration>,
 }
 
@@ -330,6 +330,17 @@ fn rate(text: &str) -> Result<f64, String> {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
         Ok(_) => Err("must be between 0 and 1 (0.05 is 5 %)".to_owned()),
         Err(_) => Err("not a number (0.05 is 5 %)".to_owned()),
+    }
+}
+
+/// A duration that may also be in milliseconds (`20ms`): retry waits are short.
+fn short_duration(text: &str) -> Result<std::time::Duration, String> {
+    match text.strip_suffix("ms") {
+        Some(ms) => ms
+            .parse()
+            .map(std::time::Duration::from_millis)
+            .map_err(|_| format!("`{text}` is not a whole number of milliseconds")),
+        None => duration(text),
     }
 }
 
