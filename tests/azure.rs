@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use refgen_azure::sas::{AccountKey, Resource, SasFields, account_sas, sas_time, service_sas};
+use refgen_azure::signer::{AccountKey, Resource, SasFields, account_sas, sas_time, service_sas};
 use refgen_core::naming::key_of_flat_name;
 use refgen_e2e::stub::StubServer;
 use refgen_e2e::*;
@@ -48,7 +48,7 @@ fn container_with(keys: &[String]) -> String {
     for key in keys {
         let url = format!(
             "{endpoint}/{container}/{}?{sas}",
-            refgen_azure::sas::encode_blob_path(key)
+            refgen_azure::signer::encode_blob_path(key)
         );
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         let request = ureq::http::Request::builder()
@@ -151,8 +151,7 @@ fn sas_token_mode_lists_and_reads_with_the_users_token() {
     .run()
     .assert_ok();
     assert!(
-        run.stderr
-            .contains("the SAS token expires in 2h, before the requested 1d"),
+        run.stderr.contains("the SAS token expires in 2h, before the URLs' 1d"),
         "{}",
         run.stderr
     );

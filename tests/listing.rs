@@ -158,7 +158,7 @@ fn azure_concurrent_listing_matches_sequential() {
     for k in &keys {
         let url = format!(
             "{endpoint}/{container}/{}?{sas}",
-            refgen_azure::sas::encode_blob_path(k)
+            refgen_azure::signer::encode_blob_path(k)
         );
         let request = ureq::http::Request::builder()
             .method("PUT")

@@ -497,11 +497,11 @@ async fn references_file_uploads_to_gcs_and_azure() {
     let (az_endpoint, account, key) = azure_env();
     let container = unique_bucket("refs");
     let conn = format!("AccountName={account};AccountKey={key};BlobEndpoint={az_endpoint}");
-    let sas = refgen_azure::sas::account_sas(
-        &refgen_azure::sas::AccountKey::from_base64(&key).expect("key"),
+    let sas = refgen_azure::signer::account_sas(
+        &refgen_azure::signer::AccountKey::from_base64(&key).expect("key"),
         &account,
         "sco",
-        &refgen_azure::sas::SasFields {
+        &refgen_azure::signer::SasFields {
             permissions: "rwdlac",
             expiry: "2099-01-01T00:00:00Z",
             ..Default::default()

@@ -106,7 +106,10 @@ impl Backend {
                 let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
                 let mut accepted = Vec::new();
                 for k in keys {
-                    let url = format!("{endpoint}/{bucket}/{}?{sas}", refgen_azure::sas::encode_blob_path(k));
+                    let url = format!(
+                        "{endpoint}/{bucket}/{}?{sas}",
+                        refgen_azure::signer::encode_blob_path(k)
+                    );
                     let request = ureq::http::Request::builder()
                         .method("PUT")
                         .uri(&url)
@@ -162,12 +165,12 @@ impl Backend {
 /// An account SAS with every permission on Azurite, for fixtures.
 pub fn azure_admin_sas() -> String {
     let (_, account, key) = azure_env();
-    let expiry = refgen_azure::sas::sas_time(SystemTime::now() + Duration::from_secs(3600));
-    refgen_azure::sas::account_sas(
-        &refgen_azure::sas::AccountKey::from_base64(&key).expect("Azurite's key"),
+    let expiry = refgen_azure::signer::sas_time(SystemTime::now() + Duration::from_secs(3600));
+    refgen_azure::signer::account_sas(
+        &refgen_azure::signer::AccountKey::from_base64(&key).expect("Azurite's key"),
         &account,
         "sco",
-        &refgen_azure::sas::SasFields {
+        &refgen_azure::signer::SasFields {
             permissions: "rwdlac",
             expiry: &expiry,
             ..Default::default()

@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use refgen_azure::sas::{AccountKey, Resource, SasFields, encode_blob_path, service_sas};
+use refgen_azure::signer::{AccountKey, Resource, SasFields, encode_blob_path, service_sas};
 
 fn sign(c: &mut Criterion) {
     let key = AccountKey::from_base64(

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use refgen_azure::sas::{
+use refgen_azure::signer::{
     AccountKey, Resource, SasFields, UserDelegationKey, account_sas, service_sas, user_delegation_sas,
 };
 use serde_json::Value;

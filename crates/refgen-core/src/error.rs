@@ -3,9 +3,10 @@
 //! Messages are written for the person running the command: one line, saying what
 //! failed. What to do about it is a [`Hint`], which names no flag: the command
 //! line turns it into its own option names, a library user into theirs. The
-//! error that caused a storage failure is kept as its `source()` (with no URL, so
-//! no signature or SAS), and messages never carry secrets (keys, tokens,
-//! signatures).
+//! error beneath a storage failure is kept as its `source()` where it can carry
+//! no secret (the HTTP client's error without its URL, a task's join error); the
+//! SDKs' errors are not kept, as their `Debug` can echo what was signed. Messages
+//! never carry secrets (keys, tokens, signatures).
 
 use std::path::PathBuf;
 

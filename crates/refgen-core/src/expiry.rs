@@ -67,6 +67,25 @@ pub fn display_approx(d: Duration) -> String {
     }
 }
 
+/// Warns once per run that what the URLs are signed with (temporary credentials,
+/// a SAS token) expires before the URLs would: they stop working when it does.
+#[derive(Debug, Default)]
+pub struct OutlivedWarning(std::sync::atomic::AtomicBool);
+
+impl OutlivedWarning {
+    /// Warns, the first time only, when `left` is shorter than `expires_in`;
+    /// `what` names the credential, and `verb` agrees with it ("expires in").
+    pub fn check(&self, what: &str, left: Duration, expires_in: Duration) {
+        if left < expires_in && !self.0.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                "{what} in {}, before the URLs' {}: the URLs stop working when it does",
+                display_approx(left),
+                display_duration(expires_in)
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_lc_rs::{rand, signature};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use refgen_gcs::v4::{Endpoint, HmacSigner, RsaSigner, UrlStyle, V4Request, sign_url};
+use refgen_gcs::signer::{Endpoint, HmacSigner, RsaSigner, UrlStyle, V4Request, sign_url};
 
 fn key() -> serde_json::Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -15,20 +15,175 @@
 //! metadata server and workload identity) and does the rest here:
 //! - listing over the JSON API (`GET /storage/v1/b/{bucket}/o` with `prefix`,
 //!   `pageToken` and a narrow `fields`), which emulators serve;
-//! - V4 signing ([`v4`]) with an RSA key parsed once, with HMAC keys (no Rust crate
+//! - V4 signing ([`signer`]) with an RSA key parsed once, with HMAC keys (no Rust crate
 //!   implements GOOG4-HMAC-SHA256), or through the IAM Credentials `signBlob` API
 //!   when the credentials hold no private key.
 //!
 //! `STORAGE_EMULATOR_HOST` (or an explicit endpoint) points listing and the signed
 //! URLs at a local server, as Google's own client libraries do; requests to it carry
 //! no OAuth token, while URLs are still signed with the configured key.
+//!
+//! Layout, as in every provider crate: this file holds the store and its trait
+//! impls; `builder` resolves the endpoint, credentials and signing mode;
+//! `client` makes the JSON API calls through the shared transport;
+//! `credential` gives the OAuth headers; `signer` is V4 signing and `sign_blob`
+//! the IAM Credentials client it may sign through; `error` maps answers to one line.
 
-mod config;
+mod builder;
+mod client;
+mod credential;
 mod error;
 mod sign_blob;
-mod store;
-pub mod v4;
+pub mod signer;
 
-pub use config::{GcsBuilder, SigningMode};
-pub use store::GcsStore;
-pub use v4::MAX_SIGNED_URL_EXPIRY;
+pub use builder::{GcsBuilder, SigningMode};
+pub use signer::MAX_SIGNED_URL_EXPIRY;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::{StreamExt, TryStreamExt, stream};
+use refgen_core::list::{Capabilities, ListClient, ListPage, ListRequest};
+use refgen_core::{Error, ObjectMeta, Signer, StorageErrorKind};
+use refgen_http::Transport;
+
+use crate::credential::TokenSource;
+use crate::error::storage;
+use crate::sign_blob::{SIGN_BLOB_CONCURRENCY, SignBlobClient};
+use crate::signer::{BlobSigner, Endpoint, UrlStyle, V4Request};
+
+/// How URLs are signed.
+pub(crate) enum SigningBackend {
+    /// RSA key or HMAC keys held here.
+    Local(Arc<dyn BlobSigner>),
+    /// The IAM Credentials API.
+    SignBlob(Arc<SignBlobClient>),
+}
+
+/// One bucket on Google Cloud Storage (or an emulator).
+pub struct GcsStore {
+    transport: Transport,
+    api_base: String,
+    bucket: String,
+    tokens: TokenSource,
+    page_size: u32,
+    url_endpoint: Endpoint,
+    url_style: UrlStyle,
+    backend: SigningBackend,
+    max_expiry: Duration,
+}
+
+impl std::fmt::Debug for GcsStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GcsStore")
+            .field("api_base", &self.api_base)
+            .field("bucket", &self.bucket)
+            .field("url_endpoint", &self.url_endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GcsStore {
+    fn request<'a>(&'a self, key: &'a str, at: SystemTime, expires_in: Duration) -> V4Request<'a> {
+        V4Request {
+            method: "GET",
+            bucket: &self.bucket,
+            object: Some(key),
+            headers: &[],
+            query: &[],
+            endpoint: &self.url_endpoint,
+            style: &self.url_style,
+            at,
+            expires_in,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl refgen_core::Uploader for GcsStore {
+    async fn upload_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> Result<(), Error> {
+        self.put_file(key, path, content_type).await
+    }
+}
+
+#[async_trait::async_trait]
+impl ListClient for GcsStore {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::full(self.page_size.max(1) as usize)
+    }
+
+    async fn list_page(&self, request: ListRequest<'_>) -> Result<ListPage, Error> {
+        // `startOffset` is inclusive (the key itself is dropped above this call),
+        // and it is sent with every page: the page token expects the same query.
+        self.fetch_page(request.prefix, request.start_after, request.token, request.delimited)
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl Signer for GcsStore {
+    fn max_expiry(&self) -> Duration {
+        self.max_expiry
+    }
+
+    async fn sign_page(&self, objects: &[ObjectMeta], expires_in: Duration) -> Result<Vec<String>, Error> {
+        if objects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let at = SystemTime::now();
+        match &self.backend {
+            SigningBackend::Local(signer) => {
+                // RSA signing takes a fraction of a millisecond per URL: keep it off the
+                // async workers, so listing goes on while pages are signed.
+                let signer = Arc::clone(signer);
+                let keys: Vec<String> = objects.iter().map(|o| o.key.clone()).collect();
+                let (bucket, endpoint, style) =
+                    (self.bucket.clone(), self.url_endpoint.clone(), self.url_style.clone());
+                tokio::task::spawn_blocking(move || {
+                    keys.iter()
+                        .map(|key| {
+                            let req = V4Request {
+                                method: "GET",
+                                bucket: &bucket,
+                                object: Some(key),
+                                headers: &[],
+                                query: &[],
+                                endpoint: &endpoint,
+                                style: &style,
+                                at,
+                                expires_in,
+                            };
+                            signer::sign_url(&req, signer.as_ref())
+                                .map_err(|e| storage(StorageErrorKind::InvalidConfig, e.to_string()))
+                        })
+                        .collect::<Result<Vec<_>, Error>>()
+                })
+                .await
+                .map_err(|e| storage(StorageErrorKind::Other, format!("signing stopped: {e}")))?
+            }
+            SigningBackend::SignBlob(client) => {
+                let prepared: Vec<signer::Prepared> = objects
+                    .iter()
+                    .map(|o| {
+                        signer::prepare(
+                            &self.request(&o.key, at, expires_in),
+                            "GOOG4-RSA-SHA256",
+                            client.service_account(),
+                        )
+                    })
+                    .collect();
+                stream::iter(prepared)
+                    .map(|prepared| {
+                        let client = Arc::clone(client);
+                        async move {
+                            let signature = client.sign(prepared.string_to_sign.as_bytes()).await?;
+                            Ok::<_, Error>(prepared.url_with(&signature))
+                        }
+                    })
+                    .buffered(SIGN_BLOB_CONCURRENCY)
+                    .try_collect()
+                    .await
+            }
+        }
+    }
+}

@@ -8,8 +8,9 @@ use base64::Engine as _;
 use refgen_core::{Error, StorageErrorKind};
 use refgen_http::{Reject, Transport};
 
+use crate::client::send_with_tokens;
+use crate::credential::TokenSource;
 use crate::error::{from_status, storage};
-use crate::store::{TokenSource, send_with_tokens};
 
 /// The public IAM Credentials endpoint.
 pub(crate) const IAM_ENDPOINT: &str = "https://iamcredentials.googleapis.com";

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use refgen_gcs::v4::{Endpoint, HmacSigner, RsaSigner, UrlStyle, V4Request, prepare, sign_url};
+use refgen_gcs::signer::{Endpoint, HmacSigner, RsaSigner, UrlStyle, V4Request, prepare, sign_url};
 use serde_json::Value;
 
 fn shared() -> PathBuf {

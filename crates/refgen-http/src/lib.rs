@@ -26,6 +26,7 @@
 //! reqwest-middleware's client type in every crate and cannot retry on a body
 //! that fails to parse, which is the fault that lost references.
 
+mod plumbing;
 mod token;
 mod whole;
 
@@ -36,6 +37,7 @@ use std::time::{Duration, Instant, SystemTime};
 use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use bytes::Bytes;
 
+pub use plumbing::{UploadFile, check_endpoint_url, env_var, error_chain};
 pub use token::{Token, TokenCache};
 pub use whole::whole_xml;
 
@@ -602,11 +604,19 @@ impl SendError<refgen_core::Error> {
                 attempts,
                 elapsed,
             } => error.with_note(&retry_note(attempts, elapsed)),
-            transport @ SendError::Transport { .. } => refgen_core::Error::storage(
-                provider,
-                refgen_core::StorageErrorKind::Unreachable,
-                format!("{doing} failed: {transport}"),
-            ),
+            transport @ SendError::Transport { .. } => {
+                let error = refgen_core::Error::storage(
+                    provider,
+                    refgen_core::StorageErrorKind::Unreachable,
+                    format!("{doing} failed: {transport}"),
+                );
+                // The HTTP client's error, kept for callers who walk the sources
+                // (it has no URL, so no signature or SAS).
+                match transport {
+                    SendError::Transport { source: Some(s), .. } => error.with_source(s),
+                    _ => error,
+                }
+            }
             SendError::Build(error) => error,
         }
     }

@@ -71,13 +71,7 @@ impl ClientBuilder {
 
     /// Checks the settings.
     pub fn build(self) -> Result<Client, RoboflowError> {
-        let env = |k: &str| {
-            if self.from_env {
-                std::env::var(k).ok().filter(|v| !v.is_empty())
-            } else {
-                None
-            }
-        };
+        let env = |k: &str| refgen_http::env_var(self.from_env, k);
         let api_key = self
             .api_key
             .or_else(|| env("ROBOFLOW_API_KEY"))

@@ -170,14 +170,5 @@ pub(crate) fn from_credentials(err: &CredentialsError) -> Error {
 /// The credential provider's explanation, one line. These messages name files,
 /// profiles and providers; credential values are redacted by the SDK's own types.
 fn cause_line(err: &CredentialsError) -> String {
-    let mut parts = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
-    while let Some(e) = cur {
-        parts.push(e.to_string());
-        cur = e.source();
-    }
-    if parts.is_empty() {
-        parts.push(err.to_string());
-    }
-    parts.join(": ").replace('\n', " ")
+    std::error::Error::source(err).map_or_else(|| err.to_string(), refgen_http::error_chain)
 }

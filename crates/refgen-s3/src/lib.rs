@@ -11,13 +11,167 @@
 //! The SDK is built without its legacy TLS stack (`default-features = false` with
 //! `default-https-client`), and with request checksums only when required, because
 //! several S3-compatible stores refuse the default checksum headers.
+//!
+//! Layout, as in every provider crate: this file holds the store and its trait
+//! impls; `builder` resolves configuration and credentials; `client` makes the
+//! SDK calls; `retry` sets the SDK's retries to the shared transport's rules and
+//! checks pages whole; `signer` is SigV4; `error` turns SDK failures into one line.
 
-mod config;
+mod builder;
+mod client;
 mod error;
-mod presign;
 mod retry;
-mod store;
+mod signer;
 
-pub use config::{Addressing, S3Builder};
-pub use presign::{MAX_PRESIGN_EXPIRY, SigV4Presigner, SigningBatch, SigningCredentials};
-pub use store::S3Store;
+pub use builder::{Addressing, S3Builder};
+pub use signer::{MAX_PRESIGN_EXPIRY, SigV4Presigner, SigningBatch, SigningCredentials};
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::provider::ProvideCredentials;
+use refgen_core::expiry::OutlivedWarning;
+use refgen_core::list::{Capabilities, ListClient, ListPage, ListRequest};
+use refgen_core::{Error, ObjectMeta, Signer};
+
+use crate::builder::{CredentialsSource, remaining};
+use crate::error::from_credentials;
+
+/// Temporary credentials closer than this to expiry are renewed before signing.
+const RENEW_BEFORE: Duration = Duration::from_secs(300);
+
+/// One bucket on S3 or an S3-compatible store.
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    endpoint: String,
+    page_size: Option<i32>,
+    signing: RwLock<Arc<SigningState>>,
+    provider: CredentialsSource,
+    warned_short_credentials: OutlivedWarning,
+    /// Timeouts, and the attempts the SDK makes per request (for messages).
+    retry: refgen_http::RetryConfig,
+}
+
+struct SigningState {
+    presigner: SigV4Presigner,
+    expiry: Option<SystemTime>,
+}
+
+impl std::fmt::Debug for S3Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state();
+        f.debug_struct("S3Store")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("presigner", &state.presigner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Store {
+    pub(crate) fn new(
+        client: aws_sdk_s3::Client,
+        bucket: String,
+        endpoint: String,
+        page_size: Option<i32>,
+        (presigner, expiry): (SigV4Presigner, Option<SystemTime>),
+        provider: CredentialsSource,
+        retry: refgen_http::RetryConfig,
+    ) -> Self {
+        S3Store {
+            client,
+            bucket,
+            endpoint,
+            page_size,
+            signing: RwLock::new(Arc::new(SigningState { presigner, expiry })),
+            provider,
+            warned_short_credentials: OutlivedWarning::default(),
+            retry,
+        }
+    }
+
+    fn state(&self) -> Arc<SigningState> {
+        Arc::clone(&self.signing.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// The signing state, renewed first when temporary credentials are about to expire.
+    async fn fresh_state(&self) -> Result<Arc<SigningState>, Error> {
+        let state = self.state();
+        if remaining(state.expiry).is_none_or(|left| left > RENEW_BEFORE) {
+            return Ok(state);
+        }
+        let creds = self
+            .provider
+            .provide_credentials()
+            .await
+            .map_err(|e| from_credentials(&e))?;
+        tracing::debug!("renewed temporary credentials for signing");
+        let mut presigner = state.presigner.clone();
+        presigner.set_credentials(SigningCredentials::new(
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            creds.session_token().map(str::to_owned),
+        ));
+        let renewed = Arc::new(SigningState {
+            presigner,
+            expiry: creds.expiry(),
+        });
+        *self.signing.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&renewed);
+        Ok(renewed)
+    }
+
+    fn warn_if_credentials_outlived(&self, state: &SigningState, expires_in: Duration) {
+        if let Some(left) = remaining(state.expiry) {
+            let what = "the signing credentials are temporary and expire";
+            self.warned_short_credentials.check(what, left, expires_in);
+        }
+    }
+
+    /// ` (gave up after 12.3s; 10 attempts allowed)`, for a request the SDK retried.
+    fn gave_up(&self, started: std::time::Instant) -> String {
+        format!(
+            " (gave up after {:.1}s; {} attempts allowed)",
+            started.elapsed().as_secs_f64(),
+            self.retry.max_attempts
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl ListClient for S3Store {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::full(self.page_size.map_or(1000, |n| n.max(1) as usize))
+    }
+
+    async fn list_page(&self, request: ListRequest<'_>) -> Result<ListPage, Error> {
+        // The continuation token carries the position; StartAfter only seeds it.
+        let after = request.start_after.filter(|_| request.token.is_none());
+        let token = request.token.map(str::to_owned);
+        self.fetch_page(request.prefix, after, token, request.delimited).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Signer for S3Store {
+    fn max_expiry(&self) -> Duration {
+        MAX_PRESIGN_EXPIRY
+    }
+
+    async fn sign_page(&self, objects: &[ObjectMeta], expires_in: Duration) -> Result<Vec<String>, Error> {
+        if objects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let state = self.fresh_state().await?;
+        self.warn_if_credentials_outlived(&state, expires_in);
+        let batch = state.presigner.batch(SystemTime::now(), expires_in);
+        Ok(objects.iter().map(|o| batch.presign(&o.key)).collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl refgen_core::Uploader for S3Store {
+    async fn upload_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> Result<(), Error> {
+        self.put_file(key, path, content_type).await
+    }
+}

@@ -14,8 +14,6 @@
 //!   timeouts): HTTP 429, answers cut short or reset mid-body, a 2xx that does not
 //!   deserialise, and a listing page that is not whole ([`WholePage`]).
 
-use std::time::Duration;
-
 use aws_sdk_s3::config::interceptors::{AfterDeserializationInterceptorContextRef, InterceptorContext};
 use aws_sdk_s3::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
@@ -158,11 +156,6 @@ pub(crate) fn sdk_timeouts(retry: &refgen_http::RetryConfig) -> aws_sdk_s3::conf
         .operation_attempt_timeout(retry.attempt_timeout)
         .operation_timeout(retry.budget + retry.attempt_timeout)
         .build()
-}
-
-/// The attempt timeout for an upload of `bytes`: a minute more per 8 MiB.
-pub(crate) fn upload_attempt_timeout(retry: &refgen_http::RetryConfig, bytes: u64) -> Duration {
-    retry.attempt_timeout * (1 + (bytes / (8 << 20)) as u32)
 }
 
 #[cfg(test)]

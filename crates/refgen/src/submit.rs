@@ -73,16 +73,13 @@ pub fn inspect_references(path: &Path, kind: Option<MediaKind>) -> Result<Refere
         } else if MediaPreset::Videos.matches(&r.name) {
             videos += 1;
         }
-        if let Some(first) = names.insert(r.name, n + 1) {
-            let name = names
-                .iter()
-                .find(|(_, l)| **l == n + 1)
-                .map(|(k, _)| k.clone())
-                .unwrap_or_default();
+        if let Some(&first) = names.get(&r.name) {
             return Err(bad(format!(
-                "the name `{name}` is already used on line {first}: names must be unique in a batch"
+                "the name `{}` is already used on line {first}: names must be unique in a batch",
+                r.name
             )));
         }
+        names.insert(r.name, n + 1);
         count += 1;
     }
     if count == 0 {

@@ -127,9 +127,13 @@ pub trait ListClientExt: ListClient {
             let mut page = self.list_page(request).await?;
             match start_after {
                 // Only the key itself, which an inclusive start (GCS's
-                // `startOffset`, Azure's `startFrom`) lists: anything else below
-                // it is the server's order, which the engine checks, not hides.
-                Some(after) if seeks => page.objects.retain(|o| o.key != after),
+                // `startOffset`, Azure's `startFrom`) lists first: anything else
+                // below it is the server's order, which the engine checks, not
+                // hides. One comparison a page, not one per key.
+                Some(after) if seeks && page.objects.first().is_some_and(|o| o.key == after) => {
+                    page.objects.remove(0);
+                }
+                Some(_) if seeks => {}
                 Some(after) => page.objects.retain(|o| o.key.as_str() > after),
                 None => {}
             }

@@ -370,3 +370,45 @@ async fn an_empty_first_level_page_is_not_taken_for_a_flat_folder() {
         assert_eq!(listed, expected, "{name}");
     }
 }
+
+/// A store whose "start after" is inclusive, as GCS's `startOffset` and Azure's
+/// `startFrom` are: the key itself comes back first.
+struct InclusiveStart(Arc<MemoryBucket>);
+
+#[async_trait::async_trait]
+impl ListClient for InclusiveStart {
+    fn capabilities(&self) -> Capabilities {
+        self.0.capabilities()
+    }
+
+    async fn list_page(&self, request: ListRequest<'_>) -> Result<ListPage, Error> {
+        let mut page = self.0.list_page(request).await?;
+        if let (Some(after), None) = (request.start_after, request.token)
+            && self.0.keys.contains(after)
+        {
+            page.objects.insert(0, MemoryBucket::object(after));
+        }
+        Ok(page)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inclusive_start_key_is_not_listed_twice() {
+    let bucket = MemoryBucket::new((0..300).map(|i| format!("k{i:03}")), 100);
+    let store = InclusiveStart(bucket.clone());
+    let listed: Vec<String> = store
+        .list("", Some("k099"))
+        .map_ok(|p| p.into_iter().map(|o| o.key).collect::<Vec<_>>())
+        .try_concat()
+        .await
+        .expect("lists");
+    let expected: Vec<String> = (100..300).map(|i| format!("k{i:03}")).collect();
+    assert_eq!(listed, expected);
+    let concurrent = keys_of(list_concurrently(
+        Arc::new(InclusiveStart(bucket.clone())),
+        String::new(),
+        8,
+    ))
+    .await;
+    assert_eq!(concurrent, bucket.keys_under(""));
+}

@@ -12,10 +12,11 @@ use std::time::Duration;
 use refgen_core::{Error, Hint, StorageErrorKind};
 use refgen_http::{RetryConfig, Transport};
 
+use crate::credential::TokenSource;
 use crate::error::storage;
 use crate::sign_blob::{IAM_ENDPOINT, SignBlobClient};
-use crate::store::{GcsStore, SigningBackend, TokenSource, one_line};
-use crate::v4::{BlobSigner, Endpoint, HmacSigner, MAX_SIGNED_URL_EXPIRY, RsaSigner, UrlStyle};
+use crate::signer::{BlobSigner, Endpoint, HmacSigner, MAX_SIGNED_URL_EXPIRY, RsaSigner, UrlStyle};
+use crate::{GcsStore, SigningBackend};
 
 /// URLs signed through another account's identity (impersonation) are capped by
 /// Google at 12 hours.
@@ -128,13 +129,7 @@ impl GcsBuilder {
     /// Resolves endpoint, credentials and signing mode. Makes no request to storage;
     /// may ask the metadata server for the service account's email.
     pub async fn build(self) -> Result<GcsStore, Error> {
-        let env = |name: &str| {
-            if self.from_env {
-                std::env::var(name).ok().filter(|v| !v.is_empty())
-            } else {
-                None
-            }
-        };
+        let env = |name: &str| refgen_http::env_var(self.from_env, name);
         let emulator = self.endpoint_url.clone().or_else(|| env("STORAGE_EMULATOR_HOST"));
         let api_base = match &emulator {
             // Google's libraries accept the emulator host with or without a scheme.
@@ -142,13 +137,7 @@ impl GcsBuilder {
             Some(host) => format!("http://{}", host.trim_end_matches('/')),
             None => "https://storage.googleapis.com".to_owned(),
         };
-        if !(api_base.starts_with("http://") || api_base.starts_with("https://")) || api_base.len() <= "https://".len()
-        {
-            return Err(storage(
-                StorageErrorKind::InvalidConfig,
-                format!("endpoint URL `{api_base}` must be http:// or https:// with a host"),
-            ));
-        }
+        refgen_http::check_endpoint_url(&api_base).map_err(|why| storage(StorageErrorKind::InvalidConfig, why))?;
         let url_endpoint = Endpoint::parse(&api_base, "https");
 
         let hmac = match (self.hmac.clone(), env("GCS_HMAC_ACCESS_ID"), env("GCS_HMAC_SECRET")) {
@@ -200,7 +189,7 @@ impl GcsBuilder {
                         StorageErrorKind::NoCredentials,
                         format!(
                             "no usable Google credentials (looked at GOOGLE_APPLICATION_CREDENTIALS, the gcloud ADC file and the metadata server): {}",
-                            one_line(&e)
+                            refgen_http::error_chain(&e)
                         ),
                     )
                 });
@@ -227,7 +216,7 @@ impl GcsBuilder {
                     format!(
                         "the credentials file `{}` is not usable: {}",
                         path.display(),
-                        one_line(&e)
+                        refgen_http::error_chain(&e)
                     ),
                 )
             })
@@ -347,6 +336,9 @@ async fn discover_service_account() -> Result<String, Error> {
     };
     let signer = google_cloud_auth::credentials::Builder::default()
         .build_signer()
-        .map_err(|e| no_key(one_line(&e)))?;
-    signer.client_email().await.map_err(|e| no_key(one_line(&e)))
+        .map_err(|e| no_key(refgen_http::error_chain(&e)))?;
+    signer
+        .client_email()
+        .await
+        .map_err(|e| no_key(refgen_http::error_chain(&e)))
 }

@@ -17,10 +17,10 @@ use aws_types::SdkConfig;
 use aws_types::service_config::ServiceConfigKey;
 use refgen_core::{Error, StorageErrorKind};
 
+use crate::S3Store;
 use crate::error::{PROVIDER, from_credentials, from_sdk};
-use crate::presign::{SigV4Presigner, SigningCredentials};
 use crate::retry::{RetryMore, WholePage, sdk_retry_config, sdk_timeouts};
-use crate::store::S3Store;
+use crate::signer::{SigV4Presigner, SigningCredentials};
 
 /// How bucket names go into URLs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,21 +313,9 @@ fn configured_endpoint(sdk: &SdkConfig) -> Option<String> {
 }
 
 fn check_endpoint(url: &str) -> Result<(), Error> {
-    let parsed = url::Url::parse(url).map_err(|e| {
-        Error::storage(
-            PROVIDER,
-            StorageErrorKind::InvalidConfig,
-            format!("endpoint URL `{url}` is not a URL: {e}"),
-        )
-    })?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(Error::storage(
-            PROVIDER,
-            StorageErrorKind::InvalidConfig,
-            format!("endpoint URL `{url}` must be http:// or https:// with a host"),
-        ));
-    }
-    Ok(())
+    refgen_http::check_endpoint_url(url)
+        .map(drop)
+        .map_err(|why| Error::storage(PROVIDER, StorageErrorKind::InvalidConfig, why))
 }
 
 /// The bucket's region from HeadBucket's `x-amz-bucket-region`, which S3 also sends

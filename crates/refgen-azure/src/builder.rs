@@ -12,10 +12,10 @@ use std::time::SystemTime;
 use refgen_core::{Error, StorageErrorKind};
 use refgen_http::{RetryConfig, Transport};
 
-use crate::entra::CredentialChain;
+use crate::credential::CredentialChain;
 use crate::error::storage;
-use crate::sas::AccountKey;
-use crate::store::{AzureStore, Mode};
+use crate::signer::AccountKey;
+use crate::{AzureStore, Mode};
 
 /// Credential modes, as reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,13 +116,7 @@ impl AzureBuilder {
     /// Resolves the endpoint and the credential mode; checks a SAS token's grants.
     /// Entra ID tokens and keys are fetched later, once.
     pub async fn build(self) -> Result<AzureStore, Error> {
-        let env = |name: &str| {
-            if self.from_env {
-                std::env::var(name).ok().filter(|v| !v.is_empty())
-            } else {
-                None
-            }
-        };
+        let env = |name: &str| refgen_http::env_var(self.from_env, name);
         let connection = self
             .connection_string
             .clone()
@@ -147,18 +141,8 @@ impl AzureBuilder {
             .or_else(|| connection.as_ref().and_then(connection_endpoint))
             .unwrap_or_else(|| format!("https://{}.blob.core.windows.net", self.account));
         let endpoint = endpoint.trim_end_matches('/').to_owned();
-        let parsed = url::Url::parse(&endpoint).map_err(|e| {
-            storage(
-                StorageErrorKind::InvalidConfig,
-                format!("endpoint URL `{endpoint}` is not a URL: {e}"),
-            )
-        })?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-            return Err(storage(
-                StorageErrorKind::InvalidConfig,
-                format!("endpoint URL `{endpoint}` must be http:// or https:// with a host"),
-            ));
-        }
+        let parsed =
+            refgen_http::check_endpoint_url(&endpoint).map_err(|why| storage(StorageErrorKind::InvalidConfig, why))?;
         let https = parsed.scheme() == "https";
         if let Some(named) = endpoint_account(&parsed)
             && named != self.account

@@ -112,11 +112,6 @@ impl SigV4Presigner {
         self.credentials = credentials;
     }
 
-    /// The URL of a key without any signature (for display and tests).
-    pub fn object_url(&self, key: &str) -> String {
-        format!("{}/{}", self.base_url, encoding::path(key))
-    }
-
     /// Prepares signing for URLs dated `at` that stay valid for `expires_in`.
     pub fn batch(&self, at: SystemTime, expires_in: Duration) -> SigningBatch<'_> {
         let at = time::OffsetDateTime::from(at);

@@ -23,9 +23,9 @@ use refgen_core::{Error, Hint, StorageErrorKind};
 use refgen_http::{Reject, Token, TokenCache};
 use serde::Deserialize;
 
+use crate::AzureStore;
 use crate::error::{from_status, storage};
-use crate::sas::{AccountKey, SERVICE_VERSION, UserDelegationKey, sas_time};
-use crate::store::AzureStore;
+use crate::signer::{AccountKey, SERVICE_VERSION, UserDelegationKey, sas_time};
 
 const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
 

@@ -1,0 +1,312 @@
+//! The Blob service REST calls, through the shared transport (with the cached
+//! Entra ID token where that is the mode): List Blobs and its XML answer, and Put
+//! Blob for an uploaded references file.
+//!
+//! List Blobs is one documented GET (`?restype=container&comp=list`) with `prefix`, `marker` and
+//! `maxresults`; the answer is checked whole, then parsed with quick-xml's serde support. Names that XML
+//! cannot carry come back `Encoded="true"` and percent-encoded.
+
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, SystemTime};
+
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use refgen_core::{Error, ObjectMeta, StorageErrorKind};
+use refgen_http::Reject;
+use serde::Deserialize;
+
+use crate::error::{PROVIDER, from_status, storage};
+use crate::signer::{Resource, SERVICE_VERSION, encode_blob_path};
+use crate::{AzureStore, Mode};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename = "EnumerationResults")]
+pub(crate) struct EnumerationResults {
+    #[serde(rename = "Blobs", default)]
+    pub blobs: Blobs,
+    #[serde(rename = "NextMarker", default)]
+    pub next_marker: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Blobs {
+    #[serde(rename = "Blob", default)]
+    pub blob: Vec<Blob>,
+    /// Sub-prefixes (delimited listings only), interleaved with the blobs.
+    #[serde(rename = "BlobPrefix", default)]
+    pub prefix: Vec<BlobPrefix>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct BlobPrefix {
+    #[serde(rename = "Name")]
+    pub name: BlobName,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Blob {
+    #[serde(rename = "Name")]
+    pub name: BlobName,
+    #[serde(rename = "Properties")]
+    pub properties: Option<Properties>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct BlobName {
+    #[serde(rename = "@Encoded", default)]
+    pub encoded: Option<bool>,
+    #[serde(rename = "$text", default)]
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Properties {
+    #[serde(rename = "Content-Length")]
+    pub content_length: Option<u64>,
+    #[serde(rename = "Last-Modified")]
+    pub last_modified: Option<String>,
+}
+
+impl BlobName {
+    /// The blob's name, decoded when the service had to encode it.
+    pub fn decoded(&self) -> Option<String> {
+        if self.encoded == Some(true) {
+            percent_encoding::percent_decode_str(&self.text)
+                .decode_utf8()
+                .ok()
+                .map(|n| n.into_owned())
+        } else {
+            Some(self.text.clone())
+        }
+    }
+}
+
+/// Parses a page once it is known to be whole (one closed `EnumerationResults`
+/// holding its `NextMarker`): a cut body would otherwise read as a shorter last page.
+pub(crate) fn parse(body: &[u8]) -> Result<EnumerationResults, String> {
+    refgen_http::whole_xml(body, "EnumerationResults", &["NextMarker"])?;
+    let text = std::str::from_utf8(body).map_err(|e| e.to_string())?;
+    quick_xml::de::from_str(text).map_err(|e| e.to_string())
+}
+
+impl AzureStore {
+    pub(crate) async fn fetch_page(
+        &self,
+        prefix: &str,
+        start_from: Option<&str>,
+        marker: Option<&str>,
+        delimited: bool,
+    ) -> Result<(Vec<ObjectMeta>, Vec<String>, Option<String>), Error> {
+        let mut url = format!(
+            "{}/{}?restype=container&comp=list&prefix={}",
+            self.endpoint,
+            utf8_percent_encode(&self.container, NON_ALPHANUMERIC),
+            utf8_percent_encode(prefix, NON_ALPHANUMERIC)
+        );
+        if let Some(n) = self.page_size {
+            url.push_str(&format!("&maxresults={n}"));
+        }
+        if let Some(m) = marker {
+            url.push_str(&format!("&marker={}", utf8_percent_encode(m, NON_ALPHANUMERIC)));
+        }
+        if let Some(from) = start_from {
+            url.push_str(&format!("&startFrom={}", utf8_percent_encode(from, NON_ALPHANUMERIC)));
+        }
+        if delimited {
+            url.push_str("&delimiter=%2F");
+        }
+        let doing = format!("listing container `{}` of account `{}`", self.container, self.account);
+        let page = self
+            .send(
+                &doing,
+                None,
+                || {
+                    let url = match &self.mode {
+                        Mode::SasToken(token) => format!("{url}&{}", token.query),
+                        // A short-lived container SAS (read + list) for this one request.
+                        Mode::AccountKey(key) => {
+                            format!("{url}&{}", self.short_lived_sas(key, Resource::Container, "rl"))
+                        }
+                        Mode::Entra(_) => url.clone(),
+                    };
+                    Ok(self.transport.client().get(url).header("x-ms-version", SERVICE_VERSION))
+                },
+                |response| {
+                    if response.status != 200 {
+                        return Err(Reject::Fail(from_status(&doing, response.status, &response.text())));
+                    }
+                    // The page is used only once it parsed whole: a cut body is retried.
+                    crate::client::parse(&response.body).map_err(|e| {
+                        Reject::Retry(storage(
+                            StorageErrorKind::Other,
+                            format!("{doing} failed: the answer is not a whole blob list ({e})"),
+                        ))
+                    })
+                },
+            )
+            .await?;
+        let prefixes = page
+            .blobs
+            .prefix
+            .iter()
+            .map(|p| p.name.decoded())
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                storage(
+                    StorageErrorKind::Other,
+                    format!("{doing} failed: a prefix is not UTF-8 once decoded"),
+                )
+            })?;
+        let objects = page
+            .blobs
+            .blob
+            .into_iter()
+            .map(|b| {
+                let key = b.name.decoded().ok_or_else(|| {
+                    storage(
+                        StorageErrorKind::Other,
+                        format!("{doing} failed: a blob name is not UTF-8 once decoded"),
+                    )
+                })?;
+                let props = b.properties;
+                Ok(ObjectMeta {
+                    key,
+                    size: props.as_ref().and_then(|p| p.content_length).unwrap_or(0),
+                    last_modified: props
+                        .and_then(|p| p.last_modified)
+                        .and_then(|t| {
+                            time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc2822).ok()
+                        })
+                        .map(SystemTime::from),
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok((objects, prefixes, page.next_marker.filter(|m| !m.is_empty())))
+    }
+
+    /// One request through the shared transport; in Entra mode with the cached
+    /// bearer token, which a 401 (or an AuthenticationFailed 403, Azure's answer to
+    /// an expired token) drops so that the one retry gets a fresh token.
+    pub(crate) async fn send<T>(
+        &self,
+        doing: &str,
+        timeout: Option<Duration>,
+        build: impl Fn() -> Result<reqwest::RequestBuilder, Error>,
+        parse: impl Fn(refgen_http::Response) -> Result<T, Reject<Error>>,
+    ) -> Result<T, Error> {
+        let tokens = match &self.mode {
+            Mode::Entra(tokens) => Some(tokens),
+            _ => None,
+        };
+        let renew = || {
+            if let Some(tokens) = tokens {
+                tokens.clear();
+            }
+        };
+        let reauthorized = AtomicBool::new(false);
+        let mut call = self.transport.call(doing).on_unauthorized(&renew);
+        if let Some(timeout) = timeout {
+            call = call.timeout(timeout);
+        }
+        call.send(
+            || async {
+                let mut request = build()?;
+                if let Some(tokens) = tokens {
+                    request = request.bearer_auth(tokens.get().await?);
+                }
+                Ok(request)
+            },
+            |response| {
+                // Azure answers an expired bearer token with 403 AuthenticationFailed:
+                // the token is dropped and the request tried once more.
+                let expired = tokens.is_some()
+                    && response.status == 403
+                    && response.text().contains("AuthenticationFailed")
+                    && !reauthorized.swap(true, std::sync::atomic::Ordering::SeqCst);
+                match parse(response) {
+                    Err(Reject::Fail(e)) if expired => {
+                        renew();
+                        Err(Reject::Retry(e))
+                    }
+                    other => other,
+                }
+            },
+        )
+        .await
+        .map_err(|e| e.into_error(PROVIDER, doing))
+    }
+
+    /// Uploads the file at `path` to the blob `key` with Put Blob.
+    pub(crate) async fn put_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> Result<(), Error> {
+        let doing = format!("uploading `{key}` to container `{}`", self.container);
+        let file = refgen_http::UploadFile::open(path, PROVIDER, &doing)?;
+        let timeout = file.timeout(self.transport.config());
+        self.send(
+            &doing,
+            Some(timeout),
+            || {
+                let query = match &self.mode {
+                    Mode::SasToken(token) => token.query.clone(),
+                    // A blob SAS that may create and write this one blob.
+                    Mode::AccountKey(account_key) => self.short_lived_sas(account_key, Resource::Blob(key), "cw"),
+                    Mode::Entra(_) => String::new(),
+                };
+                let url = format!("{}/{}/{}?{query}", self.endpoint, self.container, encode_blob_path(key));
+                Ok(self
+                    .transport
+                    .client()
+                    .put(url.trim_end_matches('?'))
+                    .header("x-ms-version", SERVICE_VERSION)
+                    .header("x-ms-blob-type", "BlockBlob")
+                    .header("content-type", content_type)
+                    .header("content-length", file.length)
+                    .body(file.body()?))
+            },
+            |response| match response.status {
+                201 => Ok(()),
+                status => Err(Reject::Fail(from_status(&doing, status, &response.text()))),
+            },
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_sizes_markers_and_encoded_names() {
+        let xml = r#"<?xml version="1.0" encoding="utf-8"?><EnumerationResults ServiceEndpoint="x" ContainerName="c"><Prefix/><MaxResults>2</MaxResults><Blobs><Blob><Name>a &amp; b.jpg</Name><Properties><Content-Length>12</Content-Length><Last-Modified>Sat, 28 Nov 2026 20:00:40 GMT</Last-Modified></Properties></Blob><Blob><Name Encoded="true">bell%07.jpg</Name><Properties><Content-Length>3</Content-Length></Properties></Blob></Blobs><NextMarker>2!abc</NextMarker></EnumerationResults>"#;
+        let r = parse(xml.as_bytes()).expect("parses");
+        let names: Vec<_> = r.blobs.blob.iter().map(|b| b.name.decoded().expect("utf-8")).collect();
+        assert_eq!(names, ["a & b.jpg", "bell\u{7}.jpg"]);
+        assert_eq!(
+            r.blobs.blob[0].properties.as_ref().and_then(|p| p.content_length),
+            Some(12)
+        );
+        assert_eq!(r.next_marker.as_deref(), Some("2!abc"));
+        let level = parse(br#"<EnumerationResults><Blobs><Blob><Name>a.jpg</Name></Blob><BlobPrefix><Name>b/</Name></BlobPrefix><Blob><Name>c.jpg</Name></Blob><BlobPrefix><Name>d/</Name></BlobPrefix></Blobs><NextMarker/></EnumerationResults>"#).expect("interleaved blobs and prefixes parse");
+        assert_eq!(level.blobs.blob.len(), 2);
+        assert_eq!(
+            level
+                .blobs
+                .prefix
+                .iter()
+                .map(|p| p.name.text.as_str())
+                .collect::<Vec<_>>(),
+            ["b/", "d/"]
+        );
+        let empty = parse(br#"<EnumerationResults><Blobs/><NextMarker/></EnumerationResults>"#).expect("parses");
+        assert!(empty.blobs.blob.is_empty());
+        assert!(empty.next_marker.as_deref().unwrap_or_default().is_empty());
+    }
+
+    #[test]
+    fn a_page_cut_anywhere_is_refused_not_read_as_a_shorter_page() {
+        let xml = r#"<?xml version="1.0" encoding="utf-8"?><EnumerationResults><Blobs><Blob><Name>tricky/a-z/y.jpg</Name></Blob><Blob><Name>b.jpg</Name></Blob></Blobs><NextMarker>2!abc</NextMarker></EnumerationResults>"#;
+        assert!(parse(xml.as_bytes()).is_ok());
+        for cut in 0..xml.len() {
+            assert!(parse(&xml.as_bytes()[..cut]).is_err(), "cut at {cut} was accepted");
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The S3 calls, through aws-sdk-s3: ListObjectsV2 pages (URL-encoded keys,
+//! decoded as botocore does) and PutObject for an uploaded references file. The
+//! SDK's retries are set up in `retry` with the transport's rules.
+
+use std::time::SystemTime;
+
+use aws_sdk_s3::types::EncodingType;
+use percent_encoding::percent_decode_str;
+use refgen_core::list::ListPage;
+use refgen_core::{Error, ObjectMeta, StorageErrorKind};
+
+use crate::S3Store;
+use crate::error::{PROVIDER, from_sdk, is_retried};
+
+impl S3Store {
+    pub(crate) async fn fetch_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        token: Option<String>,
+        delimited: bool,
+    ) -> Result<ListPage, Error> {
+        let mut request = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            // Keys may hold characters XML 1.0 cannot carry (and `\r` is normalised
+            // away by XML parsers): ask for URL-encoded keys, as the AWS CLI does.
+            .encoding_type(EncodingType::Url)
+            .set_max_keys(self.page_size)
+            .set_continuation_token(token);
+        if let Some(after) = start_after {
+            request = request.start_after(after);
+        }
+        if delimited {
+            request = request.delimiter("/");
+        }
+        let started = std::time::Instant::now();
+        let out = request.send().await.map_err(|e| {
+            let error = from_sdk(&e, &format!("listing s3://{}/{prefix}", self.bucket), &self.endpoint);
+            if is_retried(&e) {
+                error.with_note(&self.gave_up(started))
+            } else {
+                error
+            }
+        })?;
+        let url_encoded = out.encoding_type() == Some(&EncodingType::Url);
+        let objects = out
+            .contents()
+            .iter()
+            .map(|o| {
+                let raw = o.key().unwrap_or_default();
+                let key = if url_encoded {
+                    decode_listed_key(raw)?
+                } else {
+                    raw.to_owned()
+                };
+                Ok(ObjectMeta {
+                    key,
+                    size: o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                    last_modified: o.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let prefixes = out
+            .common_prefixes()
+            .iter()
+            .filter_map(|p| p.prefix())
+            .map(|p| {
+                if url_encoded {
+                    decode_listed_key(p)
+                } else {
+                    Ok(p.to_owned())
+                }
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let next = match (out.is_truncated(), out.next_continuation_token()) {
+            (Some(true), Some(token)) => Some(token.to_owned()),
+            (Some(true), None) => {
+                return Err(Error::storage(
+                    PROVIDER,
+                    StorageErrorKind::Other,
+                    format!(
+                        "listing s3://{} failed: the server said the listing goes on but sent no continuation token",
+                        self.bucket
+                    ),
+                ));
+            }
+            _ => None,
+        };
+        Ok(ListPage {
+            objects,
+            prefixes,
+            next,
+        })
+    }
+
+    /// Uploads the file at `path` to `key` with PutObject.
+    pub(crate) async fn put_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> Result<(), Error> {
+        let doing = format!("uploading s3://{}/{key}", self.bucket);
+        let started = std::time::Instant::now();
+        let length = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let attempt_timeout = self.retry.upload_timeout(length);
+        // ByteStream::from_path re-reads the file on each attempt (a restartable body).
+        let body = aws_sdk_s3::primitives::ByteStream::from_path(path).await.map_err(|e| {
+            Error::storage(
+                PROVIDER,
+                StorageErrorKind::Other,
+                format!("{doing} failed: cannot read {}: {e}", path.display()),
+            )
+        })?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(body)
+            .customize()
+            .config_override(
+                aws_sdk_s3::config::Builder::new().timeout_config(
+                    aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                        .operation_attempt_timeout(attempt_timeout)
+                        .operation_timeout(self.retry.budget + attempt_timeout * self.retry.max_attempts)
+                        .build(),
+                ),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                let error = from_sdk(&e, &doing, &self.endpoint);
+                if is_retried(&e) {
+                    error.with_note(&self.gave_up(started))
+                } else {
+                    error
+                }
+            })?;
+        Ok(())
+    }
+}
+
+/// Decodes a key listed with `encoding-type=url`: form encoding, so `+` is a space
+/// (a literal `+` arrives as `%2B`), exactly as botocore decodes it.
+fn decode_listed_key(raw: &str) -> Result<String, Error> {
+    let spaced = raw.replace('+', " ");
+    percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|k| k.into_owned())
+        .map_err(|_| {
+            Error::storage(
+                PROVIDER,
+                StorageErrorKind::Other,
+                format!("the server listed a key that is not UTF-8 once decoded: {raw}"),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listed_keys_decode_like_botocore() {
+        assert_eq!(
+            decode_listed_key("with+space.jpg").ok().as_deref(),
+            Some("with space.jpg")
+        );
+        assert_eq!(
+            decode_listed_key("plus%2Bsign.jpg").ok().as_deref(),
+            Some("plus+sign.jpg")
+        );
+        assert_eq!(
+            decode_listed_key("percent%2520literal.jpg").ok().as_deref(),
+            Some("percent%20literal.jpg")
+        );
+        assert_eq!(decode_listed_key("new%0Aline").ok().as_deref(), Some("new\nline"));
+        assert!(decode_listed_key("bad%FF").is_err());
+    }
+}
