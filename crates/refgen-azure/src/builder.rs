@@ -3,13 +3,13 @@
 //! [`AzureBuilder::new`] reads nothing from the environment; [`AzureBuilder::from_env`]
 //! reads what the Azure CLI reads: `AZURE_STORAGE_SAS_TOKEN`, `AZURE_STORAGE_KEY`
 //! (or `AZURE_STORAGE_ACCOUNT_KEY`), `AZURE_STORAGE_CONNECTION_STRING`, and the Entra
-//! ID chain (see `entra.rs`). The first mode given wins: SAS token, account key,
+//! ID chain (see `credential.rs`). The first mode given wins: SAS token, account key,
 //! connection string, Entra ID.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use refgen_core::{Error, StorageErrorKind};
+use refgen_core::{Error, Secret, StorageErrorKind};
 use refgen_http::{RetryConfig, Transport};
 
 use crate::credential::CredentialChain;
@@ -29,33 +29,18 @@ pub enum CredentialMode {
 }
 
 /// Builds an [`AzureStore`].
-#[derive(Clone, Default)]
+/// Its `Debug` shows no secret (SAS tokens, keys and connection strings are [`Secret`]s).
+#[derive(Clone, Debug, Default)]
 pub struct AzureBuilder {
     account: String,
     container: String,
     from_env: bool,
     endpoint: Option<String>,
-    sas_token: Option<String>,
-    account_key: Option<String>,
-    connection_string: Option<String>,
+    sas_token: Option<Secret>,
+    account_key: Option<Secret>,
+    connection_string: Option<Secret>,
     page_size: Option<u32>,
     retry: RetryConfig,
-}
-
-impl std::fmt::Debug for AzureBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AzureBuilder")
-            .field("account", &self.account)
-            .field("container", &self.container)
-            .field("endpoint", &self.endpoint)
-            .field("sas_token", &self.sas_token.as_ref().map(|_| "** redacted **"))
-            .field("account_key", &self.account_key.as_ref().map(|_| "** redacted **"))
-            .field(
-                "connection_string",
-                &self.connection_string.as_ref().map(|_| "** redacted **"),
-            )
-            .finish_non_exhaustive()
-    }
 }
 
 impl AzureBuilder {
@@ -85,19 +70,19 @@ impl AzureBuilder {
 
     /// A SAS token (with or without the leading `?`).
     pub fn with_sas_token(mut self, token: impl Into<String>) -> Self {
-        self.sas_token = Some(token.into());
+        self.sas_token = Some(Secret::new(token));
         self
     }
 
     /// The storage account key (base64).
     pub fn with_account_key(mut self, key: impl Into<String>) -> Self {
-        self.account_key = Some(key.into());
+        self.account_key = Some(Secret::new(key));
         self
     }
 
     /// A connection string (`AccountName=…;AccountKey=…;BlobEndpoint=…`).
     pub fn with_connection_string(mut self, value: impl Into<String>) -> Self {
-        self.connection_string = Some(value.into());
+        self.connection_string = Some(Secret::new(value));
         self
     }
 
@@ -119,7 +104,8 @@ impl AzureBuilder {
         let env = |name: &str| refgen_http::env_var(self.from_env, name);
         let connection = self
             .connection_string
-            .clone()
+            .as_ref()
+            .map(|s| s.expose().to_owned())
             .or_else(|| env("AZURE_STORAGE_CONNECTION_STRING"))
             .map(|s| parse_connection_string(&s))
             .transpose()?;
@@ -170,7 +156,8 @@ impl AzureBuilder {
 
         let sas = self
             .sas_token
-            .clone()
+            .as_ref()
+            .map(|s| s.expose().to_owned())
             .or_else(|| env("AZURE_STORAGE_SAS_TOKEN"))
             .or_else(|| {
                 connection
@@ -179,7 +166,8 @@ impl AzureBuilder {
             });
         let key = self
             .account_key
-            .clone()
+            .as_ref()
+            .map(|s| s.expose().to_owned())
             .or_else(|| env("AZURE_STORAGE_KEY"))
             .or_else(|| env("AZURE_STORAGE_ACCOUNT_KEY"))
             .or_else(|| connection.as_ref().and_then(|c| c.get("AccountKey").cloned()));

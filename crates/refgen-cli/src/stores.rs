@@ -9,7 +9,7 @@ use crate::args::StoreArgs;
 /// The options these flags describe.
 pub fn options(args: &StoreArgs) -> Result<StoreOptions> {
     let gcs_hmac = match (&args.gcs.hmac_access_id, &args.gcs.hmac_secret) {
-        (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
+        (Some(id), Some(secret)) => Some((id.clone(), secret.as_str().into())),
         (None, None) => None,
         _ => bail!("--hmac-access-id and --hmac-secret go together"),
     };
@@ -25,9 +25,9 @@ pub fn options(args: &StoreArgs) -> Result<StoreOptions> {
         gcs_hmac,
         gcs_service_account: args.gcs.service_account.clone(),
         gcs_iam_endpoint: args.gcs.iam_endpoint.clone(),
-        azure_sas_token: args.azure.sas_token.clone(),
-        azure_account_key: args.azure.account_key.clone(),
-        azure_connection_string: args.azure.connection_string.clone(),
+        azure_sas_token: args.azure.sas_token.as_deref().map(Into::into),
+        azure_account_key: args.azure.account_key.as_deref().map(Into::into),
+        azure_connection_string: args.azure.connection_string.as_deref().map(Into::into),
     })
 }
 

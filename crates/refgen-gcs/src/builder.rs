@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use refgen_core::{Error, Hint, StorageErrorKind};
+use refgen_core::{Error, Hint, Secret, StorageErrorKind};
 use refgen_http::{RetryConfig, Transport};
 
 use crate::credential::TokenSource;
@@ -34,30 +34,18 @@ pub enum SigningMode {
 }
 
 /// Builds a [`GcsStore`].
-#[derive(Clone)]
+/// Its `Debug` shows no secret (the HMAC secret is a [`Secret`]).
+#[derive(Clone, Debug)]
 pub struct GcsBuilder {
     bucket: String,
     from_env: bool,
     credentials_file: Option<PathBuf>,
-    hmac: Option<(String, String)>,
+    hmac: Option<(String, Secret)>,
     service_account: Option<String>,
     endpoint_url: Option<String>,
     iam_endpoint: Option<String>,
     page_size: u32,
     retry: RetryConfig,
-}
-
-impl std::fmt::Debug for GcsBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GcsBuilder")
-            .field("bucket", &self.bucket)
-            .field("from_env", &self.from_env)
-            .field("credentials_file", &self.credentials_file)
-            .field("hmac_access_id", &self.hmac.as_ref().map(|(id, _)| id))
-            .field("service_account", &self.service_account)
-            .field("endpoint_url", &self.endpoint_url)
-            .finish_non_exhaustive()
-    }
 }
 
 impl GcsBuilder {
@@ -92,7 +80,7 @@ impl GcsBuilder {
 
     /// Signs with these HMAC keys.
     pub fn with_hmac(mut self, access_id: impl Into<String>, secret: impl Into<String>) -> Self {
-        self.hmac = Some((access_id.into(), secret.into()));
+        self.hmac = Some((access_id.into(), Secret::new(secret)));
         self
     }
 
@@ -140,7 +128,8 @@ impl GcsBuilder {
         refgen_http::check_endpoint_url(&api_base).map_err(|why| storage(StorageErrorKind::InvalidConfig, why))?;
         let url_endpoint = Endpoint::parse(&api_base, "https");
 
-        let hmac = match (self.hmac.clone(), env("GCS_HMAC_ACCESS_ID"), env("GCS_HMAC_SECRET")) {
+        let explicit = self.hmac.clone().map(|(id, secret)| (id, secret.expose().to_owned()));
+        let hmac = match (explicit, env("GCS_HMAC_ACCESS_ID"), env("GCS_HMAC_SECRET")) {
             (Some(pair), _, _) => Some(pair),
             (None, Some(id), Some(secret)) => Some((id, secret)),
             (None, Some(_), None) | (None, None, Some(_)) => {

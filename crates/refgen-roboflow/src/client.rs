@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use refgen_core::Secret;
 use refgen_http::{Reject, RetryConfig, SendError, Transport};
 use serde_json::{Value, json};
 
@@ -12,22 +13,13 @@ const US: &str = "https://api.roboflow.com";
 const EU: &str = "https://api.roboflow.eu";
 
 /// Builds a [`Client`].
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct ClientBuilder {
-    api_key: Option<String>,
+    api_key: Option<Secret>,
     base: Option<String>,
     from_env: bool,
     retry: Option<RetryConfig>,
     backoff_base: Option<Duration>,
-}
-
-impl std::fmt::Debug for ClientBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientBuilder")
-            .field("api_key", &self.api_key.as_ref().map(|_| "** redacted **"))
-            .field("base", &self.base)
-            .finish_non_exhaustive()
-    }
 }
 
 impl ClientBuilder {
@@ -46,7 +38,7 @@ impl ClientBuilder {
 
     /// The API key.
     pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
-        self.api_key = Some(key.into());
+        self.api_key = Some(Secret::new(key));
         self
     }
 
@@ -74,6 +66,7 @@ impl ClientBuilder {
         let env = |k: &str| refgen_http::env_var(self.from_env, k);
         let api_key = self
             .api_key
+            .map(|k| k.expose().to_owned())
             .or_else(|| env("ROBOFLOW_API_KEY"))
             .ok_or(RoboflowError::NoApiKey)?;
         let base = match (

@@ -32,7 +32,8 @@ pub enum Addressing {
 }
 
 /// Builds an [`S3Store`] for one bucket.
-#[derive(Clone, Default)]
+/// Its `Debug` shows no secret (`Credentials` redacts its own).
+#[derive(Clone, Debug, Default)]
 pub struct S3Builder {
     bucket: String,
     from_env: bool,
@@ -44,21 +45,6 @@ pub struct S3Builder {
     page_size: Option<i32>,
     retry: refgen_http::RetryConfig,
     max_attempts_explicit: bool,
-}
-
-impl std::fmt::Debug for S3Builder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // `Credentials`' own Debug redacts the secret and token.
-        f.debug_struct("S3Builder")
-            .field("bucket", &self.bucket)
-            .field("from_env", &self.from_env)
-            .field("profile", &self.profile)
-            .field("region", &self.region)
-            .field("endpoint_url", &self.endpoint_url)
-            .field("addressing", &self.addressing)
-            .field("credentials", &self.credentials)
-            .finish()
-    }
 }
 
 impl S3Builder {

@@ -5,7 +5,7 @@
 //! aws-sdk-s3 1.157, while a references file for a large bucket needs millions of
 //! URLs. Everything that is the same for every URL of a run is derived once here:
 //! the endpoint base and host (resolved by the SDK's own endpoint rules, see
-//! `config.rs`), the credential scope, the query prefix, and the day's signing key.
+//! `builder.rs`), the credential scope, the query prefix, and the day's signing key.
 //! Per URL only the key is percent-encoded and two SHA-256 passes are made.
 //!
 //! Correctness is pinned by `tests/vectors.rs` (botocore's answers and the AWS

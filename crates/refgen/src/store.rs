@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use refgen_core::source::{Provider, SourceUrl};
-use refgen_core::{ListClient, Signer, Uploader};
+use refgen_core::{ListClient, Secret, Signer, Uploader};
 use refgen_http::RetryConfig;
 
 use crate::Error;
@@ -17,7 +17,8 @@ use crate::Error;
 /// Everything a provider needs to be opened: what the command line's store
 /// options hold. Unset fields leave each provider's own chain (environment,
 /// profiles, metadata) to decide, exactly as that cloud's CLI would.
-#[derive(Default, Clone)]
+/// Its `Debug` shows no secret: every credential is a [`Secret`].
+#[derive(Debug, Default, Clone)]
 pub struct StoreOptions {
     /// Storage endpoint (an S3-compatible store, a GCS emulator, an Azure Blob endpoint).
     pub endpoint_url: Option<String>,
@@ -36,40 +37,17 @@ pub struct StoreOptions {
     /// GCS: a credentials file of any type.
     pub gcs_credentials_file: Option<PathBuf>,
     /// GCS: an HMAC key (access id, secret).
-    pub gcs_hmac: Option<(String, String)>,
+    pub gcs_hmac: Option<(String, Secret)>,
     /// GCS: the service account to sign as (through IAM signBlob unless the key file is its own).
     pub gcs_service_account: Option<String>,
     /// GCS: the IAM Credentials endpoint.
     pub gcs_iam_endpoint: Option<String>,
     /// Azure: a SAS token.
-    pub azure_sas_token: Option<String>,
+    pub azure_sas_token: Option<Secret>,
     /// Azure: the account key.
-    pub azure_account_key: Option<String>,
+    pub azure_account_key: Option<Secret>,
     /// Azure: a connection string.
-    pub azure_connection_string: Option<String>,
-}
-
-impl std::fmt::Debug for StoreOptions {
-    /// Credentials are shown as set or not, never their value.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let set = |o: &Option<String>| o.as_ref().map(|_| "<set>");
-        f.debug_struct("StoreOptions")
-            .field("endpoint_url", &self.endpoint_url)
-            .field("page_size", &self.page_size)
-            .field("retry", &self.retry)
-            .field("max_attempts", &self.max_attempts)
-            .field("s3_profile", &self.s3_profile)
-            .field("s3_region", &self.s3_region)
-            .field("s3_addressing", &self.s3_addressing)
-            .field("gcs_credentials_file", &self.gcs_credentials_file)
-            .field("gcs_hmac", &self.gcs_hmac.as_ref().map(|(id, _)| (id, "<secret>")))
-            .field("gcs_service_account", &self.gcs_service_account)
-            .field("gcs_iam_endpoint", &self.gcs_iam_endpoint)
-            .field("azure_sas_token", &set(&self.azure_sas_token))
-            .field("azure_account_key", &set(&self.azure_account_key))
-            .field("azure_connection_string", &set(&self.azure_connection_string))
-            .finish()
-    }
+    pub azure_connection_string: Option<Secret>,
 }
 
 /// What every provider's store is: listed, signed for, uploaded to.
@@ -163,7 +141,7 @@ pub async fn open(source: &SourceUrl, options: &StoreOptions) -> Result<Store, E
                 b = b.with_credentials_file(p);
             }
             if let Some((id, secret)) = &o.gcs_hmac {
-                b = b.with_hmac(id, secret);
+                b = b.with_hmac(id, secret.expose());
             }
             if let Some(e) = &o.gcs_service_account {
                 b = b.with_service_account(e);
@@ -186,16 +164,49 @@ pub async fn open(source: &SourceUrl, options: &StoreOptions) -> Result<Store, E
                 b = b.with_page_size(n);
             }
             if let Some(t) = &o.azure_sas_token {
-                b = b.with_sas_token(t);
+                b = b.with_sas_token(t.expose());
             }
             if let Some(k) = &o.azure_account_key {
-                b = b.with_account_key(k);
+                b = b.with_account_key(k.expose());
             }
             if let Some(c) = &o.azure_connection_string {
-                b = b.with_connection_string(c);
+                b = b.with_connection_string(c.expose());
             }
             Arc::new(b.build().await?)
         }
     };
     Ok(Store::new(source.provider, inner))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Options and builders derive `Debug`: their secrets must still not show.
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let secret = "s3cr3t-VALUE";
+        let options = StoreOptions {
+            gcs_hmac: Some(("GOOG1ID".into(), secret.into())),
+            azure_sas_token: Some(secret.into()),
+            azure_account_key: Some(secret.into()),
+            azure_connection_string: Some(secret.into()),
+            ..StoreOptions::default()
+        };
+        let azure = refgen_azure::AzureBuilder::new("acct", "c")
+            .with_sas_token(secret)
+            .with_account_key(secret)
+            .with_connection_string(secret);
+        let gcs = refgen_gcs::GcsBuilder::new("b").with_hmac("GOOG1ID", secret);
+        let roboflow = refgen_roboflow::ClientBuilder::new().with_api_key(secret);
+        for shown in [
+            format!("{options:?}"),
+            format!("{azure:?}"),
+            format!("{gcs:?}"),
+            format!("{roboflow:?}"),
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(shown.contains("redacted"), "{shown}");
+        }
+    }
 }

@@ -5,8 +5,9 @@
 //! order. Rounds go on while there are fewer prefixes than wanted and the last
 //! round went somewhere: a level that holds one folder (a bucket with one
 //! top-level folder, a chain `a/b/c/d/e/`, a few files beside one big folder)
-//! still goes a level deeper, at one request, so the split does not depend on
-//! where the listing starts. Rounds that multiply the prefixes are bounded by
+//! still goes deeper, so the split does not depend on where the listing starts.
+//! A lone prefix is checked for a chain of single folders, which is gone down in
+//! two round trips whatever its length (see [`expand_chain`]). Rounds that multiply the prefixes are bounded by
 //! [`MAX_DEPTH`], rounds in all by [`MAX_ROUNDS`].
 //!
 //! A level whose first page holds only files, with more pages to come, is flat:
@@ -48,15 +49,20 @@ impl Part {
 pub(super) async fn plan(context: &Context, prefix: &str, want: usize) -> Result<Vec<Part>, Error> {
     let mut parts = vec![Part::Prefix(prefix.to_owned())];
     let mut depth = 0;
-    for _ in 0..MAX_ROUNDS {
+    for round in 0..MAX_ROUNDS {
         let prefixes = parts.iter().filter(|p| p.is_prefix()).count();
         if prefixes == 0 || prefixes >= want || depth >= MAX_DEPTH {
             break;
         }
         // Every prefix of this round, a few at a time (each request takes a permit).
+        // A lone prefix that a level gave (one folder where a split was hoped for)
+        // may head a chain of single folders: it is gone down in one go. Not the
+        // listing's own prefix: its level alone is usually enough.
+        let lone = prefixes == 1 && round > 0;
         let expanded: Vec<(bool, Vec<Part>)> = stream::iter(parts)
             .map(|part| async move {
                 match part {
+                    Part::Prefix(p) if lone => expand_chain(context, p).await,
                     Part::Prefix(p) => expand(context, p).await,
                     other => Ok((false, vec![other])),
                 }
@@ -74,6 +80,47 @@ pub(super) async fn plan(context: &Context, prefix: &str, want: usize) -> Result
         }
     }
     Ok(parts)
+}
+
+/// [`expand`] for a prefix that may head a chain of single folders (`a/` holding
+/// only `a/b/`, holding only `a/b/c/`…): its first key, listed beside its level,
+/// names the folders the chain can go through, and their levels are listed all
+/// at once. So a chain costs two round trips, not one per level; the first
+/// key's request is wasted when the level is not a single folder.
+async fn expand_chain(context: &Context, prefix: String) -> Result<(bool, Vec<Part>), Error> {
+    let first_key = async {
+        let _permit = context.requests.acquire().await;
+        let (page, _) = context.client.first_page(&prefix).await?;
+        Ok::<_, Error>(page.into_iter().next().map(|o| o.key))
+    };
+    let (level, first_key) = futures::try_join!(expand(context, prefix.clone()), first_key)?;
+    let (Some(key), [Part::Prefix(only)]) = (first_key, level.1.as_slice()) else {
+        return Ok(level);
+    };
+    // The folders between `prefix` and the first key's own folder, in order.
+    let folders: Vec<String> = key[prefix.len()..]
+        .match_indices('/')
+        .map(|(i, _)| key[..prefix.len() + i + 1].to_owned())
+        .take(MAX_ROUNDS)
+        .collect();
+    if folders.first() != Some(only) {
+        return Ok(level);
+    }
+    let levels: Vec<(bool, Vec<Part>)> = stream::iter(folders.iter().cloned())
+        .map(|folder| expand(context, folder))
+        .buffered(folders.len().max(1))
+        .try_collect()
+        .await?;
+    // Down the chain while each level holds only the next folder.
+    let mut deepest = level;
+    for (level, next) in levels.into_iter().zip(folders.iter().skip(1).map(Some).chain([None])) {
+        let single = matches!(level.1.as_slice(), [Part::Prefix(p)] if Some(p) == next);
+        deepest = (true, level.1);
+        if !single {
+            break;
+        }
+    }
+    Ok(deepest)
 }
 
 /// One level of `prefix`: its direct objects and sub-prefixes, in key order, and

@@ -28,6 +28,7 @@ pub struct MemoryBucket {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     requests: AtomicUsize,
+    idle_starts: AtomicUsize,
 }
 
 impl MemoryBucket {
@@ -45,6 +46,7 @@ impl MemoryBucket {
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             requests: AtomicUsize::new(0),
+            idle_starts: AtomicUsize::new(0),
         })
     }
 
@@ -58,6 +60,12 @@ impl MemoryBucket {
         self.max_in_flight.load(Ordering::SeqCst)
     }
 
+    /// Requests that started with none in flight: the round trips a caller waited
+    /// for one after another (requests started together overlap).
+    pub fn idle_starts(&self) -> usize {
+        self.idle_starts.load(Ordering::SeqCst)
+    }
+
     /// Keys under `prefix`, in byte order.
     pub fn keys_under(&self, prefix: &str) -> Vec<String> {
         self.keys.iter().filter(|k| k.starts_with(prefix)).cloned().collect()
@@ -66,6 +74,9 @@ impl MemoryBucket {
     async fn request(&self) {
         self.requests.fetch_add(1, Ordering::SeqCst);
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        if now == 1 {
+            self.idle_starts.fetch_add(1, Ordering::SeqCst);
+        }
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         tokio::time::sleep(self.latency).await;
         self.in_flight.fetch_sub(1, Ordering::SeqCst);

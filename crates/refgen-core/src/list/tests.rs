@@ -412,3 +412,33 @@ async fn an_inclusive_start_key_is_not_listed_twice() {
     .await;
     assert_eq!(concurrent, bucket.keys_under(""));
 }
+
+/// A chain of single folders is gone down in two rounds: the root's level, then
+/// the first key and every level of the chain at once. The plan ends at the 20
+/// folders (each more than a page, so each a flat part).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_of_single_folders_is_planned_in_two_rounds() {
+    let keys = (0..6000).map(|i| format!("a/b/c/d/e/{:02}/{i:05}.jpg", i % 20));
+    let bucket = MemoryBucket::new(keys, 100);
+    let parts = plan(&Context::new(bucket.clone(), 16), "", 64).await.expect("plans");
+    let flat: Vec<&str> = parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Flat { prefix, .. } => Some(prefix.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!((flat.len(), parts.len()), (20, 20), "20 flat parts, nothing else");
+    assert!(flat.iter().all(|p| p.starts_with("a/b/c/d/e/")), "{:?}", &flat[..3]);
+    // "", then a/ beside its first key, then a/b/ … a/b/c/d/e/00/ together, then
+    // the 20 folders' levels: 1 + 2 + 5 + 20 requests in 4 round trips (a fifth
+    // may show when a request starts just as another ends); one a level, 8 in all,
+    // before.
+    eprintln!("{} requests, {} round trips", bucket.requests(), bucket.idle_starts());
+    assert_eq!(bucket.requests(), 28);
+    assert!(
+        bucket.idle_starts() <= 5,
+        "{} round trips one after another",
+        bucket.idle_starts()
+    );
+}
