@@ -340,7 +340,9 @@ fn short_duration(text: &str) -> Result<std::time::Duration, String> {
             .parse()
             .map(std::time::Duration::from_millis)
             .map_err(|_| format!("`{text}` is not a whole number of milliseconds")),
-        None => duration(text),
+        None => duration(text).map_err(|_| {
+            format!("`{text}` is not a duration: give milliseconds (20ms) or a number with s, m, h or d (2s, 1m)")
+        }),
     }
 }
 
