@@ -151,7 +151,7 @@ fn sas_token_mode_lists_and_reads_with_the_users_token() {
     .run()
     .assert_ok();
     assert!(
-        run.stderr.contains("the SAS token expires in 2h, before the URLs' 1d"),
+        run.stderr.contains("the SAS token expires in 2h, before the URLs' 24h"),
         "{}",
         run.stderr
     );

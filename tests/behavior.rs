@@ -259,3 +259,177 @@ async fn concurrent_listing_matches_sequential_on_every_shape() {
         compare(&format!("{backend:?}"), run, Some(&sorted));
     }
 }
+
+/// `--include`/`--exclude` globs with a `/` are relative to the source's folder, as
+/// in aws-cli and rclone: the README's `s3://media/raw/ --include '*.png' --exclude
+/// 'tmp/**'` drops `raw/tmp/…` (before, the glob was matched against the whole key
+/// and `raw/tmp/y.png` stayed in).
+#[tokio::test(flavor = "multi_thread")]
+async fn filters_are_relative_to_the_source() {
+    let keys: Vec<String> = [
+        "raw/x.png",
+        "raw/tmp/y.png",
+        "raw/a/tmp/z.png",
+        "raw/notes.txt",
+        "rawer/tmp/w.png",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    for backend in backends() {
+        let bucket = backend.bucket_with(&keys).await;
+        let pick = |prefix: &str, args: &[&str]| -> BTreeSet<String> {
+            let mut all = vec!["--name", "key"];
+            all.extend_from_slice(args);
+            let run = backend
+                .generate(&backend.source(&bucket, prefix), None, &all)
+                .run()
+                .assert_ok();
+            parse_references(&run.stdout).into_iter().map(|l| l.name).collect()
+        };
+        let set = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(
+            pick("raw/", &["--include", "*.png", "--exclude", "tmp/**"]),
+            set(&["raw/x.png", "raw/a/tmp/z.png"]),
+            "{backend:?}"
+        );
+        assert_eq!(
+            pick("raw", &["--exclude", "tmp/**", "--exclude", "*.txt"]),
+            set(&["raw/x.png", "raw/a/tmp/z.png", "rawer/tmp/w.png"]),
+            "{backend:?}: `raw` names the folder raw/ for the keys below it"
+        );
+        assert_eq!(
+            pick("raw/**/*.png", &["--include", "*/tmp/*"]),
+            set(&["raw/a/tmp/z.png"]),
+            "{backend:?}: relative to the glob's literal folder"
+        );
+        assert_eq!(
+            pick("", &["--include", "raw/tmp/**"]),
+            set(&["raw/tmp/y.png"]),
+            "{backend:?}: the whole bucket is relative to its root"
+        );
+    }
+}
+
+/// Zero references is an error (one line, exit 1, the target as it was), for an
+/// empty prefix and for filters that match nothing; --allow-empty writes the empty file.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_result_fails_and_leaves_the_target_unless_allowed() {
+    let keys: Vec<String> = vec!["docs/a.txt".into(), "docs/b.txt".into()];
+    for backend in backends() {
+        let bucket = backend.bucket_with(&keys).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("refs.jsonl");
+        std::fs::write(&target, "previous\n").expect("an earlier file");
+        let out = target.to_str().expect("path");
+        for (prefix, args, says) in [
+            ("nothing/", &[][..], "no object under"),
+            ("docs/", &["--images"][..], "none of the 2 objects listed under"),
+        ] {
+            let mut all = args.to_vec();
+            all.extend(["-o", out]);
+            let run = backend.generate(&backend.source(&bucket, prefix), None, &all).run();
+            assert_eq!(run.code, Some(1), "{backend:?} {prefix}: {}", run.stderr);
+            assert_eq!(run.stderr.lines().count(), 1, "{backend:?}: one line: {}", run.stderr);
+            assert!(
+                run.stderr.starts_with("error: ") && run.stderr.contains(says) && run.stderr.contains("--allow-empty"),
+                "{backend:?}: {}",
+                run.stderr
+            );
+            assert_eq!(
+                std::fs::read_to_string(&target).expect("target"),
+                "previous\n",
+                "{backend:?}: untouched"
+            );
+            assert_eq!(
+                std::fs::read_dir(dir.path()).expect("dir").count(),
+                1,
+                "{backend:?}: no temporary file left"
+            );
+        }
+        backend
+            .generate(
+                &backend.source(&bucket, "nothing/"),
+                None,
+                &["--allow-empty", "-o", out],
+            )
+            .run()
+            .assert_ok();
+        assert_eq!(
+            std::fs::read(&target).expect("target"),
+            b"",
+            "{backend:?}: allowed: an empty file"
+        );
+    }
+}
+
+/// --json is one object on stdout (deserialised here), --dry-run signs and writes
+/// nothing, and --limit stops after N references.
+#[tokio::test(flavor = "multi_thread")]
+async fn json_summary_dry_run_and_limit() {
+    let keys: Vec<String> = (0..30)
+        .map(|i| format!("pics/{i:02}.jpg"))
+        .chain(["pics/notes.txt".to_owned()])
+        .collect();
+    for backend in backends() {
+        let bucket = backend.bucket_with(&keys).await;
+        let source = backend.source(&bucket, "pics/");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("refs.jsonl");
+        let out = target.to_str().expect("path");
+        let run = backend
+            .generate(
+                &source,
+                None,
+                &["--images", "--json", "-o", out, "--expires-in", "1h30m"],
+            )
+            .run()
+            .assert_ok();
+        let summary: serde_json::Value = serde_json::from_slice(&run.stdout).expect("one JSON document");
+        assert_eq!(summary["listed"], 31, "{backend:?}: {summary}");
+        assert_eq!(summary["matched"], 30);
+        assert_eq!(summary["written"], 30);
+        assert_eq!(summary["skipped"]["filtered"], 1);
+        assert_eq!(summary["output"], out);
+        assert_eq!(summary["expires_in_seconds"], 5400);
+        assert_eq!(summary["dry_run"], false);
+        assert!(summary["elapsed_seconds"].as_f64().is_some_and(|s| s >= 0.0));
+        assert_eq!(parse_references(&std::fs::read(&target).expect("file")).len(), 30);
+        assert!(run.stderr.contains("URLs valid for 1h30m"), "{}", run.stderr);
+
+        let run = backend
+            .generate(&source, None, &["--images", "--dry-run", "--json", "-v"])
+            .run()
+            .assert_ok();
+        let summary: serde_json::Value = serde_json::from_slice(&run.stdout).expect("one JSON document");
+        assert_eq!(
+            (summary["matched"].as_u64(), summary["written"].as_u64()),
+            (Some(30), Some(0))
+        );
+        assert_eq!(summary["dry_run"], true);
+        assert!(
+            run.stderr.contains("would reference \"pics/00.jpg\""),
+            "{backend:?}: -v shows the first keys: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("pics/notes.txt"), "{}", run.stderr);
+
+        let run = backend
+            .generate(&source, None, &["--limit", "7", "--name", "key"])
+            .run()
+            .assert_ok();
+        let names: Vec<String> = parse_references(&run.stdout).into_iter().map(|l| l.name).collect();
+        let want: Vec<String> = keys[..7].to_vec();
+        assert_eq!(names, want, "{backend:?}: the first 7 in key order");
+        assert!(
+            run.stderr.contains("wrote 7 references") && run.stderr.contains("--limit"),
+            "{}",
+            run.stderr
+        );
+        let run = backend.generate(&source, None, &["--limit", "1"]).run().assert_ok();
+        assert!(
+            run.stderr.contains("wrote 1 reference to"),
+            "{backend:?}: singular: {}",
+            run.stderr
+        );
+    }
+}

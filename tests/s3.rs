@@ -151,7 +151,12 @@ async fn globs_filters_and_presets_pick_exactly_the_right_objects() {
         "folder markers are skipped"
     );
     assert_eq!(pick("", &[]).len(), 10);
-    assert!(pick("nothing-here/", &[]).is_empty());
+    assert!(pick("nothing-here/", &["--allow-empty"]).is_empty());
+    assert_eq!(
+        pick("images/", &["--exclude", "sub/**"]),
+        ["images/a.jpg", "images/b.PNG"],
+        "a glob with a slash is relative to the source's folder"
+    );
 }
 
 fn tamper_signature(url: &str) -> String {
@@ -255,6 +260,7 @@ async fn bad_input_gets_one_clear_line_and_no_output_file() {
     let src = format!("s3://{bucket}/");
 
     let admin = |args: &[&str]| Refgen::new(args).s3_admin(&env);
+    // Usage errors (what was typed) exit 2, every other failure 1.
     let cases: Vec<(&str, Refgen, &str)> = vec![
         (
             "unknown scheme",
@@ -363,12 +369,23 @@ async fn bad_input_gets_one_clear_line_and_no_output_file() {
             "is a folder",
         ),
     ];
+    let usage = [
+        "unknown scheme",
+        "missing bucket",
+        "bad glob",
+        "bad include",
+        "negative expiry",
+        "zero expiry",
+        "long expiry",
+        "garbled expiry",
+    ];
     let mut failures = Vec::new();
     for (what, refgen, needle) in cases {
         let run = refgen.run();
         let stderr = run.stderr.trim_end();
+        let code = if usage.contains(&what) { 2 } else { 1 };
         let ok = !run.success
-            && run.code == Some(1)
+            && run.code == Some(code)
             && stderr.lines().count() == 1
             && stderr.starts_with("error: ")
             && stderr.contains(needle)

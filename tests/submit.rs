@@ -241,9 +241,10 @@ async fn api_refusals_and_local_checks_are_one_clear_line() {
         submit(&env, &rf, &[&src, "--images", "--batch-id", "Bad Id"]).run(),
         "invalid batch id `Bad Id`",
     );
+    // imgs/ holds notes.txt beside the images: the kind cannot be told from the names.
     check(
         submit(&env, &rf, &[&src, "--batch-id", "x"]).run(),
-        "exactly one of --images or --videos",
+        "pass --images or --videos",
     );
     check(
         submit(
@@ -665,4 +666,181 @@ fn bad_submit_input_is_refused_before_any_request() {
         assert!(!run.stderr.contains(form), "the key leaked as {form}: {}", run.stderr);
     }
     assert!(run.stderr.contains("***"), "{}", run.stderr);
+}
+
+/// Without --images or --videos the kind is told from the matched names when every
+/// one says it (and said so on stderr); a mix is a usage error that asks for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_kind_is_inferred_when_every_name_says_it() {
+    require!(S3);
+    let env = s3_env();
+    let (bucket, keys) = bucket_with_images(&env, 3).await;
+    let rf = FakeRoboflow::start();
+    let run = submit(
+        &env,
+        &rf,
+        &[
+            &format!("s3://{bucket}/imgs/*.jpg"),
+            "--batch-id",
+            "told",
+            "--wait",
+            "--poll-interval",
+            "1s",
+        ],
+    )
+    .run()
+    .assert_ok();
+    assert!(
+        run.stderr
+            .contains("every one of the 3 references names an image: submitting as images"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(rf.wait_ingested("told", 3), expected(&keys));
+
+    // imgs/ also holds notes.txt: which kind is meant cannot be told.
+    let run = submit(&env, &rf, &[&format!("s3://{bucket}/imgs/"), "--batch-id", "mixed"]).run();
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("3 image names, 0 video names, 1 others")
+            && run.stderr.contains("pass --images or --videos"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.lines().filter(|l| l.starts_with("error")).count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    no_violations(&rf);
+}
+
+/// --timeout bounds the wait itself: the listing, the upload and the ingest requests
+/// before it do not shorten it (before, a 3s timeout gave up after about 1s of
+/// waiting when the listing had taken 2s).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_timeout_counts_from_the_start_of_the_wait() {
+    require!(S3);
+    let env = s3_env();
+    let (bucket, _) = bucket_with_images(&env, 300).await;
+    let rf = FakeRoboflow::start();
+    rf.state.lock().expect("lock").stall = true;
+    // Pages of one key, listed one at a time: the listing takes a while on its own.
+    let started = std::time::Instant::now();
+    let run = submit(
+        &env,
+        &rf,
+        &[
+            &format!("s3://{bucket}/imgs/"),
+            "--images",
+            "--batch-id",
+            "slow",
+            "--wait",
+            "--timeout",
+            "3s",
+            "--poll-interval",
+            "1s",
+            "--page-size",
+            "1",
+            "--concurrency",
+            "1",
+        ],
+    )
+    .run();
+    let ended = std::time::Instant::now();
+    assert_eq!(run.code, Some(124), "{}", run.stderr);
+    let requests = rf.requests();
+    let ingest = requests
+        .iter()
+        .find(|r| r.method == "POST" && r.target.contains("bulk-upload"))
+        .expect("an ingest request");
+    let waited = ended - ingest.at;
+    assert!(
+        waited >= std::time::Duration::from_secs(3),
+        "waited {waited:?} after the ingest request (the run took {:?} in all)",
+        ended - started
+    );
+}
+
+/// -o keeps the references file that submit makes; -q leaves only errors on stderr;
+/// the dry run shows the job's whole request body and warns without an API key.
+#[tokio::test(flavor = "multi_thread")]
+async fn output_quiet_and_dry_run_job_settings() {
+    require!(S3);
+    let env = s3_env();
+    let (bucket, keys) = bucket_with_images(&env, 2).await;
+    let rf = FakeRoboflow::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kept = dir.path().join("kept.jsonl");
+    let run = submit(
+        &env,
+        &rf,
+        &[
+            &format!("s3://{bucket}/imgs/"),
+            "--images",
+            "--batch-id",
+            "kept",
+            "-o",
+            kept.to_str().expect("path"),
+            "-q",
+        ],
+    )
+    .run()
+    .assert_ok();
+    assert_eq!(run.stderr, "", "-q: nothing but errors and warnings");
+    let lines = parse_references(&std::fs::read(&kept).expect("the file is kept"));
+    let names: Vec<String> = lines.into_iter().map(|l| l.name).collect();
+    let want: Vec<String> = expected(&keys).into_keys().collect();
+    assert_eq!(names, want);
+    assert_eq!(rf.wait_ingested("kept", 2).len(), 2);
+
+    let params = dir.path().join("params.json");
+    std::fs::write(&params, r#"{"confidence": 0.4}"#).expect("write params");
+    let run = Refgen::new([
+        "submit",
+        &format!("s3://{bucket}/imgs/"),
+        "--images",
+        "-b",
+        "dry-job",
+        "-w",
+        "my-workflow",
+        "-j",
+        "job-1",
+        "-jn",
+        "Nightly",
+        "-mt",
+        "gpu",
+        "--max-runtime-seconds",
+        "900",
+        "--workflow-params",
+        params.to_str().expect("path"),
+        "--notifications-url",
+        "https://hooks.example.com/rf",
+        "--dry-run",
+    ])
+    .s3_admin(&env)
+    .run()
+    .assert_ok();
+    assert!(
+        run.stderr.contains("dry run without a Roboflow API key"),
+        "the dry run warns: {}",
+        run.stderr
+    );
+    let planned: Vec<serde_json::Value> = run
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("JSON"))
+        .collect();
+    let job = planned.last().expect("the job request");
+    assert!(job["path"].as_str().expect("path").ends_with("/jobs/job-1"), "{job}");
+    assert_eq!(job["query"]["name"], "Nightly");
+    let body = &job["body"];
+    assert_eq!(body["computeConfiguration"]["machineType"], "gpu");
+    assert_eq!(body["processingTimeoutSeconds"], 900);
+    assert_eq!(body["processingSpecification"]["workflowId"], "my-workflow");
+    assert_eq!(body["processingSpecification"]["workflowParameters"]["confidence"], 0.4);
+    assert_eq!(body["notificationsURL"], "https://hooks.example.com/rf");
+    assert_eq!(body["jobInput"]["batchId"], "dry-job");
 }

@@ -17,6 +17,7 @@ pub mod backends;
 pub mod faults;
 pub mod roboflow;
 pub mod stub;
+pub mod tls;
 
 /// Connection settings of the local S3 server.
 #[derive(Debug, Clone)]
@@ -215,6 +216,12 @@ impl Refgen {
     /// Sets one environment variable.
     pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
         self.cmd.env(key, value);
+        self
+    }
+
+    /// Adds `-q`.
+    pub fn arg_quiet(mut self) -> Self {
+        self.cmd.arg("-q");
         self
     }
 

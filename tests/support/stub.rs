@@ -17,6 +17,8 @@ pub struct Recorded {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl Recorded {
@@ -99,6 +101,7 @@ fn serve(stream: TcpStream, handler: &(dyn Fn(&Recorded) -> Reply + Send + Sync)
             target,
             headers,
             body,
+            at: std::time::Instant::now(),
         };
         let (status, extra, reply) = handler(&request);
         seen.lock().expect("lock").push(request);

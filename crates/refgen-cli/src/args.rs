@@ -12,6 +12,10 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
+    /// Nothing on stderr but errors and warnings: no progress, no summary.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -24,13 +28,24 @@ pub enum Command {
     /// Make (or take) a references file and submit it to Roboflow Batch Processing; follow it.
     #[command(after_help = SUBMIT_EXAMPLES)]
     Submit(Box<SubmitArgs>),
+    /// Print a shell completion script: refgen completions bash > ~/.local/share/bash-completion/completions/refgen
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): refgen man > ~/.local/share/man/man1/refgen.1
+    Man,
 }
 
+/// Every line at most 76 columns: clap wraps longer ones at the terminal's width,
+/// which would break a `\\` continuation (a test pastes each example).
 const SUBMIT_EXAMPLES: &str = "Examples:
-  refgen submit 's3://bucket/imgs/**/*.jpg' --images --batch-id my-batch \\
+  refgen submit 's3://bucket/imgs/**/*.jpg' --batch-id my-batch \\
       --upload-to s3://bucket/refs/my-batch.jsonl --wait
   refgen submit --references refs.jsonl --batch-id my-batch
-  refgen submit s3://bucket/clips/ --videos --batch-id clips --upload-to s3://bucket/refs/clips.jsonl \\
+  refgen submit s3://bucket/clips/ --videos --batch-id clips \\
+      --upload-to s3://bucket/refs/clips.jsonl \\
       --workflow-id my-workflow --job-id clips-1 --download-results out/
 
 Exit codes: 0 success, 1 failure, 2 bad command line, 124 --timeout reached.";
@@ -38,12 +53,20 @@ Exit codes: 0 success, 1 failure, 2 bad command line, 124 --timeout reached.";
 const GENERATE_EXAMPLES: &str = "Examples:
   refgen generate 's3://my-bucket/images/**/*.jpg' -o refs.jsonl
   refgen generate s3://media/ --images --expires-in 12h > refs.jsonl
-  AWS_ENDPOINT_URL=http://127.0.0.1:9000 refgen generate s3://bucket/ -o refs.jsonl
-  refgen generate 'gs://my-bucket/frames/**/*.png' --credentials-file key.json -o refs.jsonl
-  refgen generate 'https://acct.blob.core.windows.net/media/clips/*.mp4' --videos -o refs.jsonl
+  refgen generate s3://media/raw/ --include '*.png' --exclude 'tmp/**' \\
+      -o refs.jsonl
+  AWS_ENDPOINT_URL=http://127.0.0.1:9000 refgen generate s3://bucket/ \\
+      -o refs.jsonl
+  refgen generate 'gs://my-bucket/frames/**/*.png' \\
+      --credentials-file key.json -o refs.jsonl
+  refgen generate 'https://acct.blob.core.windows.net/media/clips/*.mp4' \\
+      --videos -o refs.jsonl
 
-Source patterns: the literal part before the first wildcard is the listing prefix;
-`*` and `?` stay within one folder, `**` crosses folders, `\\` escapes a wildcard.";
+Source patterns: the literal part before the first wildcard is the listing
+prefix; `*` and `?` stay within one folder, `**` crosses folders, `\\`
+escapes a wildcard. --include/--exclude globs are relative to the source.
+
+Exit codes: 0 success, 1 failure, 2 bad command line.";
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
@@ -54,12 +77,24 @@ pub struct GenerateArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<String>,
 
+    /// Print a JSON summary on stdout at the end (with -o FILE or --dry-run): listed, matched, written, ….
+    #[arg(long)]
+    pub json: bool,
+
+    /// Seconds between progress lines when stderr is not a terminal (shown only for long runs).
+    #[arg(long, value_name = "DURATION", default_value = "30s", hide = true, value_parser = short_duration)]
+    pub progress_interval: std::time::Duration,
+
+    /// List and filter, but sign and write nothing: print the counts (-v: the first keys).
+    #[arg(long, conflicts_with = "output")]
+    pub dry_run: bool,
+
+    /// Selecting no object is a success, with an empty file (by default it is an error).
+    #[arg(long)]
+    pub allow_empty: bool,
+
     #[command(flatten)]
     pub references: ReferenceArgs,
-
-    /// No summary on stderr.
-    #[arg(short, long)]
-    pub quiet: bool,
 
     #[command(flatten)]
     pub store: StoreArgs,
@@ -75,11 +110,15 @@ pub struct SubmitArgs {
     #[arg(long = "references", value_name = "FILE", id = "references_file")]
     pub references_file: Option<std::path::PathBuf>,
 
+    /// Keep the references file made from the source here (atomically, as generate -o does).
+    #[arg(short, long, value_name = "FILE", conflicts_with = "references_file")]
+    pub output: Option<String>,
+
     /// The batch to create or add to: 1-64 of a-z 0-9 _ -.
-    #[arg(long, value_name = "ID")]
+    #[arg(short = 'b', long, value_name = "ID")]
     pub batch_id: String,
 
-    /// The batch's display name (default: the batch id).
+    /// The batch's display name (default: the batch id). inference-cli's -bn works too.
     #[arg(long, value_name = "NAME")]
     pub batch_name: Option<String>,
 
@@ -104,13 +143,14 @@ pub struct SubmitArgs {
     #[arg(long)]
     pub wait: bool,
 
-    /// Give up waiting after this long (exit code 124): 90m, 2h, ….
-    #[arg(long, value_name = "DURATION", default_value = "2h")]
-    pub timeout: String,
+    /// Give up waiting after this long (exit code 124), counted from the end of the ingest
+    /// requests: 90m, 2h, 1h30m, ….
+    #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = duration)]
+    pub timeout: std::time::Duration,
 
     /// Time between status checks.
-    #[arg(long, value_name = "DURATION", default_value = "10s", hide = true)]
-    pub poll_interval: String,
+    #[arg(long, value_name = "DURATION", default_value = "10s", hide = true, value_parser = duration)]
+    pub poll_interval: std::time::Duration,
 
     /// Print a JSON summary on stdout at the end.
     #[arg(long)]
@@ -121,13 +161,13 @@ pub struct SubmitArgs {
     pub dry_run: bool,
 
     #[command(flatten)]
+    pub references: ReferenceArgs,
+
+    #[command(flatten)]
     pub roboflow: RoboflowArgs,
 
     #[command(flatten)]
     pub job: JobArgs,
-
-    #[command(flatten)]
-    pub references: ReferenceArgs,
 
     #[command(flatten)]
     pub store: StoreArgs,
@@ -137,7 +177,7 @@ pub struct SubmitArgs {
 #[command(next_help_heading = "Roboflow options")]
 pub struct RoboflowArgs {
     /// Roboflow API key (also ROBOFLOW_API_KEY).
-    #[arg(long, value_name = "KEY")]
+    #[arg(short = 'a', long, value_name = "KEY")]
     pub api_key: Option<String>,
 
     /// Workspace (default: the API key's own, looked up).
@@ -153,18 +193,18 @@ pub struct RoboflowArgs {
 #[command(next_help_heading = "Job options (with --workflow-id)")]
 pub struct JobArgs {
     /// Run this workflow on the batch once it is ingested.
-    #[arg(long, value_name = "ID")]
+    #[arg(short = 'w', long, value_name = "ID")]
     pub workflow_id: Option<String>,
 
     /// The job's id: 1-20 of a-z 0-9 _ - (default: the batch id, cut to 20).
-    #[arg(long, value_name = "ID")]
+    #[arg(short = 'j', long, value_name = "ID")]
     pub job_id: Option<String>,
 
-    /// The job's name.
+    /// The job's name (inference-cli's -jn works too).
     #[arg(long, value_name = "NAME")]
     pub job_name: Option<String>,
 
-    /// cpu or gpu.
+    /// cpu or gpu (inference-cli's -mt works too).
     #[arg(long, value_parser = ["cpu", "gpu"])]
     pub machine_type: Option<String>,
 
@@ -172,8 +212,8 @@ pub struct JobArgs {
     #[arg(long, value_name = "N")]
     pub workers_per_machine: Option<u32>,
 
-    /// Processing timeout of the job, in seconds.
-    #[arg(long, value_name = "SECONDS")]
+    /// Processing timeout of the job, in seconds (inference-cli: --max-runtime-seconds).
+    #[arg(long, value_name = "SECONDS", visible_alias = "max-runtime-seconds")]
     pub processing_timeout: Option<u64>,
 
     /// Most tasks in parallel.
@@ -185,8 +225,12 @@ pub struct JobArgs {
     pub max_image_failure_rate: Option<f64>,
 
     /// Workflow parameters as a JSON object.
-    #[arg(long, value_name = "JSON")]
+    #[arg(long, value_name = "JSON", conflicts_with = "workflow_params")]
     pub workflow_parameters: Option<String>,
+
+    /// Workflow parameters from a file holding a JSON object (as inference-cli's --workflow-params).
+    #[arg(long, value_name = "FILE")]
+    pub workflow_params: Option<std::path::PathBuf>,
 
     /// The workflow's image input name.
     #[arg(long, value_name = "NAME")]
@@ -207,12 +251,15 @@ pub struct JobArgs {
 
 /// What goes into a references file: which objects, how named, how long the URLs last.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Selection options")]
 pub struct ReferenceArgs {
-    /// Keep only keys matching this glob (repeatable). Without `/`, it matches the basename.
+    /// Keep only keys matching this glob (repeatable), relative to the source's folder
+    /// (`tmp/**`); without `/`, it matches the basename in any folder (`*.png`).
     #[arg(long, value_name = "GLOB")]
     pub include: Vec<String>,
 
-    /// Drop keys matching this glob (repeatable). Without `/`, it matches the basename.
+    /// Drop keys matching this glob (repeatable), relative to the source's folder;
+    /// without `/`, it matches the basename in any folder.
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
 
@@ -228,18 +275,23 @@ pub struct ReferenceArgs {
     #[arg(long)]
     pub ignore_case: bool,
 
-    /// How long the URLs stay valid: 3600, 90m, 12h, 7d (S3, GCS, Azure Entra ID: at most 7d;
-    /// GCS signBlob as another account: 12h).
-    #[arg(long, value_name = "DURATION", default_value = "24h")]
+    /// How long the URLs stay valid: 3600, 90m, 12h, 1h30m, 7d (S3, GCS, Azure Entra ID:
+    /// at most 7d; GCS signBlob as another account: 12h).
+    #[arg(long, value_name = "DURATION", default_value = "24h", allow_hyphen_values = true)]
     pub expires_in: String,
 
     /// How names are made: flat (key with / as __, unique), key (raw key), basename (unique).
     #[arg(long, value_enum, default_value_t = NameArg::Flat)]
     pub name: NameArg,
+
+    /// Stop after N references (a quick trial on a big bucket).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
 }
 
 /// How to reach and authenticate to the storage services.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Storage options")]
 pub struct StoreArgs {
     /// Storage endpoint: an S3-compatible store, a GCS emulator, an Azure Blob endpoint such as
     /// Azurite's http://127.0.0.1:10000/devstoreaccount1 (S3 also reads AWS_ENDPOINT_URL_S3 /
@@ -455,6 +507,152 @@ pub fn hint_text(hint: refgen_core::Hint) -> &'static str {
         Hint::GiveAzureCredentials => "give --sas-token, --account-key or --connection-string, or sign in for Entra ID",
         Hint::GiveApiKey => "pass --api-key or set ROBOFLOW_API_KEY",
         Hint::ChooseMediaKind => "pass --images or --videos (a batch holds one kind)",
+        Hint::AllowEmpty => "pass --allow-empty to accept an empty references file",
         _ => "see refgen --help",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Cli;
+
+    /// A shell's split of one command line: words, single quotes, `VAR=value`
+    /// prefixes and a `> file` redirection (all the examples use).
+    fn shell_words(line: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut word = String::new();
+        let mut quoted = false;
+        let mut in_word = false;
+        for c in line.chars() {
+            match c {
+                '\'' => {
+                    quoted = !quoted;
+                    in_word = true;
+                }
+                c if c.is_whitespace() && !quoted => {
+                    if in_word {
+                        words.push(std::mem::take(&mut word));
+                        in_word = false;
+                    }
+                }
+                c => {
+                    word.push(c);
+                    in_word = true;
+                }
+            }
+        }
+        if in_word {
+            words.push(word);
+        }
+        words
+    }
+
+    /// Every example in `generate --help` and `submit --help`, rendered for 80 and
+    /// 100 columns, pasted as it is shown (continuations joined): each is one
+    /// command that parses. A wrapped line would break its `\\` continuation.
+    #[test]
+    fn help_examples_parse_as_pasted() {
+        for sub in ["generate", "submit"] {
+            for width in [80, 100] {
+                let err = Cli::command()
+                    .term_width(width)
+                    .try_get_matches_from(["refgen", sub, "--help"])
+                    .expect_err("help");
+                let help = err.render().to_string();
+                let examples = help
+                    .split("Examples:\n")
+                    .nth(1)
+                    .and_then(|s| s.split("\n\n").next())
+                    .expect("an Examples block");
+                let mut commands = Vec::new();
+                let mut current = String::new();
+                for line in examples.lines() {
+                    let line = line.trim();
+                    match line.strip_suffix('\\') {
+                        Some(head) => current.push_str(head),
+                        None => {
+                            current.push_str(line);
+                            commands.push(std::mem::take(&mut current));
+                        }
+                    }
+                }
+                assert!(
+                    current.is_empty() && commands.len() >= 3,
+                    "{sub} at {width}: {examples}"
+                );
+                for command in commands {
+                    let mut words = shell_words(&command);
+                    words.retain(|w| !(w.contains('=') && w.chars().next().is_some_and(|c| c.is_ascii_uppercase())));
+                    if let Some(i) = words.iter().position(|w| w == ">") {
+                        words.truncate(i);
+                    }
+                    assert_eq!(
+                        words.first().map(String::as_str),
+                        Some("refgen"),
+                        "{sub} at {width}: {command}"
+                    );
+                    let parsed = Cli::try_parse_from(&words);
+                    assert!(parsed.is_ok(), "{sub} at {width}: {command}: {:?}", parsed.err());
+                }
+            }
+        }
+    }
+
+    /// The selection options have a heading of their own in submit's help, not the
+    /// job options' (they used to land under "Job options (with --workflow-id)").
+    #[test]
+    fn submit_help_groups_options_by_heading() {
+        let help = Cli::command()
+            .term_width(100)
+            .try_get_matches_from(["refgen", "submit", "--help"])
+            .expect_err("help")
+            .render()
+            .to_string();
+        let section = |heading: &str| {
+            help.split(heading)
+                .nth(1)
+                .and_then(|s| s.split("\n\n").next())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let job = section("Job options (with --workflow-id):");
+        let selection = section("Selection options:");
+        assert!(job.contains("--workflow-id") && !job.contains("--include"), "{job}");
+        for flag in [
+            "--include",
+            "--exclude",
+            "--images",
+            "--videos",
+            "--expires-in",
+            "--name",
+            "--limit",
+        ] {
+            assert!(selection.contains(flag), "{flag} in {selection}");
+        }
+    }
+
+    #[test]
+    fn inference_cli_short_names_become_long_ones() {
+        let args = crate::inference_cli_names(
+            ["refgen", "submit", "-bn", "My batch", "-jn", "Nightly", "-mt", "gpu"]
+                .into_iter()
+                .map(Into::into),
+        );
+        let shown: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+        assert_eq!(
+            shown,
+            [
+                "refgen",
+                "submit",
+                "--batch-name",
+                "My batch",
+                "--job-name",
+                "Nightly",
+                "--machine-type",
+                "gpu"
+            ]
+        );
     }
 }

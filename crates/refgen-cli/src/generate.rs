@@ -1,20 +1,23 @@
 //! `refgen generate`: list, filter, sign, write.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use refgen::generate::{GenerateOptions, Plan};
 use refgen_core::expiry::{display_duration, parse_expiry};
-use refgen_core::pipeline::Summary;
+use refgen_core::pipeline::{Progress, Summary};
 use refgen_core::source::SourceUrl;
 use refgen_core::writer::{OutputTarget, ReferenceWriter};
+use serde_json::json;
 
 use crate::args::{GenerateArgs, ReferenceArgs, StoreArgs};
-use crate::stores;
+use crate::progress::Live;
+use crate::{stores, usage};
 
 /// The library's plan for these options: everything checked before any request.
-pub fn plan(source: &str, args: &ReferenceArgs, concurrency: u16) -> Result<Plan> {
+pub fn plan(source: &str, args: &ReferenceArgs, concurrency: u16, allow_empty: bool) -> Result<Plan> {
     let expires_in = parse_expiry(&args.expires_in)?;
     let options = GenerateOptions {
         include: args.include.clone(),
@@ -25,6 +28,8 @@ pub fn plan(source: &str, args: &ReferenceArgs, concurrency: u16) -> Result<Plan
         expires_in,
         name_mode: args.name.into(),
         concurrency: usize::from(concurrency),
+        limit: args.limit,
+        allow_empty,
     };
     let source_url: SourceUrl = source.parse()?;
     check_expiry(&source_url, &args.expires_in, expires_in)?;
@@ -35,52 +40,136 @@ pub fn plan(source: &str, args: &ReferenceArgs, concurrency: u16) -> Result<Plan
 pub fn check_expiry(source: &SourceUrl, text: &str, expires_in: Duration) -> Result<()> {
     let max = refgen::store::max_expiry(source.provider);
     if expires_in > max {
-        bail!(
+        return Err(usage!(
             "invalid expiry `{text}`: {} URLs can be valid for at most {}",
             source.provider,
             display_duration(max)
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses an output name that promises compression: refgen writes plain JSON Lines,
+/// and a `.gz` name holding plain text would mislead whoever reads it.
+pub fn check_output_name(path: &str) -> Result<()> {
+    let lower = path.to_ascii_lowercase();
+    if let Some(ext) = [".gz", ".bz2", ".xz", ".zst", ".zip"]
+        .iter()
+        .find(|e| lower.ends_with(*e))
+    {
+        return Err(usage!(
+            "-o {path}: refgen writes plain JSON Lines, not {ext} (Roboflow reads plain files); name it .jsonl"
+        ));
+    }
+    Ok(())
+}
+
+/// Opens the store, lists, signs and writes (the writer is finished by the
+/// caller), with a progress display while it runs.
+pub async fn run(
+    plan: &mut Plan,
+    store_args: &StoreArgs,
+    writer: Option<&mut ReferenceWriter>,
+    quiet: bool,
+    interval: Duration,
+) -> Result<Summary> {
+    let store = stores::open(&plan.source, store_args).await?;
+    let progress = Arc::new(Progress::default());
+    plan.run.progress = Some(Arc::clone(&progress));
+    let live = Live::start(progress, quiet, interval);
+    let summary = match writer {
+        Some(writer) => refgen::generate::generate(plan, &store, writer).await,
+        None => refgen::generate::dry_run(plan, &store).await,
+    };
+    live.finish();
+    Ok(summary?)
+}
+
+pub async fn command(args: GenerateArgs, quiet: bool) -> Result<()> {
+    // Everything that can be checked locally is checked before any request.
+    if args.json && args.output.as_deref().is_none_or(|o| o == "-") && !args.dry_run {
+        return Err(usage!(
+            "--json prints its summary on stdout, where the references go without -o: pass -o FILE (or --dry-run)"
+        ));
+    }
+    if let Some(path) = &args.output {
+        check_output_name(path)?;
+    }
+    let mut plan = plan(&args.source, &args.references, args.store.concurrency, args.allow_empty)?;
+    let target = OutputTarget::from_arg(args.output.as_deref().unwrap_or("-"));
+    let summary = if args.dry_run {
+        run(&mut plan, &args.store, None, quiet, args.progress_interval).await?
+    } else {
+        let mut writer = ReferenceWriter::create(target.clone())?;
+        let summary = run(&mut plan, &args.store, Some(&mut writer), quiet, args.progress_interval).await?;
+        writer.finish()?;
+        summary
+    };
+    let destination = if args.dry_run { None } else { Some(destination(&target)) };
+    if !quiet {
+        print_summary_to(&summary, destination.as_deref(), plan.expires_in);
+    }
+    if args.json {
+        let output = match &target {
+            OutputTarget::File(p) if !args.dry_run => Some(p.display().to_string()),
+            _ => None,
+        };
+        println!(
+            "{}",
+            json_summary(&summary, output.as_deref(), plan.expires_in, args.dry_run)
         );
     }
     Ok(())
 }
 
-/// Opens the store, lists, signs and writes; the writer is finished by the caller.
-pub async fn run(plan: &mut Plan, store_args: &StoreArgs, writer: &mut ReferenceWriter) -> Result<Summary> {
-    let store = stores::open(&plan.source, store_args).await?;
-    Ok(refgen::generate::generate(plan, &store, writer).await?)
+/// The `--json` document: its fields are documented in the README and stable.
+pub fn json_summary(summary: &Summary, output: Option<&str>, expires_in: Duration, dry_run: bool) -> serde_json::Value {
+    json!({
+        "listed": summary.listed,
+        "matched": summary.matched,
+        "written": summary.written,
+        "skipped": {
+            "filtered": summary.listed - summary.matched.min(summary.listed),
+        },
+        "limited": summary.limited,
+        "dry_run": dry_run,
+        "output": output,
+        "expires_in_seconds": expires_in.as_secs(),
+        "elapsed_seconds": summary.elapsed.as_secs_f64(),
+    })
 }
 
-pub async fn command(args: GenerateArgs) -> Result<()> {
-    // Everything that can be checked locally is checked before any request.
-    let mut plan = plan(&args.source, &args.references, args.store.concurrency)?;
-    let target = OutputTarget::from_arg(args.output.as_deref().unwrap_or("-"));
-    let mut writer = ReferenceWriter::create(target.clone())?;
-    let summary = run(&mut plan, &args.store, &mut writer).await?;
-    writer.finish()?;
-    if !args.quiet {
-        print_summary(&summary, &target, plan.expires_in);
-    }
-    Ok(())
-}
-
-pub fn print_summary(summary: &Summary, target: &OutputTarget, expires_in: Duration) {
-    let destination = match target {
+fn destination(target: &OutputTarget) -> String {
+    match target {
         OutputTarget::Stdout if std::io::stdout().is_terminal() => "the terminal".to_owned(),
         OutputTarget::Stdout => "standard output".to_owned(),
         OutputTarget::File(p) => p.display().to_string(),
-    };
-    print_summary_to(summary, &destination, expires_in);
+    }
 }
 
-/// The one-line summary on stderr, naming where the references went.
-pub fn print_summary_to(summary: &Summary, destination: &str, expires_in: Duration) {
+/// `1 reference`, `2 references`.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The one-line summary on stderr, naming where the references went (none: a dry run).
+pub fn print_summary_to(summary: &Summary, destination: Option<&str>, expires_in: Duration) {
     let secs = summary.elapsed.as_secs_f64();
-    let rate = if secs > 0.0 { summary.written as f64 / secs } else { 0.0 };
-    eprintln!(
-        "refgen: listed {} objects, matched {}, wrote {} references to {destination} in {secs:.2}s ({rate:.0}/s); URLs valid for {}",
-        summary.listed,
-        summary.matched,
-        summary.written,
-        display_duration(expires_in)
-    );
+    let listed = plural(summary.listed, "object", "objects");
+    let limited = if summary.limited { " (stopped at --limit)" } else { "" };
+    match destination {
+        Some(destination) => {
+            let rate = if secs > 0.0 { summary.written as f64 / secs } else { 0.0 };
+            eprintln!(
+                "refgen: listed {listed}, matched {}, wrote {} to {destination} in {secs:.2}s ({rate:.0}/s){limited}; URLs valid for {}",
+                summary.matched,
+                plural(summary.written, "reference", "references"),
+                display_duration(expires_in)
+            );
+        }
+        None => eprintln!(
+            "refgen: dry run: listed {listed}, matched {} in {secs:.2}s{limited}; nothing was signed or written",
+            summary.matched
+        ),
+    }
 }

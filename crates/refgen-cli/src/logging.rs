@@ -53,10 +53,10 @@ pub fn init(verbose: u8) {
             // lines each, about every step of their chains that fails on the way
             // (instance metadata on a laptop, say), while refgen's own error line
             // already says what went wrong.
-            0 => "error,refgen=warn,refgen_core=warn,refgen_s3=warn,refgen_gcs=warn,refgen_azure=warn,refgen_roboflow=warn"
+            0 => "error,refgen=warn,refgen_cli=warn,refgen_core=warn,refgen_s3=warn,refgen_gcs=warn,refgen_azure=warn,refgen_roboflow=warn"
                 .to_owned(),
-            1 => "warn,refgen=debug,refgen_core=debug,refgen_s3=debug,refgen_gcs=debug,refgen_azure=debug,refgen_roboflow=debug".to_owned(),
-            _ => "info,refgen=trace,refgen_core=trace,refgen_s3=trace,refgen_gcs=trace,refgen_azure=trace,refgen_roboflow=trace".to_owned(),
+            1 => "warn,refgen=debug,refgen_cli=debug,refgen_core=debug,refgen_s3=debug,refgen_gcs=debug,refgen_azure=debug,refgen_roboflow=debug".to_owned(),
+            _ => "info,refgen=trace,refgen_cli=trace,refgen_core=trace,refgen_s3=trace,refgen_gcs=trace,refgen_azure=trace,refgen_roboflow=trace".to_owned(),
         },
     };
     let wanted = EnvFilter::builder().parse_lossy(spec);

@@ -11,7 +11,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use refgen::submit::{self, IngestEvent, JobEvent, Submission};
@@ -22,11 +22,67 @@ use refgen_roboflow::{Client, ClientBuilder, IngestRequest, JobOptions, MediaKin
 use serde_json::{Value, json};
 
 use crate::args::SubmitArgs;
-use crate::generate;
-use crate::stores;
+use crate::{generate, stores, usage};
 
 /// Exit code when --timeout ends the wait (as GNU timeout does).
 const TIMEOUT_EXIT: u8 = 124;
+
+/// Progress lines of a long listing when stderr is not a terminal.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Says that the kind was told from the names, and how to choose it instead.
+fn inferred_kind(count: u64, kind: MediaKind) -> String {
+    let (one, many) = match kind {
+        MediaKind::Images => ("an image", "images"),
+        MediaKind::Videos => ("a video", "videos"),
+    };
+    let every = if count == 1 {
+        "the one reference names".to_owned()
+    } else {
+        format!("every one of the {count} references names")
+    };
+    format!("{every} {one}: submitting as {many} (--images or --videos chooses)")
+}
+
+/// The workflow parameters, from --workflow-parameters JSON or a --workflow-params file.
+fn workflow_parameters(args: &SubmitArgs) -> Result<Option<Value>> {
+    let (text, from) = match (&args.job.workflow_parameters, &args.job.workflow_params) {
+        (Some(text), _) => (text.clone(), "--workflow-parameters".to_owned()),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                usage!(
+                    "--workflow-params {}: cannot read it: {}",
+                    path.display(),
+                    crate::io_text(&e)
+                )
+            })?;
+            (text, format!("--workflow-params {}", path.display()))
+        }
+        (None, None) => return Ok(None),
+    };
+    match serde_json::from_str::<Value>(&text) {
+        Ok(v @ Value::Object(_)) => Ok(Some(v)),
+        _ => Err(usage!("{from} must hold a JSON object, like '{{\"confidence\": 0.5}}'")),
+    }
+}
+
+/// `submit -o FILE`: the references file is kept there, and read back, so it must
+/// be a plain file (or a new one), not standard output or a device.
+fn check_kept_file(text: &str) -> Result<std::path::PathBuf> {
+    if text == "-" {
+        return Err(usage!(
+            "submit -o needs a file name: the references are read back from it"
+        ));
+    }
+    generate::check_output_name(text)?;
+    let path = std::path::PathBuf::from(text);
+    match std::fs::metadata(&path) {
+        Ok(meta) if !meta.is_file() => Err(usage!(
+            "submit -o {text}: not a plain file (the references are read back from it)"
+        )),
+        _ => Ok(path),
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -57,7 +113,7 @@ impl Outcome {
     }
 }
 
-pub async fn command(args: SubmitArgs) -> Result<ExitCode> {
+pub async fn command(args: SubmitArgs, quiet: bool) -> Result<ExitCode> {
     let started = Instant::now();
     // --- Local checks, before any request.
     refgen_roboflow::validate_batch_id(&args.batch_id)?;
@@ -71,26 +127,30 @@ pub async fn command(args: SubmitArgs) -> Result<ExitCode> {
         refgen_roboflow::validate_job_id(id)?;
     }
     if args.job.download_results.is_some() && !wants_job {
-        bail!("--download-results needs --workflow-id (results come from a job)");
+        return Err(usage!(
+            "--download-results needs --workflow-id (results come from a job)"
+        ));
     }
-    let timeout = parse_expiry(&args.timeout).context("--timeout")?;
-    let poll = parse_expiry(&args.poll_interval).context("--poll-interval")?;
-    let workflow_parameters = args
-        .job
-        .workflow_parameters
-        .as_deref()
-        .map(|text| match serde_json::from_str::<Value>(text) {
-            Ok(v @ Value::Object(_)) => Ok(v),
-            _ => Err(anyhow::anyhow!(
-                "--workflow-parameters must be a JSON object, like '{{\"confidence\": 0.5}}'"
-            )),
-        })
-        .transpose()?;
+    let timeout = args.timeout;
+    let poll = args.poll_interval;
+    let workflow_parameters = workflow_parameters(&args)?;
     let expires_in = parse_expiry(&args.references.expires_in)?;
     let upload_target = args.upload_to.as_deref().map(parse_upload_target).transpose()?;
     if let Some(target) = &upload_target {
         generate::check_expiry(target, &args.references.expires_in, expires_in)?;
     }
+    let given_kind = match (args.references.images, args.references.videos) {
+        (true, true) => {
+            return Err(usage!(
+                "give --images or --videos, not both: a Roboflow batch holds one kind of media \
+                 (for a bucket of both, submit twice, to two batches)"
+            ));
+        }
+        (true, false) => Some(MediaKind::Images),
+        (false, true) => Some(MediaKind::Videos),
+        (false, false) => None,
+    };
+    let kept = args.output.as_deref().map(check_kept_file).transpose()?;
     let client = if args.dry_run {
         None
     } else {
@@ -103,43 +163,53 @@ pub async fn command(args: SubmitArgs) -> Result<ExitCode> {
         }
         Some(builder.build()?)
     };
+    let say = |line: String| {
+        if !quiet {
+            eprintln!("refgen: {line}");
+        }
+    };
 
     // --- The references file.
     let temp = tempfile::tempdir().context("cannot create a temporary folder")?;
     let (refs_path, count, kind) = match (&args.source, &args.references_file) {
         (Some(source), _) => {
-            let kind = match (args.references.images, args.references.videos) {
-                (true, false) => MediaKind::Images,
-                (false, true) => MediaKind::Videos,
-                _ => bail!(
-                    "submit needs exactly one of --images or --videos: a Roboflow batch holds one kind of media \
-                     (for a bucket of both, submit twice, to two batches)"
-                ),
-            };
-            let mut plan = generate::plan(source, &args.references, args.store.concurrency)?;
-            let path = temp.path().join("references.jsonl");
+            let mut plan = generate::plan(source, &args.references, args.store.concurrency, false)?;
+            let path = kept.clone().unwrap_or_else(|| temp.path().join("references.jsonl"));
             let mut writer = ReferenceWriter::create(OutputTarget::File(path.clone()))?;
-            let summary = generate::run(&mut plan, &args.store, &mut writer).await?;
+            let summary = generate::run(&mut plan, &args.store, Some(&mut writer), quiet, PROGRESS_INTERVAL)
+                .await
+                .map_err(|e| match e.downcast::<refgen::Error>() {
+                    // Without --allow-empty's hint: submit has no such option.
+                    Ok(empty @ refgen::Error::Empty { .. }) => anyhow::anyhow!("{empty}: nothing to submit"),
+                    Ok(other) => other.into(),
+                    Err(other) => other,
+                })?;
             writer.finish()?;
-            generate::print_summary_to(&summary, "the references file", expires_in);
-            if summary.written == 0 {
-                bail!("no object of {source} matched: nothing to submit");
+            if !quiet {
+                let shown = match &kept {
+                    Some(p) => p.display().to_string(),
+                    None => "the references file".to_owned(),
+                };
+                generate::print_summary_to(&summary, Some(&shown), expires_in);
             }
-            (path, summary.written, kind)
+            let (count, kind) = match given_kind {
+                Some(kind) => (summary.written, kind),
+                None => {
+                    let checked = submit::inspect_references(&path, None)?;
+                    say(inferred_kind(checked.count, checked.kind));
+                    (checked.count, checked.kind)
+                }
+            };
+            (path, count, kind)
         }
         (None, Some(file)) => {
-            let kind = match (args.references.images, args.references.videos) {
-                (true, true) => {
-                    bail!("give --images or --videos, not both: a Roboflow batch holds one kind of media")
-                }
-                (true, false) => Some(MediaKind::Images),
-                (false, true) => Some(MediaKind::Videos),
-                (false, false) => None,
-            };
-            let checked = submit::inspect_references(file, kind)?;
+            let checked = submit::inspect_references(file, given_kind)?;
+            if checked.kind_inferred {
+                say(inferred_kind(checked.count, checked.kind));
+            }
             (checked.path, checked.count, checked.kind)
         }
-        (None, None) => bail!("give a source or --references FILE"),
+        (None, None) => return Err(usage!("give a source or --references FILE")),
     };
 
     // --- How the references travel: a signed URL of an uploaded file, or inline.
@@ -189,7 +259,16 @@ pub async fn command(args: SubmitArgs) -> Result<ExitCode> {
     };
 
     let Some(client) = client else {
-        print_dry_run(&args, ingest, requests, count, kind, job_id.as_deref())?;
+        print_dry_run(
+            &args,
+            ingest,
+            requests,
+            count,
+            kind,
+            job_id.as_deref(),
+            &job_options,
+            quiet,
+        )?;
         return Ok(ExitCode::SUCCESS);
     };
 
@@ -205,8 +284,8 @@ pub async fn command(args: SubmitArgs) -> Result<ExitCode> {
         let answer = client.ingest(&workspace, &request).await?;
         duplicated |= answer.duplicated;
         ingest_ids.push(request.ingest_id.clone());
-        eprintln!(
-            "refgen: ingest {}/{requests} accepted (ingest id {}{})",
+        say(format!(
+            "ingest {}/{requests} accepted (ingest id {}{})",
             i + 1,
             request.ingest_id,
             if answer.duplicated {
@@ -214,13 +293,15 @@ pub async fn command(args: SubmitArgs) -> Result<ExitCode> {
             } else {
                 ""
             }
-        );
+        ));
     }
-    let deadline = started + timeout;
+    // --timeout bounds the waiting, which starts now: listing and ingesting a big
+    // bucket do not eat into it.
+    let deadline = Instant::now() + timeout;
     let mut outcome = Outcome::Submitted;
     let mut result_files = Vec::new();
     if args.wait || wants_job {
-        outcome = wait_for_ingest(&client, &workspace, &args.batch_id, count, deadline, poll).await?;
+        outcome = wait_for_ingest(&client, &workspace, &args.batch_id, count, deadline, poll, quiet).await?;
     }
     if outcome == Outcome::Ingested
         && let (Some(workflow), Some(job)) = (&args.job.workflow_id, &job_id)
@@ -228,13 +309,13 @@ pub async fn command(args: SubmitArgs) -> Result<ExitCode> {
         client
             .start_job(&workspace, job, &args.batch_id, kind, workflow, &job_options)
             .await?;
-        eprintln!("refgen: job {job} started (workflow {workflow})");
+        say(format!("job {job} started (workflow {workflow})"));
         if args.wait || args.job.download_results.is_some() {
-            outcome = wait_for_job(&client, &workspace, job, deadline, poll).await?;
+            outcome = wait_for_job(&client, &workspace, job, deadline, poll, quiet).await?;
             if outcome == Outcome::JobSucceeded
                 && let Some(dir) = &args.job.download_results
             {
-                result_files = download_results(&client, &workspace, job, dir).await?;
+                result_files = download_results(&client, &workspace, job, dir, quiet).await?;
             }
         } else {
             outcome = Outcome::Submitted;
@@ -253,12 +334,13 @@ pub async fn command(args: SubmitArgs) -> Result<ExitCode> {
         "outcome": outcome.name(),
         "resultFiles": result_files,
     });
-    eprintln!(
-        "refgen: batch {} ({count} references): {} after {:.0}s",
+    say(format!(
+        "batch {} ({}): {} after {:.0}s",
         args.batch_id,
+        generate::plural(count, "reference", "references"),
         outcome.name(),
         started.elapsed().as_secs_f64()
-    );
+    ));
     if args.json {
         println!("{summary}");
     }
@@ -269,22 +351,27 @@ pub async fn command(args: SubmitArgs) -> Result<ExitCode> {
 fn parse_upload_target(text: &str) -> Result<SourceUrl> {
     let target: SourceUrl = text.parse().context("--upload-to")?;
     if target.pattern.is_empty() || target.pattern.ends_with('/') {
-        bail!("--upload-to `{text}` must name an object (…/refs.jsonl), not a bucket or folder");
+        return Err(usage!(
+            "--upload-to `{text}` must name an object (…/refs.jsonl), not a bucket or folder"
+        ));
     }
     if refgen_core::filter::literal_prefix(&target.pattern).1 {
-        bail!("--upload-to `{text}` must be a plain object name, without wildcards");
+        return Err(usage!(
+            "--upload-to `{text}` must be a plain object name, without wildcards"
+        ));
     }
     Ok(target)
 }
 
 struct Progress {
     bar: Option<ProgressBar>,
+    quiet: bool,
     last_line: Instant,
 }
 
 impl Progress {
-    fn new(total: u64, what: &str) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
+    fn new(total: u64, what: &str, quiet: bool) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(total);
             if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({elapsed})") {
                 bar.set_style(style.progress_chars("=> "));
@@ -294,6 +381,7 @@ impl Progress {
         });
         Progress {
             bar,
+            quiet,
             last_line: Instant::now() - Duration::from_secs(3600),
         }
     }
@@ -301,7 +389,7 @@ impl Progress {
     fn update(&mut self, done: u64, line: impl FnOnce() -> String) {
         match &self.bar {
             Some(bar) => bar.set_position(done),
-            None if self.last_line.elapsed() >= Duration::from_secs(30) => {
+            None if !self.quiet && self.last_line.elapsed() >= Duration::from_secs(30) => {
                 eprintln!("refgen: {}", line());
                 self.last_line = Instant::now();
             }
@@ -324,8 +412,9 @@ async fn wait_for_ingest(
     expected: u64,
     deadline: Instant,
     poll: Duration,
+    quiet: bool,
 ) -> Result<Outcome> {
-    let mut progress = Progress::new(expected, "ingesting");
+    let mut progress = Progress::new(expected, "ingesting", quiet);
     let mut events = submit::ingest_events(client, ws, batch, expected, poll);
     let mut ingested = 0;
     let outcome = loop {
@@ -357,7 +446,10 @@ async fn wait_for_ingest(
                 break Outcome::Failed;
             }
             IngestEvent::Ingested { .. } => {
-                eprintln!("refgen: all {expected} references ingested into batch {batch}");
+                progress.finish();
+                if !quiet {
+                    eprintln!("refgen: all {expected} references ingested into batch {batch}");
+                }
                 break Outcome::Ingested;
             }
         }
@@ -367,7 +459,14 @@ async fn wait_for_ingest(
 }
 
 /// Follows the job until it ends or `deadline` passes.
-async fn wait_for_job(client: &Client, ws: &str, job_id: &str, deadline: Instant, poll: Duration) -> Result<Outcome> {
+async fn wait_for_job(
+    client: &Client,
+    ws: &str,
+    job_id: &str,
+    deadline: Instant,
+    poll: Duration,
+    quiet: bool,
+) -> Result<Outcome> {
     let mut events = submit::job_events(client, ws, job_id, poll);
     loop {
         let event = match tokio::time::timeout_at(deadline.into(), events.next()).await {
@@ -379,7 +478,10 @@ async fn wait_for_job(client: &Client, ws: &str, job_id: &str, deadline: Instant
             Ok(Some(event)) => event?,
         };
         match event {
-            JobEvent::Stage { name, tasks } => eprintln!("refgen: job {job_id}: stage {name} ({tasks} tasks)"),
+            JobEvent::Stage { name, tasks } if !quiet => {
+                eprintln!("refgen: job {job_id}: stage {name} ({tasks} tasks)")
+            }
+            JobEvent::Stage { .. } => {}
             JobEvent::Failed(job) => {
                 eprintln!(
                     "refgen: job {job_id} failed{}",
@@ -388,7 +490,9 @@ async fn wait_for_job(client: &Client, ws: &str, job_id: &str, deadline: Instant
                 return Ok(Outcome::Failed);
             }
             JobEvent::Succeeded(_) => {
-                eprintln!("refgen: job {job_id} finished");
+                if !quiet {
+                    eprintln!("refgen: job {job_id} finished");
+                }
                 return Ok(Outcome::JobSucceeded);
             }
         }
@@ -396,18 +500,27 @@ async fn wait_for_job(client: &Client, ws: &str, job_id: &str, deadline: Instant
 }
 
 /// Downloads the job's results, saying where they went.
-async fn download_results(client: &Client, ws: &str, job_id: &str, dir: &std::path::Path) -> Result<Vec<String>> {
+async fn download_results(
+    client: &Client,
+    ws: &str,
+    job_id: &str,
+    dir: &std::path::Path,
+    quiet: bool,
+) -> Result<Vec<String>> {
     let written = submit::download_results(client, ws, job_id, dir).await?;
-    eprintln!(
-        "refgen: downloaded {} result files into {}",
-        written.len(),
-        dir.display()
-    );
+    if !quiet {
+        eprintln!(
+            "refgen: downloaded {} into {}",
+            generate::plural(written.len() as u64, "result file", "result files"),
+            dir.display()
+        );
+    }
     Ok(written.iter().map(|p| p.display().to_string()).collect())
 }
 
 /// Prints each request the run would send, with the paths escaped exactly as the
-/// client sends them and the job's settings, and nothing sent.
+/// client sends them and the job's whole request body, and sends nothing.
+#[allow(clippy::too_many_arguments)]
 fn print_dry_run(
     args: &SubmitArgs,
     ingest: impl Iterator<Item = refgen::Result<IngestRequest>>,
@@ -415,11 +528,15 @@ fn print_dry_run(
     count: u64,
     kind: MediaKind,
     job_id: Option<&str>,
+    job_options: &JobOptions,
+    quiet: bool,
 ) -> Result<()> {
     let workspace = args.roboflow.workspace.clone();
     let shown = workspace.clone().unwrap_or_else(|| "<the API key's workspace>".into());
-    if args.roboflow.api_key.is_none() && std::env::var_os("ROBOFLOW_API_KEY").is_none() {
-        tracing::warn!("dry run without a Roboflow API key: a real run would stop at the first request");
+    if args.roboflow.api_key.is_none() && std::env::var_os("ROBOFLOW_API_KEY").is_none_or(|k| k.is_empty()) {
+        tracing::warn!(
+            "dry run without a Roboflow API key (--api-key or ROBOFLOW_API_KEY): a real run would stop at the first request"
+        );
     }
     for r in ingest {
         let r = r?;
@@ -447,28 +564,23 @@ fn print_dry_run(
             Some(ws) => refgen_roboflow::job_path(ws, job),
             None => refgen_roboflow::job_path("WORKSPACE", job).replacen("WORKSPACE", &shown, 1),
         };
-        let j = &args.job;
+        let body = refgen_roboflow::job_body(&shown, &args.batch_id, kind, workflow, job_options);
         println!(
             "{}",
             json!({
                 "method": "POST",
                 "path": path,
-                "workflowId": workflow,
-                "jobName": j.job_name,
-                "machineType": j.machine_type,
-                "workersPerMachine": j.workers_per_machine,
-                "processingTimeoutSeconds": j.processing_timeout,
-                "maxParallelTasks": j.max_parallel_tasks,
-                "maxImageFailureRate": j.max_image_failure_rate,
-                "imageInputName": j.image_input_name,
-                "aggregationFormat": j.aggregation_format,
-                "maxVideoFps": j.max_video_fps,
+                "query": {"name": job_options.name},
+                "body": body,
             })
         );
     }
-    eprintln!(
-        "refgen: dry run: {count} references in {requests} request(s); nothing was uploaded or sent (URLs valid for {})",
-        display_duration(parse_expiry(&args.references.expires_in).unwrap_or_default())
-    );
+    if !quiet {
+        eprintln!(
+            "refgen: dry run: {} in {requests} request(s); nothing was uploaded or sent (URLs valid for {})",
+            generate::plural(count, "reference", "references"),
+            display_duration(parse_expiry(&args.references.expires_in).unwrap_or_default())
+        );
+    }
     Ok(())
 }

@@ -55,6 +55,8 @@ pub enum Hint {
     GiveApiKey,
     /// Say whether the references are images or videos (a batch holds one kind).
     ChooseMediaKind,
+    /// Accept a run that selects no object (an empty references file).
+    AllowEmpty,
 }
 
 impl std::fmt::Display for Hint {
@@ -68,6 +70,7 @@ impl std::fmt::Display for Hint {
             Hint::GiveAzureCredentials => "give a SAS token, an account key or a connection string",
             Hint::GiveApiKey => "give a Roboflow API key",
             Hint::ChooseMediaKind => "say whether the references are images or videos (a batch holds one kind)",
+            Hint::AllowEmpty => "allow an empty result to accept no references",
         })
     }
 }

@@ -1,4 +1,5 @@
-//! Parsing `--expires-in`: `3600` (seconds), `90s`, `90m`, `12h`, `7d`.
+//! Parsing durations (`--expires-in`, `--timeout`, …): `3600` (seconds), `90s`,
+//! `90m`, `12h`, `7d`, and compounds of them (`1h30m`, `2d12h`), as s5cmd takes.
 
 use std::time::Duration;
 
@@ -7,50 +8,84 @@ use crate::Error;
 /// The default URL lifetime: 24 hours, the official Roboflow client's value.
 pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(24 * 3600);
 
-/// Parses a positive duration: a whole number with an optional unit `s`, `m`, `h` or `d`.
+const FORMS: &str = "e.g. 3600, 90m, 12h, 1h30m, 7d";
+
+/// Parses a positive duration: a whole number of seconds, or whole numbers each
+/// followed by a unit `s`, `m`, `h` or `d` (`1h30m`), largest unit first.
 pub fn parse_expiry(input: &str) -> Result<Duration, Error> {
-    let invalid = |reason: &str| Error::InvalidExpiry {
+    let invalid = |reason: String| Error::InvalidExpiry {
         input: input.to_owned(),
-        reason: reason.to_owned(),
+        reason,
     };
     let text = input.trim();
     if text.starts_with('-') {
-        return Err(invalid("must be positive"));
+        return Err(invalid("must be positive".into()));
     }
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    if digits.is_empty() {
-        return Err(invalid(
-            "expected a number with an optional unit s, m, h or d (e.g. 3600, 90m, 12h, 7d)",
-        ));
+    if text.is_empty() || !text.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(invalid(format!(
+            "expected a number with an optional unit s, m, h or d ({FORMS})"
+        )));
     }
-    let multiplier = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(invalid("unknown unit; use s, m, h or d (e.g. 3600, 90m, 12h, 7d)")),
-    };
-    let seconds = digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(multiplier))
-        .ok_or_else(|| invalid("too large"))?;
+    let too_large = || invalid("too large".into());
+    let mut seconds: u64 = 0;
+    let mut rest = text;
+    let mut last_unit = u64::MAX;
+    while !rest.is_empty() {
+        let split = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let (digits, tail) = rest.split_at(split);
+        if digits.is_empty() {
+            return Err(invalid(format!("unknown unit; use s, m, h or d ({FORMS})")));
+        }
+        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let (unit, after) = tail.split_at(unit_len);
+        let multiplier = match unit.trim().to_ascii_lowercase().as_str() {
+            "" if after.is_empty() && seconds == 0 => 1,
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return Err(invalid(format!("unknown unit; use s, m, h or d ({FORMS})"))),
+        };
+        if multiplier >= last_unit {
+            return Err(invalid(format!(
+                "units go from the largest to the smallest, once each ({FORMS})"
+            )));
+        }
+        last_unit = multiplier;
+        let part = digits
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(multiplier))
+            .ok_or_else(too_large)?;
+        seconds = seconds.checked_add(part).ok_or_else(too_large)?;
+        rest = after;
+    }
     if seconds == 0 {
-        return Err(invalid("must be at least one second"));
+        return Err(invalid("must be at least one second".into()));
     }
     Ok(Duration::from_secs(seconds))
 }
 
-/// Writes a duration the way a person would (`7d`, `12h`, `90m`, `3601s`).
+/// Writes a duration the way it is typed: whole days from two days up (`7d`),
+/// otherwise hours, minutes and seconds (`24h`, `1h30m`, `90s`), so the default
+/// `24h` is shown as `24h`.
 pub fn display_duration(d: Duration) -> String {
     let s = d.as_secs();
-    match s {
-        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s % 3600 == 0 => format!("{}h", s / 3600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
+    if s >= 2 * 86_400 && s.is_multiple_of(86_400) {
+        return format!("{}d", s / 86_400);
     }
+    let (h, m, sec) = (s / 3600, s % 3600 / 60, s % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if sec > 0 || out.is_empty() {
+        out.push_str(&format!("{sec}s"));
+    }
+    out
 }
 
 /// A rounded-down duration for messages: `2h`, `2h5m`, `7m`, `42s`.
@@ -100,6 +135,10 @@ mod tests {
             ("7d", 604_800),
             ("1D", 86_400),
             (" 5m ", 300),
+            ("1h30m", 5400),
+            ("2d12h", 216_000),
+            ("1h30m15s", 5415),
+            ("1H30M", 5400),
         ] {
             assert_eq!(parse_expiry(input).expect(input), Duration::from_secs(secs), "{input}");
         }
@@ -115,6 +154,10 @@ mod tests {
             ("h", "expected a number"),
             ("12w", "unknown unit"),
             ("1.5h", "unknown unit"),
+            ("soon", "expected a number"),
+            ("30m1h", "largest to the smallest"),
+            ("1h1h", "largest to the smallest"),
+            ("1h 30", "unknown unit"),
             ("99999999999999999999", "too large"),
             ("999999999999999999d", "too large"),
         ] {
@@ -139,7 +182,7 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for s in ["7d", "12h", "90m", "3601s"] {
+        for s in ["7d", "12h", "24h", "1h30m", "45m", "1h1s", "3s", "36h"] {
             assert_eq!(display_duration(parse_expiry(s).expect(s)), s);
         }
     }

@@ -8,9 +8,15 @@
 //! folders; `[abc]`, `[!a-z]` and `{jpg,png}` work as in shells; a backslash makes
 //! the next character literal (`photo\*.jpg` matches the key `photo*.jpg`).
 //!
-//! `--include`/`--exclude` globs that contain a `/` are matched against the full key;
-//! globs without one are matched against the key's last segment (its basename), so
-//! `--exclude '*.tmp'` works in every folder.
+//! `--include`/`--exclude` globs are relative to the source, as aws-cli's and
+//! rclone's filters are: a glob that contains a `/` is matched against the key
+//! with the source's folder taken off (for `s3://media/raw/`, `tmp/**` matches
+//! `raw/tmp/y.png`); a glob without one is matched against the key's last segment
+//! (its basename), so `--exclude '*.tmp'` works in every folder. The source's
+//! folder is its literal part up to its last `/` (`raw/` for `raw/` and for
+//! `raw/*.png`); a source without wildcards or a final `/` (`raw`) names the
+//! folder `raw/` for the keys below it, and its parent for keys beside it
+//! (`raw-old/x.png` is `raw-old/x.png`).
 
 use std::collections::HashSet;
 
@@ -86,6 +92,10 @@ pub fn literal_prefix(pattern: &str) -> (String, bool) {
 #[derive(Debug, Clone)]
 pub struct Selection {
     prefix: String,
+    /// The source's folder: what `--include`/`--exclude` globs are relative to.
+    folder: String,
+    /// A source named without wildcards or a final `/`: also a folder for the keys below it.
+    prefix_is_folder: bool,
     key_glob: Option<GlobMatcher>,
     includes: PathGlobs,
     excludes: PathGlobs,
@@ -104,9 +114,13 @@ impl PathGlobs {
         self.full_key.is_none() && self.basename.is_none()
     }
 
-    fn matches(&self, key: &str) -> bool {
-        self.full_key.as_ref().is_some_and(|set| set.is_match(key))
-            || self.basename.as_ref().is_some_and(|set| set.is_match(basename(key)))
+    /// `relative` is the key with the source's folder taken off.
+    fn matches(&self, relative: &str) -> bool {
+        self.full_key.as_ref().is_some_and(|set| set.is_match(relative))
+            || self
+                .basename
+                .as_ref()
+                .is_some_and(|set| set.is_match(basename(relative)))
     }
 }
 
@@ -167,7 +181,13 @@ impl SelectionBuilder {
                 .flat_map(|p| p.extensions().iter().map(|e| e.to_string()))
                 .collect()
         });
+        let folder = match prefix.rfind('/') {
+            Some(i) => prefix[..=i].to_owned(),
+            None => String::new(),
+        };
         Ok(Selection {
+            prefix_is_folder: !has_wildcard && !prefix.is_empty() && !prefix.ends_with('/'),
+            folder,
             prefix,
             key_glob,
             includes: self.path_globs(&self.includes)?,
@@ -230,6 +250,16 @@ impl Selection {
         &self.prefix
     }
 
+    /// The key as `--include`/`--exclude` globs see it: relative to the source's folder.
+    pub fn relative<'k>(&self, key: &'k str) -> &'k str {
+        if self.prefix_is_folder
+            && let Some(below) = key.strip_prefix(self.prefix.as_str()).and_then(|r| r.strip_prefix('/'))
+        {
+            return below;
+        }
+        key.strip_prefix(self.folder.as_str()).unwrap_or(key)
+    }
+
     /// True when the object with this key is wanted.
     pub fn matches(&self, key: &str) -> bool {
         if !key.starts_with(&self.prefix) {
@@ -240,10 +270,11 @@ impl Selection {
         {
             return false;
         }
-        if !self.includes.is_empty() && !self.includes.matches(key) {
+        let relative = self.relative(key);
+        if !self.includes.is_empty() && !self.includes.matches(relative) {
             return false;
         }
-        if self.excludes.matches(key) {
+        if self.excludes.matches(relative) {
             return false;
         }
         match &self.extensions {
@@ -366,8 +397,41 @@ mod tests {
         assert_eq!(kept(&s), ["images/sub/c.jpg", "images/sub/f.tmp"]);
         let s = sel(SelectionBuilder::new("images/")
             .include(["*.jpg", "*.PNG"])
-            .exclude(["images/sub/*"]));
+            .exclude(["sub/*"]));
         assert_eq!(kept(&s), ["images/a.jpg", "images/b.PNG"]);
+    }
+
+    /// As aws-cli and rclone do: a glob with a `/` is relative to the source's folder.
+    #[test]
+    fn globs_with_a_slash_are_relative_to_the_source() {
+        let keys = [
+            "raw/x.png",
+            "raw/tmp/y.png",
+            "raw/a/tmp/z.png",
+            "raw-old/tmp/w.png",
+            "tmp/v.png",
+        ];
+        let kept = |s: &Selection| -> Vec<&str> { keys.iter().copied().filter(|k| s.matches(k)).collect() };
+        // The README's example: `s3://media/raw/ --include '*.png' --exclude 'tmp/**'`.
+        let s = sel(SelectionBuilder::new("raw/").include(["*.png"]).exclude(["tmp/**"]));
+        assert_eq!(kept(&s), ["raw/x.png", "raw/a/tmp/z.png"]);
+        // The same source without its final slash names the same folder.
+        let s = sel(SelectionBuilder::new("raw").exclude(["tmp/**"]));
+        assert_eq!(kept(&s), ["raw/x.png", "raw/a/tmp/z.png", "raw-old/tmp/w.png"]);
+        // A glob source: relative to the folder of its literal part.
+        let s = sel(SelectionBuilder::new("raw/**/*.png").exclude(["*/tmp/*"]));
+        assert_eq!(kept(&s), ["raw/x.png", "raw/tmp/y.png"]);
+        let s = sel(SelectionBuilder::new("raw/**").include(["tmp/*"]));
+        assert_eq!(kept(&s), ["raw/tmp/y.png"]);
+        // The whole bucket: relative to its root, as before.
+        let s = sel(SelectionBuilder::new("").exclude(["tmp/**"]));
+        assert_eq!(
+            kept(&s),
+            ["raw/x.png", "raw/tmp/y.png", "raw/a/tmp/z.png", "raw-old/tmp/w.png"]
+        );
+        assert_eq!(s.relative("raw/tmp/y.png"), "raw/tmp/y.png");
+        let s = sel(SelectionBuilder::new("ra"));
+        assert_eq!(s.relative("raw/tmp/y.png"), "raw/tmp/y.png");
     }
 
     #[test]

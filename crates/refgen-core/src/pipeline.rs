@@ -5,10 +5,13 @@
 //! of its own (so signing runs on every core, beside the writing). Order is kept
 //! (the output is in listing order, so the same bucket gives the same file) and
 //! memory is bounded by a few pages, whatever the size of the bucket.
-
-use std::time::{Duration, Instant};
+//!
+//! A run may stop at a limit of references, count without signing or writing (a
+//! dry run), and keep [`Progress`] counts that another task reads while it goes.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 
@@ -33,7 +36,69 @@ pub struct Summary {
     pub written: u64,
     /// Wall time of the run.
     pub elapsed: Duration,
+    /// The run stopped at its limit of references, before the listing's end.
+    pub limited: bool,
 }
+
+/// The counts of a run while it goes: the pipeline adds to them page by page, and
+/// a progress display reads them from another task.
+#[derive(Debug, Default)]
+pub struct Progress {
+    listed: AtomicU64,
+    matched: AtomicU64,
+    written: AtomicU64,
+}
+
+impl Progress {
+    /// Objects listed, matched and referenced so far.
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (
+            self.listed.load(Ordering::Relaxed),
+            self.matched.load(Ordering::Relaxed),
+            self.written.load(Ordering::Relaxed),
+        )
+    }
+
+    fn reset(&self) {
+        for count in [&self.listed, &self.matched, &self.written] {
+            count.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// How a run goes, beyond what it selects and how it names.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Listing requests in flight at once (1 lists sequentially).
+    pub concurrency: usize,
+    /// Stop after this many references (a trial on a big bucket).
+    pub limit: Option<u64>,
+    /// Counts to keep up to date while the run goes.
+    pub progress: Option<Arc<Progress>>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            concurrency: crate::list::DEFAULT_CONCURRENCY,
+            limit: None,
+            progress: None,
+        }
+    }
+}
+
+/// Where the selected objects go: signed into a references file, or (a dry run)
+/// only counted, with nothing signed or written.
+#[derive(Debug)]
+pub enum Output<'a> {
+    /// Sign each object and write its line.
+    Write(&'a mut ReferenceWriter),
+    /// Count the objects; the first [`DRY_RUN_SHOWN`] keys are logged at debug level.
+    DryRun,
+}
+
+/// Keys a dry run shows (at debug level, `-v`).
+pub const DRY_RUN_SHOWN: u64 = 20;
 
 /// Writes one reference line per selected object.
 ///
@@ -47,9 +112,9 @@ pub async fn generate(
     signer: Arc<dyn Signer>,
     selection: &Selection,
     expires_in: Duration,
-    concurrency: usize,
+    options: &RunOptions,
     namer: &mut Namer,
-    out: &mut ReferenceWriter,
+    mut out: Output<'_>,
 ) -> Result<Summary, Error> {
     if expires_in > signer.max_expiry() {
         return Err(Error::InvalidExpiry {
@@ -61,68 +126,121 @@ pub async fn generate(
         });
     }
     let started = Instant::now();
-    let first = write_all(
-        Arc::clone(&lister),
-        Arc::clone(&signer),
+    let pass = Pass {
+        lister: &lister,
+        signer: &signer,
         selection,
         expires_in,
-        concurrency,
-        namer,
-        out,
-    )
-    .await;
+        options,
+    };
+    let first = pass.write_all(options.concurrency, namer, &mut out).await;
     let mut summary = match first {
-        Err(e) if concurrency > 1 && e.storage_kind() == Some(StorageErrorKind::ListingOrder) && out.rewind()? => {
+        Err(e)
+            if options.concurrency > 1
+                && e.storage_kind() == Some(StorageErrorKind::ListingOrder)
+                && out.rewind()? =>
+        {
             tracing::warn!("{e}: listing again, sequentially");
             namer.restart();
-            write_all(lister, signer, selection, expires_in, 1, namer, out).await?
+            if let Some(progress) = &options.progress {
+                progress.reset();
+            }
+            pass.write_all(1, namer, &mut out).await?
         }
         other => other?,
     };
-    summary.written = out.lines();
+    if let Output::Write(writer) = &out {
+        summary.written = writer.lines();
+    }
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
 
-/// One pass of list → filter → sign → write.
-async fn write_all(
-    lister: Arc<dyn ListClient>,
-    signer: Arc<dyn Signer>,
-    selection: &Selection,
-    expires_in: Duration,
-    concurrency: usize,
-    namer: &mut Namer,
-    out: &mut ReferenceWriter,
-) -> Result<Summary, Error> {
-    let mut summary = Summary::default();
-    let mut signed_pages = list_concurrently(lister, selection.prefix().to_owned(), concurrency)
-        .map_ok(|page| {
-            let listed = page.len() as u64;
-            let kept: Vec<_> = page
-                .into_iter()
-                .filter(|o| !o.is_folder_marker() && selection.matches(&o.key))
-                .collect();
-            let signer = Arc::clone(&signer);
-            // A task per page: the writer, on this task, is the one sequential
-            // step, and signing would otherwise share its core.
-            let signing = tokio::spawn(async move {
-                let urls = signer.sign_page(&kept, expires_in).await?;
-                Ok::<_, Error>((listed, kept, urls))
-            });
-            async move {
-                signing.await.map_err(|source| Error::Task {
-                    doing: "signing a page",
-                    source,
-                })?
-            }
-        })
-        .try_buffered(SIGN_AHEAD);
-    while let Some((listed, kept, urls)) = signed_pages.try_next().await? {
-        summary.listed += listed;
-        summary.matched += kept.len() as u64;
-        for (object, url) in kept.iter().zip(&urls) {
-            out.write_line(&namer.name(&object.key), url)?;
+impl Output<'_> {
+    /// Throws away what was written, for a run that starts over (see
+    /// [`ReferenceWriter::rewind`]); a dry run has nothing to take back.
+    fn rewind(&mut self) -> Result<bool, Error> {
+        match self {
+            Output::Write(writer) => writer.rewind(),
+            Output::DryRun => Ok(true),
         }
     }
-    Ok(summary)
+}
+
+/// What one pass of list → filter → sign → write needs.
+struct Pass<'a> {
+    lister: &'a Arc<dyn ListClient>,
+    signer: &'a Arc<dyn Signer>,
+    selection: &'a Selection,
+    expires_in: Duration,
+    options: &'a RunOptions,
+}
+
+impl Pass<'_> {
+    async fn write_all(&self, concurrency: usize, namer: &mut Namer, out: &mut Output<'_>) -> Result<Summary, Error> {
+        let mut summary = Summary::default();
+        let sign = matches!(out, Output::Write(_));
+        let selection = self.selection;
+        let expires_in = self.expires_in;
+        let mut signed_pages = list_concurrently(Arc::clone(self.lister), selection.prefix().to_owned(), concurrency)
+            .map_ok(|page| {
+                let listed = page.len() as u64;
+                let kept: Vec<_> = page
+                    .into_iter()
+                    .filter(|o| !o.is_folder_marker() && selection.matches(&o.key))
+                    .collect();
+                let signer = Arc::clone(self.signer);
+                // A task per page: the writer, on this task, is the one sequential
+                // step, and signing would otherwise share its core.
+                let signing = tokio::spawn(async move {
+                    let urls = if sign {
+                        signer.sign_page(&kept, expires_in).await?
+                    } else {
+                        Vec::new()
+                    };
+                    Ok::<_, Error>((listed, kept, urls))
+                });
+                async move {
+                    signing.await.map_err(|source| Error::Task {
+                        doing: "signing a page",
+                        source,
+                    })?
+                }
+            })
+            .try_buffered(SIGN_AHEAD);
+        let limit = self.options.limit.unwrap_or(u64::MAX);
+        let progress = self.options.progress.as_deref();
+        while let Some((listed, kept, urls)) = signed_pages.try_next().await? {
+            summary.listed += listed;
+            let room = usize::try_from(limit - summary.matched).unwrap_or(usize::MAX);
+            let taken = kept.len().min(room);
+            summary.matched += taken as u64;
+            match out {
+                Output::Write(writer) => {
+                    for (object, url) in kept.iter().zip(&urls).take(taken) {
+                        writer.write_line(&namer.name(&object.key), url)?;
+                    }
+                }
+                Output::DryRun => {
+                    let shown = DRY_RUN_SHOWN.saturating_sub(summary.matched - taken as u64);
+                    for object in kept.iter().take(taken.min(usize::try_from(shown).unwrap_or(0))) {
+                        tracing::debug!("would reference {:?} as {:?}", object.key, namer.name(&object.key));
+                    }
+                }
+            }
+            if let Some(progress) = progress {
+                progress.listed.fetch_add(listed, Ordering::Relaxed);
+                progress.matched.fetch_add(taken as u64, Ordering::Relaxed);
+                if sign {
+                    progress.written.fetch_add(taken as u64, Ordering::Relaxed);
+                }
+            }
+            if summary.matched >= limit {
+                // Dropping the stream cancels the listing still in flight.
+                summary.limited = true;
+                break;
+            }
+        }
+        Ok(summary)
+    }
 }

@@ -123,6 +123,25 @@ impl FromStr for SourceUrl {
     }
 }
 
+/// The source as it would be typed: `s3://bucket/pattern`, `az://account/container/pattern`,
+/// or the Azure URL form it was given in.
+impl fmt::Display for SourceUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.provider, &self.endpoint, &self.account) {
+            (Provider::Azure, Some(endpoint), _) => write!(f, "{endpoint}/{}/{}", self.bucket, self.pattern),
+            (Provider::Azure, None, account) => write!(
+                f,
+                "az://{}/{}/{}",
+                account.as_deref().unwrap_or_default(),
+                self.bucket,
+                self.pattern
+            ),
+            (Provider::S3, ..) => write!(f, "s3://{}/{}", self.bucket, self.pattern),
+            (Provider::Gcs, ..) => write!(f, "gs://{}/{}", self.bucket, self.pattern),
+        }
+    }
+}
+
 /// Splits `bucket/pattern`, refusing an empty or malformed bucket name.
 fn bucket_and_pattern(rest: &str, what: &str) -> Result<(String, String), String> {
     let (bucket, pattern) = rest.split_once('/').unwrap_or((rest, ""));
@@ -160,6 +179,19 @@ mod tests {
         // the pattern is literal: no percent-decoding
         assert_eq!(parse("s3://b/a%20b").pattern, "a%20b");
         assert_eq!(parse("S3://b/x").provider, Provider::S3);
+    }
+
+    #[test]
+    fn display_is_the_typed_form() {
+        for typed in [
+            "s3://media/images/**/*.jpg",
+            "gs://b/",
+            "az://acct/cont/pre/fix",
+            "https://acct.blob.core.windows.net/cont/x/*.png",
+        ] {
+            assert_eq!(parse(typed).to_string(), typed);
+        }
+        assert_eq!(parse("s3://media").to_string(), "s3://media/");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use aws_lc_rs::{rand, signature};
 use refgen_core::filter::SelectionBuilder;
 use refgen_core::list::{Capabilities, ListClient, ListPage, ListRequest};
 use refgen_core::naming::{NameMode, Namer};
-use refgen_core::pipeline::generate;
+use refgen_core::pipeline::{Output, RunOptions, generate};
 use refgen_core::writer::{OutputTarget, ReferenceWriter};
 use refgen_core::{Error, ObjectMeta};
 
@@ -89,9 +89,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Arc::new(store),
         &selection,
         Duration::from_secs(3600),
-        16,
+        &RunOptions {
+            concurrency: 16,
+            ..RunOptions::default()
+        },
         &mut Namer::new(NameMode::Flat),
-        &mut writer,
+        Output::Write(&mut writer),
     )
     .await?;
     writer.finish()?;

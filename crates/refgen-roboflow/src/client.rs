@@ -345,46 +345,7 @@ impl Client {
         workflow_id: &str,
         options: &JobOptions,
     ) -> Result<(), RoboflowError> {
-        let mut compute = json!({"type": "compute-configuration-v2"});
-        if let Some(m) = &options.machine_type {
-            compute["machineType"] = json!(m);
-        }
-        if let Some(w) = options.workers_per_machine {
-            compute["workersPerMachine"] = json!(w);
-        }
-        let mut spec = json!({"type": "workflows-processing-specification-v1", "workspace": workspace,
-            "workflowId": workflow_id, "persistImagesOutputs": false});
-        if let Some(p) = &options.workflow_parameters {
-            spec["workflowParameters"] = p.clone();
-        }
-        if let Some(n) = &options.image_input_name {
-            spec["imageInputName"] = json!(n);
-        }
-        if let Some(f) = &options.aggregation_format {
-            spec["aggregationFormat"] = json!(f);
-        }
-        if let (Some(fps), MediaKind::Videos) = (options.max_video_fps, kind) {
-            spec["maxVideoFPS"] = json!(fps);
-        }
-        let job_type = match kind {
-            MediaKind::Images => "simple-image-processing-v1",
-            MediaKind::Videos => "simple-video-processing-v1",
-        };
-        let mut body = json!({"type": job_type,
-            "jobInput": {"type": "staging-batch-input-v1", "batchId": batch_id},
-            "computeConfiguration": compute, "processingSpecification": spec});
-        if let Some(t) = options.processing_timeout_seconds {
-            body["processingTimeoutSeconds"] = json!(t);
-        }
-        if let Some(t) = options.max_parallel_tasks {
-            body["maxParallelTasks"] = json!(t);
-        }
-        if let (Some(r), MediaKind::Images) = (options.max_image_failure_rate, kind) {
-            body["maxImageFailureRate"] = json!(r);
-        }
-        if let Some(n) = &options.notifications_url {
-            body["notificationsURL"] = json!(n);
-        }
+        let body = job_body(workspace, batch_id, kind, workflow_id, options);
         let path = job_path(workspace, job_id);
         let query: Vec<(&str, String)> = options.name.iter().map(|n| ("name", n.clone())).collect();
         let doing = format!("starting job `{job_id}`");
@@ -511,4 +472,50 @@ fn failed(e: SendError<RoboflowError>, base: &str, doing: &str) -> RoboflowError
             elapsed,
         },
     }
+}
+
+/// The body of the request that starts a job on a batch (what `start_job` sends;
+/// a dry run prints it).
+pub fn job_body(workspace: &str, batch_id: &str, kind: MediaKind, workflow_id: &str, options: &JobOptions) -> Value {
+    let mut compute = json!({"type": "compute-configuration-v2"});
+    if let Some(m) = &options.machine_type {
+        compute["machineType"] = json!(m);
+    }
+    if let Some(w) = options.workers_per_machine {
+        compute["workersPerMachine"] = json!(w);
+    }
+    let mut spec = json!({"type": "workflows-processing-specification-v1", "workspace": workspace,
+        "workflowId": workflow_id, "persistImagesOutputs": false});
+    if let Some(p) = &options.workflow_parameters {
+        spec["workflowParameters"] = p.clone();
+    }
+    if let Some(n) = &options.image_input_name {
+        spec["imageInputName"] = json!(n);
+    }
+    if let Some(f) = &options.aggregation_format {
+        spec["aggregationFormat"] = json!(f);
+    }
+    if let (Some(fps), MediaKind::Videos) = (options.max_video_fps, kind) {
+        spec["maxVideoFPS"] = json!(fps);
+    }
+    let job_type = match kind {
+        MediaKind::Images => "simple-image-processing-v1",
+        MediaKind::Videos => "simple-video-processing-v1",
+    };
+    let mut body = json!({"type": job_type,
+        "jobInput": {"type": "staging-batch-input-v1", "batchId": batch_id},
+        "computeConfiguration": compute, "processingSpecification": spec});
+    if let Some(t) = options.processing_timeout_seconds {
+        body["processingTimeoutSeconds"] = json!(t);
+    }
+    if let Some(t) = options.max_parallel_tasks {
+        body["maxParallelTasks"] = json!(t);
+    }
+    if let (Some(r), MediaKind::Images) = (options.max_image_failure_rate, kind) {
+        body["maxImageFailureRate"] = json!(r);
+    }
+    if let Some(n) = &options.notifications_url {
+        body["notificationsURL"] = json!(n);
+    }
+    body
 }

@@ -16,7 +16,7 @@ mod ids;
 mod redact;
 mod types;
 
-pub use client::{Client, ClientBuilder, ingest_path, job_path};
+pub use client::{Client, ClientBuilder, ingest_path, job_body, job_path};
 pub use error::RoboflowError;
 pub use ids::{validate_batch_id, validate_job_id};
 pub use types::*;

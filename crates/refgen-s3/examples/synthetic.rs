@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use refgen_core::filter::SelectionBuilder;
 use refgen_core::list::{Capabilities, ListClient, ListPage, ListRequest};
 use refgen_core::naming::{NameMode, Namer};
-use refgen_core::pipeline::generate;
+use refgen_core::pipeline::{Output, RunOptions, generate};
 use refgen_core::writer::{OutputTarget, ReferenceWriter};
 use refgen_core::{Error, ObjectMeta, Signer};
 use refgen_s3::{SigV4Presigner, SigningCredentials};
@@ -139,9 +139,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         signer,
         &selection,
         Duration::from_secs(86_400),
-        concurrency,
+        &RunOptions {
+            concurrency,
+            ..RunOptions::default()
+        },
         &mut namer,
-        &mut writer,
+        Output::Write(&mut writer),
     )
     .await?;
     writer.finish()?;

@@ -4,12 +4,19 @@
 //! environment, [`S3Builder::from_env`] opts in to the AWS CLI's chain (env vars,
 //! profiles, SSO, web identity, ECS and IMDS), `with_*` setters override, and
 //! [`S3Builder::build`] validates and resolves everything once.
+//!
+//! Two settings the AWS CLI reads and the Rust SDK does not are read here, from
+//! the same places: the CA bundle (`AWS_CA_BUNDLE`, then the profile's
+//! `ca_bundle`), which replaces the trusted roots for every request, credentials
+//! included, as the CLI's does; and the profile's `s3 = addressing_style =
+//! virtual|path|auto`.
 
 use std::time::{Duration, SystemTime};
 
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_s3::config::SharedHttpClient;
 use aws_sdk_s3::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
 use aws_sdk_s3::config::retry::{RetryPartition, TokenBucket};
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
@@ -45,6 +52,7 @@ pub struct S3Builder {
     page_size: Option<i32>,
     retry: refgen_http::RetryConfig,
     max_attempts_explicit: bool,
+    ca_bundle: Option<std::path::PathBuf>,
 }
 
 impl S3Builder {
@@ -79,6 +87,13 @@ impl S3Builder {
     /// Talks to this endpoint (an S3-compatible store) instead of AWS.
     pub fn with_endpoint_url(mut self, url: impl Into<String>) -> Self {
         self.endpoint_url = Some(url.into());
+        self
+    }
+
+    /// Trusts only the certificates of this PEM file (a private CA), as the AWS
+    /// CLI's `--ca-bundle` does; over `AWS_CA_BUNDLE` and the profile's `ca_bundle`.
+    pub fn with_ca_bundle(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.ca_bundle = Some(path.into());
         self
     }
 
@@ -129,10 +144,21 @@ impl S3Builder {
                 "no credentials given (use S3Builder::from_env to look them up as the AWS CLI does)",
             ));
         }
-        if let Some(profile) = &self.profile {
-            check_profile_exists(profile).await?;
-        }
-        let sdk = self.load_sdk_config().await;
+        let settings = if self.from_env {
+            ProfileSettings::load(self.profile.as_deref(), &aws_types::os_shim_internal::Env::real()).await?
+        } else {
+            ProfileSettings::default()
+        };
+        let ca_bundle = self
+            .ca_bundle
+            .clone()
+            .map(|p| (p, "the CA bundle"))
+            .or_else(|| refgen_http::env_var(self.from_env, "AWS_CA_BUNDLE").map(|p| (p.into(), "AWS_CA_BUNDLE")))
+            .or_else(|| settings.ca_bundle.clone().map(|p| (p, "the profile's ca_bundle")));
+        let http_client = ca_bundle
+            .map(|(path, from)| https_client_trusting(&path, from))
+            .transpose()?;
+        let sdk = self.load_sdk_config(http_client).await;
         let endpoint_url = self.endpoint_url.clone().or_else(|| configured_endpoint(&sdk));
         if let Some(url) = &endpoint_url {
             check_endpoint(url)?;
@@ -146,15 +172,16 @@ impl S3Builder {
         })?;
         let credentials = provider.provide_credentials().await.map_err(|e| from_credentials(&e))?;
 
-        let addressing = self
-            .addressing
-            .unwrap_or(if endpoint_url.is_some() || self.bucket.contains('.') {
-                // S3-compatible stores rarely have wildcard DNS for buckets, and dotted
-                // bucket names break TLS certificates on virtual-hosted AWS URLs.
-                Addressing::Path
-            } else {
-                Addressing::Virtual
-            });
+        let addressing =
+            self.addressing
+                .or(settings.addressing)
+                .unwrap_or(if endpoint_url.is_some() || self.bucket.contains('.') {
+                    // S3-compatible stores rarely have wildcard DNS for buckets, and dotted
+                    // bucket names break TLS certificates on virtual-hosted AWS URLs.
+                    Addressing::Path
+                } else {
+                    Addressing::Virtual
+                });
         let shown_endpoint = endpoint_url.clone().unwrap_or_else(|| "AWS S3".to_owned());
         let mut region = self.region.clone().or_else(|| sdk.region().map(|r| r.to_string()));
         let retry_config = sdk_retry_config(&sdk, self.retry.max_attempts, self.max_attempts_explicit);
@@ -213,12 +240,15 @@ impl S3Builder {
         ))
     }
 
-    async fn load_sdk_config(&self) -> SdkConfig {
+    async fn load_sdk_config(&self, http_client: Option<SharedHttpClient>) -> SdkConfig {
         let mut loader = if self.from_env {
             aws_config::defaults(BehaviorVersion::latest())
         } else {
             aws_config::defaults(BehaviorVersion::latest()).empty_test_environment()
         };
+        if let Some(client) = http_client {
+            loader = loader.http_client(client);
+        }
         if let Some(profile) = &self.profile {
             // An explicit profile is used as the AWS CLI's --profile is: its
             // credentials, not the environment's keys ahead of it in the chain.
@@ -248,40 +278,139 @@ impl S3Builder {
     }
 }
 
-/// Refuses a `--profile` that neither `~/.aws/config` nor `~/.aws/credentials`
-/// (or the files `AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE` name) holds,
-/// as the AWS CLI does, instead of falling back to other credentials.
-async fn check_profile_exists(profile: &str) -> Result<(), Error> {
-    use aws_types::os_shim_internal::{Env, Fs};
-    // aws-config only re-exports this under its deprecated name (the new one is in
-    // aws-runtime, not a direct dependency); it is the same type.
-    #[allow(deprecated)]
-    let files = aws_config::profile::profile_file::ProfileFiles::default();
-    let set = aws_config::profile::load(&Fs::real(), &Env::real(), &files, None)
-        .await
-        .map_err(|e| {
-            Error::storage(
+/// What the AWS CLI reads from the active profile and the Rust SDK does not.
+#[derive(Debug, Default)]
+struct ProfileSettings {
+    /// `ca_bundle = PATH`.
+    ca_bundle: Option<std::path::PathBuf>,
+    /// `s3 =` / `addressing_style = virtual|path` (`auto` is refgen's own choice).
+    addressing: Option<Addressing>,
+}
+
+impl ProfileSettings {
+    /// Reads the config files (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE` or
+    /// their defaults) for `profile`, else `AWS_PROFILE`, else `default`. A named
+    /// `profile` that the files do not hold is refused, as the AWS CLI refuses
+    /// it, instead of falling back to other credentials.
+    async fn load(profile: Option<&str>, env: &aws_types::os_shim_internal::Env) -> Result<ProfileSettings, Error> {
+        use aws_types::os_shim_internal::Fs;
+        // aws-config only re-exports this under its deprecated name (the new one is in
+        // aws-runtime, not a direct dependency); it is the same type.
+        #[allow(deprecated)]
+        let files = aws_config::profile::profile_file::ProfileFiles::default();
+        let set = aws_config::profile::load(&Fs::real(), env, &files, None)
+            .await
+            .map_err(|e| {
+                Error::storage(
+                    PROVIDER,
+                    StorageErrorKind::InvalidConfig,
+                    format!("cannot read the AWS config files: {}", e.to_string().replace('\n', " ")),
+                )
+            })?;
+        if let Some(profile) = profile
+            && set.get_profile(profile).is_none()
+        {
+            let known: Vec<&str> = set.profiles().collect();
+            return Err(Error::storage(
                 PROVIDER,
                 StorageErrorKind::InvalidConfig,
-                format!("cannot read the AWS config files: {}", e.to_string().replace('\n', " ")),
-            )
-        })?;
-    if set.get_profile(profile).is_none() {
-        let known: Vec<&str> = set.profiles().collect();
-        return Err(Error::storage(
+                format!(
+                    "the profile `{profile}` is not in the AWS config or credentials files{}",
+                    if known.is_empty() {
+                        " (they hold no profile)".to_owned()
+                    } else {
+                        format!(" (they hold: {})", known.join(", "))
+                    }
+                ),
+            ));
+        }
+        let name = profile
+            .map(str::to_owned)
+            .or_else(|| env.get("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
+            .unwrap_or_else(|| "default".to_owned());
+        let Some(active) = set.get_profile(&name) else {
+            return Ok(ProfileSettings::default());
+        };
+        let addressing = match active
+            .get("s3")
+            .and_then(|nested| sub_property(nested, "addressing_style"))
+        {
+            Some(style) if style.eq_ignore_ascii_case("virtual") => Some(Addressing::Virtual),
+            Some(style) if style.eq_ignore_ascii_case("path") => Some(Addressing::Path),
+            Some(style) if style.eq_ignore_ascii_case("auto") => None,
+            Some(other) => {
+                return Err(Error::storage(
+                    PROVIDER,
+                    StorageErrorKind::InvalidConfig,
+                    format!("the profile `{name}` has s3 addressing_style = {other}: use virtual, path or auto"),
+                ));
+            }
+            None => None,
+        };
+        Ok(ProfileSettings {
+            ca_bundle: active
+                .get("ca_bundle")
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| expand_home(p.trim(), env)),
+            addressing,
+        })
+    }
+}
+
+/// A value of a nested section (`s3 =` followed by indented `key = value` lines),
+/// which the config parser keeps as the raw text of those lines.
+fn sub_property<'a>(nested: &'a str, key: &str) -> Option<&'a str> {
+    nested.lines().find_map(|line| {
+        let (k, v) = line.split_once('=')?;
+        (k.trim() == key).then(|| v.trim())
+    })
+}
+
+/// `~/…` as the AWS CLI expands it in file settings.
+fn expand_home(path: &str, env: &aws_types::os_shim_internal::Env) -> std::path::PathBuf {
+    match (path.strip_prefix("~/"), env.get("HOME").ok()) {
+        (Some(rest), Some(home)) => std::path::Path::new(&home).join(rest),
+        _ => std::path::PathBuf::from(path),
+    }
+}
+
+/// The SDK's own HTTPS client (rustls with aws-lc, proxies from the environment),
+/// trusting only the certificates in the PEM file at `path`.
+fn https_client_trusting(path: &std::path::Path, from: &str) -> Result<SharedHttpClient, Error> {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig};
+    let invalid = |why: String| {
+        Error::storage(
             PROVIDER,
             StorageErrorKind::InvalidConfig,
-            format!(
-                "the profile `{profile}` is not in the AWS config or credentials files{}",
-                if known.is_empty() {
-                    " (they hold no profile)".to_owned()
-                } else {
-                    format!(" (they hold: {})", known.join(", "))
-                }
-            ),
-        ));
+            format!("{from} `{}` {why}", path.display()),
+        )
+    };
+    let pem = std::fs::read(path).map_err(|e| invalid(format!("cannot be read: {}", io_reason(&e))))?;
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(invalid("holds no PEM certificate".to_owned()));
     }
-    Ok(())
+    let context = TlsContext::builder()
+        .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
+        .build()
+        .map_err(|e| invalid(format!("cannot be used: {e}")))?;
+    Ok(Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut connector = ConnectorBuilder::default()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+            .tls_context(context.clone());
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    }))
+}
+
+/// An I/O error's words without Rust's " (os error N)".
+fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    text.split(" (os error ").next().unwrap_or(&text).to_owned()
 }
 
 /// The endpoint the AWS CLI would use for S3: `AWS_ENDPOINT_URL_S3`, the profile's
@@ -449,6 +578,84 @@ mod tests {
                 .expect("resolves");
             assert_eq!(got.as_str(), want, "{bucket} {region} {addressing:?} {endpoint:?}");
         }
+    }
+
+    #[test]
+    fn nested_s3_settings_are_read_as_the_cli_reads_them() {
+        assert_eq!(
+            sub_property("\naddressing_style = virtual", "addressing_style"),
+            Some("virtual")
+        );
+        assert_eq!(
+            sub_property(
+                "\nmax_concurrent_requests = 20\naddressing_style=path",
+                "addressing_style"
+            ),
+            Some("path")
+        );
+        assert_eq!(sub_property("\nmax_concurrent_requests = 20", "addressing_style"), None);
+    }
+
+    /// A profile's `s3 = addressing_style = virtual` and `ca_bundle`, from the files
+    /// `AWS_CONFIG_FILE` names (the one test here that sets process variables).
+    #[tokio::test]
+    async fn profile_settings_come_from_the_config_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("config");
+        std::fs::write(
+            &config,
+            "[default]\nregion = us-east-1\n\n[profile onprem]\nca_bundle = /etc/ssl/onprem.pem\ns3 =\n    addressing_style = virtual\n\n[profile odd]\ns3 =\n  addressing_style = sideways\n",
+        )
+        .expect("write config");
+        let credentials = dir.path().join("none");
+        let env = |profile: Option<&str>| {
+            let mut vars = vec![
+                ("AWS_CONFIG_FILE", config.to_str().expect("path")),
+                ("AWS_SHARED_CREDENTIALS_FILE", credentials.to_str().expect("path")),
+                ("HOME", "/home/someone"),
+            ];
+            vars.extend(profile.map(|p| ("AWS_PROFILE", p)));
+            aws_types::os_shim_internal::Env::from_slice(&vars)
+        };
+        let onprem = ProfileSettings::load(Some("onprem"), &env(None)).await.expect("loads");
+        assert_eq!(onprem.addressing, Some(Addressing::Virtual));
+        assert_eq!(
+            onprem.ca_bundle.as_deref(),
+            Some(std::path::Path::new("/etc/ssl/onprem.pem"))
+        );
+        // AWS_PROFILE chooses the profile when none is named.
+        let chosen = ProfileSettings::load(None, &env(Some("onprem"))).await.expect("loads");
+        assert_eq!(chosen.addressing, Some(Addressing::Virtual));
+        let default = ProfileSettings::load(None, &env(None)).await.expect("loads");
+        assert_eq!((default.addressing, default.ca_bundle), (None, None));
+        let err = ProfileSettings::load(Some("odd"), &env(None))
+            .await
+            .expect_err("bad style")
+            .to_string();
+        assert!(err.contains("addressing_style = sideways"), "{err}");
+        let err = ProfileSettings::load(Some("missing"), &env(None))
+            .await
+            .expect_err("no such profile")
+            .to_string();
+        assert!(err.contains("(they hold: "), "{err}");
+    }
+
+    #[test]
+    fn a_ca_bundle_must_hold_a_certificate() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate").expect("write");
+        let err = https_client_trusting(&empty, "AWS_CA_BUNDLE")
+            .expect_err("no cert")
+            .to_string();
+        assert!(
+            err.contains("AWS_CA_BUNDLE") && err.contains("holds no PEM certificate"),
+            "{err}"
+        );
+        let err = https_client_trusting(&dir.path().join("missing.pem"), "AWS_CA_BUNDLE")
+            .expect_err("missing")
+            .to_string();
+        assert!(err.ends_with("cannot be read: No such file or directory"), "{err}");
     }
 
     #[test]

@@ -23,6 +23,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A run that selected no object: a references file must hold at least one.
+    #[error("{}", empty_message(url, *listed))]
+    Empty {
+        /// The source, as its URL.
+        url: String,
+        /// Objects the listing returned.
+        listed: u64,
+    },
     /// A references file without one reference.
     #[error("{} holds no references", path.display())]
     NoReferences {
@@ -30,7 +38,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// A references file whose names are neither all images nor all videos.
-    #[error("cannot tell whether {} holds images or videos ({images} image names, {videos} video names)", path.display())]
+    #[error("cannot tell whether {} holds images or videos ({images} image names, {videos} video names, {others} others)", path.display())]
     UnknownKind {
         /// The file.
         path: PathBuf,
@@ -38,6 +46,8 @@ pub enum Error {
         images: u64,
         /// Video names.
         videos: u64,
+        /// Names with neither an image nor a video extension.
+        others: u64,
     },
     /// The signed URL of an uploaded references file.
     #[error("the references URL {0}")]
@@ -66,7 +76,16 @@ impl Error {
             Error::Core(e) => e.hint(),
             Error::Roboflow(e) => e.hint(),
             Error::UnknownKind { .. } => Some(Hint::ChooseMediaKind),
+            Error::Empty { .. } => Some(Hint::AllowEmpty),
             _ => None,
         }
+    }
+}
+
+fn empty_message(source: &str, listed: u64) -> String {
+    match listed {
+        0 => format!("no object under {source}: nothing to reference (is the prefix right?)"),
+        1 => format!("the one object listed under {source} does not match the filters: nothing to reference"),
+        n => format!("none of the {n} objects listed under {source} matches the filters: nothing to reference"),
     }
 }

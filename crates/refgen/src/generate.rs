@@ -1,12 +1,13 @@
 //! Writing a references file for a source: the plan (everything checked before
 //! any request) and the run.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use refgen_core::expiry::display_duration;
 use refgen_core::filter::{MediaPreset, Selection, SelectionBuilder};
 use refgen_core::naming::{NameMode, Namer};
-use refgen_core::pipeline::Summary;
+use refgen_core::pipeline::{Output, Progress, RunOptions, Summary};
 use refgen_core::source::SourceUrl;
 use refgen_core::writer::ReferenceWriter;
 
@@ -32,6 +33,10 @@ pub struct GenerateOptions {
     pub name_mode: NameMode,
     /// Listing requests in flight.
     pub concurrency: usize,
+    /// Stop after this many references.
+    pub limit: Option<u64>,
+    /// A run that selects no object succeeds (with an empty file) instead of failing.
+    pub allow_empty: bool,
 }
 
 impl Default for GenerateOptions {
@@ -45,6 +50,8 @@ impl Default for GenerateOptions {
             expires_in: Duration::from_secs(86_400),
             name_mode: NameMode::default(),
             concurrency: refgen_core::list::DEFAULT_CONCURRENCY,
+            limit: None,
+            allow_empty: false,
         }
     }
 }
@@ -60,8 +67,10 @@ pub struct Plan {
     pub expires_in: Duration,
     /// Names from keys, unique within the run.
     pub namer: Namer,
-    /// Listing requests in flight.
-    pub concurrency: usize,
+    /// Concurrency, limit and progress counts.
+    pub run: RunOptions,
+    /// Whether selecting no object is a success.
+    pub allow_empty: bool,
 }
 
 impl Plan {
@@ -84,8 +93,19 @@ impl Plan {
             source,
             expires_in: options.expires_in,
             namer: Namer::new(options.name_mode),
-            concurrency: options.concurrency.max(1),
+            run: RunOptions {
+                concurrency: options.concurrency.max(1),
+                limit: options.limit,
+                progress: None,
+            },
+            allow_empty: options.allow_empty,
         })
+    }
+
+    /// Keeps `progress` up to date while the run goes (for a progress display).
+    pub fn with_progress(mut self, progress: Arc<Progress>) -> Self {
+        self.run.progress = Some(progress);
+        self
     }
 }
 
@@ -107,20 +127,34 @@ pub fn check_expiry(source: &SourceUrl, expires_in: Duration) -> Result<(), Erro
 }
 
 /// Lists, filters, signs and writes the plan's references into `writer` (which
-/// the caller finishes, or drops to leave the target as it was).
+/// the caller finishes, or drops to leave the target as it was). Selecting no
+/// object is [`Error::Empty`] unless the plan allows it.
 pub async fn generate(plan: &mut Plan, store: &Store, writer: &mut ReferenceWriter) -> Result<Summary, Error> {
+    run(plan, store, Output::Write(writer)).await
+}
+
+/// Lists and filters as [`generate`] does, but signs and writes nothing: the
+/// counts of a run, and (at debug level) its first keys.
+pub async fn dry_run(plan: &mut Plan, store: &Store) -> Result<Summary, Error> {
+    run(plan, store, Output::DryRun).await
+}
+
+async fn run(plan: &mut Plan, store: &Store, out: Output<'_>) -> Result<Summary, Error> {
     let summary = refgen_core::pipeline::generate(
         store.lister(),
         store.signer(),
         &plan.selection,
         plan.expires_in,
-        plan.concurrency,
+        &plan.run,
         &mut plan.namer,
-        writer,
+        out,
     )
     .await?;
-    if summary.matched == 0 && summary.listed > 0 {
-        tracing::warn!("no object matched the filters ({} listed)", summary.listed);
+    if summary.matched == 0 && !plan.allow_empty {
+        return Err(Error::Empty {
+            url: plan.source.to_string(),
+            listed: summary.listed,
+        });
     }
     Ok(summary)
 }

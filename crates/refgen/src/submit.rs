@@ -87,13 +87,15 @@ pub fn inspect_references(path: &Path, kind: Option<MediaKind>) -> Result<Refere
     }
     let (kind, kind_inferred) = match kind {
         Some(kind) => (kind, false),
-        None if images > 0 && videos == 0 => (MediaKind::Images, true),
-        None if videos > 0 && images == 0 => (MediaKind::Videos, true),
+        // Only when every name says it: a file of images and notes is not told to be images.
+        None if images == count => (MediaKind::Images, true),
+        None if videos == count => (MediaKind::Videos, true),
         None => {
             return Err(Error::UnknownKind {
                 path: path.to_owned(),
                 images,
                 videos,
+                others: count - images - videos,
             });
         }
     };
@@ -427,6 +429,7 @@ mod tests {
     use std::io::Write;
 
     use super::*;
+    use refgen_core::Hint;
 
     fn file(lines: &[&str]) -> tempfile::NamedTempFile {
         let mut f = tempfile::NamedTempFile::new().expect("temp file");
@@ -450,6 +453,17 @@ mod tests {
         );
         let given = inspect_references(f.path(), Some(MediaKind::Videos)).expect("checks");
         assert_eq!((given.kind, given.kind_inferred), (MediaKind::Videos, false));
+        // One name that is neither: the kind is not told, it is asked for.
+        let mixed = file(&[
+            r#"{"name":"a.jpg","url":"https://x/a.jpg?sig=1"}"#,
+            r#"{"name":"notes.txt","url":"https://x/notes.txt?sig=1"}"#,
+        ]);
+        let err = inspect_references(mixed.path(), None).expect_err("ambiguous");
+        assert!(
+            err.to_string().contains("1 image names, 0 video names, 1 others"),
+            "{err}"
+        );
+        assert_eq!(err.hint(), Some(Hint::ChooseMediaKind));
     }
 
     #[test]

@@ -1,0 +1,384 @@
+//! End-to-end: what a new user meets first. The README's examples as written, a
+//! private CA (AWS_CA_BUNDLE, a profile's ca_bundle), usage errors (exit 2, one
+//! line), progress on a terminal and in a log, completions and the manual page.
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+
+use refgen_e2e::tls::TlsFront;
+use refgen_e2e::*;
+
+/// The README's "Use" block, each `refgen generate` line run by a shell as written
+/// (only the endpoint of the S3-compatible line points at the local server), with
+/// the buckets it names on the local S3 server.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_examples_run_as_written() {
+    require!(S3);
+    let env = s3_env();
+    let client = admin_client(&env);
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README");
+    let block = readme
+        .split("## Use")
+        .nth(1)
+        .and_then(|s| s.split("```sh").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("a sh block under ## Use");
+    let fixtures: &[(&str, &[&str])] = &[
+        ("my-bucket", &["images/a.jpg", "images/sub/b.jpg", "images/c.png"]),
+        (
+            "media",
+            &[
+                "raw/x.png",
+                "raw/tmp/y.png",
+                "raw/a/tmp/z.png",
+                "raw/notes.txt",
+                "top.jpg",
+            ],
+        ),
+        ("bucket", &["one.bin"]),
+    ];
+    for (bucket, keys) in fixtures {
+        create_bucket(&client, bucket).await;
+        // The names are the README's, so the buckets may hold what an earlier run left.
+        for stale in list_keys(&client, bucket).await {
+            client
+                .delete_object()
+                .bucket(*bucket)
+                .key(stale)
+                .send()
+                .await
+                .expect("delete");
+        }
+        let objects = keys.iter().map(|k| (k.to_string(), k.as_bytes().to_vec())).collect();
+        assert_eq!(put_objects(&client, bucket, objects).await.len(), keys.len());
+    }
+    let want: &[(&str, &[&str])] = &[
+        (
+            "s3://my-bucket/images/**/*.jpg",
+            &["images__a.jpg", "images__sub__b.jpg"],
+        ),
+        (
+            "s3://media/ --images",
+            &["raw__x.png", "raw__tmp__y.png", "raw__a__tmp__z.png", "top.jpg"],
+        ),
+        ("s3://bucket/", &["one.bin"]),
+        ("s3://media/raw/ --include", &["x.png", "z.png"]),
+    ];
+    let bin_dir = refgen_bin().parent().expect("bin folder").to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let mut ran = 0;
+    for line in block.lines().filter(|l| l.contains("refgen generate")) {
+        let (_, names) = want
+            .iter()
+            .find(|(marker, _)| line.contains(marker))
+            .unwrap_or_else(|| panic!("no expectation for the README line {line}"));
+        let command = line.replace("http://127.0.0.1:9000", &env.endpoint);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut refgen = Refgen::new(Vec::<String>::new()).s3_admin(&env).env("PATH", &path);
+        let home = refgen.home();
+        let cmd = refgen.command();
+        let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = cmd
+            .get_envs()
+            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
+            .collect();
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .current_dir(dir.path())
+            .env_clear()
+            .envs(envs)
+            .env("HOME", &home)
+            .stdin(Stdio::null())
+            .output()
+            .expect("sh runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{line}: {stderr}");
+        let written = std::fs::read(dir.path().join("refs.jsonl")).expect("refs.jsonl");
+        let got: BTreeSet<String> = parse_references(&written).into_iter().map(|l| l.name).collect();
+        let expected: BTreeSet<String> = names.iter().map(|n| n.to_string()).collect();
+        assert_eq!(got, expected, "{line}");
+        ran += 1;
+    }
+    assert_eq!(ran, want.len(), "every README example ran");
+}
+
+/// An S3-compatible store behind a private CA: refused without the bundle, listed
+/// with AWS_CA_BUNDLE, and with a profile's `ca_bundle` (as the AWS CLI reads them).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_ca_is_trusted_through_aws_ca_bundle_and_the_profile() {
+    require!(S3);
+    let env = s3_env();
+    let client = admin_client(&env);
+    let bucket = unique_bucket("tls");
+    create_bucket(&client, &bucket).await;
+    put_objects(
+        &client,
+        &bucket,
+        vec![("a.jpg".into(), b"a".to_vec()), ("b.jpg".into(), b"b".to_vec())],
+    )
+    .await;
+    let front = TlsFront::start(env.endpoint.trim_start_matches("http://"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("onprem-ca.pem");
+    front.write_ca(&ca);
+    let generate = || {
+        Refgen::new([
+            "generate",
+            &format!("s3://{bucket}/"),
+            "--max-attempts",
+            "2",
+            "--name",
+            "key",
+        ])
+        .s3_credentials(&env.access_key, &env.secret_key)
+        .env("AWS_ENDPOINT_URL", &front.endpoint)
+        .env("AWS_REGION", "us-east-1")
+    };
+
+    let refused = generate().run();
+    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
+    assert_eq!(refused.stderr.lines().count(), 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains("certificate"), "says why: {}", refused.stderr);
+
+    let run = generate().env("AWS_CA_BUNDLE", &ca).run().assert_ok();
+    let lines = parse_references(&run.stdout);
+    let names: Vec<&str> = lines.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["a.jpg", "b.jpg"]);
+    assert!(
+        lines[0].url.starts_with(&format!("{}/{bucket}/a.jpg?", front.endpoint)),
+        "{}",
+        lines[0].url
+    );
+
+    let with_profile = generate();
+    let aws = with_profile.home().join(".aws");
+    std::fs::create_dir_all(&aws).expect("~/.aws");
+    std::fs::write(aws.join("config"), format!("[default]\nca_bundle = {}\n", ca.display())).expect("config");
+    let run = with_profile.run().assert_ok();
+    assert_eq!(parse_references(&run.stdout).len(), 2);
+
+    let run = generate().env("AWS_CA_BUNDLE", dir.path().join("missing.pem")).run();
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr.contains("AWS_CA_BUNDLE") && run.stderr.contains("cannot be read"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Every usage error exits 2 with one line, clap's and refgen's own alike.
+#[test]
+fn usage_errors_exit_2_with_one_line() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["generate", "s3://b/x", "--expires-in", "soon"],
+            "invalid expiry `soon`",
+        ),
+        (&["generate", "s3://b/x", "--expires-in", "-5"], "must be positive"),
+        (
+            &["generate", "s3://b/x", "--expires-in", "8d"],
+            "S3 URLs can be valid for at most 7d",
+        ),
+        (&["generate", "b/x"], "no scheme"),
+        (&["generate", "s3://b/[a-"], "invalid glob"),
+        (&["generate", "s3://b/x", "--bogus"], "unexpected argument '--bogus'"),
+        (&["generate"], "required arguments were not provided: <SOURCE>"),
+        (&["generate", "s3://b/x", "-o", "refs.jsonl.gz"], "not .gz"),
+        (
+            &["generate", "s3://b/x", "--json"],
+            "--json prints its summary on stdout",
+        ),
+        (&["generate", "s3://b/x", "--limit", "0"], "--limit"),
+        (&["submit", "s3://b/x", "--batch-id", "Bad Id"], "invalid batch id"),
+        (
+            &[
+                "submit",
+                "s3://b/x",
+                "--batch-id",
+                "ok",
+                "--job-id",
+                "x".repeat(21).leak(),
+            ],
+            "invalid job id",
+        ),
+        (
+            &["submit", "s3://b/x", "--batchid", "ok"],
+            "a similar argument exists: '--batch-id'",
+        ),
+        (
+            &["submit", "s3://b/x", "--batch-id", "ok", "--images", "--videos"],
+            "not both",
+        ),
+        (
+            &["submit", "s3://b/x", "--batch-id", "ok", "--timeout", "soon"],
+            "invalid value 'soon'",
+        ),
+        (
+            &["submit", "s3://b/x", "-b", "ok", "--download-results", "out"],
+            "needs --workflow-id",
+        ),
+        (
+            &[
+                "submit",
+                "s3://b/x",
+                "-b",
+                "ok",
+                "--workflow-params",
+                "/nonexistent.json",
+            ],
+            "cannot read it",
+        ),
+        (
+            &["submit", "s3://b/x", "-b", "ok", "--upload-to", "s3://b/"],
+            "must name an object",
+        ),
+    ];
+    for (args, says) in cases {
+        let run = Refgen::new(*args).env("ROBOFLOW_API_KEY", "unused").run();
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{args:?}: one line: {}", run.stderr);
+        assert!(
+            run.stderr.starts_with("error: ") && run.stderr.contains(says),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("os error"), "{}", run.stderr);
+    }
+}
+
+/// Small things a first run shows: the default expiry reads as it is typed, a
+/// missing folder is said once, without "(os error N)".
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_read_as_typed() {
+    require!(S3);
+    let env = s3_env();
+    let client = admin_client(&env);
+    let bucket = unique_bucket("words");
+    create_bucket(&client, &bucket).await;
+    put_objects(&client, &bucket, vec![("a.jpg".into(), b"a".to_vec())]).await;
+    let run = Refgen::new(["generate", &format!("s3://{bucket}/")])
+        .s3_admin(&env)
+        .run()
+        .assert_ok();
+    assert!(
+        run.stderr.contains("listed 1 object, matched 1, wrote 1 reference to") && run.stderr.contains("valid for 24h"),
+        "{}",
+        run.stderr
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = dir.path().join("nodir/refs.jsonl");
+    let run = Refgen::new([
+        "generate",
+        &format!("s3://{bucket}/"),
+        "-o",
+        target.to_str().expect("path"),
+    ])
+    .s3_admin(&env)
+    .run();
+    assert_eq!(run.code, Some(1));
+    assert_eq!(run.stderr.matches("does not exist").count(), 1, "{}", run.stderr);
+    assert!(!run.stderr.contains("os error"), "{}", run.stderr);
+}
+
+/// A bucket that takes a while to list: 2,000 keys in pages of 5, one at a time.
+async fn slow_bucket(env: &S3Env) -> String {
+    let client = admin_client(env);
+    let bucket = unique_bucket("slow");
+    create_bucket(&client, &bucket).await;
+    let objects = (0..2000).map(|i| (format!("f/{i:04}.jpg"), b"x".to_vec())).collect();
+    assert_eq!(put_objects(&client, &bucket, objects).await.len(), 2000);
+    bucket
+}
+
+/// On a terminal (a pseudo-terminal from `script`), a live line shows the counts
+/// while the run goes and is cleared at the end; in a log, a short run prints only
+/// the summary, a long one a line every interval.
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_on_a_terminal_and_in_a_log() {
+    require!(S3);
+    let env = s3_env();
+    let bucket = slow_bucket(&env).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("refs.jsonl");
+    let args = [
+        "generate".to_owned(),
+        format!("s3://{bucket}/"),
+        "-o".to_owned(),
+        out.display().to_string(),
+        "--page-size".to_owned(),
+        "5".to_owned(),
+        "--concurrency".to_owned(),
+        "1".to_owned(),
+    ];
+    let quoted: Vec<String> = std::iter::once(refgen_bin().display().to_string())
+        .chain(args.iter().cloned())
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect();
+    let mut terminal = Refgen::new(Vec::<String>::new()).s3_admin(&env);
+    let cmd = terminal.command();
+    let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = cmd
+        .get_envs()
+        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
+        .collect();
+    let typescript = dir.path().join("typescript");
+    let output = Command::new("script")
+        .args(["-q", "-e", "-c", &quoted.join(" ")])
+        .arg(&typescript)
+        .env_clear()
+        .envs(envs)
+        .env("TERM", "xterm")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script runs");
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{screen}");
+    assert!(
+        screen.contains("listed ") && screen.contains(", written ") && screen.contains("/s, "),
+        "a live line while it runs: {screen:?}"
+    );
+    assert!(screen.contains("\x1b[2K"), "the live line is cleared: {screen:?}");
+    let last = screen
+        .trim_end()
+        .rsplit(['\n', '\r'])
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("\x1b[2K");
+    assert!(
+        last.starts_with("refgen: listed 2000 objects"),
+        "the summary stays: {last:?}"
+    );
+    assert_eq!(parse_references(&std::fs::read(&out).expect("refs")).len(), 2000);
+
+    // Not a terminal: one line for a short run, progress lines for a long one.
+    let run = Refgen::new(&args[..6]).s3_admin(&env).run().assert_ok();
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    let mut slow = args.to_vec();
+    slow.extend(["--progress-interval".to_owned(), "200ms".to_owned()]);
+    let run = Refgen::new(&slow).s3_admin(&env).run().assert_ok();
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert!(lines.len() >= 2, "{}", run.stderr);
+    assert!(
+        lines[..lines.len() - 1]
+            .iter()
+            .all(|l| l.starts_with("refgen: listed ") && l.contains(", written ")),
+        "{}",
+        run.stderr
+    );
+    let run = Refgen::new(&slow).s3_admin(&env).arg_quiet().run().assert_ok();
+    assert_eq!(run.stderr, "", "-q: no progress, no summary");
+}
+
+/// Completions for each shell and a roff manual page.
+#[test]
+fn completions_and_manual_page() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let run = Refgen::new(["completions", shell]).run().assert_ok();
+        let script = String::from_utf8(run.stdout).expect("text");
+        assert!(script.contains("refgen") && script.contains("expires-in"), "{shell}");
+    }
+    let run = Refgen::new(["man"]).run().assert_ok();
+    let page = String::from_utf8(run.stdout).expect("text");
+    assert!(page.contains(".TH refgen 1") && page.contains("generate"), "{page}");
+    let run = Refgen::new(["completions", "tcsh"]).run();
+    assert_eq!(run.code, Some(2));
+}
