@@ -521,3 +521,52 @@ fn entra_id_tokens_are_renewed_during_a_long_listing() {
         "a request went out with an expired token"
     );
 }
+
+/// A blob in the Archive tier cannot be read by a GET: it is skipped, counted in
+/// the summary and the JSON, and named under -v; Hot and Cool blobs stay.
+#[test]
+fn archive_tier_blobs_are_skipped_and_counted() {
+    require!(Azure);
+    let keys: Vec<String> = ["hot.jpg", "cool.jpg", "frozen.jpg"].map(str::to_owned).to_vec();
+    let container = container_with(&keys);
+    let (endpoint, account, _) = azure_env();
+    let sas = admin_sas();
+    for (key, tier) in [("cool.jpg", "Cool"), ("frozen.jpg", "Archive")] {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let request = ureq::http::Request::builder()
+            .method("PUT")
+            .uri(format!("{endpoint}/{container}/{key}?comp=tier&{sas}"))
+            .header("x-ms-access-tier", tier)
+            .body(Vec::new())
+            .expect("request");
+        let status = agent.run(request).expect("set tier").status().as_u16();
+        assert!(status == 200 || status == 202, "set tier {tier}: {status}");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("refs.jsonl");
+    let run = account_key_run(&[
+        "generate",
+        &format!("az://{account}/{container}/"),
+        "--name",
+        "key",
+        "-o",
+        out.to_str().expect("path"),
+        "--json",
+        "-v",
+    ])
+    .run()
+    .assert_ok();
+    let names: Vec<String> = parse_references(&std::fs::read(&out).expect("refs"))
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    assert_eq!(names, ["cool.jpg", "hot.jpg"]);
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).expect("JSON");
+    assert_eq!(summary["skipped"]["archived"], 1, "{summary}");
+    assert!(
+        run.stderr.contains("skipped \"frozen.jpg\": archived"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("(skipped 1 archived)"), "{}", run.stderr);
+}

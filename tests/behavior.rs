@@ -433,3 +433,72 @@ async fn json_summary_dry_run_and_limit() {
         );
     }
 }
+
+/// `--shard K/N`: the N outputs are disjoint and together exactly the unsharded
+/// output, each a fair share; `--shard auto` reads each scheduler's variables.
+#[tokio::test(flavor = "multi_thread")]
+async fn shards_split_a_listing_into_disjoint_even_parts() {
+    let keys: Vec<String> = (0..600).map(|i| format!("s/{}/{i:04}.jpg", i % 7)).collect();
+    for backend in backends() {
+        let bucket = backend.bucket_with(&keys).await;
+        let source = backend.source(&bucket, "s/");
+        let names = |run: Run| -> BTreeSet<String> {
+            parse_references(&run.assert_ok().stdout)
+                .into_iter()
+                .map(|l| l.name)
+                .collect()
+        };
+        let whole = names(backend.generate(&source, None, &["--name", "key"]).run());
+        assert_eq!(whole.len(), 600);
+        let mut union = BTreeSet::new();
+        for k in 0..3 {
+            let shard = format!("{k}/3");
+            let part = names(
+                backend
+                    .generate(&source, None, &["--name", "key", "--shard", &shard])
+                    .run(),
+            );
+            assert!(
+                (150..=250).contains(&part.len()),
+                "{backend:?}: shard {shard} holds {} of 600",
+                part.len()
+            );
+            assert!(part.is_disjoint(&union), "{backend:?}: shard {shard} overlaps");
+            union.extend(part);
+        }
+        assert_eq!(union, whole, "{backend:?}: the shards together are the whole output");
+
+        let by_env = |vars: &[(&str, &str)], shard: &str| {
+            let mut refgen = backend.generate(
+                &source,
+                None,
+                &["--name", "key", "--shard", shard, "--json", "--dry-run"],
+            );
+            for (k, v) in vars {
+                refgen = refgen.env(k, v);
+            }
+            let run = refgen.run().assert_ok();
+            let summary: serde_json::Value = serde_json::from_slice(&run.stdout).expect("JSON");
+            (
+                summary["shard"].as_str().unwrap_or_default().to_owned(),
+                summary["matched"].as_u64(),
+            )
+        };
+        let (shard, matched) = by_env(&[("JOB_COMPLETION_INDEX", "2")], "auto/3");
+        assert_eq!(shard, "2/3");
+        let fixed = names(
+            backend
+                .generate(&source, None, &["--name", "key", "--shard", "2/3"])
+                .run(),
+        );
+        assert_eq!(matched, Some(fixed.len() as u64), "{backend:?}");
+        assert_eq!(by_env(&[("AWS_BATCH_JOB_ARRAY_INDEX", "0")], "auto/4").0, "0/4");
+        assert_eq!(
+            by_env(&[("CLOUD_RUN_TASK_INDEX", "1"), ("CLOUD_RUN_TASK_COUNT", "5")], "auto").0,
+            "1/5"
+        );
+        let run = backend.generate(&source, None, &["--shard", "auto"]).run();
+        assert_eq!(run.code, Some(2), "no scheduler variable: {}", run.stderr);
+        assert!(run.stderr.contains("none of JOB_COMPLETION_INDEX"), "{}", run.stderr);
+    }
+}

@@ -520,3 +520,91 @@ async fn warns_when_temporary_credentials_end_before_the_urls() {
     let line = parse_references(&run.stdout).remove(0);
     assert_eq!(http_get(&line.url), (200, body_for("top.jpeg")));
 }
+
+/// GLACIER and DEEP_ARCHIVE objects (not restored) are skipped and counted; the
+/// other classes are read at once and stay. With --images, an image over
+/// Roboflow's 20 MiB limit is skipped with a warning; --max-size sets the limit.
+#[tokio::test(flavor = "multi_thread")]
+async fn unreadable_objects_are_skipped_and_counted() {
+    require!(S3);
+    let env = s3_env();
+    let client = admin_client(&env);
+    let bucket = unique_bucket("classes");
+    create_bucket(&client, &bucket).await;
+    use aws_sdk_s3::types::StorageClass;
+    for (key, class) in [
+        ("glacier.jpg", StorageClass::Glacier),
+        ("deep.jpg", StorageClass::DeepArchive),
+        ("instant.jpg", StorageClass::GlacierIr),
+        ("ia.jpg", StorageClass::StandardIa),
+        ("tiering.jpg", StorageClass::IntelligentTiering),
+        ("plain.jpg", StorageClass::Standard),
+    ] {
+        client
+            .put_object()
+            .bucket(&bucket)
+            .key(key)
+            .storage_class(class)
+            .body(aws_sdk_s3::primitives::ByteStream::from(b"small".to_vec()))
+            .send()
+            .await
+            .expect("put");
+    }
+    let big = vec![7u8; 20 * 1024 * 1024 + 1];
+    put_objects(&client, &bucket, vec![("big.jpg".into(), big)]).await;
+    let generate = |args: &[&str]| {
+        let mut all = vec![
+            "generate".to_owned(),
+            format!("s3://{bucket}/"),
+            "--name".into(),
+            "key".into(),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        Refgen::new(all).s3_admin(&env).run().assert_ok()
+    };
+    let names = |run: &Run| -> Vec<String> { parse_references(&run.stdout).into_iter().map(|l| l.name).collect() };
+
+    let run = generate(&[]);
+    assert_eq!(
+        names(&run),
+        ["big.jpg", "ia.jpg", "instant.jpg", "plain.jpg", "tiering.jpg"]
+    );
+    assert!(
+        run.stderr.contains("skipped 2 objects in an archive tier"),
+        "{}",
+        run.stderr
+    );
+
+    let run = generate(&["--images"]);
+    assert_eq!(names(&run), ["ia.jpg", "instant.jpg", "plain.jpg", "tiering.jpg"]);
+    assert!(
+        run.stderr
+            .contains("skipped 1 object over 20 MiB (Roboflow's limit on an image)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("(skipped 2 archived, 1 too large)"),
+        "{}",
+        run.stderr
+    );
+
+    let run = generate(&["--images", "--max-size", "30MiB"]);
+    assert_eq!(names(&run).len(), 5, "a larger limit keeps big.jpg");
+    let run = generate(&["--max-size", "5B"]);
+    assert_eq!(
+        names(&run),
+        ["ia.jpg", "instant.jpg", "plain.jpg", "tiering.jpg"],
+        "5 bytes is not over 5B"
+    );
+    let run = generate(&["--max-size", "4B", "--allow-empty", "--json", "--dry-run"]);
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).expect("JSON");
+    assert_eq!(
+        (
+            summary["skipped"]["too_large"].as_u64(),
+            summary["skipped"]["archived"].as_u64()
+        ),
+        (Some(5), Some(2)),
+        "{summary}"
+    );
+}

@@ -844,3 +844,58 @@ async fn output_quiet_and_dry_run_job_settings() {
     assert_eq!(body["notificationsURL"], "https://hooks.example.com/rf");
     assert_eq!(body["jobInput"]["batchId"], "dry-job");
 }
+
+/// Sharded workers each submit their share into one batch, under ingest ids of
+/// their own; together the batch holds every object. Waiting belongs to one step
+/// after them all, so --shard with --wait is a usage error.
+#[tokio::test(flavor = "multi_thread")]
+async fn sharded_workers_fill_one_batch() {
+    require!(S3);
+    let env = s3_env();
+    let (bucket, keys) = bucket_with_images(&env, 40).await;
+    let rf = FakeRoboflow::start();
+    for k in 0..2 {
+        let shard = format!("{k}/2");
+        submit(
+            &env,
+            &rf,
+            &[
+                &format!("s3://{bucket}/imgs/"),
+                "--images",
+                "--batch-id",
+                "sharded",
+                "--shard",
+                &shard,
+            ],
+        )
+        .run()
+        .assert_ok();
+    }
+    assert_eq!(rf.wait_ingested("sharded", 40), expected(&keys));
+    let ids: Vec<String> = rf
+        .state
+        .lock()
+        .expect("lock")
+        .ingests
+        .iter()
+        .map(|i| i.1.clone())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids[0] != ids[1], "each part has ingest ids of its own: {ids:?}");
+    let run = submit(
+        &env,
+        &rf,
+        &[
+            &format!("s3://{bucket}/imgs/"),
+            "--images",
+            "-b",
+            "sharded",
+            "--shard",
+            "0/2",
+            "--wait",
+        ],
+    )
+    .run();
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    no_violations(&rf);
+}

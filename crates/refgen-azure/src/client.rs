@@ -64,6 +64,19 @@ pub(crate) struct Properties {
     pub content_length: Option<u64>,
     #[serde(rename = "Last-Modified")]
     pub last_modified: Option<String>,
+    /// `Hot`, `Cool`, `Cold` or `Archive` (block blobs).
+    #[serde(rename = "AccessTier")]
+    pub access_tier: Option<String>,
+}
+
+impl Properties {
+    /// A blob in the Archive tier (also while it is being rehydrated) cannot be read
+    /// until it is moved to an online tier.
+    pub(crate) fn archived(&self) -> bool {
+        self.access_tier
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("Archive"))
+    }
 }
 
 impl BlobName {
@@ -170,6 +183,7 @@ impl AzureStore {
                 let props = b.properties;
                 Ok(ObjectMeta {
                     key,
+                    archived: props.as_ref().is_some_and(Properties::archived),
                     size: props.as_ref().and_then(|p| p.content_length).unwrap_or(0),
                     last_modified: props
                         .and_then(|p| p.last_modified)

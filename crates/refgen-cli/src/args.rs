@@ -287,6 +287,46 @@ pub struct ReferenceArgs {
     /// Stop after N references (a quick trial on a big bucket).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
+
+    /// Skip objects larger than this: 20MiB, 500MB, 20971520B [default with --images:
+    /// 20MiB, Roboflow's limit on an image]
+    #[arg(long, value_name = "SIZE", value_parser = size)]
+    pub max_size: Option<u64>,
+
+    /// Write only worker K's share of N (0 <= K < N), split by a hash of the key; every
+    /// worker lists the whole source. `auto` reads the scheduler's index (and count):
+    /// auto/N on Kubernetes (JOB_COMPLETION_INDEX) and AWS Batch (AWS_BATCH_JOB_ARRAY_INDEX),
+    /// auto on Cloud Run (CLOUD_RUN_TASK_INDEX, CLOUD_RUN_TASK_COUNT).
+    #[arg(long, value_name = "K/N", value_parser = shard)]
+    pub shard: Option<refgen_core::shard::Shard>,
+}
+
+fn size(text: &str) -> Result<u64, String> {
+    refgen_core::size::parse_size(text).map_err(|e| match e {
+        refgen_core::Error::InvalidSize { reason, .. } => reason,
+        other => other.to_string(),
+    })
+}
+
+fn shard(text: &str) -> Result<refgen_core::shard::Shard, String> {
+    use refgen_core::shard::Shard;
+    let parsed = match text.strip_prefix("auto") {
+        Some("") => Shard::from_scheduler(None, refgen_http_env),
+        Some(rest) => match rest.strip_prefix('/').and_then(|n| n.parse().ok()) {
+            Some(n) => Shard::from_scheduler(Some(n), refgen_http_env),
+            None => return Err("expected K/N, auto or auto/N".to_owned()),
+        },
+        None => text.parse(),
+    };
+    parsed.map_err(|e| match e {
+        refgen_core::Error::InvalidShard { reason, .. } => reason,
+        other => other.to_string(),
+    })
+}
+
+/// A variable of the environment, unset when empty.
+fn refgen_http_env(name: &str) -> Option<String> {
+    refgen_http::env_var(true, name)
 }
 
 /// How to reach and authenticate to the storage services.

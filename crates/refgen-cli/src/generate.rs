@@ -30,6 +30,8 @@ pub fn plan(source: &str, args: &ReferenceArgs, concurrency: u16, allow_empty: b
         concurrency: usize::from(concurrency),
         limit: args.limit,
         allow_empty,
+        max_size: args.max_size,
+        shard: args.shard,
     };
     let source_url: SourceUrl = source.parse()?;
     check_expiry(&source_url, &args.expires_in, expires_in)?;
@@ -116,20 +118,36 @@ pub async fn command(args: GenerateArgs, quiet: bool) -> Result<()> {
         };
         println!(
             "{}",
-            json_summary(&summary, output.as_deref(), plan.expires_in, args.dry_run)
+            json_summary(
+                &summary,
+                output.as_deref(),
+                plan.expires_in,
+                args.dry_run,
+                args.references.shard
+            )
         );
     }
     Ok(())
 }
 
 /// The `--json` document: its fields are documented in the README and stable.
-pub fn json_summary(summary: &Summary, output: Option<&str>, expires_in: Duration, dry_run: bool) -> serde_json::Value {
+pub fn json_summary(
+    summary: &Summary,
+    output: Option<&str>,
+    expires_in: Duration,
+    dry_run: bool,
+    shard: Option<refgen_core::shard::Shard>,
+) -> serde_json::Value {
     json!({
+        "shard": shard.map(|s| s.to_string()),
         "listed": summary.listed,
         "matched": summary.matched,
         "written": summary.written,
         "skipped": {
-            "filtered": summary.listed - summary.matched.min(summary.listed),
+            "filtered": summary.skipped.filtered,
+            "other_shards": summary.skipped.other_shards,
+            "archived": summary.skipped.archived,
+            "too_large": summary.skipped.too_large,
         },
         "limited": summary.limited,
         "dry_run": dry_run,
@@ -156,7 +174,24 @@ pub fn plural(n: u64, one: &str, many: &str) -> String {
 pub fn print_summary_to(summary: &Summary, destination: Option<&str>, expires_in: Duration) {
     let secs = summary.elapsed.as_secs_f64();
     let listed = plural(summary.listed, "object", "objects");
-    let limited = if summary.limited { " (stopped at --limit)" } else { "" };
+    let mut limited = if summary.limited {
+        " (stopped at --limit)".to_owned()
+    } else {
+        String::new()
+    };
+    let skipped = &summary.skipped;
+    let reasons: Vec<String> = [
+        (skipped.archived, "archived"),
+        (skipped.too_large, "too large"),
+        (skipped.other_shards, "in other shards"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, why)| format!("{n} {why}"))
+    .collect();
+    if !reasons.is_empty() {
+        limited.push_str(&format!(" (skipped {})", reasons.join(", ")));
+    }
     match destination {
         Some(destination) => {
             let rate = if secs > 0.0 { summary.written as f64 / secs } else { 0.0 };

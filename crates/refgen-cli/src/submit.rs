@@ -151,6 +151,14 @@ pub async fn command(args: SubmitArgs, quiet: bool) -> Result<ExitCode> {
         (false, false) => None,
     };
     let kept = args.output.as_deref().map(check_kept_file).transpose()?;
+    if let Some(shard) = args.references.shard
+        && (args.wait || wants_job)
+    {
+        return Err(usage!(
+            "--shard {shard} submits one worker's share: the batch is whole only when every worker is done, \
+             so --wait and --workflow-id belong to one step after them all"
+        ));
+    }
     let client = if args.dry_run {
         None
     } else {
@@ -217,10 +225,10 @@ pub async fn command(args: SubmitArgs, quiet: bool) -> Result<ExitCode> {
         batch_id: args.batch_id.clone(),
         display_name: args.batch_name.clone(),
         kind,
-        base_ingest_id: args
-            .ingest_id
-            .clone()
-            .unwrap_or_else(|| submit::default_ingest_id(&args.batch_id, SystemTime::now())),
+        base_ingest_id: match &args.ingest_id {
+            Some(id) => id.clone(),
+            None => submit::default_ingest_id_for(&args.batch_id, SystemTime::now(), &refs_path)?,
+        },
         notifications_url: args.notifications_url.clone(),
         notification_categories: args.notification_category.clone(),
     };

@@ -105,6 +105,22 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// A size was malformed or out of range.
+    #[error("invalid size `{input}`: {reason}")]
+    InvalidSize {
+        /// The value as given.
+        input: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A shard was malformed, or the scheduler's environment did not give one.
+    #[error("invalid shard `{input}`: {reason}")]
+    InvalidShard {
+        /// The value as given.
+        input: String,
+        /// Why it was refused.
+        reason: String,
+    },
     /// The output could not be opened, written or committed.
     #[error("cannot write `{}`: {source}", path.display())]
     Output {

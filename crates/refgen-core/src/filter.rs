@@ -22,7 +22,8 @@ use std::collections::HashSet;
 
 use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 
-use crate::Error;
+use crate::shard::Shard;
+use crate::{Error, ObjectMeta};
 
 /// Image extensions accepted by Roboflow Batch Processing (case-insensitive).
 pub const IMAGE_EXTENSIONS: &[&str] = &["bmp", "dib", "jpeg", "jpg", "jpe", "jp2", "png", "webp"];
@@ -100,6 +101,23 @@ pub struct Selection {
     includes: PathGlobs,
     excludes: PathGlobs,
     extensions: Option<HashSet<String>>,
+    max_size: Option<u64>,
+    shard: Option<Shard>,
+}
+
+/// What becomes of one listed object, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Referenced.
+    Keep,
+    /// Not selected: the source glob, `--include`/`--exclude`, a preset, or a folder marker.
+    Filtered,
+    /// Selected, but another worker's (`--shard`).
+    OtherShard,
+    /// Selected, but in an archive a GET cannot read.
+    Archived,
+    /// Selected, but larger than the size limit.
+    TooLarge,
 }
 
 /// Globs split by what they are matched against.
@@ -132,6 +150,8 @@ pub struct SelectionBuilder {
     excludes: Vec<String>,
     presets: Vec<MediaPreset>,
     case_insensitive: bool,
+    max_size: Option<u64>,
+    shard: Option<Shard>,
 }
 
 impl SelectionBuilder {
@@ -167,6 +187,18 @@ impl SelectionBuilder {
         self
     }
 
+    /// Skips objects larger than this many bytes.
+    pub fn max_size(mut self, bytes: Option<u64>) -> Self {
+        self.max_size = bytes;
+        self
+    }
+
+    /// Keeps only this worker's share of the objects.
+    pub fn shard(mut self, shard: Option<Shard>) -> Self {
+        self.shard = shard;
+        self
+    }
+
     /// Compiles every glob once.
     pub fn build(self) -> Result<Selection, Error> {
         let (prefix, has_wildcard) = literal_prefix(&self.pattern);
@@ -193,6 +225,8 @@ impl SelectionBuilder {
             includes: self.path_globs(&self.includes)?,
             excludes: self.path_globs(&self.excludes)?,
             extensions,
+            max_size: self.max_size,
+            shard: self.shard,
         })
     }
 
@@ -248,6 +282,32 @@ impl Selection {
     /// The literal prefix to send to the server as the listing prefix.
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// What becomes of `object`: the filters first, then this worker's share, then
+    /// whether a GET can read it (archived, too large).
+    pub fn verdict(&self, object: &ObjectMeta) -> Verdict {
+        if object.is_folder_marker() || !self.matches(&object.key) {
+            Verdict::Filtered
+        } else if self.shard.is_some_and(|s| !s.contains(&object.key)) {
+            Verdict::OtherShard
+        } else if object.archived {
+            Verdict::Archived
+        } else if self.max_size.is_some_and(|max| object.size > max) {
+            Verdict::TooLarge
+        } else {
+            Verdict::Keep
+        }
+    }
+
+    /// The size limit, if any.
+    pub fn max_size(&self) -> Option<u64> {
+        self.max_size
+    }
+
+    /// This worker's shard, if the run is sharded.
+    pub fn shard(&self) -> Option<Shard> {
+        self.shard
     }
 
     /// The key as `--include`/`--exclude` globs see it: relative to the source's folder.
@@ -432,6 +492,39 @@ mod tests {
         assert_eq!(s.relative("raw/tmp/y.png"), "raw/tmp/y.png");
         let s = sel(SelectionBuilder::new("ra"));
         assert_eq!(s.relative("raw/tmp/y.png"), "raw/tmp/y.png");
+    }
+
+    #[test]
+    fn verdicts_say_why_an_object_is_skipped() {
+        let object = |key: &str, size: u64, archived: bool| ObjectMeta {
+            key: key.to_owned(),
+            size,
+            archived,
+            ..ObjectMeta::default()
+        };
+        let s = sel(SelectionBuilder::new("")
+            .preset(MediaPreset::Images)
+            .max_size(Some(100)));
+        assert_eq!(s.verdict(&object("a.jpg", 100, false)), Verdict::Keep);
+        assert_eq!(s.verdict(&object("a.jpg", 101, false)), Verdict::TooLarge);
+        assert_eq!(s.verdict(&object("a.jpg", 1, true)), Verdict::Archived);
+        assert_eq!(
+            s.verdict(&object("a.txt", 1, true)),
+            Verdict::Filtered,
+            "filters come first"
+        );
+        assert_eq!(s.verdict(&object("dir/", 0, false)), Verdict::Filtered);
+        let shard = Shard::new(0, 2).expect("shard");
+        let s = sel(SelectionBuilder::new("").shard(Some(shard)));
+        let (mine, theirs) = (0..100)
+            .map(|i| format!("{i}.jpg"))
+            .partition::<Vec<_>, _>(|k| shard.contains(k));
+        assert!(mine.iter().all(|k| s.verdict(&object(k, 1, false)) == Verdict::Keep));
+        assert!(
+            theirs
+                .iter()
+                .all(|k| s.verdict(&object(k, 1, true)) == Verdict::OtherShard)
+        );
     }
 
     #[test]

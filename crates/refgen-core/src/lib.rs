@@ -8,7 +8,8 @@
 //! - [`filter`]: glob selection (literal prefix sent to the server, the rest matched
 //!   locally), `--include`/`--exclude` and the media presets;
 //! - [`naming`]: the rules that turn keys into unique names;
-//! - [`expiry`]: parsing `--expires-in`;
+//! - [`expiry`]: parsing `--expires-in`; [`size`]: parsing `--max-size`;
+//! - [`shard`]: one worker's share of a run (`--shard K/N`);
 //! - [`list::ListClient`], [`Signer`] and [`Uploader`]: the traits each provider
 //!   implements (listing is one method, [`list::ListClient::list_page`]);
 //! - [`writer`]: the streaming, atomic JSON Lines writer;
@@ -24,6 +25,8 @@ pub mod naming;
 mod object;
 pub mod pipeline;
 mod secret;
+pub mod shard;
+pub mod size;
 pub mod source;
 mod traits;
 pub mod writer;

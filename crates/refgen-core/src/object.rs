@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 /// One object from a listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectMeta {
     /// The full key (object name), exactly as the store holds it.
     pub key: String,
@@ -11,6 +11,10 @@ pub struct ObjectMeta {
     pub size: u64,
     /// Last modification time, when the store reports it.
     pub last_modified: Option<SystemTime>,
+    /// In an archive a plain GET cannot read until it is restored: S3 `GLACIER` and
+    /// `DEEP_ARCHIVE` not restored, Azure's `Archive` tier. Never referenced: the
+    /// batch would fail on it, far from the cause. Each provider decides.
+    pub archived: bool,
 }
 
 impl ObjectMeta {

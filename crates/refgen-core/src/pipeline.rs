@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use futures::TryStreamExt;
 
 use crate::expiry::display_duration;
-use crate::filter::Selection;
+use crate::filter::{Selection, Verdict};
 use crate::list::{ListClient, list_concurrently};
 use crate::naming::Namer;
 use crate::writer::ReferenceWriter;
@@ -38,7 +38,38 @@ pub struct Summary {
     pub elapsed: Duration,
     /// The run stopped at its limit of references, before the listing's end.
     pub limited: bool,
+    /// Listed objects that were not referenced, by reason.
+    pub skipped: Skipped,
 }
+
+/// Listed objects that were not referenced, by reason (see [`Verdict`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// Not selected by the source glob, the filters or a preset, or folder markers.
+    pub filtered: u64,
+    /// Another worker's share (`--shard`).
+    pub other_shards: u64,
+    /// In an archive a GET cannot read.
+    pub archived: u64,
+    /// Over the size limit.
+    pub too_large: u64,
+}
+
+impl Skipped {
+    fn add(&mut self, verdict: Verdict) {
+        match verdict {
+            Verdict::Filtered => self.filtered += 1,
+            Verdict::OtherShard => self.other_shards += 1,
+            Verdict::Archived => self.archived += 1,
+            Verdict::TooLarge => self.too_large += 1,
+            Verdict::Keep => {}
+        }
+    }
+}
+
+/// Keys of objects skipped as unreadable (archived, too large) that are shown, at
+/// debug level (`-v`), for each reason.
+pub const SKIPPED_SHOWN: u64 = 5;
 
 /// The counts of a run while it goes: the pipeline adds to them page by page, and
 /// a progress display reads them from another task.
@@ -185,10 +216,22 @@ impl Pass<'_> {
         let mut signed_pages = list_concurrently(Arc::clone(self.lister), selection.prefix().to_owned(), concurrency)
             .map_ok(|page| {
                 let listed = page.len() as u64;
-                let kept: Vec<_> = page
-                    .into_iter()
-                    .filter(|o| !o.is_folder_marker() && selection.matches(&o.key))
-                    .collect();
+                let mut skipped = Skipped::default();
+                let mut unreadable = Vec::new();
+                let mut kept = Vec::with_capacity(page.len());
+                for object in page {
+                    match selection.verdict(&object) {
+                        Verdict::Keep => kept.push(object),
+                        verdict => {
+                            skipped.add(verdict);
+                            if matches!(verdict, Verdict::Archived | Verdict::TooLarge)
+                                && skipped.archived + skipped.too_large <= 2 * SKIPPED_SHOWN
+                            {
+                                unreadable.push((verdict, object));
+                            }
+                        }
+                    }
+                }
                 let signer = Arc::clone(self.signer);
                 // A task per page: the writer, on this task, is the one sequential
                 // step, and signing would otherwise share its core.
@@ -198,7 +241,7 @@ impl Pass<'_> {
                     } else {
                         Vec::new()
                     };
-                    Ok::<_, Error>((listed, kept, urls))
+                    Ok::<_, Error>((listed, skipped, unreadable, kept, urls))
                 });
                 async move {
                     signing.await.map_err(|source| Error::Task {
@@ -209,9 +252,24 @@ impl Pass<'_> {
             })
             .try_buffered(SIGN_AHEAD);
         let limit = self.options.limit.unwrap_or(u64::MAX);
+        let (mut shown_archived, mut shown_too_large) = (0, 0);
         let progress = self.options.progress.as_deref();
-        while let Some((listed, kept, urls)) = signed_pages.try_next().await? {
+        while let Some((listed, skipped, unreadable, kept, urls)) = signed_pages.try_next().await? {
             summary.listed += listed;
+            for (verdict, object) in unreadable {
+                let shown = match verdict {
+                    Verdict::Archived => &mut shown_archived,
+                    _ => &mut shown_too_large,
+                };
+                if *shown < SKIPPED_SHOWN {
+                    *shown += 1;
+                    show_skipped(&object, verdict);
+                }
+            }
+            summary.skipped.filtered += skipped.filtered;
+            summary.skipped.other_shards += skipped.other_shards;
+            summary.skipped.archived += skipped.archived;
+            summary.skipped.too_large += skipped.too_large;
             let room = usize::try_from(limit - summary.matched).unwrap_or(usize::MAX);
             let taken = kept.len().min(room);
             summary.matched += taken as u64;
@@ -242,5 +300,13 @@ impl Pass<'_> {
             }
         }
         Ok(summary)
+    }
+}
+
+/// Logs (at debug level, `-v`) a key skipped as unreadable.
+fn show_skipped(object: &crate::ObjectMeta, verdict: Verdict) {
+    match verdict {
+        Verdict::Archived => tracing::debug!("skipped {:?}: archived, a GET cannot read it", object.key),
+        _ => tracing::debug!("skipped {:?}: {} bytes, over the size limit", object.key, object.size),
     }
 }

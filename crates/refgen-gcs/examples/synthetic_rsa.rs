@@ -39,6 +39,7 @@ impl ListClient for SyntheticBucket {
                 key: format!("data/c{:02}/{i:08}.jpg", i % 100),
                 size: 1,
                 last_modified: None,
+                archived: false,
             })
             .collect();
         let next = (end < self.objects).then(|| (p + 1).to_string());

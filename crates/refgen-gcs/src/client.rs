@@ -62,6 +62,8 @@ impl ListedObject {
                 .updated
                 .and_then(|t| time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok())
                 .map(SystemTime::from),
+            // Every GCS storage class, Archive included, is read by a plain GET.
+            archived: false,
             key: self.name,
         }
     }

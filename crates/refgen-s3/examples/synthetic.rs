@@ -55,6 +55,7 @@ impl SyntheticBucket {
                 key: Self::key(i),
                 size: 1,
                 last_modified: None,
+                archived: false,
             })
             .collect()
     }

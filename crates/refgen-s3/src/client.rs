@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use aws_sdk_s3::types::EncodingType;
+use aws_sdk_s3::types::{EncodingType, OptionalObjectAttributes};
 use percent_encoding::percent_decode_str;
 use refgen_core::list::ListPage;
 use refgen_core::{Error, ObjectMeta, StorageErrorKind};
@@ -28,6 +28,8 @@ impl S3Store {
             // Keys may hold characters XML 1.0 cannot carry (and `\r` is normalised
             // away by XML parsers): ask for URL-encoded keys, as the AWS CLI does.
             .encoding_type(EncodingType::Url)
+            // Whether an archived object was restored (and so can be read).
+            .optional_object_attributes(OptionalObjectAttributes::RestoreStatus)
             .set_max_keys(self.page_size)
             .set_continuation_token(token);
         if let Some(after) = start_after {
@@ -56,10 +58,16 @@ impl S3Store {
                 } else {
                     raw.to_owned()
                 };
+                let restore = o.restore_status();
                 Ok(ObjectMeta {
                     key,
                     size: o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
                     last_modified: o.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
+                    archived: archived(
+                        o.storage_class().map(|c| c.as_str()),
+                        restore.and_then(|r| r.is_restore_in_progress()),
+                        restore.is_some_and(|r| r.restore_expiry_date().is_some()),
+                    ),
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
@@ -155,6 +163,14 @@ fn decode_listed_key(raw: &str) -> Result<String, Error> {
         })
 }
 
+/// Whether a plain GET cannot read an object of this storage class: `GLACIER` and
+/// `DEEP_ARCHIVE` until restored (a restore finished has an expiry date and is not
+/// in progress). `GLACIER_IR`, the infrequent-access classes and intelligent
+/// tiering's frequent tiers are read at once.
+pub(crate) fn archived(class: Option<&str>, restore_in_progress: Option<bool>, restored_until: bool) -> bool {
+    matches!(class, Some("GLACIER" | "DEEP_ARCHIVE")) && (restore_in_progress == Some(true) || !restored_until)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +191,29 @@ mod tests {
         );
         assert_eq!(decode_listed_key("new%0Aline").ok().as_deref(), Some("new\nline"));
         assert!(decode_listed_key("bad%FF").is_err());
+    }
+
+    #[test]
+    fn archive_classes_are_unreadable_until_restored() {
+        for class in ["GLACIER", "DEEP_ARCHIVE"] {
+            assert!(archived(Some(class), None, false), "{class}");
+            assert!(archived(Some(class), Some(true), false), "{class} being restored");
+            assert!(
+                archived(Some(class), Some(true), true),
+                "{class} restored before, again in progress"
+            );
+            assert!(!archived(Some(class), Some(false), true), "{class} restored");
+        }
+        for class in [
+            "STANDARD",
+            "GLACIER_IR",
+            "STANDARD_IA",
+            "INTELLIGENT_TIERING",
+            "ONEZONE_IA",
+            "REDUCED_REDUNDANCY",
+        ] {
+            assert!(!archived(Some(class), None, false), "{class} is read at once");
+        }
+        assert!(!archived(None, None, false));
     }
 }

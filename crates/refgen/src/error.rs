@@ -24,12 +24,16 @@ pub enum Error {
         reason: String,
     },
     /// A run that selected no object: a references file must hold at least one.
-    #[error("{}", empty_message(url, *listed))]
+    #[error("{}", empty_message(url, *listed, *unreadable, *other_shards))]
     Empty {
         /// The source, as its URL.
         url: String,
         /// Objects the listing returned.
         listed: u64,
+        /// Selected objects skipped as unreadable (archived, over the size limit).
+        unreadable: u64,
+        /// Selected objects of other workers' shards.
+        other_shards: u64,
     },
     /// A references file without one reference.
     #[error("{} holds no references", path.display())]
@@ -82,10 +86,16 @@ impl Error {
     }
 }
 
-fn empty_message(source: &str, listed: u64) -> String {
-    match listed {
-        0 => format!("no object under {source}: nothing to reference (is the prefix right?)"),
-        1 => format!("the one object listed under {source} does not match the filters: nothing to reference"),
-        n => format!("none of the {n} objects listed under {source} matches the filters: nothing to reference"),
+fn empty_message(source: &str, listed: u64, unreadable: u64, other_shards: u64) -> String {
+    match (listed, unreadable, other_shards) {
+        (0, ..) => format!("no object under {source}: nothing to reference (is the prefix right?)"),
+        (n, 1.., _) => format!(
+            "of the {n} objects listed under {source}, the {unreadable} selected are archived or over the size limit: nothing to reference"
+        ),
+        (n, 0, 1..) => format!(
+            "of the {n} objects listed under {source}, none of those selected is in this shard: nothing to reference"
+        ),
+        (1, ..) => format!("the one object listed under {source} does not match the filters: nothing to reference"),
+        (n, ..) => format!("none of the {n} objects listed under {source} matches the filters: nothing to reference"),
     }
 }

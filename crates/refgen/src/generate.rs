@@ -8,6 +8,8 @@ use refgen_core::expiry::display_duration;
 use refgen_core::filter::{MediaPreset, Selection, SelectionBuilder};
 use refgen_core::naming::{NameMode, Namer};
 use refgen_core::pipeline::{Output, Progress, RunOptions, Summary};
+use refgen_core::shard::Shard;
+use refgen_core::size::{ROBOFLOW_IMAGE_LIMIT, display_size};
 use refgen_core::source::SourceUrl;
 use refgen_core::writer::ReferenceWriter;
 
@@ -37,6 +39,11 @@ pub struct GenerateOptions {
     pub limit: Option<u64>,
     /// A run that selects no object succeeds (with an empty file) instead of failing.
     pub allow_empty: bool,
+    /// Skip objects larger than this; by default, with `images`, Roboflow's limit
+    /// on an image ([`ROBOFLOW_IMAGE_LIMIT`], 20 MiB).
+    pub max_size: Option<u64>,
+    /// Keep only this worker's share (every worker lists the whole source).
+    pub shard: Option<Shard>,
 }
 
 impl Default for GenerateOptions {
@@ -52,6 +59,8 @@ impl Default for GenerateOptions {
             concurrency: refgen_core::list::DEFAULT_CONCURRENCY,
             limit: None,
             allow_empty: false,
+            max_size: None,
+            shard: None,
         }
     }
 }
@@ -78,10 +87,15 @@ impl Plan {
     pub fn new(source: &str, options: &GenerateOptions) -> Result<Plan, Error> {
         let source: SourceUrl = source.parse()?;
         check_expiry(&source, options.expires_in)?;
+        let max_size = options
+            .max_size
+            .or((options.images && !options.videos).then_some(ROBOFLOW_IMAGE_LIMIT));
         let mut selection = SelectionBuilder::new(&source.pattern)
             .include(&options.include)
             .exclude(&options.exclude)
-            .case_insensitive(options.ignore_case);
+            .case_insensitive(options.ignore_case)
+            .max_size(max_size)
+            .shard(options.shard);
         if options.images {
             selection = selection.preset(MediaPreset::Images);
         }
@@ -150,11 +164,35 @@ async fn run(plan: &mut Plan, store: &Store, out: Output<'_>) -> Result<Summary,
         out,
     )
     .await?;
+    if summary.skipped.too_large > 0 {
+        tracing::warn!(
+            "skipped {} over {}{}",
+            plural(summary.skipped.too_large, "object", "objects"),
+            display_size(plan.selection.max_size().unwrap_or_default()),
+            if plan.selection.max_size() == Some(ROBOFLOW_IMAGE_LIMIT) {
+                " (Roboflow's limit on an image)"
+            } else {
+                ""
+            }
+        );
+    }
+    if summary.skipped.archived > 0 {
+        tracing::warn!(
+            "skipped {} in an archive tier that a GET cannot read (restore them first)",
+            plural(summary.skipped.archived, "object", "objects")
+        );
+    }
     if summary.matched == 0 && !plan.allow_empty {
         return Err(Error::Empty {
             url: plan.source.to_string(),
             listed: summary.listed,
+            unreadable: summary.skipped.archived + summary.skipped.too_large,
+            other_shards: summary.skipped.other_shards,
         });
     }
     Ok(summary)
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

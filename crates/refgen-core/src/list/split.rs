@@ -164,6 +164,7 @@ mod tests {
                 key,
                 size: 1,
                 last_modified: None,
+                archived: false,
             })
             .collect()
     }

@@ -88,6 +88,7 @@ impl MemoryBucket {
             key: key.to_owned(),
             size: 1,
             last_modified: None,
+            archived: false,
         }
     }
 
