@@ -502,3 +502,52 @@ async fn shards_split_a_listing_into_disjoint_even_parts() {
         assert!(run.stderr.contains("none of JOB_COMPLETION_INDEX"), "{}", run.stderr);
     }
 }
+
+/// `--part-lines N`: numbered parts of at most N lines, each a whole references
+/// file, together the unsplit output in order.
+#[tokio::test(flavor = "multi_thread")]
+async fn output_in_numbered_parts() {
+    let keys: Vec<String> = (0..30).map(|i| format!("p/{i:02}.jpg")).collect();
+    for backend in backends() {
+        let bucket = backend.bucket_with(&keys).await;
+        let source = backend.source(&bucket, "p/");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().join("refs.jsonl");
+        let run = backend
+            .generate(
+                &source,
+                None,
+                &[
+                    "--name",
+                    "key",
+                    "--part-lines",
+                    "7",
+                    "--json",
+                    "-o",
+                    base.to_str().expect("path"),
+                ],
+            )
+            .run()
+            .assert_ok();
+        let summary: serde_json::Value = serde_json::from_slice(&run.stdout).expect("JSON");
+        let parts: Vec<String> = summary["parts"]
+            .as_array()
+            .expect("parts")
+            .iter()
+            .map(|p| p.as_str().expect("path").to_owned())
+            .collect();
+        let want: Vec<String> = (0..5)
+            .map(|i| dir.path().join(format!("refs-{i:05}.jsonl")).display().to_string())
+            .collect();
+        assert_eq!(parts, want, "{backend:?}");
+        let mut names = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let lines = parse_references(&std::fs::read(part).expect("part"));
+            assert_eq!(lines.len(), if i < 4 { 7 } else { 2 }, "{backend:?} {part}");
+            names.extend(lines.into_iter().map(|l| l.name));
+        }
+        assert_eq!(names, keys, "{backend:?}: the parts in order are the whole output");
+        assert!(run.stderr.contains("(5 parts)"), "{}", run.stderr);
+        assert!(!base.exists(), "no unnumbered file");
+    }
+}

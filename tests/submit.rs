@@ -899,3 +899,77 @@ async fn sharded_workers_fill_one_batch() {
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     no_violations(&rf);
 }
+
+/// Several --references parts go into one batch: inline, chunked part by part; by
+/// upload, each part beside --upload-to's name, numbered; ingest ids derived once.
+#[tokio::test(flavor = "multi_thread")]
+async fn several_parts_go_into_one_batch() {
+    require!(S3);
+    let env = s3_env();
+    let (bucket, keys) = bucket_with_images(&env, 25).await;
+    let rf = FakeRoboflow::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path().join("refs.jsonl");
+    Refgen::new([
+        "generate",
+        &format!("s3://{bucket}/imgs/"),
+        "--images",
+        "--part-lines",
+        "10",
+        "-o",
+        base.to_str().expect("path"),
+    ])
+    .s3_admin(&env)
+    .run()
+    .assert_ok();
+    let parts: Vec<String> = (0..3)
+        .map(|i| dir.path().join(format!("refs-{i:05}.jsonl")).display().to_string())
+        .collect();
+    let mut args: Vec<&str> = vec![
+        "--batch-id",
+        "parts-inline",
+        "--ingest-id",
+        "run",
+        "--inline-limit",
+        "4",
+    ];
+    for part in &parts {
+        args.extend(["--references", part]);
+    }
+    submit(&env, &rf, &args).run().assert_ok();
+    assert_eq!(rf.wait_ingested("parts-inline", 25), expected(&keys));
+    let ids: Vec<String> = rf
+        .state
+        .lock()
+        .expect("lock")
+        .ingests
+        .iter()
+        .map(|i| i.1.clone())
+        .collect();
+    // 10, 10 and 5 references, 4 at a time: 3 + 3 + 2 requests, numbered once.
+    assert_eq!(ids, (0..8).map(|i| format!("run-{i}")).collect::<Vec<_>>());
+
+    let mut args: Vec<String> = vec![
+        "--batch-id".into(),
+        "parts-upload".into(),
+        "--upload-to".into(),
+        format!("s3://{bucket}/refs/nightly.jsonl"),
+        "--json".into(),
+    ];
+    for part in &parts {
+        args.extend(["--references".into(), part.clone()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = submit(&env, &rf, &args).run().assert_ok();
+    assert_eq!(rf.wait_ingested("parts-upload", 25), expected(&keys));
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).expect("JSON");
+    let urls: Vec<&str> = summary["referencesURLs"]
+        .as_array()
+        .expect("urls")
+        .iter()
+        .map(|u| u.as_str().expect("url"))
+        .collect();
+    assert_eq!(urls.len(), 3);
+    assert!(urls[2].ends_with("/refs/nightly-00002.jsonl"), "{urls:?}");
+    no_violations(&rf);
+}

@@ -93,6 +93,11 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub allow_empty: bool,
 
+    /// Write the output as numbered parts of at most N lines (refs.jsonl → refs-00000.jsonl,
+    /// refs-00001.jsonl, …), each a whole references file; needs -o FILE.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub part_lines: Option<u64>,
+
     #[command(flatten)]
     pub references: ReferenceArgs,
 
@@ -106,9 +111,10 @@ pub struct SubmitArgs {
     #[arg(required_unless_present = "references_file", conflicts_with = "references_file")]
     pub source: Option<String>,
 
-    /// A references file made earlier (JSON Lines of name and url).
+    /// A references file made earlier (JSON Lines of name and url); repeat it for the
+    /// parts of a run (--part-lines, --shard), all into the one batch.
     #[arg(long = "references", value_name = "FILE", id = "references_file")]
-    pub references_file: Option<std::path::PathBuf>,
+    pub references_file: Vec<std::path::PathBuf>,
 
     /// Keep the references file made from the source here (atomically, as generate -o does).
     #[arg(short, long, value_name = "FILE", conflicts_with = "references_file")]

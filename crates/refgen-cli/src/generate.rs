@@ -99,15 +99,32 @@ pub async fn command(args: GenerateArgs, quiet: bool) -> Result<()> {
     }
     let mut plan = plan(&args.source, &args.references, args.store.concurrency, args.allow_empty)?;
     let target = OutputTarget::from_arg(args.output.as_deref().unwrap_or("-"));
+    if args.part_lines.is_some() && !matches!(target, OutputTarget::File(_)) {
+        return Err(usage!("--part-lines writes numbered files: give -o FILE"));
+    }
+    let mut outputs = Vec::new();
     let summary = if args.dry_run {
         run(&mut plan, &args.store, None, quiet, args.progress_interval).await?
     } else {
-        let mut writer = ReferenceWriter::create(target.clone())?;
+        let mut writer = match (&target, args.part_lines) {
+            (OutputTarget::File(path), Some(lines)) => ReferenceWriter::create_parts(path.clone(), lines)?,
+            _ => ReferenceWriter::create(target.clone())?,
+        };
         let summary = run(&mut plan, &args.store, Some(&mut writer), quiet, args.progress_interval).await?;
+        outputs = writer.outputs();
         writer.finish()?;
         summary
     };
-    let destination = if args.dry_run { None } else { Some(destination(&target)) };
+    let destination = match (args.dry_run, outputs.as_slice()) {
+        (true, _) => None,
+        (false, [first, .., last]) => Some(format!(
+            "{} … {} ({} parts)",
+            first.display(),
+            last.display(),
+            outputs.len()
+        )),
+        (false, _) => Some(destination(&target)),
+    };
     if !quiet {
         print_summary_to(&summary, destination.as_deref(), plan.expires_in);
     }
@@ -123,7 +140,8 @@ pub async fn command(args: GenerateArgs, quiet: bool) -> Result<()> {
                 output.as_deref(),
                 plan.expires_in,
                 args.dry_run,
-                args.references.shard
+                args.references.shard,
+                if args.part_lines.is_some() { &outputs } else { &[] },
             )
         );
     }
@@ -137,8 +155,11 @@ pub fn json_summary(
     expires_in: Duration,
     dry_run: bool,
     shard: Option<refgen_core::shard::Shard>,
+    parts: &[std::path::PathBuf],
 ) -> serde_json::Value {
+    let parts: Vec<String> = parts.iter().map(|p| p.display().to_string()).collect();
     json!({
+        "parts": parts,
         "shard": shard.map(|s| s.to_string()),
         "listed": summary.listed,
         "matched": summary.matched,

@@ -179,46 +179,57 @@ pub async fn command(args: SubmitArgs, quiet: bool) -> Result<ExitCode> {
 
     // --- The references file.
     let temp = tempfile::tempdir().context("cannot create a temporary folder")?;
-    let (refs_path, count, kind) = match (&args.source, &args.references_file) {
-        (Some(source), _) => {
-            let mut plan = generate::plan(source, &args.references, args.store.concurrency, false)?;
-            let path = kept.clone().unwrap_or_else(|| temp.path().join("references.jsonl"));
-            let mut writer = ReferenceWriter::create(OutputTarget::File(path.clone()))?;
-            let summary = generate::run(&mut plan, &args.store, Some(&mut writer), quiet, PROGRESS_INTERVAL)
-                .await
-                .map_err(|e| match e.downcast::<refgen::Error>() {
-                    // Without --allow-empty's hint: submit has no such option.
-                    Ok(empty @ refgen::Error::Empty { .. }) => anyhow::anyhow!("{empty}: nothing to submit"),
-                    Ok(other) => other.into(),
-                    Err(other) => other,
-                })?;
-            writer.finish()?;
-            if !quiet {
-                let shown = match &kept {
-                    Some(p) => p.display().to_string(),
-                    None => "the references file".to_owned(),
-                };
-                generate::print_summary_to(&summary, Some(&shown), expires_in);
-            }
-            let (count, kind) = match given_kind {
-                Some(kind) => (summary.written, kind),
-                None => {
-                    let checked = submit::inspect_references(&path, None)?;
-                    say(inferred_kind(checked.count, checked.kind));
-                    (checked.count, checked.kind)
+    // The files to submit, each with its count: one made from a source, or the parts given.
+    let (files, kind): (Vec<(std::path::PathBuf, u64)>, MediaKind) =
+        match (&args.source, args.references_file.as_slice()) {
+            (Some(source), _) => {
+                let mut plan = generate::plan(source, &args.references, args.store.concurrency, false)?;
+                let path = kept.clone().unwrap_or_else(|| temp.path().join("references.jsonl"));
+                let mut writer = ReferenceWriter::create(OutputTarget::File(path.clone()))?;
+                let summary = generate::run(&mut plan, &args.store, Some(&mut writer), quiet, PROGRESS_INTERVAL)
+                    .await
+                    .map_err(|e| match e.downcast::<refgen::Error>() {
+                        // Without --allow-empty's hint: submit has no such option.
+                        Ok(empty @ refgen::Error::Empty { .. }) => anyhow::anyhow!("{empty}: nothing to submit"),
+                        Ok(other) => other.into(),
+                        Err(other) => other,
+                    })?;
+                writer.finish()?;
+                if !quiet {
+                    let shown = match &kept {
+                        Some(p) => p.display().to_string(),
+                        None => "the references file".to_owned(),
+                    };
+                    generate::print_summary_to(&summary, Some(&shown), expires_in);
                 }
-            };
-            (path, count, kind)
-        }
-        (None, Some(file)) => {
-            let checked = submit::inspect_references(file, given_kind)?;
-            if checked.kind_inferred {
-                say(inferred_kind(checked.count, checked.kind));
+                let (count, kind) = match given_kind {
+                    Some(kind) => (summary.written, kind),
+                    None => {
+                        let checked = submit::inspect_references(&path, None)?;
+                        say(inferred_kind(checked.count, checked.kind));
+                        (checked.count, checked.kind)
+                    }
+                };
+                (vec![(path, count)], kind)
             }
-            (checked.path, checked.count, checked.kind)
-        }
-        (None, None) => return Err(usage!("give a source or --references FILE")),
-    };
+            (None, []) => return Err(usage!("give a source or --references FILE")),
+            (None, given) => {
+                let mut files = Vec::new();
+                let mut kind = given_kind;
+                for file in given {
+                    let checked = submit::inspect_references(file, kind)?;
+                    if kind.is_none() && checked.kind_inferred {
+                        say(inferred_kind(checked.count, checked.kind));
+                    }
+                    // The first file's kind is every other's: a batch holds one kind.
+                    kind = Some(checked.kind);
+                    files.push((checked.path, checked.count));
+                }
+                (files, kind.unwrap_or(MediaKind::Images))
+            }
+        };
+    let count: u64 = files.iter().map(|(_, n)| n).sum();
+    let paths: Vec<std::path::PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
 
     // --- How the references travel: a signed URL of an uploaded file, or inline.
     let submission = Submission {
@@ -227,29 +238,48 @@ pub async fn command(args: SubmitArgs, quiet: bool) -> Result<ExitCode> {
         kind,
         base_ingest_id: match &args.ingest_id {
             Some(id) => id.clone(),
-            None => submit::default_ingest_id_for(&args.batch_id, SystemTime::now(), &refs_path)?,
+            None => submit::default_ingest_id_for(&args.batch_id, SystemTime::now(), &paths)?,
         },
         notifications_url: args.notifications_url.clone(),
         notification_categories: args.notification_category.clone(),
     };
-    let mut references_url = None;
+    let mut references_urls = Vec::new();
     let limit = args.roboflow.inline_limit.unwrap_or_else(|| kind.inline_limit()).max(1);
     let ingest: Box<dyn Iterator<Item = refgen::Result<IngestRequest>>> = if let Some(target) = &upload_target {
+        // One file goes where --upload-to says; parts go beside it, numbered as they are.
         let store = stores::open(target, &args.store).await?;
-        let url = submit::upload_references(&store, &target.pattern, &refs_path, expires_in, args.dry_run).await?;
-        references_url = Some(url.clone());
-        Box::new(std::iter::once(Ok(submission.request(0, References::Url(url)))))
+        for (i, path) in paths.iter().enumerate() {
+            let key = if paths.len() == 1 {
+                target.pattern.clone()
+            } else {
+                refgen_core::writer::part_path(std::path::Path::new(&target.pattern), i)
+                    .to_string_lossy()
+                    .into_owned()
+            };
+            references_urls.push(submit::upload_references(&store, &key, path, expires_in, args.dry_run).await?);
+        }
+        let requests: Vec<_> = references_urls
+            .iter()
+            .enumerate()
+            .map(|(i, url)| Ok(submission.request(i, References::Url(url.clone()))))
+            .collect();
+        Box::new(requests.into_iter())
     } else {
-        let chunks = submit::inline_chunks(&refs_path, limit)?;
+        let mut chunks = Vec::new();
+        for path in &paths {
+            chunks.push(submit::inline_chunks(path, limit)?);
+        }
         Box::new(
             chunks
+                .into_iter()
+                .flatten()
                 .enumerate()
                 .map(|(i, chunk)| Ok(submission.request(i, References::Inline(chunk?)))),
         )
     };
     let requests = match upload_target {
-        Some(_) => 1,
-        None => submit::inline_request_count(count, limit),
+        Some(_) => paths.len(),
+        None => files.iter().map(|(_, n)| submit::inline_request_count(*n, limit)).sum(),
     };
 
     let job_options = JobOptions {
@@ -337,7 +367,8 @@ pub async fn command(args: SubmitArgs, quiet: bool) -> Result<ExitCode> {
         "references": count,
         "ingestIds": ingest_ids,
         "duplicated": duplicated,
-        "referencesURL": references_url.as_deref().map(submit::without_signature),
+        "referencesURL": references_urls.first().map(|u| submit::without_signature(u)),
+        "referencesURLs": references_urls.iter().map(|u| submit::without_signature(u)).collect::<Vec<_>>(),
         "jobId": if wants_job { job_id.clone() } else { None },
         "outcome": outcome.name(),
         "resultFiles": result_files,

@@ -10,6 +10,12 @@
 //! fails, or the writer is dropped (an interrupt ends the run by dropping it), the
 //! temporary file is removed and the target is left untouched.
 //!
+//! With a number of lines per part, a file target is written as numbered parts
+//! (`refs.jsonl` → `refs-00000.jsonl`, `refs-00001.jsonl`, …), each a whole
+//! references file in a temporary file of its own; [`ReferenceWriter::finish`]
+//! renames them all into place, and removes parts of an earlier run numbered past
+//! this run's last, so the parts present are exactly this run's.
+//!
 //! Other targets are treated as a shell redirection would: a symlink is followed,
 //! and the file it points to is replaced (the link stays a link); a FIFO, a device
 //! or a socket is written in place, never replaced; a read-only file and a folder
@@ -75,6 +81,32 @@ pub struct ReferenceWriter {
     /// The temporary file and the path it is renamed to on success (regular files).
     pending: Option<(File, TempPath, PathBuf)>,
     lines: u64,
+    /// Output in numbered parts, when asked for.
+    parts: Option<Parts>,
+}
+
+/// Numbered parts of at most `lines_per_part` lines each.
+struct Parts {
+    /// The target as given; parts are named from it.
+    base: PathBuf,
+    lines_per_part: u64,
+    /// Lines in the part being written.
+    in_part: u64,
+    /// Parts written whole, still temporary, with the paths they get.
+    done: Vec<(TempPath, PathBuf)>,
+}
+
+/// The path of part `index` of `base`: `refs.jsonl` → `refs-00003.jsonl`.
+pub fn part_path(base: &Path, index: usize) -> PathBuf {
+    let name = base
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let numbered = match name.rfind('.') {
+        Some(dot) if dot > 0 => format!("{}-{index:05}{}", &name[..dot], &name[dot..]),
+        _ => format!("{name}-{index:05}"),
+    };
+    base.with_file_name(numbered)
 }
 
 impl std::fmt::Debug for ReferenceWriter {
@@ -112,11 +144,80 @@ impl ReferenceWriter {
             target,
             pending,
             lines: 0,
+            parts: None,
         })
+    }
+
+    /// Opens `path` for output in numbered parts of at most `lines_per_part` lines
+    /// (see the module docs). Each part is a plain file written atomically.
+    pub fn create_parts(path: PathBuf, lines_per_part: u64) -> Result<Self, Error> {
+        let mut writer = ReferenceWriter::create(OutputTarget::File(part_path(&path, 0)))?;
+        if writer.pending.is_none() {
+            return Err(writer.error(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "numbered parts need plain files, not a device, FIFO or socket",
+            )));
+        }
+        writer.target = OutputTarget::File(path.clone());
+        writer.parts = Some(Parts {
+            base: path,
+            lines_per_part: lines_per_part.max(1),
+            in_part: 0,
+            done: Vec::new(),
+        });
+        Ok(writer)
+    }
+
+    /// The files this writer puts in place on [`finish`](Self::finish): the target,
+    /// or each part so far.
+    pub fn outputs(&self) -> Vec<PathBuf> {
+        match (&self.parts, &self.target) {
+            (Some(parts), _) => (0..=parts.done.len()).map(|i| part_path(&parts.base, i)).collect(),
+            (None, OutputTarget::File(p)) => vec![p.clone()],
+            (None, OutputTarget::Stdout) => Vec::new(),
+        }
+    }
+
+    /// Closes the full part and opens the next one.
+    fn next_part(&mut self) -> Result<(), Error> {
+        self.out.flush().map_err(|source| self.error(source))?;
+        let Some(parts) = self.parts.as_mut() else {
+            return Ok(());
+        };
+        let next = part_path(&parts.base, parts.done.len() + 1);
+        let fail = |source| Error::Output {
+            path: next.clone(),
+            source,
+        };
+        let Opened::Atomic { file, temp, dest } = open_file_target(&next).map_err(fail)? else {
+            return Err(fail(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "numbered parts need plain files, not a device, FIFO or socket",
+            )));
+        };
+        let writer = file.try_clone().map_err(fail)?;
+        if let Some((full, full_temp, full_dest)) = self.pending.replace((file, temp, dest)) {
+            full.sync_all().map_err(|source| Error::Output {
+                path: full_dest.clone(),
+                source,
+            })?;
+            parts.done.push((full_temp, full_dest));
+        }
+        self.out = BufWriter::with_capacity(BUFFER_BYTES, Box::new(writer));
+        parts.in_part = 0;
+        Ok(())
     }
 
     /// Writes one line.
     pub fn write_line(&mut self, name: &str, url: &str) -> Result<(), Error> {
+        if let Some(parts) = &self.parts
+            && parts.in_part == parts.lines_per_part
+        {
+            self.next_part()?;
+        }
+        if let Some(parts) = &mut self.parts {
+            parts.in_part += 1;
+        }
         let result = serde_json::to_writer(&mut self.out, &ReferenceLineRef { name, url })
             .map_err(io::Error::from)
             .and_then(|()| self.out.write_all(b"\n"));
@@ -129,6 +230,13 @@ impl ReferenceWriter {
     /// regular file (still a temporary file, so nobody has seen it), `false` for
     /// standard output or a special file, which cannot take lines back.
     pub fn rewind(&mut self) -> Result<bool, Error> {
+        if let Some(parts) = self.parts.take() {
+            // The parts already closed are dropped (their temporary files go with
+            // them) and the run starts again at part 0.
+            let mut fresh = ReferenceWriter::create_parts(parts.base, parts.lines_per_part)?;
+            std::mem::swap(self, &mut fresh);
+            return Ok(true);
+        }
         let Some((file, _, _)) = &mut self.pending else {
             return Ok(false);
         };
@@ -150,9 +258,36 @@ impl ReferenceWriter {
     /// target.
     pub fn finish(mut self) -> Result<u64, Error> {
         self.out.flush().map_err(|source| self.error(source))?;
+        let done = self
+            .parts
+            .as_mut()
+            .map(|p| std::mem::take(&mut p.done))
+            .unwrap_or_default();
+        let count = done.len() + 1;
         if let Some((file, temp, dest)) = self.pending.take() {
             file.sync_all().map_err(|source| self.error(source))?;
+            // Every part is whole before any is put in place.
+            for (part, part_dest) in done {
+                part.persist(&part_dest).map_err(|e| Error::Output {
+                    path: part_dest.clone(),
+                    source: e.error,
+                })?;
+            }
             temp.persist(&dest).map_err(|e| self.error(e.error))?;
+        }
+        if let Some(parts) = &self.parts {
+            // Parts of an earlier, longer run would otherwise read as this run's.
+            let mut stale = count;
+            while let Ok(meta) = std::fs::symlink_metadata(part_path(&parts.base, stale)) {
+                if !meta.is_file() {
+                    break;
+                }
+                std::fs::remove_file(part_path(&parts.base, stale)).map_err(|source| Error::Output {
+                    path: part_path(&parts.base, stale),
+                    source,
+                })?;
+                stale += 1;
+            }
         }
         Ok(self.lines)
     }
@@ -287,6 +422,44 @@ mod tests {
                 .rewind()
                 .expect("ok")
         );
+    }
+
+    #[test]
+    fn parts_are_numbered_whole_files_put_in_place_together() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().join("refs.jsonl");
+        assert_eq!(part_path(&base, 7), dir.path().join("refs-00007.jsonl"));
+        assert_eq!(part_path(&dir.path().join("refs"), 0), dir.path().join("refs-00000"));
+        // An earlier run left four parts; this one makes three.
+        for i in 0..4 {
+            std::fs::write(part_path(&base, i), "old\n").expect("seed");
+        }
+        let mut w = ReferenceWriter::create_parts(base.clone(), 4).expect("create");
+        for i in 0..10 {
+            w.write_line(&format!("n{i}"), "https://x/u").expect("write");
+            assert_eq!(std::fs::read_to_string(part_path(&base, 0)).expect("old part"), "old\n");
+        }
+        assert_eq!(w.outputs(), (0..3).map(|i| part_path(&base, i)).collect::<Vec<_>>());
+        assert_eq!(w.finish().expect("finish"), 10);
+        let lines = |i| {
+            std::fs::read_to_string(part_path(&base, i))
+                .expect("part")
+                .lines()
+                .count()
+        };
+        assert_eq!((lines(0), lines(1), lines(2)), (4, 4, 2));
+        assert!(!part_path(&base, 3).exists(), "the earlier run's fourth part is gone");
+        let files: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").collect();
+        assert_eq!(files.len(), 3, "no temporary file left");
+
+        // A run that fails leaves the parts as they were.
+        let mut w = ReferenceWriter::create_parts(base.clone(), 2).expect("create");
+        for i in 0..7 {
+            w.write_line(&format!("x{i}"), "https://x/u").expect("write");
+        }
+        drop(w);
+        assert_eq!(lines(0), 4);
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 3);
     }
 
     #[test]

@@ -138,24 +138,26 @@ pub fn default_ingest_id(batch_id: &str, at: SystemTime) -> String {
     format!("{batch_id}-{secs}")
 }
 
-/// [`default_ingest_id`] followed by a digest of the references file: two
+/// [`default_ingest_id`] followed by a digest of the references files: two
 /// submissions into one batch in the same second (the parts of a sharded run,
 /// say) then get ids of their own, where equal ids would make the second look
 /// like a repeat of the first and be dropped; a retry of the same file keeps its id.
-pub fn default_ingest_id_for(batch_id: &str, at: SystemTime, references: &Path) -> Result<String, Error> {
-    let unreadable = |source| Error::Io {
-        path: references.to_owned(),
-        source,
-    };
-    let mut file = std::fs::File::open(references).map_err(unreadable)?;
+pub fn default_ingest_id_for(batch_id: &str, at: SystemTime, references: &[PathBuf]) -> Result<String, Error> {
     let mut digest = xxhash_rust::xxh3::Xxh3::new();
     let mut buffer = vec![0u8; 64 * 1024];
-    loop {
-        let n = std::io::Read::read(&mut file, &mut buffer).map_err(unreadable)?;
-        if n == 0 {
-            break;
+    for path in references {
+        let unreadable = |source| Error::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = std::fs::File::open(path).map_err(unreadable)?;
+        loop {
+            let n = std::io::Read::read(&mut file, &mut buffer).map_err(unreadable)?;
+            if n == 0 {
+                break;
+            }
+            digest.update(&buffer[..n]);
         }
-        digest.update(&buffer[..n]);
     }
     Ok(format!(
         "{}-{:08x}",
