@@ -20,6 +20,10 @@ for s in "${servers[@]}"; do
     eval "$(scripts/"$s"-server.sh env)"
 done
 
+# pyarrow writes the inventory reports of the inventory tests (scripts/inventory-fixture.py).
+pip_install "pyarrow==${PYARROW_VERSION:-26.0.1}"
+export REFGEN_TEST_PYTHON="$REFGEN_VENV/bin/python"
+
 cargo build --workspace --bins --locked
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 export REFGEN_BIN="$target_dir/debug/refgen"

@@ -184,6 +184,7 @@ impl AzureStore {
                 Ok(ObjectMeta {
                     key,
                     archived: props.as_ref().is_some_and(Properties::archived),
+                    superseded: false,
                     size: props.as_ref().and_then(|p| p.content_length).unwrap_or(0),
                     last_modified: props
                         .and_then(|p| p.last_modified)

@@ -305,6 +305,12 @@ pub struct ReferenceArgs {
     /// auto on Cloud Run (CLOUD_RUN_TASK_INDEX, CLOUD_RUN_TASK_COUNT).
     #[arg(long, value_name = "K/N", value_parser = shard)]
     pub shard: Option<refgen_core::shard::Shard>,
+
+    /// Read this S3 Inventory report instead of listing the source: its manifest.json
+    /// (s3://DEST/SRC/CONFIG/2026-11-30T01-00Z/manifest.json) or the configuration's
+    /// folder (the newest complete report). The source still names the bucket and globs.
+    #[arg(long, value_name = "URL")]
+    pub inventory: Option<String>,
 }
 
 fn size(text: &str) -> Result<u64, String> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use refgen::generate::{GenerateOptions, Plan};
 use refgen_core::expiry::{display_duration, parse_expiry};
-use refgen_core::pipeline::{Progress, Summary};
+use refgen_core::pipeline::{Objects, Progress, Summary};
 use refgen_core::source::SourceUrl;
 use refgen_core::writer::{OutputTarget, ReferenceWriter};
 use serde_json::json;
@@ -32,6 +32,7 @@ pub fn plan(source: &str, args: &ReferenceArgs, concurrency: u16, allow_empty: b
         allow_empty,
         max_size: args.max_size,
         shard: args.shard,
+        inventory: args.inventory.clone(),
     };
     let source_url: SourceUrl = source.parse()?;
     check_expiry(&source_url, &args.expires_in, expires_in)?;
@@ -76,13 +77,22 @@ pub async fn run(
     interval: Duration,
 ) -> Result<Summary> {
     let store = stores::open(&plan.source, store_args).await?;
+    let objects = match &plan.inventory {
+        Some(location) => {
+            let report = if location.bucket == plan.source.bucket {
+                store.clone()
+            } else {
+                stores::open(location, store_args).await?
+            };
+            let pattern = location.pattern.clone();
+            refgen::generate::inventory(plan, &report, &pattern).await?
+        }
+        None => Objects::Listing(store.lister()),
+    };
     let progress = Arc::new(Progress::default());
     plan.run.progress = Some(Arc::clone(&progress));
     let live = Live::start(progress, quiet, interval);
-    let summary = match writer {
-        Some(writer) => refgen::generate::generate(plan, &store, writer).await,
-        None => refgen::generate::dry_run(plan, &store).await,
-    };
+    let summary = refgen::generate::generate_from(plan, &store, objects, writer).await;
     live.finish();
     Ok(summary?)
 }
@@ -169,6 +179,7 @@ pub fn json_summary(
             "other_shards": summary.skipped.other_shards,
             "archived": summary.skipped.archived,
             "too_large": summary.skipped.too_large,
+            "superseded": summary.skipped.superseded,
         },
         "limited": summary.limited,
         "dry_run": dry_run,
@@ -205,6 +216,7 @@ pub fn print_summary_to(summary: &Summary, destination: Option<&str>, expires_in
         (skipped.archived, "archived"),
         (skipped.too_large, "too large"),
         (skipped.other_shards, "in other shards"),
+        (skipped.superseded, "older versions or delete markers"),
     ]
     .iter()
     .filter(|(n, _)| *n > 0)

@@ -121,6 +121,14 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// An inventory report or one of its files could not be used.
+    #[error("inventory {file}: {reason}")]
+    Inventory {
+        /// The manifest or data file.
+        file: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The output could not be opened, written or committed.
     #[error("cannot write `{}`: {source}", path.display())]
     Output {

@@ -116,6 +116,8 @@ pub enum Verdict {
     OtherShard,
     /// Selected, but in an archive a GET cannot read.
     Archived,
+    /// An inventory row of an older version or a delete marker.
+    Superseded,
     /// Selected, but larger than the size limit.
     TooLarge,
 }
@@ -291,6 +293,8 @@ impl Selection {
             Verdict::Filtered
         } else if self.shard.is_some_and(|s| !s.contains(&object.key)) {
             Verdict::OtherShard
+        } else if object.superseded {
+            Verdict::Superseded
         } else if object.archived {
             Verdict::Archived
         } else if self.max_size.is_some_and(|max| object.size > max) {
@@ -303,6 +307,14 @@ impl Selection {
     /// The size limit, if any.
     pub fn max_size(&self) -> Option<u64> {
         self.max_size
+    }
+
+    /// The same selection for every shard (a report's files already are one shard's).
+    pub fn without_shard(&self) -> Selection {
+        Selection {
+            shard: None,
+            ..self.clone()
+        }
     }
 
     /// This worker's shard, if the run is sharded.

@@ -13,6 +13,7 @@
 //! - [`list::ListClient`], [`Signer`] and [`Uploader`]: the traits each provider
 //!   implements (listing is one method, [`list::ListClient::list_page`]);
 //! - [`writer`]: the streaming, atomic JSON Lines writer;
+//! - [`inventory`]: reading a cloud's inventory report (CSV, Parquet) instead of listing;
 //! - [`list`]: one listing split into parts listed concurrently, in key order;
 //! - [`pipeline`]: list → filter → sign → write as one bounded stream.
 
@@ -20,6 +21,7 @@ pub mod encoding;
 mod error;
 pub mod expiry;
 pub mod filter;
+pub mod inventory;
 pub mod list;
 pub mod naming;
 mod object;
@@ -35,4 +37,4 @@ pub use error::{BoxError, Error, Hint, StorageErrorKind};
 pub use list::{ListClient, PageStream};
 pub use object::ObjectMeta;
 pub use secret::Secret;
-pub use traits::{Signer, Uploader};
+pub use traits::{Downloader, Signer, Uploader};

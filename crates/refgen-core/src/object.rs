@@ -15,6 +15,9 @@ pub struct ObjectMeta {
     /// `DEEP_ARCHIVE` not restored, Azure's `Archive` tier. Never referenced: the
     /// batch would fail on it, far from the cause. Each provider decides.
     pub archived: bool,
+    /// An inventory row of a version that is not the current one, or of a delete
+    /// marker: the object a plain GET reads is another (or none).
+    pub superseded: bool,
 }
 
 impl ObjectMeta {

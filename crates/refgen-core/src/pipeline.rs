@@ -17,7 +17,7 @@ use futures::TryStreamExt;
 
 use crate::expiry::display_duration;
 use crate::filter::{Selection, Verdict};
-use crate::list::{ListClient, list_concurrently};
+use crate::list::{ListClient, PageStream, list_concurrently};
 use crate::naming::Namer;
 use crate::writer::ReferenceWriter;
 use crate::{Error, Signer, StorageErrorKind};
@@ -53,6 +53,8 @@ pub struct Skipped {
     pub archived: u64,
     /// Over the size limit.
     pub too_large: u64,
+    /// Inventory rows of older versions and delete markers.
+    pub superseded: u64,
 }
 
 impl Skipped {
@@ -62,6 +64,7 @@ impl Skipped {
             Verdict::OtherShard => self.other_shards += 1,
             Verdict::Archived => self.archived += 1,
             Verdict::TooLarge => self.too_large += 1,
+            Verdict::Superseded => self.superseded += 1,
             Verdict::Keep => {}
         }
     }
@@ -118,6 +121,48 @@ impl Default for RunOptions {
     }
 }
 
+/// Where a run's objects come from.
+pub enum Objects {
+    /// A listing of the selection's prefix: split and listed concurrently, and
+    /// listed again sequentially when the server turns out not to list in byte order.
+    Listing(Arc<dyn ListClient>),
+    /// Pages from elsewhere (an inventory report), in their own order, read once.
+    Pages(std::sync::Mutex<Option<PageStream<'static>>>),
+}
+
+impl Objects {
+    /// Pages read once, in their own order.
+    pub fn pages(stream: PageStream<'static>) -> Objects {
+        Objects::Pages(std::sync::Mutex::new(Some(stream)))
+    }
+
+    fn stream(&self, prefix: &str, concurrency: usize) -> PageStream<'static> {
+        match self {
+            Objects::Listing(lister) => list_concurrently(Arc::clone(lister), prefix.to_owned(), concurrency),
+            Objects::Pages(once) => {
+                let taken = once.lock().ok().and_then(|mut s| s.take());
+                taken.unwrap_or_else(|| {
+                    Box::pin(futures::stream::once(async {
+                        Err(Error::Inventory {
+                            file: "pages".into(),
+                            reason: "read twice".into(),
+                        })
+                    }))
+                })
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Objects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Objects::Listing(_) => "Objects::Listing",
+            Objects::Pages(_) => "Objects::Pages",
+        })
+    }
+}
+
 /// Where the selected objects go: signed into a references file, or (a dry run)
 /// only counted, with nothing signed or written.
 #[derive(Debug)]
@@ -139,7 +184,7 @@ pub const DRY_RUN_SHOWN: u64 = 20;
 /// output can still be taken back (a file not yet in place), the run starts over
 /// with a sequential listing.
 pub async fn generate(
-    lister: Arc<dyn ListClient>,
+    objects: Objects,
     signer: Arc<dyn Signer>,
     selection: &Selection,
     expires_in: Duration,
@@ -158,7 +203,7 @@ pub async fn generate(
     }
     let started = Instant::now();
     let pass = Pass {
-        lister: &lister,
+        objects: &objects,
         signer: &signer,
         selection,
         expires_in,
@@ -168,6 +213,7 @@ pub async fn generate(
     let mut summary = match first {
         Err(e)
             if options.concurrency > 1
+                && matches!(objects, Objects::Listing(_))
                 && e.storage_kind() == Some(StorageErrorKind::ListingOrder)
                 && out.rewind()? =>
         {
@@ -200,7 +246,7 @@ impl Output<'_> {
 
 /// What one pass of list → filter → sign → write needs.
 struct Pass<'a> {
-    lister: &'a Arc<dyn ListClient>,
+    objects: &'a Objects,
     signer: &'a Arc<dyn Signer>,
     selection: &'a Selection,
     expires_in: Duration,
@@ -213,7 +259,9 @@ impl Pass<'_> {
         let sign = matches!(out, Output::Write(_));
         let selection = self.selection;
         let expires_in = self.expires_in;
-        let mut signed_pages = list_concurrently(Arc::clone(self.lister), selection.prefix().to_owned(), concurrency)
+        let mut signed_pages = self
+            .objects
+            .stream(selection.prefix(), concurrency)
             .map_ok(|page| {
                 let listed = page.len() as u64;
                 let mut skipped = Skipped::default();
@@ -270,6 +318,7 @@ impl Pass<'_> {
             summary.skipped.other_shards += skipped.other_shards;
             summary.skipped.archived += skipped.archived;
             summary.skipped.too_large += skipped.too_large;
+            summary.skipped.superseded += skipped.superseded;
             let room = usize::try_from(limit - summary.matched).unwrap_or(usize::MAX);
             let taken = kept.len().min(room);
             summary.matched += taken as u64;

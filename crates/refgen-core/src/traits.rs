@@ -17,6 +17,14 @@ pub trait Signer: Send + Sync {
     async fn sign_page(&self, objects: &[ObjectMeta], expires_in: Duration) -> Result<Vec<String>, Error>;
 }
 
+/// Reads one object into a local file (an inventory report's files).
+#[async_trait::async_trait]
+pub trait Downloader: Send + Sync {
+    /// Streams the object `key` into the file at `to` (created or truncated) and
+    /// returns its length in bytes.
+    async fn download_file(&self, key: &str, to: &std::path::Path) -> Result<u64, Error>;
+}
+
 /// Uploads one file as an object (for the references file of a submission).
 #[async_trait::async_trait]
 pub trait Uploader: Send + Sync {

@@ -12,7 +12,7 @@ use aws_lc_rs::{rand, signature};
 use refgen_core::filter::SelectionBuilder;
 use refgen_core::list::{Capabilities, ListClient, ListPage, ListRequest};
 use refgen_core::naming::{NameMode, Namer};
-use refgen_core::pipeline::{Output, RunOptions, generate};
+use refgen_core::pipeline::{Objects, Output, RunOptions, generate};
 use refgen_core::writer::{OutputTarget, ReferenceWriter};
 use refgen_core::{Error, ObjectMeta};
 
@@ -40,6 +40,7 @@ impl ListClient for SyntheticBucket {
                 size: 1,
                 last_modified: None,
                 archived: false,
+                superseded: false,
             })
             .collect();
         let next = (end < self.objects).then(|| (p + 1).to_string());
@@ -86,7 +87,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let lister: Arc<dyn ListClient> = Arc::new(SyntheticBucket { objects });
     let selection = SelectionBuilder::new("").build()?;
     let summary = generate(
-        lister,
+        Objects::Listing(lister),
         Arc::new(store),
         &selection,
         Duration::from_secs(3600),

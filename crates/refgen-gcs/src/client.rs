@@ -64,6 +64,7 @@ impl ListedObject {
                 .map(SystemTime::from),
             // Every GCS storage class, Archive included, is read by a plain GET.
             archived: false,
+            superseded: false,
             key: self.name,
         }
     }

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use refgen_core::filter::SelectionBuilder;
 use refgen_core::list::{Capabilities, ListClient, ListPage, ListRequest};
 use refgen_core::naming::{NameMode, Namer};
-use refgen_core::pipeline::{Output, RunOptions, generate};
+use refgen_core::pipeline::{Objects, Output, RunOptions, generate};
 use refgen_core::writer::{OutputTarget, ReferenceWriter};
 use refgen_core::{Error, ObjectMeta, Signer};
 use refgen_s3::{SigV4Presigner, SigningCredentials};
@@ -56,6 +56,7 @@ impl SyntheticBucket {
                 size: 1,
                 last_modified: None,
                 archived: false,
+                superseded: false,
             })
             .collect()
     }
@@ -136,7 +137,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut namer = Namer::new(NameMode::Flat);
     let lister: Arc<dyn ListClient> = Arc::new(SyntheticBucket { objects });
     let summary = generate(
-        lister,
+        Objects::Listing(lister),
         signer,
         &selection,
         Duration::from_secs(86_400),

@@ -68,6 +68,7 @@ impl S3Store {
                         restore.and_then(|r| r.is_restore_in_progress()),
                         restore.is_some_and(|r| r.restore_expiry_date().is_some()),
                     ),
+                    superseded: false,
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
@@ -169,6 +170,52 @@ fn decode_listed_key(raw: &str) -> Result<String, Error> {
 /// tiering's frequent tiers are read at once.
 pub(crate) fn archived(class: Option<&str>, restore_in_progress: Option<bool>, restored_until: bool) -> bool {
     matches!(class, Some("GLACIER" | "DEEP_ARCHIVE")) && (restore_in_progress == Some(true) || !restored_until)
+}
+
+impl S3Store {
+    /// GetObject into a local file, streamed: an inventory's data files can be large.
+    pub(crate) async fn get_file(&self, key: &str, to: &std::path::Path) -> Result<u64, Error> {
+        use tokio::io::AsyncWriteExt;
+        let doing = format!("reading s3://{}/{key}", self.bucket);
+        let started = std::time::Instant::now();
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| {
+                let error = from_sdk(&e, &doing, &self.endpoint);
+                if is_retried(&e) {
+                    error.with_note(&self.gave_up(started))
+                } else {
+                    error
+                }
+            })?;
+        let local = |e: std::io::Error| {
+            Error::storage(
+                PROVIDER,
+                StorageErrorKind::Other,
+                format!("{doing} failed: cannot write {}: {e}", to.display()),
+            )
+        };
+        let mut file = tokio::fs::File::create(to).await.map_err(local)?;
+        let mut body = out.body;
+        let mut written = 0u64;
+        while let Some(chunk) = body.try_next().await.map_err(|e| {
+            Error::storage(
+                PROVIDER,
+                StorageErrorKind::Unreachable,
+                format!("{doing} failed: the answer was cut short ({e})"),
+            )
+        })? {
+            file.write_all(&chunk).await.map_err(local)?;
+            written += chunk.len() as u64;
+        }
+        file.flush().await.map_err(local)?;
+        Ok(written)
+    }
 }
 
 #[cfg(test)]

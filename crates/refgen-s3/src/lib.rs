@@ -20,6 +20,7 @@
 mod builder;
 mod client;
 mod error;
+pub mod inventory;
 mod retry;
 mod signer;
 
@@ -66,6 +67,13 @@ impl std::fmt::Debug for S3Store {
             .field("endpoint", &self.endpoint)
             .field("presigner", &state.presigner)
             .finish_non_exhaustive()
+    }
+}
+
+impl S3Store {
+    /// The bucket's name.
+    pub(crate) fn bucket(&self) -> &str {
+        &self.bucket
     }
 }
 
@@ -166,6 +174,13 @@ impl Signer for S3Store {
         self.warn_if_credentials_outlived(&state, expires_in);
         let batch = state.presigner.batch(SystemTime::now(), expires_in);
         Ok(objects.iter().map(|o| batch.presign(&o.key)).collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl refgen_core::Downloader for S3Store {
+    async fn download_file(&self, key: &str, to: &std::path::Path) -> Result<u64, Error> {
+        self.get_file(key, to).await
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use refgen_core::expiry::display_duration;
 use refgen_core::filter::{MediaPreset, Selection, SelectionBuilder};
 use refgen_core::naming::{NameMode, Namer};
-use refgen_core::pipeline::{Output, Progress, RunOptions, Summary};
+use refgen_core::pipeline::{Objects, Output, Progress, RunOptions, Summary};
 use refgen_core::shard::Shard;
 use refgen_core::size::{ROBOFLOW_IMAGE_LIMIT, display_size};
 use refgen_core::source::SourceUrl;
@@ -44,6 +44,8 @@ pub struct GenerateOptions {
     pub max_size: Option<u64>,
     /// Keep only this worker's share (every worker lists the whole source).
     pub shard: Option<Shard>,
+    /// An inventory report to read instead of listing (its manifest or folder URL).
+    pub inventory: Option<String>,
 }
 
 impl Default for GenerateOptions {
@@ -61,6 +63,7 @@ impl Default for GenerateOptions {
             allow_empty: false,
             max_size: None,
             shard: None,
+            inventory: None,
         }
     }
 }
@@ -80,6 +83,8 @@ pub struct Plan {
     pub run: RunOptions,
     /// Whether selecting no object is a success.
     pub allow_empty: bool,
+    /// The inventory report to read instead of listing, if any.
+    pub inventory: Option<SourceUrl>,
 }
 
 impl Plan {
@@ -113,6 +118,7 @@ impl Plan {
                 progress: None,
             },
             allow_empty: options.allow_empty,
+            inventory: options.inventory.as_deref().map(str::parse).transpose()?,
         })
     }
 
@@ -140,6 +146,55 @@ pub fn check_expiry(source: &SourceUrl, expires_in: Duration) -> Result<(), Erro
     Ok(())
 }
 
+/// The objects of the inventory report at `location` of `report` (a bucket of the
+/// source's provider), in place of a listing of the source: the report must list
+/// the source's bucket. With a shard, a report of at least as many data files as
+/// workers is split by file (each worker downloads only its files); a smaller one
+/// is read whole by each worker, which keeps its keys by hash.
+pub async fn inventory(plan: &mut Plan, report: &Store, location: &str) -> Result<Objects, Error> {
+    let unsupported = |why: &str| refgen_core::Error::Inventory {
+        file: location.to_owned(),
+        reason: why.to_owned(),
+    };
+    if report.provider() != plan.source.provider {
+        return Err(unsupported("the report must be on the same cloud as the source").into());
+    }
+    let Some(s3) = report.s3() else {
+        return Err(unsupported(
+            "refgen reads S3 Inventory reports; Azure Blob Inventory and GCS Storage Insights reports are not read yet",
+        )
+        .into());
+    };
+    let mut found = refgen_s3::inventory::open_report(s3, location, &plan.source.bucket).await?;
+    if let Some(shard) = plan.selection.shard()
+        && found.take_shard(shard)
+    {
+        plan.selection = plan.selection.without_shard();
+    }
+    tracing::debug!("reading {} ({} data files)", found.name, found.files.len());
+    let downloader: Arc<dyn refgen_core::Downloader> = s3.clone();
+    Ok(Objects::pages(refgen_core::inventory::pages(
+        found,
+        downloader,
+        plan.source.bucket.clone(),
+    )))
+}
+
+/// Signs and writes `objects` (an [`inventory`]'s, or a listing's) as [`generate`]
+/// does, or counts them only when `writer` is `None` (a dry run).
+pub async fn generate_from(
+    plan: &mut Plan,
+    store: &Store,
+    objects: Objects,
+    writer: Option<&mut ReferenceWriter>,
+) -> Result<Summary, Error> {
+    let out = match writer {
+        Some(writer) => Output::Write(writer),
+        None => Output::DryRun,
+    };
+    run_with(plan, store, objects, out).await
+}
+
 /// Lists, filters, signs and writes the plan's references into `writer` (which
 /// the caller finishes, or drops to leave the target as it was). Selecting no
 /// object is [`Error::Empty`] unless the plan allows it.
@@ -154,8 +209,12 @@ pub async fn dry_run(plan: &mut Plan, store: &Store) -> Result<Summary, Error> {
 }
 
 async fn run(plan: &mut Plan, store: &Store, out: Output<'_>) -> Result<Summary, Error> {
+    run_with(plan, store, Objects::Listing(store.lister()), out).await
+}
+
+async fn run_with(plan: &mut Plan, store: &Store, objects: Objects, out: Output<'_>) -> Result<Summary, Error> {
     let summary = refgen_core::pipeline::generate(
-        store.lister(),
+        objects,
         store.signer(),
         &plan.selection,
         plan.expires_in,

@@ -60,6 +60,8 @@ impl<T: ListClient + Signer + Uploader> ObjectStore for T {}
 pub struct Store {
     provider: Provider,
     inner: Arc<dyn ObjectStore>,
+    /// The S3 store itself, for what only S3 has (its inventory reports).
+    s3: Option<Arc<refgen_s3::S3Store>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -73,7 +75,16 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Wraps a store of any provider (or a test model).
     pub fn new(provider: Provider, store: Arc<dyn ObjectStore>) -> Store {
-        Store { provider, inner: store }
+        Store {
+            provider,
+            inner: store,
+            s3: None,
+        }
+    }
+
+    /// The S3 store, when this is one opened by [`open`].
+    pub fn s3(&self) -> Option<&Arc<refgen_s3::S3Store>> {
+        self.s3.as_ref()
     }
 
     /// The provider.
@@ -109,6 +120,7 @@ pub fn max_expiry(provider: Provider) -> Duration {
 /// Opens the bucket or container that `source` names, with `options`.
 pub async fn open(source: &SourceUrl, options: &StoreOptions) -> Result<Store, Error> {
     let o = options;
+    let mut s3 = None;
     let inner: Arc<dyn ObjectStore> = match source.provider {
         Provider::S3 => {
             let mut b = refgen_s3::S3Builder::from_env(&source.bucket).with_retry(o.retry);
@@ -130,7 +142,9 @@ pub async fn open(source: &SourceUrl, options: &StoreOptions) -> Result<Store, E
             if let Some(a) = o.s3_addressing {
                 b = b.with_addressing(a);
             }
-            Arc::new(b.build().await?)
+            let store = Arc::new(b.build().await?);
+            s3 = Some(Arc::clone(&store));
+            store
         }
         Provider::Gcs => {
             let mut b = refgen_gcs::GcsBuilder::from_env(&source.bucket).with_retry(o.retry);
@@ -175,7 +189,10 @@ pub async fn open(source: &SourceUrl, options: &StoreOptions) -> Result<Store, E
             Arc::new(b.build().await?)
         }
     };
-    Ok(Store::new(source.provider, inner))
+    Ok(Store {
+        s3,
+        ..Store::new(source.provider, inner)
+    })
 }
 
 #[cfg(test)]

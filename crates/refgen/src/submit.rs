@@ -268,6 +268,7 @@ pub async fn upload_references(
         size: 0,
         last_modified: None,
         archived: false,
+        superseded: false,
     };
     let url = store
         .signer()

@@ -165,6 +165,7 @@ mod tests {
                 size: 1,
                 last_modified: None,
                 archived: false,
+                superseded: false,
             })
             .collect()
     }

@@ -89,6 +89,7 @@ impl MemoryBucket {
             size: 1,
             last_modified: None,
             archived: false,
+            superseded: false,
         }
     }
 

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Writes an S3 Inventory report as S3 lays it out, for the tests.
+
+    inventory-fixture.py SPEC.json OUTDIR
+
+SPEC: {"format": "CSV"|"Parquet", "source_bucket", "destination_bucket", "prefix"
+(SRC/CONFIG/), "date" (2026-11-30T01-00Z), "files" (data files to spread the rows
+over), "complete" (write manifest.checksum), "rows": [{"key", "size", "version",
+"latest", "delete_marker", "class"}]}.
+
+Under OUTDIR it writes the objects' keys as paths: PREFIX/data/DATE-<n>.csv.gz or
+.parquet (S3 names them by UUID; never the same for two reports), PREFIX/DATE/manifest.json and, when complete, PREFIX/DATE/manifest.checksum.
+CSV files are gzip, without a header, every field quoted, columns in fileSchema
+order, keys URL-encoded form-style (a space is `+`, `+` is `%2B`, `/` and `*` stay);
+Parquet files (pyarrow) hold raw keys in snake_case columns.
+"""
+import csv
+import gzip
+import hashlib
+import io
+import json
+import os
+import sys
+import urllib.parse
+
+spec = json.load(open(sys.argv[1]))
+out = sys.argv[2]
+prefix = spec["prefix"]
+rows = spec["rows"]
+n = max(1, spec.get("files", 1))
+chunks = [rows[i::n] for i in range(n)]
+files = []
+csv_schema = "Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, StorageClass"
+
+
+def write(key, data):
+    path = os.path.join(out, key)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    files.append({"key": key, "size": len(data), "MD5checksum": hashlib.md5(data).hexdigest()})
+
+
+for i, chunk in enumerate(chunks):
+    if spec["format"] == "CSV":
+        text = io.StringIO()
+        w = csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        for r in chunk:
+            w.writerow([
+                spec["source_bucket"],
+                urllib.parse.quote_plus(r["key"], safe="/*"),
+                r.get("version", ""),
+                "true" if r.get("latest", True) else "false",
+                "true" if r.get("delete_marker", False) else "false",
+                "" if r.get("delete_marker") else str(r.get("size", 0)),
+                "" if r.get("delete_marker") else r.get("class", "STANDARD"),
+            ])
+        write(f"{prefix}data/{spec['date']}-{i:04d}.csv.gz", gzip.compress(text.getvalue().encode()))
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        table = pa.table({
+            "bucket": [spec["source_bucket"]] * len(chunk),
+            "key": [r["key"] for r in chunk],
+            "version_id": [r.get("version", "") for r in chunk],
+            "is_latest": [bool(r.get("latest", True)) for r in chunk],
+            "is_delete_marker": [bool(r.get("delete_marker", False)) for r in chunk],
+            "size": pa.array([None if r.get("delete_marker") else r.get("size", 0) for r in chunk], pa.int64()),
+            "storage_class": [None if r.get("delete_marker") else r.get("class", "STANDARD") for r in chunk],
+        })
+        sink = io.BytesIO()
+        pq.write_table(table, sink, compression="snappy")
+        write(f"{prefix}data/{spec['date']}-{i:04d}.parquet", sink.getvalue())
+
+schema = csv_schema if spec["format"] == "CSV" else (
+    "message s3.inventory { required binary bucket (UTF8); required binary key (UTF8); "
+    "optional binary version_id (UTF8); optional boolean is_latest; optional boolean is_delete_marker; "
+    "optional int64 size; optional binary storage_class (UTF8); }"
+)
+manifest = json.dumps({
+    "sourceBucket": spec["source_bucket"],
+    "destinationBucket": "arn:aws:s3:::" + spec["destination_bucket"],
+    "version": "2016-11-30",
+    "creationTimestamp": "1764464400000",
+    "fileFormat": spec["format"],
+    "fileSchema": schema,
+    "files": files,
+}, indent=2).encode()
+folder = f"{prefix}{spec['date']}/"
+path = os.path.join(out, folder)
+os.makedirs(path, exist_ok=True)
+with open(os.path.join(path, "manifest.json"), "wb") as f:
+    f.write(manifest)
+if spec.get("complete", True):
+    with open(os.path.join(path, "manifest.checksum"), "w") as f:
+        f.write(hashlib.md5(manifest).hexdigest() + "\n")

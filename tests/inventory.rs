@@ -1,0 +1,301 @@
+//! End-to-end: S3 Inventory reports instead of a listing. Reports are written by
+//! `scripts/inventory-fixture.py` (pyarrow for Parquet) exactly as S3 lays them
+//! out, uploaded to the local S3 server beside the bucket they describe.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+use refgen_e2e::faults::{FaultProxy, Plan, Service};
+use refgen_e2e::*;
+use serde_json::{Value, json};
+
+/// The Python with pyarrow that scripts/test.sh installs; a test without it says so.
+fn python() -> Option<String> {
+    let found = std::env::var("REFGEN_TEST_PYTHON").ok();
+    if found.is_none() {
+        eprintln!("skipped: REFGEN_TEST_PYTHON is not set (scripts/test.sh installs pyarrow and sets it)");
+    }
+    found
+}
+
+/// Writes a report from `spec` and uploads its files to `dest`.
+async fn report(env: &S3Env, dest: &str, spec: Value) {
+    let python = python().expect("checked");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec_path = dir.path().join("spec.json");
+    std::fs::write(&spec_path, spec.to_string()).expect("spec");
+    let out = dir.path().join("out");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/inventory-fixture.py");
+    let status = Command::new(python)
+        .arg(script)
+        .arg(&spec_path)
+        .arg(&out)
+        .status()
+        .expect("python runs");
+    assert!(status.success(), "the fixture script failed");
+    let mut objects = Vec::new();
+    let mut stack = vec![out.clone()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).expect("ls") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let key = path
+                    .strip_prefix(&out)
+                    .expect("under out")
+                    .to_string_lossy()
+                    .into_owned();
+                objects.push((key, std::fs::read(&path).expect("read")));
+            }
+        }
+    }
+    let client = admin_client(env);
+    let n = objects.len();
+    assert_eq!(put_objects(&client, dest, objects).await.len(), n);
+}
+
+/// A source bucket with the fixture's tricky keys and its report's buckets.
+async fn buckets(env: &S3Env) -> (String, String, Vec<String>) {
+    let client = admin_client(env);
+    let (source, dest) = (unique_bucket("inv-src"), unique_bucket("inv-dest"));
+    create_bucket(&client, &source).await;
+    create_bucket(&client, &dest).await;
+    let mut keys: Vec<String> = tricky_keys();
+    keys.extend(["plain/a.jpg".to_owned(), "cold/frozen.jpg".to_owned()]);
+    let objects = keys.iter().map(|k| (k.clone(), k.as_bytes().to_vec())).collect();
+    put_objects(&client, &source, objects).await;
+    // The keys as the server stores them (SeaweedFS folds `//` and a leading `/`),
+    // which is what a report of the bucket holds.
+    let stored = list_keys(&client, &source).await.into_iter().collect();
+    (source, dest, stored)
+}
+
+/// The rows S3 would report for `keys`: each current, plus an older version of the
+/// first key, a delete marker, and `cold/frozen.jpg` in GLACIER.
+fn rows(keys: &[String]) -> Vec<Value> {
+    let mut rows: Vec<Value> = keys
+        .iter()
+        .map(|k| {
+            let class = if k == "cold/frozen.jpg" { "GLACIER" } else { "STANDARD" };
+            json!({"key": k, "size": k.len(), "version": "v2", "latest": true, "class": class})
+        })
+        .collect();
+    rows.push(json!({"key": keys[0], "size": 1, "version": "v1", "latest": false}));
+    rows.push(json!({"key": "deleted/gone.jpg", "version": "v9", "latest": true, "delete_marker": true}));
+    rows
+}
+
+fn generate(env: &S3Env, source: &str, inventory: &str, args: &[&str]) -> Refgen {
+    let mut all = vec![
+        "generate".to_owned(),
+        format!("s3://{source}/"),
+        "--inventory".into(),
+        inventory.to_owned(),
+    ];
+    all.extend(args.iter().map(|a| a.to_string()));
+    Refgen::new(all).s3_admin(env)
+}
+
+/// CSV and Parquet reports give what a listing gives (as names and the bytes their
+/// URLs fetch), less the archived object, with older versions and delete markers
+/// counted; no listing request reaches the source bucket.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_gives_what_a_listing_gives() {
+    require!(S3);
+    if python().is_none() {
+        return;
+    }
+    let env = s3_env();
+    let (source, dest, keys) = buckets(&env).await;
+    let listed = Refgen::new([
+        "generate".to_owned(),
+        format!("s3://{source}/"),
+        "--name".into(),
+        "key".into(),
+    ])
+    .s3_admin(&env)
+    .run()
+    .assert_ok();
+    // What the listing's URLs fetch, by name: the bytes each reference must fetch.
+    let mut listed_bodies: BTreeMap<String, Vec<u8>> = parse_references(&listed.stdout)
+        .into_iter()
+        .map(|l| (l.name, http_get(&l.url).1))
+        .collect();
+    assert!(
+        listed_bodies.remove("cold/frozen.jpg").is_some(),
+        "the listing has the object (SeaweedFS keeps its class)"
+    );
+    let want: BTreeSet<String> = listed_bodies.keys().cloned().collect();
+    for (format, date) in [("CSV", "2026-11-29T01-00Z"), ("Parquet", "2026-11-30T01-00Z")] {
+        let prefix = format!("{source}/{}/", format.to_lowercase());
+        report(
+            &env,
+            &dest,
+            json!({"format": format, "source_bucket": source, "destination_bucket": dest, "prefix": prefix,
+                   "date": date, "files": 3, "rows": rows(&keys)}),
+        )
+        .await;
+        // Through a proxy that counts listing requests: an inventory run makes none.
+        let proxy = FaultProxy::start(&env.endpoint, Plan::every_fault(Service::S3, 0.0, 1));
+        let manifest = format!("s3://{dest}/{prefix}{date}/manifest.json");
+        let run =
+            generate(&env, &source, &manifest, &["--name", "key", "--json", "-o"]).env("AWS_ENDPOINT_URL", &proxy.url);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("refs.jsonl");
+        let mut cmd = run;
+        cmd.command().arg(&out);
+        let run = cmd.run().assert_ok();
+        assert_eq!(
+            proxy.counts.picked.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "{format}: no listing request"
+        );
+        let lines = parse_references(&std::fs::read(&out).expect("refs"));
+        let got: BTreeSet<String> = lines.iter().map(|l| l.name.clone()).collect();
+        assert_eq!(
+            got, want,
+            "{format}: the report's current objects, as the listing names them"
+        );
+        assert_eq!(lines.len(), got.len(), "{format}: one reference per key");
+        let bodies: BTreeMap<String, Vec<u8>> = lines
+            .iter()
+            .map(|l| {
+                let (status, body) = http_get(&l.url);
+                assert_eq!(status, 200, "{format}: {}", l.name);
+                (l.name.clone(), body)
+            })
+            .collect();
+        assert_eq!(
+            bodies, listed_bodies,
+            "{format}: every URL fetches what the listing's URL fetches"
+        );
+        let summary: Value = serde_json::from_slice(&run.stdout).expect("JSON");
+        assert_eq!(summary["skipped"]["superseded"], 2, "{format}: {summary}");
+        assert_eq!(summary["skipped"]["archived"], 1, "{format}: {summary}");
+        assert_eq!(summary["listed"], keys.len() + 2, "{format}: every row read");
+    }
+}
+
+/// The configuration folder picks the newest complete report (an incomplete one has
+/// no manifest.checksum); a tampered manifest, another bucket's report and a
+/// report without its checksum are refused with one line.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_folder_form_and_refusals() {
+    require!(S3);
+    if python().is_none() {
+        return;
+    }
+    let env = s3_env();
+    let (source, dest, keys) = buckets(&env).await;
+    let prefix = format!("{source}/daily/");
+    let base = json!({"format": "CSV", "source_bucket": source, "destination_bucket": dest, "prefix": prefix});
+    let with = |extra: Value| {
+        let mut spec = base.clone();
+        spec.as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
+        spec
+    };
+    report(
+        &env,
+        &dest,
+        with(json!({"date": "2026-11-28T01-00Z", "rows": [{"key": "plain/a.jpg", "size": 11}]})),
+    )
+    .await;
+    report(
+        &env,
+        &dest,
+        with(json!({"date": "2026-11-29T01-00Z", "rows": rows(&keys)})),
+    )
+    .await;
+    report(
+        &env,
+        &dest,
+        with(json!({"date": "2026-11-30T01-00Z", "complete": false, "rows": [{"key": "x.jpg"}]})),
+    )
+    .await;
+    let run = generate(
+        &env,
+        &source,
+        &format!("s3://{dest}/{prefix}"),
+        &["--name", "key", "--dry-run", "--json", "-v"],
+    )
+    .run()
+    .assert_ok();
+    let summary: Value = serde_json::from_slice(&run.stdout).expect("JSON");
+    assert_eq!(summary["listed"], keys.len() + 2, "the 29th's report: {}", run.stderr);
+
+    let refused = |location: String, says: &str| {
+        let run = generate(&env, &source, &location, &[]).run();
+        assert_eq!(run.code, Some(1), "{location}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(run.stderr.contains(says), "{location}: {}", run.stderr);
+    };
+    refused(
+        format!("s3://{dest}/{prefix}2026-11-30T01-00Z/manifest.json"),
+        "incomplete",
+    );
+    // Another bucket's report.
+    let other = format!("{source}/other/");
+    report(
+        &env,
+        &dest,
+        json!({"format": "CSV", "source_bucket": "someone-else", "destination_bucket": dest, "prefix": other,
+               "date": "2026-11-29T01-00Z", "rows": [{"key": "a.jpg"}]}),
+    )
+    .await;
+    refused(
+        format!("s3://{dest}/{other}2026-11-29T01-00Z/manifest.json"),
+        "not the source's",
+    );
+    // A manifest changed after its checksum was written.
+    let client = admin_client(&env);
+    let key = format!("{prefix}2026-11-28T01-00Z/manifest.json");
+    put_objects(
+        &client,
+        &dest,
+        vec![(key.clone(), b"{\"sourceBucket\": \"x\"}".to_vec())],
+    )
+    .await;
+    refused(format!("s3://{dest}/{key}"), "its MD5 is");
+}
+
+/// Shards of an inventory run: by data file when the report has enough of them,
+/// by key hash otherwise; either way disjoint, together the whole output.
+#[tokio::test(flavor = "multi_thread")]
+async fn shards_of_a_report() {
+    require!(S3);
+    if python().is_none() {
+        return;
+    }
+    let env = s3_env();
+    let (source, dest, keys) = buckets(&env).await;
+    for (files, label) in [(4, "by-file"), (1, "by-hash")] {
+        let prefix = format!("{source}/{label}/");
+        report(
+            &env,
+            &dest,
+            json!({"format": "Parquet", "source_bucket": source, "destination_bucket": dest, "prefix": prefix,
+                   "date": "2026-11-30T01-00Z", "files": files, "rows": rows(&keys)}),
+        )
+        .await;
+        let manifest = format!("s3://{dest}/{prefix}2026-11-30T01-00Z/manifest.json");
+        let names = |args: &[&str]| -> BTreeSet<String> {
+            let mut all = vec!["--name", "key"];
+            all.extend_from_slice(args);
+            let run = generate(&env, &source, &manifest, &all).run().assert_ok();
+            parse_references(&run.stdout).into_iter().map(|l| l.name).collect()
+        };
+        let whole = names(&[]);
+        let mut union = BTreeSet::new();
+        for k in 0..3 {
+            let part = names(&["--shard", &format!("{k}/3")]);
+            assert!(!part.is_empty(), "{label}: shard {k}/3 is empty");
+            assert!(part.is_disjoint(&union), "{label}: shard {k}/3 overlaps");
+            union.extend(part);
+        }
+        assert_eq!(union, whole, "{label}");
+    }
+}
