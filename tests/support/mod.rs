@@ -219,6 +219,15 @@ impl Refgen {
         self
     }
 
+    /// The environment the command runs in (for running it through a shell or a
+    /// pseudo-terminal instead).
+    pub fn envs(&self) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+        self.cmd
+            .get_envs()
+            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
+            .collect()
+    }
+
     /// Adds `-q`.
     pub fn arg_quiet(mut self) -> Self {
         self.cmd.arg("-q");

@@ -10,7 +10,7 @@ use refgen_core::list::ListPage;
 use refgen_core::{Error, ObjectMeta, StorageErrorKind};
 
 use crate::S3Store;
-use crate::error::{PROVIDER, from_sdk, is_retried};
+use crate::error::PROVIDER;
 
 impl S3Store {
     pub(crate) async fn fetch_page(
@@ -39,14 +39,10 @@ impl S3Store {
             request = request.delimiter("/");
         }
         let started = std::time::Instant::now();
-        let out = request.send().await.map_err(|e| {
-            let error = from_sdk(&e, &format!("listing s3://{}/{prefix}", self.bucket), &self.endpoint);
-            if is_retried(&e) {
-                error.with_note(&self.gave_up(started))
-            } else {
-                error
-            }
-        })?;
+        let out = request
+            .send()
+            .await
+            .map_err(|e| self.sdk_error(&e, &format!("listing s3://{}/{prefix}", self.bucket), started))?;
         let url_encoded = out.encoding_type() == Some(&EncodingType::Url);
         let objects = out
             .contents()
@@ -136,14 +132,7 @@ impl S3Store {
             )
             .send()
             .await
-            .map_err(|e| {
-                let error = from_sdk(&e, &doing, &self.endpoint);
-                if is_retried(&e) {
-                    error.with_note(&self.gave_up(started))
-                } else {
-                    error
-                }
-            })?;
+            .map_err(|e| self.sdk_error(&e, &doing, started))?;
         Ok(())
     }
 }
@@ -185,14 +174,7 @@ impl S3Store {
             .key(key)
             .send()
             .await
-            .map_err(|e| {
-                let error = from_sdk(&e, &doing, &self.endpoint);
-                if is_retried(&e) {
-                    error.with_note(&self.gave_up(started))
-                } else {
-                    error
-                }
-            })?;
+            .map_err(|e| self.sdk_error(&e, &doing, started))?;
         let local = |e: std::io::Error| {
             Error::storage(
                 PROVIDER,

@@ -144,6 +144,24 @@ impl S3Store {
             self.retry.max_attempts
         )
     }
+
+    /// One line for a failed SDK call, saying how long it was retried when it was.
+    fn sdk_error<E>(
+        &self,
+        err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+        doing: &str,
+        started: std::time::Instant,
+    ) -> Error
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let error = crate::error::from_sdk(err, doing, &self.endpoint);
+        if crate::error::is_retried(err) {
+            error.with_note(&self.gave_up(started))
+        } else {
+            error
+        }
+    }
 }
 
 #[async_trait::async_trait]
