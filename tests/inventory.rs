@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
-use refgen_e2e::faults::{FaultProxy, Plan, Service};
+use refgen_e2e::faults::{Fault, FaultProxy, Plan, Service};
 use refgen_e2e::*;
 use serde_json::{Value, json};
 
@@ -228,7 +228,7 @@ async fn the_folder_form_and_refusals() {
     assert_eq!(summary["listed"], keys.len() + 2, "the 29th's report: {}", run.stderr);
 
     let refused = |location: String, says: &str| {
-        let run = generate(&env, &source, &location, &[]).run();
+        let run = generate(&env, &source, &location, &["--max-attempts", "2"]).run();
         assert_eq!(run.code, Some(1), "{location}: {}", run.stderr);
         assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
         assert!(run.stderr.contains(says), "{location}: {}", run.stderr);
@@ -297,5 +297,56 @@ async fn shards_of_a_report() {
             union.extend(part);
         }
         assert_eq!(union, whole, "{label}");
+    }
+}
+
+/// Every request of an inventory run (the manifest, its checksum, each data file)
+/// gets faults at 10 % and 30 %: errors, resets, answers cut short (with and
+/// without a matching length), stalls. The output equals the run without faults.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_survives_every_fault() {
+    require!(S3);
+    if python().is_none() {
+        return;
+    }
+    let env = s3_env();
+    let (source, dest, keys) = buckets(&env).await;
+    let prefix = format!("{source}/faults/");
+    report(
+        &env,
+        &dest,
+        json!({"format": "CSV", "source_bucket": source, "destination_bucket": dest, "prefix": prefix,
+               "date": "2026-11-30T01-00Z", "files": 6, "rows": rows(&keys)}),
+    )
+    .await;
+    let manifest = format!("s3://{dest}/{prefix}2026-11-30T01-00Z/manifest.json");
+    let names = |via: Option<&str>| -> (Run, Vec<String>) {
+        let mut refgen = generate(&env, &source, &manifest, &["--name", "key", "--request-timeout", "2s"])
+            .env("AWS_REGION", "us-east-1")
+            .env("REFGEN_RETRY_DELAY", "20ms");
+        if let Some(url) = via {
+            refgen = refgen.env("AWS_ENDPOINT_URL", url);
+        }
+        let run = refgen.run();
+        let names = parse_references(&run.stdout).into_iter().map(|l| l.name).collect();
+        (run, names)
+    };
+    let (clean, want) = names(None);
+    assert!(clean.success, "{}", clean.stderr);
+    for (rate, seed) in [(0.1, 7), (0.3, 11)] {
+        let proxy = FaultProxy::start(
+            &env.endpoint,
+            Plan {
+                service: Service::Api,
+                rate,
+                faults: Fault::ALL.to_vec(),
+                stall: std::time::Duration::from_secs(3),
+                seed,
+            },
+        );
+        let (run, got) = names(Some(&proxy.url));
+        assert!(run.success, "rate {rate}: {}", run.stderr);
+        assert_eq!(got, want, "rate {rate}: the same output as without faults");
+        assert!(proxy.counts.total() > 0, "rate {rate}: faults were injected");
     }
 }

@@ -21,8 +21,9 @@ pub trait Signer: Send + Sync {
 #[async_trait::async_trait]
 pub trait Downloader: Send + Sync {
     /// Streams the object `key` into the file at `to` (created or truncated) and
-    /// returns its length in bytes.
-    async fn download_file(&self, key: &str, to: &std::path::Path) -> Result<u64, Error>;
+    /// returns its length in bytes. An answer of another length than `expected`
+    /// counts as cut short, and is fetched again as any failed request is.
+    async fn download_file(&self, key: &str, to: &std::path::Path, expected: Option<u64>) -> Result<u64, Error>;
 }
 
 /// Uploads one file as an object (for the references file of a submission).

@@ -163,40 +163,69 @@ pub(crate) fn archived(class: Option<&str>, restore_in_progress: Option<bool>, r
 
 impl S3Store {
     /// GetObject into a local file, streamed: an inventory's data files can be large.
-    pub(crate) async fn get_file(&self, key: &str, to: &std::path::Path) -> Result<u64, Error> {
+    ///
+    /// The SDK retries the request; a body cut short, or of another length than
+    /// `expected`, is fetched again under the shared retry policy (the file is
+    /// written anew each attempt), so a fault mid-answer costs a retry, not the run.
+    pub(crate) async fn get_file(&self, key: &str, to: &std::path::Path, expected: Option<u64>) -> Result<u64, Error> {
+        use refgen_http::Attempt;
         use tokio::io::AsyncWriteExt;
         let doing = format!("reading s3://{}/{key}", self.bucket);
         let started = std::time::Instant::now();
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| self.sdk_error(&e, &doing, started))?;
         let local = |e: std::io::Error| {
-            Error::storage(
+            Attempt::Fail(Error::storage(
                 PROVIDER,
                 StorageErrorKind::Other,
                 format!("{doing} failed: cannot write {}: {e}", to.display()),
-            )
+            ))
         };
-        let mut file = tokio::fs::File::create(to).await.map_err(local)?;
-        let mut body = out.body;
-        let mut written = 0u64;
-        while let Some(chunk) = body.try_next().await.map_err(|e| {
-            Error::storage(
+        let cut = |reason: String| Attempt::Retry {
+            error: Error::storage(
                 PROVIDER,
                 StorageErrorKind::Unreachable,
-                format!("{doing} failed: the answer was cut short ({e})"),
-            )
-        })? {
-            file.write_all(&chunk).await.map_err(local)?;
-            written += chunk.len() as u64;
-        }
-        file.flush().await.map_err(local)?;
-        Ok(written)
+                format!("{doing} failed: {reason}"),
+            ),
+            after: None,
+            reason,
+        };
+        let result = self
+            .retry
+            .retry(&doing, |_| async {
+                let out = self
+                    .client
+                    .get_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| Attempt::Fail(self.sdk_error(&e, &doing, started)))?;
+                let mut file = tokio::fs::File::create(to).await.map_err(local)?;
+                let mut body = out.body;
+                let mut written = 0u64;
+                loop {
+                    match body.try_next().await {
+                        Ok(Some(chunk)) => {
+                            file.write_all(&chunk).await.map_err(local)?;
+                            written += chunk.len() as u64;
+                        }
+                        Ok(None) => break,
+                        Err(e) => return Err(cut(format!("the answer was cut short ({e})"))),
+                    }
+                }
+                file.flush().await.map_err(local)?;
+                match expected {
+                    Some(want) if want != written => {
+                        Err(cut(format!("the answer held {written} bytes, not the {want} expected")))
+                    }
+                    _ => Ok(written),
+                }
+            })
+            .await;
+        result.map_err(|exhausted| {
+            exhausted
+                .error
+                .with_note(&refgen_http::retry_note(exhausted.attempts, exhausted.elapsed))
+        })
     }
 }
 

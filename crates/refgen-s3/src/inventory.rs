@@ -9,9 +9,10 @@
 //! Parquet keys are raw, columns named in snake case (`key`, `is_latest`, …).
 
 use md5::{Digest, Md5};
+use refgen_core::Error;
 use refgen_core::inventory::{FileFormat, KeyEncoding, Layout, Report};
 use refgen_core::list::{ListClient, ListRequest};
-use refgen_core::{Downloader, Error};
+use refgen_http::Attempt;
 use serde::Deserialize;
 
 use crate::S3Store;
@@ -53,30 +54,45 @@ pub async fn open_report(store: &S3Store, location: &str, source_bucket: &str) -
     let shown = format!("s3://{}/{manifest_key}", store.bucket());
     let folder = manifest_key.trim_end_matches("manifest.json");
     let manifest_path = dir.path().join("manifest.json");
-    store.download_file(&manifest_key, &manifest_path).await?;
     let checksum_path = dir.path().join("manifest.checksum");
-    if store
-        .download_file(&format!("{folder}manifest.checksum"), &checksum_path)
-        .await
-        .is_err()
-    {
-        return Err(invalid(
-            &shown,
-            "the report is incomplete: its manifest.checksum is missing (S3 writes it last)",
-        ));
-    }
-    let bytes = std::fs::read(&manifest_path).map_err(|e| invalid(&shown, e.to_string()))?;
-    let want = std::fs::read_to_string(&checksum_path).map_err(|e| invalid(&shown, e.to_string()))?;
-    let got = Md5::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>();
-    if !want.trim().eq_ignore_ascii_case(&got) {
-        return Err(invalid(
-            &shown,
-            format!("its MD5 is {got}, not the {} its manifest.checksum says", want.trim()),
-        ));
-    }
+    // The manifest and its checksum are read again together when they disagree: an
+    // answer cut short (with a length that matches the cut) reads as a changed manifest.
+    let read = store
+        .retry
+        .retry(&format!("reading {shown}"), |_| async {
+            store
+                .get_file(&manifest_key, &manifest_path, None)
+                .await
+                .map_err(Attempt::Fail)?;
+            if let Err(e) = store
+                .get_file(&format!("{folder}manifest.checksum"), &checksum_path, None)
+                .await
+            {
+                return Err(Attempt::Fail(invalid(
+                    &shown,
+                    format!("the report is incomplete: its manifest.checksum cannot be read (S3 writes it last): {e}"),
+                )));
+            }
+            let bytes = std::fs::read(&manifest_path).map_err(|e| Attempt::Fail(invalid(&shown, e.to_string())))?;
+            let want =
+                std::fs::read_to_string(&checksum_path).map_err(|e| Attempt::Fail(invalid(&shown, e.to_string())))?;
+            let got = Md5::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>();
+            if want.trim().eq_ignore_ascii_case(&got) {
+                Ok(bytes)
+            } else {
+                let reason = format!("its MD5 is {got}, not the {} its manifest.checksum says", want.trim());
+                Err(Attempt::Retry {
+                    error: invalid(&shown, reason.clone()),
+                    after: None,
+                    reason,
+                })
+            }
+        })
+        .await;
+    let bytes = read.map_err(|exhausted| exhausted.error)?;
     let manifest: Manifest =
         serde_json::from_slice(&bytes).map_err(|e| invalid(&shown, format!("not an S3 Inventory manifest: {e}")))?;
     if manifest.source_bucket != source_bucket {
@@ -176,7 +192,7 @@ async fn newest_complete_report(store: &S3Store, location: &str, scratch: &std::
     for report in dated.iter().rev() {
         let probe = scratch.join("probe");
         if store
-            .download_file(&format!("{report}manifest.checksum"), &probe)
+            .get_file(&format!("{report}manifest.checksum"), &probe, None)
             .await
             .is_ok()
         {

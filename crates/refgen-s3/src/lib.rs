@@ -197,8 +197,8 @@ impl Signer for S3Store {
 
 #[async_trait::async_trait]
 impl refgen_core::Downloader for S3Store {
-    async fn download_file(&self, key: &str, to: &std::path::Path) -> Result<u64, Error> {
-        self.get_file(key, to).await
+    async fn download_file(&self, key: &str, to: &std::path::Path, expected: Option<u64>) -> Result<u64, Error> {
+        self.get_file(key, to, expected).await
     }
 }
 
