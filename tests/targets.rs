@@ -270,3 +270,96 @@ async fn a_file_size_limit_ends_with_one_line_and_no_temporary_file() {
     assert_eq!(entries(dir.path()), ["refs.jsonl"]);
     assert_eq!(std::fs::read_to_string(&out).expect("read"), "old\n");
 }
+
+/// `--resume`: a run killed part-way (SIGKILL: no cleanup at all) and run again
+/// continues after its last part done, and its parts together equal an
+/// uninterrupted run's; a resume with other settings is refused with one line.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_run_resumes_where_it_stopped() {
+    require!(S3);
+    let keys: Vec<String> = (0..1500).map(|i| format!("r/{:02}/{i:05}.jpg", i % 7)).collect();
+    let bucket = Backend::S3.bucket_with(&keys).await;
+    let source = Backend::S3.source(&bucket, "r/");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let whole_dir = tempfile::tempdir().expect("tempdir");
+    let names_of = |dir: &Path| -> Vec<String> {
+        let mut parts: Vec<_> = entries(dir).into_iter().filter(|n| n.ends_with(".jsonl")).collect();
+        parts.sort();
+        parts
+            .iter()
+            .flat_map(|p| parse_references(&std::fs::read(dir.join(p)).expect("part")))
+            .map(|l| l.name)
+            .collect()
+    };
+    let args = |out: &Path| -> Vec<String> {
+        // Sequential pages of 5: the run lasts long enough to be killed mid-way.
+        [
+            "--part-lines",
+            "100",
+            "--resume",
+            "--page-size",
+            "5",
+            "--concurrency",
+            "1",
+            "-o",
+            out.to_str().expect("path"),
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+
+    let whole_out = whole_dir.path().join("refs.jsonl");
+    Backend::S3
+        .generate(&source, None, &strs(&args(&whole_out)))
+        .run()
+        .assert_ok();
+    let whole = names_of(whole_dir.path());
+    assert_eq!(whole.len(), 1500);
+    assert!(
+        !whole_out.with_file_name("refs.jsonl.refgen-resume").exists(),
+        "a whole run leaves no checkpoint"
+    );
+
+    let out = dir.path().join("refs.jsonl");
+    let mut first = Backend::S3.generate(&source, None, &strs(&args(&out)));
+    let child = first
+        .command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let third = dir.path().join("refs-00002.jsonl");
+    wait_until("three parts done", || third.exists());
+    kill(child.id(), "KILL");
+    let _ = child.wait_with_output();
+    assert!(
+        dir.path().join("refs.jsonl.refgen-resume").exists(),
+        "the checkpoint is left"
+    );
+
+    let mut other = args(&out);
+    other.extend(["--images".to_owned()]);
+    let refused = Backend::S3.generate(&source, None, &strs(&other)).run();
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    assert!(refused.stderr.contains("other settings"), "{}", refused.stderr);
+
+    let run = Backend::S3
+        .generate(&source, None, &strs(&args(&out)))
+        .run()
+        .assert_ok();
+    assert!(run.stderr.contains("resuming after part"), "{}", run.stderr);
+    // The killed run's temporary part is left beside the parts; it is not a part.
+    let resumed = names_of(dir.path());
+    let first_difference = resumed.iter().zip(&whole).position(|(a, b)| a != b);
+    assert!(
+        resumed.len() == whole.len() && first_difference.is_none(),
+        "the parts equal an uninterrupted run's: {} names against {}, first difference at {first_difference:?}",
+        resumed.len(),
+        whole.len()
+    );
+    assert!(!dir.path().join("refs.jsonl.refgen-resume").exists());
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}

@@ -98,6 +98,12 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub part_lines: Option<u64>,
 
+    /// With --part-lines: put each part in place as it fills and keep a checkpoint
+    /// beside the target; the same command run again after an interruption continues
+    /// after the last part done (the store must list in byte order, as S3, GCS and Azure do).
+    #[arg(long, requires = "part_lines")]
+    pub resume: bool,
+
     #[command(flatten)]
     pub references: ReferenceArgs,
 

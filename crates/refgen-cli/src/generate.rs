@@ -9,7 +9,7 @@ use refgen::generate::{GenerateOptions, Plan};
 use refgen_core::expiry::{display_duration, parse_expiry};
 use refgen_core::pipeline::{Objects, Progress, Summary};
 use refgen_core::source::SourceUrl;
-use refgen_core::writer::{OutputTarget, ReferenceWriter};
+use refgen_core::writer::{Checkpoint, OutputTarget, ReferenceWriter};
 use serde_json::json;
 
 use crate::args::{GenerateArgs, ReferenceArgs, StoreArgs};
@@ -117,6 +117,7 @@ pub async fn command(args: GenerateArgs, quiet: bool) -> Result<()> {
         run(&mut plan, &args.store, None, quiet, args.progress_interval).await?
     } else {
         let mut writer = match (&target, args.part_lines) {
+            (OutputTarget::File(path), Some(lines)) if args.resume => resumable(&args, &mut plan, path, lines, quiet)?,
             (OutputTarget::File(path), Some(lines)) => ReferenceWriter::create_parts(path.clone(), lines)?,
             _ => ReferenceWriter::create(target.clone())?,
         };
@@ -158,6 +159,57 @@ pub async fn command(args: GenerateArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
+/// The writer of a `--resume` run: it starts after the parts its checkpoint says
+/// are done (when the checkpoint was written with the same settings).
+fn resumable(
+    args: &GenerateArgs,
+    plan: &mut Plan,
+    path: &std::path::Path,
+    lines: u64,
+    quiet: bool,
+) -> Result<ReferenceWriter> {
+    let r = &args.references;
+    if matches!(r.name, crate::args::NameArg::Basename) || r.inventory.is_some() || r.limit.is_some() {
+        return Err(usage!(
+            "--resume continues a listing after its last key: it does not go with --name basename, --inventory or --limit"
+        ));
+    }
+    // What makes two runs the same run (the URLs' signatures aside).
+    let settings = json!({
+        "source": args.source, "include": r.include, "exclude": r.exclude, "images": r.images,
+        "videos": r.videos, "ignore_case": r.ignore_case, "name": format!("{:?}", r.name),
+        "expires_in": r.expires_in, "max_size": r.max_size, "shard": r.shard.map(|s| s.to_string()),
+        "part_lines": lines,
+    })
+    .to_string();
+    let (first, after) = match Checkpoint::read(path)? {
+        Some(done) if done.settings == settings => {
+            if !quiet {
+                eprintln!(
+                    "refgen: resuming after part {} (the last key written was {:?})",
+                    done.parts.saturating_sub(1),
+                    done.last_key
+                );
+            }
+            (done.parts, Some(done.last_key))
+        }
+        Some(_) => {
+            return Err(usage!(
+                "{} was written by a run with other settings: run that command again, or delete it to start over",
+                Checkpoint::path(path).display()
+            ));
+        }
+        None => (0, None),
+    };
+    plan.selection = plan.selection.resuming_after(after);
+    Ok(ReferenceWriter::create_parts_resumable(
+        path.to_owned(),
+        lines,
+        first,
+        settings,
+    )?)
+}
+
 /// The `--json` document: its fields are documented in the README and stable.
 pub fn json_summary(
     summary: &Summary,
@@ -180,6 +232,7 @@ pub fn json_summary(
             "archived": summary.skipped.archived,
             "too_large": summary.skipped.too_large,
             "superseded": summary.skipped.superseded,
+            "resumed": summary.skipped.resumed,
         },
         "limited": summary.limited,
         "dry_run": dry_run,

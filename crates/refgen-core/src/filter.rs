@@ -103,6 +103,8 @@ pub struct Selection {
     extensions: Option<HashSet<String>>,
     max_size: Option<u64>,
     shard: Option<Shard>,
+    /// Keys up to this one were written by an interrupted run.
+    resume_after: Option<String>,
 }
 
 /// What becomes of one listed object, and why.
@@ -118,6 +120,8 @@ pub enum Verdict {
     Archived,
     /// An inventory row of an older version or a delete marker.
     Superseded,
+    /// At or before the key an interrupted run stopped after: already written.
+    Resumed,
     /// Selected, but larger than the size limit.
     TooLarge,
 }
@@ -229,6 +233,7 @@ impl SelectionBuilder {
             extensions,
             max_size: self.max_size,
             shard: self.shard,
+            resume_after: None,
         })
     }
 
@@ -289,7 +294,13 @@ impl Selection {
     /// What becomes of `object`: the filters first, then this worker's share, then
     /// whether a GET can read it (archived, too large).
     pub fn verdict(&self, object: &ObjectMeta) -> Verdict {
-        if object.is_folder_marker() || !self.matches(&object.key) {
+        if self
+            .resume_after
+            .as_deref()
+            .is_some_and(|after| object.key.as_str() <= after)
+        {
+            Verdict::Resumed
+        } else if object.is_folder_marker() || !self.matches(&object.key) {
             Verdict::Filtered
         } else if self.shard.is_some_and(|s| !s.contains(&object.key)) {
             Verdict::OtherShard
@@ -307,6 +318,15 @@ impl Selection {
     /// The size limit, if any.
     pub fn max_size(&self) -> Option<u64> {
         self.max_size
+    }
+
+    /// The same selection, for a run that continues an interrupted one: keys up to
+    /// `after` (in byte order) were written by it.
+    pub fn resuming_after(&self, after: Option<String>) -> Selection {
+        Selection {
+            resume_after: after,
+            ..self.clone()
+        }
     }
 
     /// The same selection for every shard (a report's files already are one shard's).

@@ -55,6 +55,8 @@ pub struct Skipped {
     pub too_large: u64,
     /// Inventory rows of older versions and delete markers.
     pub superseded: u64,
+    /// Written by the interrupted run this one resumes.
+    pub resumed: u64,
 }
 
 impl Skipped {
@@ -65,6 +67,7 @@ impl Skipped {
             Verdict::Archived => self.archived += 1,
             Verdict::TooLarge => self.too_large += 1,
             Verdict::Superseded => self.superseded += 1,
+            Verdict::Resumed => self.resumed += 1,
             Verdict::Keep => {}
         }
     }
@@ -319,13 +322,14 @@ impl Pass<'_> {
             summary.skipped.archived += skipped.archived;
             summary.skipped.too_large += skipped.too_large;
             summary.skipped.superseded += skipped.superseded;
+            summary.skipped.resumed += skipped.resumed;
             let room = usize::try_from(limit - summary.matched).unwrap_or(usize::MAX);
             let taken = kept.len().min(room);
             summary.matched += taken as u64;
             match out {
                 Output::Write(writer) => {
                     for (object, url) in kept.iter().zip(&urls).take(taken) {
-                        writer.write_line(&namer.name(&object.key), url)?;
+                        writer.write_keyed(&object.key, &namer.name(&object.key), url)?;
                     }
                 }
                 Output::DryRun => {

@@ -16,6 +16,12 @@
 //! renames them all into place, and removes parts of an earlier run numbered past
 //! this run's last, so the parts present are exactly this run's.
 //!
+//! A resumable run ([`ReferenceWriter::create_parts_resumable`]) puts each part in
+//! place as soon as it is full and then records, in a small checkpoint file beside
+//! the target, how many parts are done, the key of the last line written and the
+//! settings of the run; a run started again with the same settings continues after
+//! that key. Its keys must come in byte order, which it checks.
+//!
 //! Other targets are treated as a shell redirection would: a symlink is followed,
 //! and the file it points to is replaced (the link stays a link); a FIFO, a device
 //! or a socket is written in place, never replaced; a read-only file and a folder
@@ -94,6 +100,56 @@ struct Parts {
     in_part: u64,
     /// Parts written whole, still temporary, with the paths they get.
     done: Vec<(TempPath, PathBuf)>,
+    /// The number of the part being written.
+    index: usize,
+    /// The number of this run's first part (a resumed run starts past the parts done).
+    first: usize,
+    /// Set for a resumable run: parts go in place as they fill.
+    resume: Option<Resume>,
+}
+
+/// What a resumable run records beside its target.
+struct Resume {
+    /// The checkpoint file.
+    checkpoint: PathBuf,
+    /// The run's settings, as the caller describes them.
+    settings: String,
+    /// The key of the last line written (keys come in byte order).
+    last_key: String,
+}
+
+/// A resumable run's checkpoint: the parts done and the key after which the run
+/// continues, for these settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The settings of the run that wrote it.
+    pub settings: String,
+    /// Parts put in place, numbered from 0.
+    pub parts: usize,
+    /// The key of the last line of the last part done.
+    pub last_key: String,
+}
+
+impl Checkpoint {
+    /// The checkpoint file of a target: `refs.jsonl` → `refs.jsonl.refgen-resume`.
+    pub fn path(target: &Path) -> PathBuf {
+        let mut name = target.file_name().unwrap_or_default().to_owned();
+        name.push(".refgen-resume");
+        target.with_file_name(name)
+    }
+
+    /// The checkpoint of `target`, if a resumable run left one.
+    pub fn read(target: &Path) -> Result<Option<Checkpoint>, Error> {
+        let path = Checkpoint::path(target);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::Output {
+                path,
+                source: io::Error::new(io::ErrorKind::InvalidData, format!("not a refgen checkpoint: {e}")),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Output { path, source }),
+        }
+    }
 }
 
 /// The path of part `index` of `base`: `refs.jsonl` → `refs-00003.jsonl`.
@@ -164,6 +220,42 @@ impl ReferenceWriter {
             lines_per_part: lines_per_part.max(1),
             in_part: 0,
             done: Vec::new(),
+            index: 0,
+            first: 0,
+            resume: None,
+        });
+        Ok(writer)
+    }
+
+    /// Opens `path` for a resumable run in parts (see the module docs), starting at
+    /// part `first` (0, or the parts a [`Checkpoint`] says are done); `settings`
+    /// describes the run, so that a run with other settings is not taken for this one.
+    pub fn create_parts_resumable(
+        path: PathBuf,
+        lines_per_part: u64,
+        first: usize,
+        settings: String,
+    ) -> Result<Self, Error> {
+        let mut writer = ReferenceWriter::create(OutputTarget::File(part_path(&path, first)))?;
+        if writer.pending.is_none() {
+            return Err(writer.error(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "numbered parts need plain files, not a device, FIFO or socket",
+            )));
+        }
+        writer.target = OutputTarget::File(path.clone());
+        writer.parts = Some(Parts {
+            resume: Some(Resume {
+                checkpoint: Checkpoint::path(&path),
+                settings,
+                last_key: String::new(),
+            }),
+            base: path,
+            lines_per_part: lines_per_part.max(1),
+            in_part: 0,
+            done: Vec::new(),
+            index: first,
+            first,
         });
         Ok(writer)
     }
@@ -172,7 +264,7 @@ impl ReferenceWriter {
     /// or each part so far.
     pub fn outputs(&self) -> Vec<PathBuf> {
         match (&self.parts, &self.target) {
-            (Some(parts), _) => (0..=parts.done.len()).map(|i| part_path(&parts.base, i)).collect(),
+            (Some(parts), _) => (parts.first..=parts.index).map(|i| part_path(&parts.base, i)).collect(),
             (None, OutputTarget::File(p)) => vec![p.clone()],
             (None, OutputTarget::Stdout) => Vec::new(),
         }
@@ -184,7 +276,7 @@ impl ReferenceWriter {
         let Some(parts) = self.parts.as_mut() else {
             return Ok(());
         };
-        let next = part_path(&parts.base, parts.done.len() + 1);
+        let next = part_path(&parts.base, parts.index + 1);
         let fail = |source| Error::Output {
             path: next.clone(),
             source,
@@ -197,14 +289,28 @@ impl ReferenceWriter {
         };
         let writer = file.try_clone().map_err(fail)?;
         if let Some((full, full_temp, full_dest)) = self.pending.replace((file, temp, dest)) {
-            full.sync_all().map_err(|source| Error::Output {
+            let failed = |source| Error::Output {
                 path: full_dest.clone(),
                 source,
-            })?;
-            parts.done.push((full_temp, full_dest));
+            };
+            full.sync_all().map_err(failed)?;
+            match &parts.resume {
+                // Resumable: the part goes in place now, then the checkpoint says so.
+                Some(resume) => {
+                    full_temp.persist(&full_dest).map_err(|e| failed(e.error))?;
+                    let checkpoint = Checkpoint {
+                        settings: resume.settings.clone(),
+                        parts: parts.index + 1,
+                        last_key: resume.last_key.clone(),
+                    };
+                    write_checkpoint(&resume.checkpoint, &checkpoint)?;
+                }
+                None => parts.done.push((full_temp, full_dest)),
+            }
         }
         self.out = BufWriter::with_capacity(BUFFER_BYTES, Box::new(writer));
         parts.in_part = 0;
+        parts.index += 1;
         Ok(())
     }
 
@@ -226,10 +332,41 @@ impl ReferenceWriter {
         Ok(())
     }
 
+    /// Writes the line of the object `key`. A resumable run records the key (for
+    /// its checkpoint) and refuses one that does not come after the last in byte
+    /// order: the run continues after its last key, so it relies on that order.
+    pub fn write_keyed(&mut self, key: &str, name: &str, url: &str) -> Result<(), Error> {
+        let Some(parts) = &self.parts else {
+            return self.write_line(name, url);
+        };
+        if let Some(resume) = &parts.resume {
+            if !resume.last_key.is_empty() && key <= resume.last_key.as_str() {
+                return Err(Error::ListingOrder {
+                    key: key.to_owned(),
+                    previous: resume.last_key.clone(),
+                });
+            }
+            // A full part goes in place, with the checkpoint of its own last key,
+            // before this line (the next part's first) is taken.
+            if parts.in_part == parts.lines_per_part {
+                self.next_part()?;
+            }
+        }
+        if let Some(resume) = self.parts.as_mut().and_then(|p| p.resume.as_mut()) {
+            resume.last_key.clear();
+            resume.last_key.push_str(key);
+        }
+        self.write_line(name, url)
+    }
+
     /// Throws away what was written, for a run that starts over: `true` for a
     /// regular file (still a temporary file, so nobody has seen it), `false` for
     /// standard output or a special file, which cannot take lines back.
     pub fn rewind(&mut self) -> Result<bool, Error> {
+        if self.parts.as_ref().is_some_and(|p| p.resume.is_some()) {
+            // A resumable run's parts are in place as they fill: nothing to take back.
+            return Ok(false);
+        }
         if let Some(parts) = self.parts.take() {
             // The parts already closed are dropped (their temporary files go with
             // them) and the run starts again at part 0.
@@ -263,7 +400,7 @@ impl ReferenceWriter {
             .as_mut()
             .map(|p| std::mem::take(&mut p.done))
             .unwrap_or_default();
-        let count = done.len() + 1;
+        let count = self.parts.as_ref().map_or(0, |p| p.index) + 1;
         if let Some((file, temp, dest)) = self.pending.take() {
             file.sync_all().map_err(|source| self.error(source))?;
             // Every part is whole before any is put in place.
@@ -288,6 +425,18 @@ impl ReferenceWriter {
                 })?;
                 stale += 1;
             }
+            if let Some(resume) = &parts.resume {
+                // The run is whole: nothing is left to resume.
+                match std::fs::remove_file(&resume.checkpoint) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                        return Err(Error::Output {
+                            path: resume.checkpoint.clone(),
+                            source: e,
+                        });
+                    }
+                    _ => {}
+                }
+            }
         }
         Ok(self.lines)
     }
@@ -298,6 +447,29 @@ impl ReferenceWriter {
             source,
         }
     }
+}
+
+/// Replaces the checkpoint file whole (a temporary file renamed over it).
+fn write_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), Error> {
+    let fail = |source| Error::Output {
+        path: path.to_owned(),
+        source,
+    };
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut file = tempfile::Builder::new()
+        .prefix(".refgen-")
+        .suffix(".checkpoint")
+        .tempfile_in(folder)
+        .map_err(fail)?;
+    serde_json::to_writer(&mut file, checkpoint)
+        .map_err(io::Error::from)
+        .map_err(fail)?;
+    file.as_file().sync_all().map_err(fail)?;
+    file.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
 }
 
 enum Opened {
