@@ -132,6 +132,7 @@ impl AzureStore {
             .send(
                 &doing,
                 None,
+                None,
                 || {
                     let url = match &self.mode {
                         Mode::SasToken(token) => format!("{url}&{}", token.query),
@@ -205,6 +206,7 @@ impl AzureStore {
         &self,
         doing: &str,
         timeout: Option<Duration>,
+        into_file: Option<(&std::path::Path, Option<u64>)>,
         build: impl Fn() -> Result<reqwest::RequestBuilder, Error>,
         parse: impl Fn(refgen_http::Response) -> Result<T, Reject<Error>>,
     ) -> Result<T, Error> {
@@ -221,6 +223,9 @@ impl AzureStore {
         let mut call = self.transport.call(doing).on_unauthorized(&renew);
         if let Some(timeout) = timeout {
             call = call.timeout(timeout);
+        }
+        if let Some((path, expected)) = into_file {
+            call = call.into_file(path, expected);
         }
         call.send(
             || async {
@@ -258,6 +263,7 @@ impl AzureStore {
         self.send(
             &doing,
             Some(timeout),
+            None,
             || {
                 let query = match &self.mode {
                     Mode::SasToken(token) => token.query.clone(),
@@ -282,6 +288,38 @@ impl AzureStore {
             },
         )
         .await
+    }
+
+    /// Downloads the blob `key` into the file at `to` with Get Blob, streamed (an
+    /// inventory's data files can be large); an answer of another length than
+    /// `expected` is fetched again.
+    pub(crate) async fn get_file(&self, key: &str, to: &std::path::Path, expected: Option<u64>) -> Result<u64, Error> {
+        let doing = format!("reading `{key}` of container `{}`", self.container);
+        let timeout = self.transport.config().upload_timeout(expected.unwrap_or(0));
+        self.send(
+            &doing,
+            Some(timeout),
+            Some((to, expected)),
+            || {
+                let query = match &self.mode {
+                    Mode::SasToken(token) => token.query.clone(),
+                    Mode::AccountKey(account_key) => self.short_lived_sas(account_key, Resource::Blob(key), "r"),
+                    Mode::Entra(_) => String::new(),
+                };
+                let url = format!("{}/{}/{}?{query}", self.endpoint, self.container, encode_blob_path(key));
+                Ok(self
+                    .transport
+                    .client()
+                    .get(url.trim_end_matches('?'))
+                    .header("x-ms-version", SERVICE_VERSION))
+            },
+            |response| match response.status {
+                200 => Ok(()),
+                status => Err(Reject::Fail(from_status(&doing, status, &response.text()))),
+            },
+        )
+        .await?;
+        Ok(std::fs::metadata(to).map(|m| m.len()).unwrap_or(0))
     }
 }
 

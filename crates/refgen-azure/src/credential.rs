@@ -195,7 +195,7 @@ pub(crate) async fn user_delegation_key(
             .body(body.clone()))
     };
     let text = store
-        .send(doing, None, build, |response| {
+        .send(doing, None, None, build, |response| {
             if response.status != 200 {
                 return Err(Reject::Fail(from_status(doing, response.status, &response.text())));
             }

@@ -31,6 +31,7 @@ mod builder;
 mod client;
 mod credential;
 mod error;
+pub mod inventory;
 pub mod signer;
 
 pub use builder::{AzureBuilder, CredentialMode};
@@ -171,6 +172,13 @@ impl AzureStore {
             self.container,
             encode_blob_path(name)
         )
+    }
+}
+
+#[async_trait::async_trait]
+impl refgen_core::Downloader for AzureStore {
+    async fn download_file(&self, key: &str, to: &std::path::Path, expected: Option<u64>) -> Result<u64, Error> {
+        self.get_file(key, to, expected).await
     }
 }
 

@@ -312,9 +312,10 @@ pub struct ReferenceArgs {
     #[arg(long, value_name = "K/N", value_parser = shard)]
     pub shard: Option<refgen_core::shard::Shard>,
 
-    /// Read this S3 Inventory report instead of listing the source: its manifest.json
-    /// (s3://DEST/SRC/CONFIG/2026-11-30T01-00Z/manifest.json) or the configuration's
-    /// folder (the newest complete report). The source still names the bucket and globs.
+    /// Read this inventory report instead of listing the source: an S3 Inventory manifest.json
+    /// (s3://DEST/SRC/CONFIG/2026-11-30T01-00Z/manifest.json) or configuration folder (the
+    /// newest complete report), or an Azure Blob Inventory <rule>-manifest.json. The source
+    /// still names the bucket and globs.
     #[arg(long, value_name = "URL")]
     pub inventory: Option<String>,
 }

@@ -67,6 +67,10 @@ pub struct Layout {
     /// The key column holds `container/blob` for every container of the account
     /// (Azure): only rows of the source's container are kept, without its name.
     pub container_in_key: bool,
+    /// Rows may repeat a key (Azure): only its first row is kept. This keeps an
+    /// 8-byte fingerprint per key, so memory grows with the report (about 16 MB a
+    /// million keys), as `--name basename` does.
+    pub unique_keys: bool,
 }
 
 /// One report: its data files, in order, and how to read them.
@@ -126,6 +130,7 @@ pub fn pages(
                 return;
             }
         };
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::<u64>::new()));
         for (key, size) in report.files {
             let path = dir.path().join("data");
             // The download checks the size the manifest gives, so a short answer
@@ -136,8 +141,14 @@ pub fn pages(
             }
             let (layout, container, sender) = (report.layout.clone(), container.clone(), tx.clone());
             let format = report.format;
+            let seen = std::sync::Arc::clone(&seen);
             let read = tokio::task::spawn_blocking(move || {
-                read_file(&path, format, &layout, &container, |page| {
+                read_file(&path, format, &layout, &container, |mut page| {
+                    if layout.unique_keys
+                        && let Ok(mut seen) = seen.lock()
+                    {
+                        page.retain(|o| seen.insert(xxhash_rust::xxh3::xxh3_64(o.key.as_bytes())));
+                    }
                     sender.blocking_send(Ok(page)).is_ok()
                 })
             })
@@ -415,6 +426,7 @@ mod tests {
             archived_classes: vec!["GLACIER".into(), "DEEP_ARCHIVE".into()],
             key_encoding: KeyEncoding::Form,
             container_in_key: false,
+            unique_keys: false,
         }
     }
 
@@ -499,6 +511,7 @@ mod tests {
             archived_classes: vec!["Archive".into()],
             key_encoding: KeyEncoding::Raw,
             container_in_key: true,
+            unique_keys: true,
         };
         let mut all = Vec::new();
         read_file(

@@ -364,6 +364,7 @@ impl Transport {
             doing,
             timeout: None,
             on_unauthorized: None,
+            into_file: None,
         }
     }
 }
@@ -374,12 +375,23 @@ pub struct Call<'a> {
     doing: &'a str,
     timeout: Option<Duration>,
     on_unauthorized: Option<&'a (dyn Fn() + Send + Sync)>,
+    /// Where a successful answer's body goes instead of memory, and its expected length.
+    into_file: Option<(&'a std::path::Path, Option<u64>)>,
 }
 
 impl<'a> Call<'a> {
     /// A longer (or shorter) timeout per attempt than the config's, for uploads.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Streams a successful (2xx) answer's body into the file at `path` (written anew
+    /// each attempt) instead of memory: `parse` then gets the status and headers
+    /// with an empty body. A body that breaks off, or of another length than
+    /// `expected`, is an answer that was not whole, and is tried again.
+    pub fn into_file(mut self, path: &'a std::path::Path, expected: Option<u64>) -> Self {
+        self.into_file = Some((path, expected));
         self
     }
 
@@ -419,7 +431,8 @@ impl<'a> Call<'a> {
                     }))
                 })?;
                 let endpoint = origin(request.url());
-                let response = match tokio::time::timeout(timeout, whole_answer(&client, request, &endpoint)).await {
+                let answer = whole_answer(&client, request, &endpoint, self.into_file);
+                let response = match tokio::time::timeout(timeout, answer).await {
                     Ok(Ok(response)) => response,
                     Ok(Err(broken)) => {
                         return Err(Attempt::Retry {
@@ -511,8 +524,13 @@ struct Broken {
     source: Option<reqwest::Error>,
 }
 
-/// Sends and reads the body to its end.
-async fn whole_answer(client: &reqwest::Client, request: reqwest::Request, endpoint: &str) -> Result<Response, Broken> {
+/// Sends and reads the body to its end: into memory, or a successful one into a file.
+async fn whole_answer(
+    client: &reqwest::Client,
+    request: reqwest::Request,
+    endpoint: &str,
+    into_file: Option<(&std::path::Path, Option<u64>)>,
+) -> Result<Response, Broken> {
     let broken = |fault: Fault, e: reqwest::Error| Broken {
         fault,
         endpoint: Some(endpoint.to_owned()),
@@ -528,11 +546,55 @@ async fn whole_answer(client: &reqwest::Client, request: reqwest::Request, endpo
     })?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
+    if let Some((path, expected)) = into_file
+        && (200..300).contains(&status)
+    {
+        let written = body_into_file(response, path, endpoint).await?;
+        if let Some(want) = expected
+            && written != want
+        {
+            return Err(Broken {
+                fault: Fault::Interrupted(format!("the answer held {written} bytes, not the {want} expected")),
+                endpoint: Some(endpoint.to_owned()),
+                source: None,
+            });
+        }
+        return Ok(Response {
+            status,
+            headers,
+            body: Bytes::new(),
+        });
+    }
     let body = response
         .bytes()
         .await
         .map_err(|e| broken(Fault::Interrupted(describe(&e)), e))?;
     Ok(Response { status, headers, body })
+}
+
+/// Streams a body into `path`, returning its length.
+async fn body_into_file(response: reqwest::Response, path: &std::path::Path, endpoint: &str) -> Result<u64, Broken> {
+    use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let local = |e: std::io::Error| Broken {
+        fault: Fault::Interrupted(format!("cannot write {}: {e}", path.display())),
+        endpoint: Some(endpoint.to_owned()),
+        source: None,
+    };
+    let mut file = tokio::fs::File::create(path).await.map_err(local)?;
+    let mut body = response.bytes_stream();
+    let mut written = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| Broken {
+            fault: Fault::Interrupted(describe(&e)),
+            endpoint: Some(endpoint.to_owned()),
+            source: Some(e.without_url()),
+        })?;
+        file.write_all(&chunk).await.map_err(local)?;
+        written += chunk.len() as u64;
+    }
+    file.flush().await.map_err(local)?;
+    Ok(written)
 }
 
 /// `scheme://host:port` of a URL: never its path or query, which may carry a SAS

@@ -127,6 +127,7 @@ pub async fn open_report(store: &S3Store, location: &str, source_bucket: &str) -
                 archived_classes,
                 key_encoding: KeyEncoding::Form,
                 container_in_key: false,
+                unique_keys: false,
             },
         ),
         "PARQUET" => (
@@ -141,6 +142,7 @@ pub async fn open_report(store: &S3Store, location: &str, source_bucket: &str) -
                 archived_classes,
                 key_encoding: KeyEncoding::Raw,
                 container_in_key: false,
+                unique_keys: false,
             },
         ),
         other => {

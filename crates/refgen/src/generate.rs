@@ -159,20 +159,28 @@ pub async fn inventory(plan: &mut Plan, report: &Store, location: &str) -> Resul
     if report.provider() != plan.source.provider {
         return Err(unsupported("the report must be on the same cloud as the source").into());
     }
-    let Some(s3) = report.s3() else {
-        return Err(unsupported(
-            "refgen reads S3 Inventory reports; Azure Blob Inventory and GCS Storage Insights reports are not read yet",
-        )
-        .into());
+    let (mut found, downloader): (_, Arc<dyn refgen_core::Downloader>) = match (report.s3(), report.azure()) {
+        (Some(s3), _) => (
+            refgen_s3::inventory::open_report(s3, location, &plan.source.bucket).await?,
+            s3.clone(),
+        ),
+        (_, Some(azure)) => (
+            refgen_azure::inventory::open_report(azure, location, &plan.source.bucket).await?,
+            azure.clone(),
+        ),
+        _ => {
+            return Err(unsupported(
+                "refgen reads S3 Inventory and Azure Blob Inventory reports; GCS Storage Insights reports are not read yet",
+            )
+            .into());
+        }
     };
-    let mut found = refgen_s3::inventory::open_report(s3, location, &plan.source.bucket).await?;
     if let Some(shard) = plan.selection.shard()
         && found.take_shard(shard)
     {
         plan.selection = plan.selection.without_shard();
     }
     tracing::debug!("reading {} ({} data files)", found.name, found.files.len());
-    let downloader: Arc<dyn refgen_core::Downloader> = s3.clone();
     Ok(Objects::pages(refgen_core::inventory::pages(
         found,
         downloader,

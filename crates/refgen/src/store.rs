@@ -62,6 +62,8 @@ pub struct Store {
     inner: Arc<dyn ObjectStore>,
     /// The S3 store itself, for what only S3 has (its inventory reports).
     s3: Option<Arc<refgen_s3::S3Store>>,
+    /// The Azure store itself, for its inventory reports.
+    azure: Option<Arc<refgen_azure::AzureStore>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -79,7 +81,13 @@ impl Store {
             provider,
             inner: store,
             s3: None,
+            azure: None,
         }
+    }
+
+    /// The Azure store, when this is one opened by [`open`].
+    pub fn azure(&self) -> Option<&Arc<refgen_azure::AzureStore>> {
+        self.azure.as_ref()
     }
 
     /// The S3 store, when this is one opened by [`open`].
@@ -121,6 +129,7 @@ pub fn max_expiry(provider: Provider) -> Duration {
 pub async fn open(source: &SourceUrl, options: &StoreOptions) -> Result<Store, Error> {
     let o = options;
     let mut s3 = None;
+    let mut azure = None;
     let inner: Arc<dyn ObjectStore> = match source.provider {
         Provider::S3 => {
             let mut b = refgen_s3::S3Builder::from_env(&source.bucket).with_retry(o.retry);
@@ -186,11 +195,14 @@ pub async fn open(source: &SourceUrl, options: &StoreOptions) -> Result<Store, E
             if let Some(c) = &o.azure_connection_string {
                 b = b.with_connection_string(c.expose());
             }
-            Arc::new(b.build().await?)
+            let store = Arc::new(b.build().await?);
+            azure = Some(Arc::clone(&store));
+            store
         }
     };
     Ok(Store {
         s3,
+        azure,
         ..Store::new(source.provider, inner)
     })
 }
