@@ -80,8 +80,55 @@ def azure_report():
         json.dump(manifest, f, indent=2)
 
 
+def gcs_report():
+    """GCS Storage Insights: PREFIX/CONFIG_SNAPSHOT_<n>.csv (header row) or .parquet
+    and PREFIX/CONFIG_SNAPSHOT_manifest.json naming them."""
+    fields = ["project", "bucket", "name", "size", "storageClass"]
+    base = f"{spec['prefix']}{spec.get('config', 'cfg')}_{spec.get('snapshot', '2026-11-30T01:00:00')}_"
+    n = max(1, spec.get("files", 1))
+    rows = spec["rows"]
+    names = []
+    for i, chunk in enumerate(rows[i::n] for i in range(n)):
+        if spec["format"] == "csv":
+            text = io.StringIO()
+            w = csv.writer(text, lineterminator="\n")
+            w.writerow(fields)
+            for r in chunk:
+                w.writerow(["proj", spec["source_bucket"], r["key"], r.get("size", 0), r.get("class", "STANDARD")])
+            data, key = text.getvalue().encode(), f"{base}{i}.csv"
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+            table = pa.table({"project": ["proj"] * len(chunk), "bucket": [spec["source_bucket"]] * len(chunk),
+                              "name": [r["key"] for r in chunk],
+                              "size": pa.array([r.get("size", 0) for r in chunk], pa.int64()),
+                              "storageClass": [r.get("class", "STANDARD") for r in chunk]})
+            sink = io.BytesIO()
+            pq.write_table(table, sink)
+            data, key = sink.getvalue(), f"{base}{i}.parquet"
+        path = os.path.join(out, key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+        names.append(os.path.basename(key))
+    manifest = {
+        "report_config": {"name": "projects/p/locations/us/reportConfigs/cfg",
+                          "csv_options": {"record_separator": "\n", "delimiter": ",", "header_required": True},
+                          "object_metadata_report_options": {"metadata_fields": fields}},
+        "records_processed": len(rows),
+        "snapshot_time": spec.get("snapshot", "2026-11-30T01:00:00") + "Z",
+        "shard_count": len(names),
+        "report_shards_file_names": names,
+    }
+    with open(os.path.join(out, base + "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+
+
 if spec.get("flavor") == "azure":
     azure_report()
+    sys.exit(0)
+if spec.get("flavor") == "gcs":
+    gcs_report()
     sys.exit(0)
 prefix = spec["prefix"]
 rows = spec.get("rows") or [

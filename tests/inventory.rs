@@ -491,3 +491,74 @@ async fn an_azure_report_gives_the_containers_blobs() {
         }
     }
 }
+
+/// GCS Storage Insights, CSV and Parquet, from the manifest and from a glob of the
+/// shard files: the report's objects, whose URLs sign for the source bucket.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gcs_report_from_its_manifest_or_a_glob() {
+    require!(Gcs);
+    let Some(python) = python() else {
+        return;
+    };
+    let endpoint = gcs_endpoint();
+    let (source, dest) = (unique_bucket("inv-src"), unique_bucket("inv-dest"));
+    gcs_create_bucket(&endpoint, &source);
+    gcs_create_bucket(&endpoint, &dest);
+    let keys: Vec<String> = ["a.jpg", "dir/b c.jpg", "unicodé/ç.png", "cold.jpg"]
+        .map(str::to_owned)
+        .to_vec();
+    for k in &keys {
+        gcs_put(&endpoint, &source, k, k.as_bytes().to_vec());
+    }
+    let rows: Vec<Value> = keys
+        .iter()
+        .map(|k| json!({"key": k, "size": k.len(), "class": if k == "cold.jpg" { "ARCHIVE" } else { "STANDARD" }}))
+        .collect();
+    for format in ["csv", "parquet"] {
+        let prefix = format!("reports/{format}/");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spec = json!({"flavor": "gcs", "format": format, "prefix": prefix, "source_bucket": source,
+                          "files": 2, "rows": rows});
+        std::fs::write(dir.path().join("spec.json"), spec.to_string()).expect("spec");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/inventory-fixture.py");
+        let ok = Command::new(&python)
+            .arg(script)
+            .arg(dir.path().join("spec.json"))
+            .arg(dir.path().join("out"))
+            .status()
+            .expect("python")
+            .success();
+        assert!(ok);
+        for entry in std::fs::read_dir(dir.path().join("out").join(prefix.trim_end_matches('/'))).expect("ls") {
+            let path = entry.expect("entry").path();
+            let name = format!("{prefix}{}", path.file_name().expect("name").to_string_lossy());
+            gcs_put(&endpoint, &dest, &name, std::fs::read(&path).expect("read"));
+        }
+        let ext = if format == "csv" { "csv" } else { "parquet" };
+        for location in [
+            format!("gs://{dest}/{prefix}cfg_2026-11-30T01:00:00_manifest.json"),
+            format!("gs://{dest}/{prefix}cfg_2026-11-30T01:00:00_*.{ext}"),
+        ] {
+            let run = Refgen::new([
+                "generate",
+                &format!("gs://{source}/"),
+                "--inventory",
+                &location,
+                "--name",
+                "key",
+            ])
+            .gcs_emulator()
+            .env("GOOGLE_APPLICATION_CREDENTIALS", gcs_dummy_key())
+            .run()
+            .assert_ok();
+            let lines = parse_references(&run.stdout);
+            let names: BTreeSet<String> = lines.iter().map(|l| l.name.clone()).collect();
+            let want: BTreeSet<String> = keys.iter().cloned().collect();
+            assert_eq!(names, want, "{location}: every class, Archive included, is read on GCS");
+            assert!(
+                lines.iter().all(|l| l.url.contains(&format!("/{source}/"))),
+                "{location}: URLs sign for the source bucket"
+            );
+        }
+    }
+}

@@ -314,8 +314,8 @@ pub struct ReferenceArgs {
 
     /// Read this inventory report instead of listing the source: an S3 Inventory manifest.json
     /// (s3://DEST/SRC/CONFIG/2026-11-30T01-00Z/manifest.json) or configuration folder (the
-    /// newest complete report), or an Azure Blob Inventory <rule>-manifest.json. The source
-    /// still names the bucket and globs.
+    /// newest complete report), an Azure Blob Inventory <rule>-manifest.json, or a GCS
+    /// Storage Insights manifest or glob of shard files. The source still names the bucket.
     #[arg(long, value_name = "URL")]
     pub inventory: Option<String>,
 }

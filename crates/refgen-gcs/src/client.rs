@@ -21,6 +21,7 @@ pub(crate) async fn send_with_tokens<T>(
     tokens: &TokenSource,
     doing: &str,
     timeout: Option<Duration>,
+    into_file: Option<(&std::path::Path, Option<u64>)>,
     build: impl Fn() -> Result<reqwest::RequestBuilder, Error>,
     parse: impl Fn(refgen_http::Response) -> Result<T, Reject<Error>>,
 ) -> Result<T, Error> {
@@ -28,6 +29,9 @@ pub(crate) async fn send_with_tokens<T>(
     let mut call = transport.call(doing).on_unauthorized(&renew);
     if let Some(timeout) = timeout {
         call = call.timeout(timeout);
+    }
+    if let Some((path, expected)) = into_file {
+        call = call.into_file(path, expected);
     }
     call.send(
         || async {
@@ -147,7 +151,7 @@ impl GcsStore {
         build: impl Fn() -> Result<reqwest::RequestBuilder, Error>,
         parse: impl Fn(refgen_http::Response) -> Result<T, Reject<Error>>,
     ) -> Result<T, Error> {
-        send_with_tokens(&self.transport, &self.tokens, doing, timeout, build, parse).await
+        send_with_tokens(&self.transport, &self.tokens, doing, timeout, None, build, parse).await
     }
 
     /// Uploads the file at `path` to `key` (a media upload, replacing the object).
@@ -175,5 +179,32 @@ impl GcsStore {
             status => Err(Reject::Fail(from_status(&doing, status, &response.text()))),
         })
         .await
+    }
+
+    /// Downloads `key` into the file at `to` (a media download), streamed; an
+    /// answer of another length than `expected` is fetched again.
+    pub(crate) async fn get_file(&self, key: &str, to: &std::path::Path, expected: Option<u64>) -> Result<u64, Error> {
+        let doing = format!("reading gs://{}/{key}", self.bucket);
+        let url = format!(
+            "{}/storage/v1/b/{}/o/{}?alt=media",
+            self.api_base,
+            utf8_percent_encode(&self.bucket, NON_ALPHANUMERIC),
+            utf8_percent_encode(key, NON_ALPHANUMERIC)
+        );
+        let timeout = self.transport.config().upload_timeout(expected.unwrap_or(0));
+        send_with_tokens(
+            &self.transport,
+            &self.tokens,
+            &doing,
+            Some(timeout),
+            Some((to, expected)),
+            || Ok(self.transport.client().get(&url)),
+            |response| match response.status {
+                200 => Ok(()),
+                status => Err(Reject::Fail(from_status(&doing, status, &response.text()))),
+            },
+        )
+        .await?;
+        Ok(std::fs::metadata(to).map(|m| m.len()).unwrap_or(0))
     }
 }

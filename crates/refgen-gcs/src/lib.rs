@@ -33,6 +33,7 @@ mod builder;
 mod client;
 mod credential;
 mod error;
+pub mod inventory;
 mod sign_blob;
 pub mod signer;
 
@@ -96,6 +97,20 @@ impl GcsStore {
             at,
             expires_in,
         }
+    }
+}
+
+impl GcsStore {
+    /// The bucket's name.
+    pub(crate) fn bucket_name(&self) -> &str {
+        &self.bucket
+    }
+}
+
+#[async_trait::async_trait]
+impl refgen_core::Downloader for GcsStore {
+    async fn download_file(&self, key: &str, to: &std::path::Path, expected: Option<u64>) -> Result<u64, Error> {
+        self.get_file(key, to, expected).await
     }
 }
 

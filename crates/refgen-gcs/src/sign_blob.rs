@@ -51,7 +51,7 @@ impl SignBlobClient {
             "payload": base64::engine::general_purpose::STANDARD.encode(blob),
         });
         let build = || Ok(self.transport.client().post(&url).json(&payload));
-        send_with_tokens(&self.transport, &self.tokens, &doing, None, build, |response| {
+        send_with_tokens(&self.transport, &self.tokens, &doing, None, None, build, |response| {
             if response.status != 200 {
                 return Err(Reject::Fail(from_status(&doing, response.status, &response.text())));
             }

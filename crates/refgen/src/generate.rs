@@ -159,22 +159,19 @@ pub async fn inventory(plan: &mut Plan, report: &Store, location: &str) -> Resul
     if report.provider() != plan.source.provider {
         return Err(unsupported("the report must be on the same cloud as the source").into());
     }
-    let (mut found, downloader): (_, Arc<dyn refgen_core::Downloader>) = match (report.s3(), report.azure()) {
-        (Some(s3), _) => (
-            refgen_s3::inventory::open_report(s3, location, &plan.source.bucket).await?,
-            s3.clone(),
-        ),
-        (_, Some(azure)) => (
-            refgen_azure::inventory::open_report(azure, location, &plan.source.bucket).await?,
-            azure.clone(),
-        ),
-        _ => {
-            return Err(unsupported(
-                "refgen reads S3 Inventory and Azure Blob Inventory reports; GCS Storage Insights reports are not read yet",
-            )
-            .into());
-        }
-    };
+    let (mut found, downloader): (_, Arc<dyn refgen_core::Downloader>) =
+        match (report.s3(), report.azure(), report.gcs()) {
+            (Some(s3), ..) => (
+                refgen_s3::inventory::open_report(s3, location, &plan.source.bucket).await?,
+                s3.clone(),
+            ),
+            (_, Some(azure), _) => (
+                refgen_azure::inventory::open_report(azure, location, &plan.source.bucket).await?,
+                azure.clone(),
+            ),
+            (.., Some(gcs)) => (refgen_gcs::inventory::open_report(gcs, location).await?, gcs.clone()),
+            _ => return Err(unsupported("this store has no inventory reports refgen reads").into()),
+        };
     if let Some(shard) = plan.selection.shard()
         && found.take_shard(shard)
     {

@@ -64,6 +64,8 @@ pub struct Store {
     s3: Option<Arc<refgen_s3::S3Store>>,
     /// The Azure store itself, for its inventory reports.
     azure: Option<Arc<refgen_azure::AzureStore>>,
+    /// The GCS store itself, for its inventory reports.
+    gcs: Option<Arc<refgen_gcs::GcsStore>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -82,7 +84,13 @@ impl Store {
             inner: store,
             s3: None,
             azure: None,
+            gcs: None,
         }
+    }
+
+    /// The GCS store, when this is one opened by [`open`].
+    pub fn gcs(&self) -> Option<&Arc<refgen_gcs::GcsStore>> {
+        self.gcs.as_ref()
     }
 
     /// The Azure store, when this is one opened by [`open`].
@@ -130,6 +138,7 @@ pub async fn open(source: &SourceUrl, options: &StoreOptions) -> Result<Store, E
     let o = options;
     let mut s3 = None;
     let mut azure = None;
+    let mut gcs = None;
     let inner: Arc<dyn ObjectStore> = match source.provider {
         Provider::S3 => {
             let mut b = refgen_s3::S3Builder::from_env(&source.bucket).with_retry(o.retry);
@@ -175,7 +184,9 @@ pub async fn open(source: &SourceUrl, options: &StoreOptions) -> Result<Store, E
             if let Some(u) = &o.gcs_iam_endpoint {
                 b = b.with_iam_endpoint(u);
             }
-            Arc::new(b.build().await?)
+            let store = Arc::new(b.build().await?);
+            gcs = Some(Arc::clone(&store));
+            store
         }
         Provider::Azure => {
             let account = source.account.as_deref().unwrap_or_default();
@@ -203,6 +214,7 @@ pub async fn open(source: &SourceUrl, options: &StoreOptions) -> Result<Store, E
     Ok(Store {
         s3,
         azure,
+        gcs,
         ..Store::new(source.provider, inner)
     })
 }
