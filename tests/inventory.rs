@@ -128,7 +128,11 @@ async fn a_report_gives_what_a_listing_gives() {
         "the listing has the object (SeaweedFS keeps its class)"
     );
     let want: BTreeSet<String> = listed_bodies.keys().cloned().collect();
-    for (format, date) in [("CSV", "2026-11-29T01-00Z"), ("Parquet", "2026-11-30T01-00Z")] {
+    for (format, date) in [
+        ("CSV", "2026-11-29T01-00Z"),
+        ("Parquet", "2026-11-30T01-00Z"),
+        ("ORC", "2026-12-01T01-00Z"),
+    ] {
         let prefix = format!("{source}/{}/", format.to_lowercase());
         report(
             &env,

@@ -34,6 +34,8 @@ pub enum FileFormat {
     },
     /// Apache Parquet.
     Parquet,
+    /// Apache ORC.
+    Orc,
 }
 
 /// How a key is written in its column.
@@ -208,6 +210,7 @@ pub fn read_file(
             read_csv(path, reader, header, layout, &mut push)?;
         }
         FileFormat::Parquet => read_parquet(path, layout, &mut push)?,
+        FileFormat::Orc => read_orc(path, layout, &mut push)?,
     }
     if !page.is_empty() {
         emit(page);
@@ -404,6 +407,92 @@ fn read_parquet(path: &Path, layout: &Layout, push: &mut impl FnMut(Row) -> bool
         }
         if !push(out) {
             return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// ORC files are read a batch at a time (orc-rust, into Arrow arrays), with only
+/// the needed columns projected.
+fn read_orc(path: &Path, layout: &Layout, push: &mut impl FnMut(Row) -> bool) -> Result<(), Error> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use arrow_array::{Array, ArrayRef};
+    use orc_rust::projection::ProjectionMask;
+
+    let file = File::open(path).map_err(|e| bad(path, format!("cannot open it: {e}")))?;
+    let builder =
+        orc_rust::ArrowReaderBuilder::try_new(file).map_err(|e| bad(path, format!("not an ORC file: {e}")))?;
+    let wanted: Vec<String> = [
+        Some(&layout.key),
+        layout.size.as_ref(),
+        layout.latest.as_ref(),
+        layout.delete_marker.as_ref(),
+        layout.class.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .cloned()
+    .collect();
+    let root = builder.file_metadata().root_data_type();
+    let present: Vec<String> = root
+        .children()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .filter(|n| wanted.iter().any(|w| w.eq_ignore_ascii_case(n)))
+        .collect();
+    if !present.iter().any(|n| n.eq_ignore_ascii_case(&layout.key)) {
+        return Err(bad(path, format!("no `{}` column", layout.key)));
+    }
+    let projection = ProjectionMask::named_roots(root, &present);
+    let reader = builder.with_projection(projection).with_batch_size(PAGE_ROWS).build();
+    let column = |batch: &arrow_array::RecordBatch, name: &Option<String>| -> Option<ArrayRef> {
+        let name = name.as_deref()?;
+        let schema = batch.schema();
+        let index = schema
+            .fields()
+            .iter()
+            .position(|f| f.name().eq_ignore_ascii_case(name))?;
+        Some(batch.column(index).clone())
+    };
+    let text = |array: &Option<ArrayRef>, i: usize| -> Option<String> {
+        let array = array.as_ref()?;
+        if array.is_null(i) {
+            return None;
+        }
+        array.as_string_opt::<i32>().map(|a| a.value(i).to_owned()).or_else(|| {
+            array
+                .as_binary_opt::<i32>()
+                .and_then(|a| std::str::from_utf8(a.value(i)).ok().map(str::to_owned))
+        })
+    };
+    let flag = |array: &Option<ArrayRef>, i: usize| -> Option<bool> {
+        let array = array.as_ref()?;
+        (!array.is_null(i)).then(|| array.as_boolean_opt().map(|a| a.value(i)))?
+    };
+    for batch in reader {
+        let batch = batch.map_err(|e| bad(path, format!("a stripe cannot be read: {e}")))?;
+        let key = column(&batch, &Some(layout.key.clone()));
+        let size = column(&batch, &layout.size);
+        let latest = column(&batch, &layout.latest);
+        let marker = column(&batch, &layout.delete_marker);
+        let class = column(&batch, &layout.class);
+        for i in 0..batch.num_rows() {
+            let raw = text(&key, i).ok_or_else(|| bad(path, "a row has no key"))?;
+            let row = Row {
+                key: decode_key(path, &raw, layout.key_encoding)?,
+                size: size
+                    .as_ref()
+                    .filter(|a| !a.is_null(i))
+                    .and_then(|a| a.as_primitive_opt::<Int64Type>().map(|a| a.value(i)))
+                    .and_then(|n| u64::try_from(n).ok()),
+                latest: flag(&latest, i),
+                delete_marker: flag(&marker, i),
+                class: text(&class, i),
+            };
+            if !push(row) {
+                return Ok(());
+            }
         }
     }
     Ok(())

@@ -145,10 +145,25 @@ pub async fn open_report(store: &S3Store, location: &str, source_bucket: &str) -
                 unique_keys: false,
             },
         ),
+        "ORC" => (
+            FileFormat::Orc,
+            Layout {
+                columns: Vec::new(),
+                key: "key".into(),
+                size: Some("size".into()),
+                latest: Some("is_latest".into()),
+                delete_marker: Some("is_delete_marker".into()),
+                class: Some("storage_class".into()),
+                archived_classes,
+                key_encoding: KeyEncoding::Raw,
+                container_in_key: false,
+                unique_keys: false,
+            },
+        ),
         other => {
             return Err(invalid(
                 &shown,
-                format!("its format is {other}; refgen reads CSV and Parquet reports"),
+                format!("its format is {other}; refgen reads CSV, ORC and Parquet reports"),
             ));
         }
     };
