@@ -566,3 +566,115 @@ async fn a_gcs_report_from_its_manifest_or_a_glob() {
         }
     }
 }
+
+/// `--resume` on a report: a run that stops for good on a data file it cannot read
+/// keeps its parts and checkpoint (by row); once the file is there, the same
+/// command continues, and the parts equal an uninterrupted run's.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inventory_run_resumes_by_row() {
+    require!(S3);
+    let Some(python) = python() else {
+        return;
+    };
+    let env = s3_env();
+    let (source, dest, keys) = buckets(&env).await;
+    let prefix = format!("{source}/resume/");
+    let date = "2026-11-30T01-00Z";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = json!({"format": "CSV", "source_bucket": source, "destination_bucket": dest, "prefix": prefix,
+                      "date": date, "files": 3, "rows": rows(&keys)});
+    std::fs::write(dir.path().join("spec.json"), spec.to_string()).expect("spec");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/inventory-fixture.py");
+    assert!(
+        Command::new(&python)
+            .arg(script)
+            .arg(dir.path().join("spec.json"))
+            .arg(dir.path().join("out"))
+            .status()
+            .expect("python")
+            .success()
+    );
+    let mut held_back = None;
+    let mut objects = Vec::new();
+    let mut stack = vec![dir.path().join("out")];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).expect("ls") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let key = path
+                .strip_prefix(dir.path().join("out"))
+                .expect("under")
+                .to_string_lossy()
+                .into_owned();
+            let object = (key.clone(), std::fs::read(&path).expect("read"));
+            if key.ends_with("-0002.csv.gz") {
+                held_back = Some(object);
+            } else {
+                objects.push(object);
+            }
+        }
+    }
+    let client = admin_client(&env);
+    put_objects(&client, &dest, objects).await;
+    let manifest = format!("s3://{dest}/{prefix}{date}/manifest.json");
+    let run_into = |out: &Path| {
+        generate(
+            &env,
+            &source,
+            &manifest,
+            &[
+                "--name",
+                "key",
+                "--part-lines",
+                "5",
+                "--resume",
+                "--max-attempts",
+                "1",
+                "-o",
+                out.to_str().expect("path"),
+            ],
+        )
+        .run()
+    };
+    let parts_of = |folder: &Path| -> Vec<String> {
+        let mut parts: Vec<_> = std::fs::read_dir(folder)
+            .expect("ls")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .collect();
+        parts.sort();
+        parts
+            .iter()
+            .flat_map(|p| parse_references(&std::fs::read(p).expect("part")))
+            .map(|l| l.name)
+            .collect()
+    };
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let out = out_dir.path().join("refs.jsonl");
+    let failed = run_into(&out);
+    assert_eq!(failed.code, Some(1), "{}", failed.stderr);
+    assert!(
+        out_dir.path().join("refs.jsonl.refgen-resume").exists(),
+        "{}",
+        failed.stderr
+    );
+    let done_before = parts_of(out_dir.path()).len();
+    assert!(
+        done_before >= 5,
+        "parts were done before the missing file: {done_before} lines"
+    );
+
+    put_objects(&client, &dest, vec![held_back.expect("the third data file")]).await;
+    let resumed = run_into(&out).assert_ok();
+    assert!(resumed.stderr.contains("resuming after part"), "{}", resumed.stderr);
+    let whole_dir = tempfile::tempdir().expect("tempdir");
+    run_into(&whole_dir.path().join("refs.jsonl")).assert_ok();
+    assert_eq!(
+        parts_of(out_dir.path()),
+        parts_of(whole_dir.path()),
+        "resumed parts equal an uninterrupted run's"
+    );
+}

@@ -169,9 +169,16 @@ fn resumable(
     quiet: bool,
 ) -> Result<ReferenceWriter> {
     let r = &args.references;
-    if matches!(r.name, crate::args::NameArg::Basename) || r.inventory.is_some() || r.limit.is_some() {
+    if matches!(r.name, crate::args::NameArg::Basename) || r.limit.is_some() {
         return Err(usage!(
-            "--resume continues a listing after its last key: it does not go with --name basename, --inventory or --limit"
+            "--resume continues after the last line of the last part done: it does not go with --name basename or --limit"
+        ));
+    }
+    // A report resumes by row: it must be the same report, named by its manifest.
+    let by_row = r.inventory.is_some();
+    if r.inventory.as_deref().is_some_and(|i| !i.ends_with("manifest.json")) {
+        return Err(usage!(
+            "--resume with --inventory needs the report's manifest.json, not a folder (a newer report could appear between the runs)"
         ));
     }
     // What makes two runs the same run (the URLs' signatures aside).
@@ -179,7 +186,7 @@ fn resumable(
         "source": args.source, "include": r.include, "exclude": r.exclude, "images": r.images,
         "videos": r.videos, "ignore_case": r.ignore_case, "name": format!("{:?}", r.name),
         "expires_in": r.expires_in, "max_size": r.max_size, "shard": r.shard.map(|s| s.to_string()),
-        "part_lines": lines,
+        "part_lines": lines, "inventory": r.inventory,
     })
     .to_string();
     let (first, after) = match Checkpoint::read(path)? {
@@ -191,7 +198,7 @@ fn resumable(
                     done.last_key
                 );
             }
-            (done.parts, Some(done.last_key))
+            (done.parts, Some(done))
         }
         Some(_) => {
             return Err(usage!(
@@ -201,12 +208,17 @@ fn resumable(
         }
         None => (0, None),
     };
-    plan.selection = plan.selection.resuming_after(after);
+    match after {
+        Some(done) if by_row => plan.run.skip_rows = done.position.unwrap_or(0),
+        Some(done) => plan.selection = plan.selection.resuming_after(Some(done.last_key)),
+        None => {}
+    }
     Ok(ReferenceWriter::create_parts_resumable(
         path.to_owned(),
         lines,
         first,
         settings,
+        by_row,
     )?)
 }
 

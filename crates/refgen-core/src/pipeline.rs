@@ -112,6 +112,9 @@ pub struct RunOptions {
     pub limit: Option<u64>,
     /// Counts to keep up to date while the run goes.
     pub progress: Option<Arc<Progress>>,
+    /// Objects (rows of a report) at the start of the run that an interrupted run
+    /// already went through: counted as resumed, not referenced again.
+    pub skip_rows: u64,
 }
 
 impl Default for RunOptions {
@@ -120,6 +123,7 @@ impl Default for RunOptions {
             concurrency: crate::list::DEFAULT_CONCURRENCY,
             limit: None,
             progress: None,
+            skip_rows: 0,
         }
     }
 }
@@ -261,6 +265,8 @@ impl Pass<'_> {
         let mut summary = Summary::default();
         let sign = matches!(out, Output::Write(_));
         let selection = self.selection;
+        let skip_rows = self.options.skip_rows;
+        let mut rows: u64 = 0;
         let expires_in = self.expires_in;
         let mut signed_pages = self
             .objects
@@ -270,9 +276,22 @@ impl Pass<'_> {
                 let mut skipped = Skipped::default();
                 let mut unreadable = Vec::new();
                 let mut kept = Vec::with_capacity(page.len());
+                let mut positions = Vec::with_capacity(page.len());
                 for object in page {
-                    match selection.verdict(&object) {
-                        Verdict::Keep => kept.push(object),
+                    // The object's place in the run's order (a report's row), for a
+                    // checkpoint that resumes by position.
+                    let position = rows;
+                    rows += 1;
+                    let verdict = if position < skip_rows {
+                        Verdict::Resumed
+                    } else {
+                        selection.verdict(&object)
+                    };
+                    match verdict {
+                        Verdict::Keep => {
+                            kept.push(object);
+                            positions.push(position);
+                        }
                         verdict => {
                             skipped.add(verdict);
                             if matches!(verdict, Verdict::Archived | Verdict::TooLarge)
@@ -292,7 +311,7 @@ impl Pass<'_> {
                     } else {
                         Vec::new()
                     };
-                    Ok::<_, Error>((listed, skipped, unreadable, kept, urls))
+                    Ok::<_, Error>((listed, skipped, unreadable, kept, positions, urls))
                 });
                 async move {
                     signing.await.map_err(|source| Error::Task {
@@ -305,7 +324,7 @@ impl Pass<'_> {
         let limit = self.options.limit.unwrap_or(u64::MAX);
         let (mut shown_archived, mut shown_too_large) = (0, 0);
         let progress = self.options.progress.as_deref();
-        while let Some((listed, skipped, unreadable, kept, urls)) = signed_pages.try_next().await? {
+        while let Some((listed, skipped, unreadable, kept, positions, urls)) = signed_pages.try_next().await? {
             summary.listed += listed;
             for (verdict, object) in unreadable {
                 let shown = match verdict {
@@ -328,8 +347,8 @@ impl Pass<'_> {
             summary.matched += taken as u64;
             match out {
                 Output::Write(writer) => {
-                    for (object, url) in kept.iter().zip(&urls).take(taken) {
-                        writer.write_keyed(&object.key, &namer.name(&object.key), url)?;
+                    for ((object, url), position) in kept.iter().zip(&urls).zip(&positions).take(taken) {
+                        writer.write_at(&object.key, *position, &namer.name(&object.key), url)?;
                     }
                 }
                 Output::DryRun => {

@@ -116,6 +116,10 @@ struct Resume {
     settings: String,
     /// The key of the last line written (keys come in byte order).
     last_key: String,
+    /// The position (a report's row) of the last line written.
+    last_position: u64,
+    /// The run resumes by position (a report, in row order), not by key.
+    by_position: bool,
 }
 
 /// A resumable run's checkpoint: the parts done and the key after which the run
@@ -128,6 +132,10 @@ pub struct Checkpoint {
     pub parts: usize,
     /// The key of the last line of the last part done.
     pub last_key: String,
+    /// For a run in a report's row order: the rows gone through up to the last
+    /// line of the last part done.
+    #[serde(default)]
+    pub position: Option<u64>,
 }
 
 impl Checkpoint {
@@ -235,6 +243,7 @@ impl ReferenceWriter {
         lines_per_part: u64,
         first: usize,
         settings: String,
+        by_position: bool,
     ) -> Result<Self, Error> {
         let mut writer = ReferenceWriter::create(OutputTarget::File(part_path(&path, first)))?;
         if writer.pending.is_none() {
@@ -249,6 +258,8 @@ impl ReferenceWriter {
                 checkpoint: Checkpoint::path(&path),
                 settings,
                 last_key: String::new(),
+                last_position: 0,
+                by_position,
             }),
             base: path,
             lines_per_part: lines_per_part.max(1),
@@ -302,6 +313,7 @@ impl ReferenceWriter {
                         settings: resume.settings.clone(),
                         parts: parts.index + 1,
                         last_key: resume.last_key.clone(),
+                        position: resume.by_position.then_some(resume.last_position + 1),
                     };
                     write_checkpoint(&resume.checkpoint, &checkpoint)?;
                 }
@@ -336,11 +348,18 @@ impl ReferenceWriter {
     /// its checkpoint) and refuses one that does not come after the last in byte
     /// order: the run continues after its last key, so it relies on that order.
     pub fn write_keyed(&mut self, key: &str, name: &str, url: &str) -> Result<(), Error> {
+        self.write_at(key, 0, name, url)
+    }
+
+    /// Writes the line of the object `key` at `position` in the run's order (a
+    /// report's row): a resumable run in row order records the position instead
+    /// of relying on key order.
+    pub fn write_at(&mut self, key: &str, position: u64, name: &str, url: &str) -> Result<(), Error> {
         let Some(parts) = &self.parts else {
             return self.write_line(name, url);
         };
         if let Some(resume) = &parts.resume {
-            if !resume.last_key.is_empty() && key <= resume.last_key.as_str() {
+            if !resume.by_position && !resume.last_key.is_empty() && key <= resume.last_key.as_str() {
                 return Err(Error::ListingOrder {
                     key: key.to_owned(),
                     previous: resume.last_key.clone(),
@@ -355,6 +374,7 @@ impl ReferenceWriter {
         if let Some(resume) = self.parts.as_mut().and_then(|p| p.resume.as_mut()) {
             resume.last_key.clear();
             resume.last_key.push_str(key);
+            resume.last_position = position;
         }
         self.write_line(name, url)
     }

@@ -116,6 +116,7 @@ impl Plan {
                 concurrency: options.concurrency.max(1),
                 limit: options.limit,
                 progress: None,
+                skip_rows: 0,
             },
             allow_empty: options.allow_empty,
             inventory: options.inventory.as_deref().map(str::parse).transpose()?,
