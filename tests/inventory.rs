@@ -19,8 +19,9 @@ fn python() -> Option<String> {
     found
 }
 
-/// Writes a report from `spec` and uploads its files to `dest`.
-async fn report(env: &S3Env, dest: &str, spec: Value) {
+/// The files of the report `spec` describes, written by scripts/inventory-fixture.py:
+/// each object's key (relative to its bucket) and bytes.
+fn fixture_files(spec: &Value) -> Vec<(String, Vec<u8>)> {
     let python = python().expect("checked");
     let dir = tempfile::tempdir().expect("tempdir");
     let spec_path = dir.path().join("spec.json");
@@ -51,6 +52,12 @@ async fn report(env: &S3Env, dest: &str, spec: Value) {
             }
         }
     }
+    objects
+}
+
+/// Writes a report from `spec` and uploads its files to `dest`.
+async fn report(env: &S3Env, dest: &str, spec: Value) {
+    let objects = fixture_files(&spec);
     let client = admin_client(env);
     let n = objects.len();
     assert_eq!(put_objects(&client, dest, objects).await.len(), n);
@@ -391,9 +398,9 @@ fn azure_put(container: &str, objects: &[(String, Vec<u8>)]) {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_azure_report_gives_the_containers_blobs() {
     require!(Azure);
-    let Some(python) = python() else {
+    if python().is_none() {
         return;
-    };
+    }
     let (endpoint, account, key) = azure_env();
     let source = unique_bucket("inv-src");
     let dest = unique_bucket("inv-dest");
@@ -419,25 +426,10 @@ async fn an_azure_report_gives_the_containers_blobs() {
         ("parquet", "Succeeded", "parquet/"),
         ("csv", "Running", "running/"),
     ] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let spec = json!({"flavor": "azure", "format": format, "status": status, "prefix": prefix,
-                          "destination_container": dest, "files": 2, "rows": rows});
-        std::fs::write(dir.path().join("spec.json"), spec.to_string()).expect("spec");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/inventory-fixture.py");
-        let ok = Command::new(&python)
-            .arg(script)
-            .arg(dir.path().join("spec.json"))
-            .arg(dir.path().join("out"))
-            .status()
-            .expect("python")
-            .success();
-        assert!(ok);
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(dir.path().join("out").join(prefix.trim_end_matches('/'))).expect("ls") {
-            let path = entry.expect("entry").path();
-            let name = format!("{prefix}{}", path.file_name().expect("name").to_string_lossy());
-            files.push((name, std::fs::read(&path).expect("read")));
-        }
+        let files = fixture_files(
+            &json!({"flavor": "azure", "format": format, "status": status, "prefix": prefix,
+                                          "destination_container": dest, "files": 2, "rows": rows}),
+        );
         azure_put(&dest, &files);
         let run = Refgen::new([
             "generate".to_owned(),
@@ -501,9 +493,9 @@ async fn an_azure_report_gives_the_containers_blobs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_gcs_report_from_its_manifest_or_a_glob() {
     require!(Gcs);
-    let Some(python) = python() else {
+    if python().is_none() {
         return;
-    };
+    }
     let endpoint = gcs_endpoint();
     let (source, dest) = (unique_bucket("inv-src"), unique_bucket("inv-dest"));
     gcs_create_bucket(&endpoint, &source);
@@ -520,23 +512,10 @@ async fn a_gcs_report_from_its_manifest_or_a_glob() {
         .collect();
     for format in ["csv", "parquet"] {
         let prefix = format!("reports/{format}/");
-        let dir = tempfile::tempdir().expect("tempdir");
         let spec = json!({"flavor": "gcs", "format": format, "prefix": prefix, "source_bucket": source,
                           "files": 2, "rows": rows});
-        std::fs::write(dir.path().join("spec.json"), spec.to_string()).expect("spec");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/inventory-fixture.py");
-        let ok = Command::new(&python)
-            .arg(script)
-            .arg(dir.path().join("spec.json"))
-            .arg(dir.path().join("out"))
-            .status()
-            .expect("python")
-            .success();
-        assert!(ok);
-        for entry in std::fs::read_dir(dir.path().join("out").join(prefix.trim_end_matches('/'))).expect("ls") {
-            let path = entry.expect("entry").path();
-            let name = format!("{prefix}{}", path.file_name().expect("name").to_string_lossy());
-            gcs_put(&endpoint, &dest, &name, std::fs::read(&path).expect("read"));
+        for (name, bytes) in fixture_files(&spec) {
+            gcs_put(&endpoint, &dest, &name, bytes);
         }
         let ext = if format == "csv" { "csv" } else { "parquet" };
         for location in [
@@ -573,50 +552,19 @@ async fn a_gcs_report_from_its_manifest_or_a_glob() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_inventory_run_resumes_by_row() {
     require!(S3);
-    let Some(python) = python() else {
+    if python().is_none() {
         return;
-    };
+    }
     let env = s3_env();
     let (source, dest, keys) = buckets(&env).await;
     let prefix = format!("{source}/resume/");
     let date = "2026-11-30T01-00Z";
-    let dir = tempfile::tempdir().expect("tempdir");
     let spec = json!({"format": "CSV", "source_bucket": source, "destination_bucket": dest, "prefix": prefix,
                       "date": date, "files": 3, "rows": rows(&keys)});
-    std::fs::write(dir.path().join("spec.json"), spec.to_string()).expect("spec");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/inventory-fixture.py");
-    assert!(
-        Command::new(&python)
-            .arg(script)
-            .arg(dir.path().join("spec.json"))
-            .arg(dir.path().join("out"))
-            .status()
-            .expect("python")
-            .success()
-    );
-    let mut held_back = None;
-    let mut objects = Vec::new();
-    let mut stack = vec![dir.path().join("out")];
-    while let Some(folder) = stack.pop() {
-        for entry in std::fs::read_dir(&folder).expect("ls") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let key = path
-                .strip_prefix(dir.path().join("out"))
-                .expect("under")
-                .to_string_lossy()
-                .into_owned();
-            let object = (key.clone(), std::fs::read(&path).expect("read"));
-            if key.ends_with("-0002.csv.gz") {
-                held_back = Some(object);
-            } else {
-                objects.push(object);
-            }
-        }
-    }
+    let (held, objects): (Vec<_>, Vec<_>) = fixture_files(&spec)
+        .into_iter()
+        .partition(|(key, _)| key.ends_with("-0002.csv.gz"));
+    let held_back = held.into_iter().next();
     let client = admin_client(&env);
     put_objects(&client, &dest, objects).await;
     let manifest = format!("s3://{dest}/{prefix}{date}/manifest.json");

@@ -215,29 +215,13 @@ impl ReferenceWriter {
     /// Opens `path` for output in numbered parts of at most `lines_per_part` lines
     /// (see the module docs). Each part is a plain file written atomically.
     pub fn create_parts(path: PathBuf, lines_per_part: u64) -> Result<Self, Error> {
-        let mut writer = ReferenceWriter::create(OutputTarget::File(part_path(&path, 0)))?;
-        if writer.pending.is_none() {
-            return Err(writer.error(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "numbered parts need plain files, not a device, FIFO or socket",
-            )));
-        }
-        writer.target = OutputTarget::File(path.clone());
-        writer.parts = Some(Parts {
-            base: path,
-            lines_per_part: lines_per_part.max(1),
-            in_part: 0,
-            done: Vec::new(),
-            index: 0,
-            first: 0,
-            resume: None,
-        });
-        Ok(writer)
+        ReferenceWriter::open_parts(path, lines_per_part, 0, None)
     }
 
     /// Opens `path` for a resumable run in parts (see the module docs), starting at
     /// part `first` (0, or the parts a [`Checkpoint`] says are done); `settings`
-    /// describes the run, so that a run with other settings is not taken for this one.
+    /// describes the run, so that a run with other settings is not taken for this
+    /// one; `by_position` records rows (a report's order) instead of keys.
     pub fn create_parts_resumable(
         path: PathBuf,
         lines_per_part: u64,
@@ -245,6 +229,17 @@ impl ReferenceWriter {
         settings: String,
         by_position: bool,
     ) -> Result<Self, Error> {
+        let resume = Resume {
+            checkpoint: Checkpoint::path(&path),
+            settings,
+            last_key: String::new(),
+            last_position: 0,
+            by_position,
+        };
+        ReferenceWriter::open_parts(path, lines_per_part, first, Some(resume))
+    }
+
+    fn open_parts(path: PathBuf, lines_per_part: u64, first: usize, resume: Option<Resume>) -> Result<Self, Error> {
         let mut writer = ReferenceWriter::create(OutputTarget::File(part_path(&path, first)))?;
         if writer.pending.is_none() {
             return Err(writer.error(io::Error::new(
@@ -254,19 +249,13 @@ impl ReferenceWriter {
         }
         writer.target = OutputTarget::File(path.clone());
         writer.parts = Some(Parts {
-            resume: Some(Resume {
-                checkpoint: Checkpoint::path(&path),
-                settings,
-                last_key: String::new(),
-                last_position: 0,
-                by_position,
-            }),
             base: path,
             lines_per_part: lines_per_part.max(1),
             in_part: 0,
             done: Vec::new(),
             index: first,
             first,
+            resume,
         });
         Ok(writer)
     }

@@ -130,23 +130,13 @@ pub async fn open_report(store: &S3Store, location: &str, source_bucket: &str) -
                 unique_keys: false,
             },
         ),
-        "PARQUET" => (
-            FileFormat::Parquet,
-            Layout {
-                columns: Vec::new(),
-                key: "key".into(),
-                size: Some("size".into()),
-                latest: Some("is_latest".into()),
-                delete_marker: Some("is_delete_marker".into()),
-                class: Some("storage_class".into()),
-                archived_classes,
-                key_encoding: KeyEncoding::Raw,
-                container_in_key: false,
-                unique_keys: false,
+        // Parquet and ORC reports name their columns in snake case and hold raw keys.
+        binary @ ("PARQUET" | "ORC") => (
+            if binary == "ORC" {
+                FileFormat::Orc
+            } else {
+                FileFormat::Parquet
             },
-        ),
-        "ORC" => (
-            FileFormat::Orc,
             Layout {
                 columns: Vec::new(),
                 key: "key".into(),
