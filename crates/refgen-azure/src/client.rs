@@ -15,7 +15,7 @@ use refgen_http::Reject;
 use serde::Deserialize;
 
 use crate::error::{PROVIDER, from_status, storage};
-use crate::signer::{Resource, SERVICE_VERSION, encode_blob_path};
+use crate::signer::{Resource, SERVICE_VERSION};
 use crate::{AzureStore, Mode};
 
 #[derive(Debug, Deserialize)]
@@ -265,17 +265,11 @@ impl AzureStore {
             Some(timeout),
             None,
             || {
-                let query = match &self.mode {
-                    Mode::SasToken(token) => token.query.clone(),
-                    // A blob SAS that may create and write this one blob.
-                    Mode::AccountKey(account_key) => self.short_lived_sas(account_key, Resource::Blob(key), "cw"),
-                    Mode::Entra(_) => String::new(),
-                };
-                let url = format!("{}/{}/{}?{query}", self.endpoint, self.container, encode_blob_path(key));
+                // A blob SAS that may create and write this one blob.
                 Ok(self
                     .transport
                     .client()
-                    .put(url.trim_end_matches('?'))
+                    .put(self.request_url(key, "cw"))
                     .header("x-ms-version", SERVICE_VERSION)
                     .header("x-ms-blob-type", "BlockBlob")
                     .header("content-type", content_type)
@@ -290,6 +284,18 @@ impl AzureStore {
         .await
     }
 
+    /// The URL of the blob `key`, authorised as the credential mode does it: the
+    /// user's SAS token, a short-lived blob SAS with `permissions` minted from the
+    /// account key, or nothing (Entra ID sends a bearer token instead).
+    fn request_url(&self, key: &str, permissions: &str) -> String {
+        let query = match &self.mode {
+            Mode::SasToken(token) => token.query.clone(),
+            Mode::AccountKey(account_key) => self.short_lived_sas(account_key, Resource::Blob(key), permissions),
+            Mode::Entra(_) => String::new(),
+        };
+        self.blob_url(key, &query).trim_end_matches('?').to_owned()
+    }
+
     /// Downloads the blob `key` into the file at `to` with Get Blob, streamed (an
     /// inventory's data files can be large); an answer of another length than
     /// `expected` is fetched again.
@@ -301,16 +307,10 @@ impl AzureStore {
             Some(timeout),
             Some((to, expected)),
             || {
-                let query = match &self.mode {
-                    Mode::SasToken(token) => token.query.clone(),
-                    Mode::AccountKey(account_key) => self.short_lived_sas(account_key, Resource::Blob(key), "r"),
-                    Mode::Entra(_) => String::new(),
-                };
-                let url = format!("{}/{}/{}?{query}", self.endpoint, self.container, encode_blob_path(key));
                 Ok(self
                     .transport
                     .client()
-                    .get(url.trim_end_matches('?'))
+                    .get(self.request_url(key, "r"))
                     .header("x-ms-version", SERVICE_VERSION))
             },
             |response| match response.status {
