@@ -331,10 +331,14 @@ async fn workflow_job_runs_and_results_are_downloaded() {
     let summary: serde_json::Value = serde_json::from_slice(&run.stdout).expect("JSON");
     assert_eq!(summary["outcome"], "job-succeeded");
     assert_eq!(summary["jobId"], "job-1");
-    assert_eq!(
-        std::fs::read_to_string(results.join("results.jsonl")).expect("downloaded"),
-        "results for /files/out-job-1-results.jsonl\n"
-    );
+    // A folder per part of the output batch, as `refgen export` lays it out.
+    for (part, file) in [("results", "results-2.jsonl"), ("visualisations", "vis-0.jpg")] {
+        assert_eq!(
+            std::fs::read_to_string(results.join(part).join(file)).expect("downloaded"),
+            format!("results for /files/out-job-1/{part}/{file}\n")
+        );
+    }
+    assert_eq!(summary["resultFiles"].as_array().map(Vec::len), Some(4), "{summary}");
     let job = rf.state.lock().expect("lock").jobs["job-1"].clone();
     assert_eq!(job["processingSpecification"]["workflowId"], "detect-things");
     assert_eq!(job["processingSpecification"]["workflowParameters"]["confidence"], 0.4);

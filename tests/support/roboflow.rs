@@ -6,6 +6,13 @@
 //! its signed URL (or takes the inline references) and GETs every referenced URL
 //! from the storage server, keeping the bytes, so a submit test proves the URLs
 //! work end to end. Faults can be queued: statuses to answer and connections to drop.
+//!
+//! The lifecycle calls (batches, files, parts, jobs, stages, tasks, abort,
+//! restart, logs) page by a small page size of their own, whatever `pageSize`
+//! asks, so paging is exercised. Where the contract leaves a shape open, the
+//! stand-in makes a choice and says so: a shard's `statusMetadata` lists its
+//! failed files as the files-status webhook does (`failed_files`), and an input
+//! batch's `list` gives each file under its reference name.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -45,7 +52,45 @@ pub struct State {
     seen_ingest_ids: HashSet<String>,
     /// Every request's method and path (no query).
     pub calls: Vec<String>,
+    /// When set, a reference whose URL does not answer 200 is a failed file of its
+    /// shard (as the service reports it), not a contract violation.
+    pub tolerate_failed_references: bool,
+    /// Batches made by ingests: id → (display name, kind, creation order).
+    pub batches: BTreeMap<String, (String, String, usize)>,
+    /// Reference names per batch, in the order they were taken (shards are made from it).
+    pub taken: BTreeMap<String, Vec<String>>,
+    /// Failed references per batch: name → (type, reason).
+    pub failed: BTreeMap<String, BTreeMap<String, (String, String)>>,
+    /// Batches with one more shard that failed as a whole, with this reason.
+    pub broken_shards: BTreeMap<String, String>,
+    /// Paths under /files/ that answer 500.
+    pub file_faults: HashSet<String>,
+    /// Downloads of each path under /files/.
+    pub file_downloads: BTreeMap<String, usize>,
+    /// Jobs aborted.
+    pub aborted: Vec<String>,
+    /// Jobs restarted, with the body sent (none when empty).
+    pub restarts: Vec<(String, Option<Value>)>,
 }
+
+/// Items per page of a lifecycle listing, whatever `pageSize` asks.
+const PAGE: usize = 2;
+
+/// References per shard (the service's is 256: small here, so a batch has several).
+const SHARD: usize = 3;
+
+/// The files of a job's output batch: part → file names.
+const OUTPUT_PARTS: [(&str, &[&str]); 2] = [
+    ("results", &["results-0.jsonl", "results-1.jsonl", "results-2.jsonl"]),
+    ("visualisations", &["vis-0.jpg"]),
+];
+
+/// The log entries every job has: (severity, payload).
+const LOGS: [(&str, &str); 3] = [
+    ("info", "job started"),
+    ("warning", "2 images were resized"),
+    ("error", "1 image could not be decoded"),
+];
 
 /// The running fake.
 pub struct FakeRoboflow {
@@ -87,6 +132,15 @@ impl FakeRoboflow {
     /// Every raw request (to check that the key never travels outside `api_key`).
     pub fn requests(&self) -> Vec<Recorded> {
         self.server.requests()
+    }
+
+    /// Adds a job as if it had been started on `batch` (for the job commands).
+    pub fn add_job(&self, job: &str, batch: &str) {
+        self.state.lock().expect("lock").jobs.insert(
+            job.to_owned(),
+            json!({"type": "simple-image-processing-v1",
+                "jobInput": {"type": "staging-batch-input-v1", "batchId": batch}}),
+        );
     }
 
     /// Waits (bounded) until the batch holds `n` references, then returns them.
@@ -146,6 +200,128 @@ fn query_of(target: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// One page of `items` under `field`, from the `nextPageToken` the query holds
+/// (a number: the offset), `PAGE` at a time; checks that `pageSize` was sent.
+fn paged(st: &mut State, what: &str, query: &BTreeMap<String, String>, field: &str, items: Vec<Value>) -> Reply {
+    if !query.get("pageSize").is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n > 0)) {
+        st.violations.push(format!("{what} without a valid pageSize"));
+    }
+    let start: usize = match query.get("nextPageToken") {
+        None => 0,
+        Some(t) => match t.strip_prefix("offset-").and_then(|n| n.parse().ok()) {
+            Some(n) => n,
+            None => {
+                st.violations.push(format!("{what}: nextPageToken {t} was not one the stand-in gave"));
+                return error(400, "bad nextPageToken");
+            }
+        },
+    };
+    let end = (start + PAGE).min(items.len());
+    let mut answer = json!({ field: items[start.min(end)..end].to_vec() });
+    if end < items.len() {
+        answer["nextPageToken"] = json!(format!("offset-{end}"));
+    }
+    json_reply(200, answer)
+}
+
+fn batch_json(id: &str, name: &str, batch_type: &str, content: &str) -> Value {
+    json!({"batchId": id, "displayName": name, "batchType": batch_type, "batchContentType": content,
+        "createdDate": "2026-11-28T00:00:00Z", "expiryDate": "2026-12-05T00:00:00Z"})
+}
+
+/// The batch `id` as the service describes it: one made by ingests, or a job's output.
+fn batch_of(st: &State, id: &str) -> Option<Value> {
+    if let Some((name, kind, _)) = st.batches.get(id) {
+        return Some(batch_json(id, name, "sharded-batch", kind));
+    }
+    let job = id.strip_prefix("out-")?;
+    st.jobs
+        .contains_key(job)
+        .then(|| batch_json(id, id, "multipart-batch", "mixed"))
+}
+
+/// The shards of an ingested batch: its references `SHARD` at a time, with their
+/// failed files, and a broken shard when one is set.
+fn shards_of(st: &State, batch: &str) -> Vec<Value> {
+    let names = st.taken.get(batch).cloned().unwrap_or_default();
+    let failed = st.failed.get(batch).cloned().unwrap_or_default();
+    let mut shards: Vec<Value> = names
+        .chunks(SHARD)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let failed_files: Vec<Value> = chunk
+                .iter()
+                .filter_map(|n| failed.get(n).map(|(t, r)| json!({"type": t, "file_name": n, "reason": r})))
+                .collect();
+            let mut shard = json!({"shardId": format!("{batch}-{i}"), "statusName": "processed",
+                "statusType": "info", "eventTimestamp": "2026-11-28T00:00:00Z",
+                "shardObjectsCount": chunk.len() - failed_files.len()});
+            if !failed_files.is_empty() {
+                shard["statusName"] = json!("processed-with-failures");
+                shard["statusType"] = json!("warning");
+                shard["statusMetadata"] = json!({"failed_files": failed_files});
+            }
+            shard
+        })
+        .collect();
+    if let Some(reason) = st.broken_shards.get(batch) {
+        shards.push(json!({"shardId": format!("{batch}-broken"), "statusName": "ingest-failed",
+            "statusType": "error", "eventTimestamp": "2026-11-28T00:00:00Z", "shardObjectsCount": 0,
+            "statusMetadata": {"reason": reason}}));
+    }
+    shards
+}
+
+fn job_json(st: &State, job: &str, done: bool) -> Value {
+    let aborted = st.aborted.iter().any(|a| a == job);
+    json!({"jobId": job, "name": job, "currentStage": if done { "export" } else { "processing" },
+        "plannedStages": ["processing", "export"], "error": aborted, "isTerminal": done || aborted,
+        "lastNotification": null, "createdAt": "2026-11-28T00:00:00Z", "lastUpdate": "2026-11-28T00:00:00Z"})
+}
+
+/// Checks a restart body against `parameters-override-v1`.
+fn check_restart(body: &Value) -> Vec<String> {
+    let mut bad = Vec::new();
+    let Some(fields) = body.as_object() else {
+        return vec![format!("restart body {body} is not an object")];
+    };
+    if body["type"] != "parameters-override-v1" {
+        bad.push(format!("restart type {}", body["type"]));
+    }
+    for key in fields.keys() {
+        if ![
+            "type",
+            "computeConfiguration",
+            "maxParallelTasks",
+            "processingTimeoutSeconds",
+            "maxImageFailureRate",
+        ]
+        .contains(&key.as_str())
+        {
+            bad.push(format!("restart field {key}"));
+        }
+    }
+    if fields.len() == 1 {
+        bad.push("a restart body that overrides nothing (it must then be left out)".into());
+    }
+    if let Some(compute) = fields.get("computeConfiguration") {
+        if compute["type"] != "compute-configuration-v2" {
+            bad.push(format!("restart computeConfiguration {compute}"));
+        }
+        for key in compute.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_else(Vec::new) {
+            if !["type", "machineType", "workersPerMachine"].contains(&key.as_str()) {
+                bad.push(format!("restart computeConfiguration field {key}"));
+            }
+        }
+        if let Some(m) = compute.get("machineType")
+            && !matches!(m.as_str(), Some("cpu" | "gpu"))
+        {
+            bad.push(format!("machineType {m}"));
+        }
+    }
+    bad
+}
+
 fn valid_id(id: &str, max: usize) -> bool {
     !id.is_empty()
         && id.len() <= max
@@ -160,6 +336,13 @@ fn handle(req: &Recorded, state: &Arc<Mutex<State>>, base: &str) -> Reply {
     let mut st = state.lock().expect("lock");
     st.calls.push(format!("{} {path}", req.method));
     if path.starts_with("/files/") {
+        *st.file_downloads.entry(path.clone()).or_default() += 1;
+        if query.contains_key("api_key") {
+            st.violations.push(format!("{path}: a download URL was sent the API key"));
+        }
+        if st.file_faults.contains(&path) {
+            return error(500, "injected");
+        }
         return (200, vec![], format!("results for {path}\n").into_bytes());
     }
     if req.headers.iter().any(|(k, v)| k == "authorization" || v.contains(KEY)) {
@@ -200,33 +383,81 @@ fn handle(req: &Recorded, state: &Arc<Mutex<State>>, base: &str) -> Reply {
             }
             ingest(&mut st, state, ws, batch, kind, &query, &req.body)
         }
+        ("GET", ["data-staging", "v1", "external", ws, "batches"]) => {
+            if *ws != WORKSPACE {
+                st.violations.push(format!("batches of workspace {ws}"));
+            }
+            let mut ids: Vec<(usize, String)> = st.batches.iter().map(|(id, (_, _, n))| (*n, id.clone())).collect();
+            ids.sort_by(|a, b| b.cmp(a));
+            let items = ids.iter().filter_map(|(_, id)| batch_of(&st, id)).collect();
+            paged(&mut st, "batches", &query, "batches", items)
+        }
+        ("GET", ["data-staging", "v1", "external", _, "batches", batch]) => match batch_of(&st, batch) {
+            Some(b) => json_reply(200, json!({"batch": b})),
+            None => error(404, "batch not found"),
+        },
         ("GET", ["data-staging", "v1", "external", _, "batches", batch, "count"]) => {
-            json_reply(200, json!({"count": st.ingested.get(*batch).map_or(0, BTreeMap::len)}))
+            let count = match batch.strip_prefix("out-") {
+                Some(_) if batch_of(&st, batch).is_some() => OUTPUT_PARTS.iter().map(|(_, f)| f.len()).sum(),
+                _ => st.ingested.get(*batch).map_or(0, BTreeMap::len),
+            };
+            json_reply(200, json!({ "count": count }))
         }
         ("GET", ["data-staging", "v1", "external", _, "batches", batch, "shards"]) => {
-            if !query.contains_key("pageSize") {
-                st.violations.push("shards without pageSize".into());
-            }
-            let n = st.ingested.get(*batch).map_or(0, BTreeMap::len);
-            json_reply(
-                200,
-                json!({"shards": [{"shardId": format!("{batch}-0"), "statusName": "processed", "statusType": "info", "eventTimestamp": "2026-11-28T00:00:00Z", "shardObjectsCount": n}]}),
-            )
+            let shards = shards_of(&st, batch);
+            paged(&mut st, "shards", &query, "shards", shards)
         }
-        ("GET", ["data-staging", "v1", "external", _, "batches", batch, "parts"]) => json_reply(
-            200,
-            json!({"batchParts": [{"partName": "results", "partType": "shards", "contentType": "application/jsonl"}], "batch": batch}),
-        ),
-        ("GET", ["data-staging", "v1", "external", _, "batches", batch, "list"]) => {
-            if query.get("partName").map(String::as_str) != Some("results") {
-                st.violations.push(format!("list of {batch} without partName=results"));
-            }
-            json_reply(
+        ("GET", ["data-staging", "v1", "external", _, "batches", batch, "parts"]) => match batch_of(&st, batch) {
+            Some(b) if b["batchType"] == "multipart-batch" => json_reply(
                 200,
-                json!({"filesMetadata": [{"downloadURL": format!("{base}/files/{batch}-results.jsonl"), "fileName": "results.jsonl", "partName": "results", "contentType": "application/jsonl"}]}),
-            )
+                json!({"batchParts": OUTPUT_PARTS.iter().map(|(name, _)| json!({"partName": name,
+                    "partType": "shards", "contentType": "application/octet-stream"})).collect::<Vec<_>>()}),
+            ),
+            Some(_) => {
+                st.violations.push(format!("parts of {batch}, which is not a multipart batch"));
+                error(400, "not a multipart batch")
+            }
+            None => error(404, "batch not found"),
+        },
+        ("GET", ["data-staging", "v1", "external", _, "batches", batch, "list"]) => {
+            let Some(described) = batch_of(&st, batch) else {
+                return error(404, "batch not found");
+            };
+            let part = query.get("partName").cloned();
+            let files: Vec<Value> = if described["batchType"] == "multipart-batch" {
+                let Some((name, files)) = OUTPUT_PARTS.iter().find(|(n, _)| Some(*n) == part.as_deref()) else {
+                    st.violations.push(format!("list of multipart {batch} without one of its partName"));
+                    return error(400, "partName required");
+                };
+                files
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| json!({"downloadURL": format!("{base}/files/{batch}/{name}/{f}"), "fileName": f,
+                        "partName": name, "shardId": format!("shard-{i}"), "contentType": "application/octet-stream"}))
+                    .collect()
+            } else {
+                if let Some(p) = part {
+                    st.violations.push(format!("list of {batch} with partName {p}, but it has no parts"));
+                }
+                st.ingested
+                    .get(*batch)
+                    .map(|m| {
+                        m.keys()
+                            .map(|n| json!({"downloadURL": format!("{base}/files/{batch}/input/{n}"),
+                                "fileName": n, "contentType": "image/jpeg"}))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            paged(&mut st, "list", &query, "filesMetadata", files)
         }
         ("POST", ["batch-processing", "v1", "external", ws, "jobs", job]) => start_job(&mut st, ws, job, &req.body),
+        ("GET", ["batch-processing", "v1", "external", _, "jobs"]) => {
+            let mut ids: Vec<String> = st.jobs.keys().cloned().collect();
+            ids.sort();
+            let items = ids.iter().map(|j| job_json(&st, j, false)).collect();
+            paged(&mut st, "jobs", &query, "jobs", items)
+        }
         ("GET", ["batch-processing", "v1", "external", _, "jobs", job]) => {
             if !st.jobs.contains_key(*job) {
                 return error(404, "job not found");
@@ -234,20 +465,88 @@ fn handle(req: &Recorded, state: &Arc<Mutex<State>>, base: &str) -> Reply {
             let polls = st.job_polls.entry((*job).to_owned()).or_default();
             *polls += 1;
             let done = *polls >= 2;
+            json_reply(200, json!({"job": job_json(&st, job, done)}))
+        }
+        ("GET", ["batch-processing", "v1", "external", _, "jobs", job, "stages"]) => {
+            if !st.jobs.contains_key(*job) {
+                return error(404, "job not found");
+            }
             json_reply(
                 200,
-                json!({"job": {"jobId": job, "name": job, "currentStage": if done { "export" } else { "processing" },
-                "plannedStages": ["processing", "export"], "error": false, "isTerminal": done, "lastNotification": null,
-                "createdAt": "2026-11-28T00:00:00Z", "lastUpdate": "2026-11-28T00:00:00Z"}}),
+                json!({"stages": [
+                    {"processingStageId": "s1", "processingStageName": "processing", "tasksNumber": 3, "outputBatches": [], "statusType": "info"},
+                    {"processingStageId": "s2", "processingStageName": "export", "tasksNumber": 1, "outputBatches": [format!("out-{job}")], "statusType": "info"}
+                ]}),
             )
         }
-        ("GET", ["batch-processing", "v1", "external", _, "jobs", job, "stages"]) => json_reply(
-            200,
-            json!({"stages": [
-                {"processingStageId": "s1", "processingStageName": "processing", "tasksNumber": 2, "outputBatches": [], "statusType": "info"},
-                {"processingStageId": "s2", "processingStageName": "export", "tasksNumber": 1, "outputBatches": [format!("out-{job}")], "statusType": "info"}
-            ]}),
-        ),
+        ("GET", ["batch-processing", "v1", "external", _, "jobs", job, "stages", stage, "tasks"]) => {
+            if !st.jobs.contains_key(*job) || !matches!(*stage, "s1" | "s2") {
+                return error(404, "stage not found");
+            }
+            let statuses: &[&str] = if *stage == "s1" { &["info", "info", "error"] } else { &["info"] };
+            let items = statuses
+                .iter()
+                .enumerate()
+                .map(|(i, s)| json!({"taskId": format!("{stage}-t{i}"), "notification": {}, "statusType": s,
+                    "progress": 1.0, "eventTimestamp": "2026-11-28T00:00:00Z"}))
+                .collect();
+            paged(&mut st, "tasks", &query, "tasks", items)
+        }
+        ("POST", ["batch-processing", "v1", "external", _, "jobs", job, "abort"]) => {
+            if !req.body.is_empty() {
+                st.violations.push(format!("abort of {job} with a body"));
+            }
+            if !st.jobs.contains_key(*job) {
+                return error(404, "job not found");
+            }
+            st.aborted.push((*job).to_owned());
+            json_reply(200, json!({}))
+        }
+        ("POST", ["batch-processing", "v1", "external", _, "jobs", job, "restart"]) => {
+            if !st.jobs.contains_key(*job) {
+                return error(404, "job not found");
+            }
+            let body = if req.body.is_empty() {
+                None
+            } else {
+                match serde_json::from_slice::<Value>(&req.body) {
+                    Ok(v) => {
+                        let bad = check_restart(&v);
+                        st.violations.extend(bad);
+                        Some(v)
+                    }
+                    Err(_) => {
+                        st.violations.push(format!("restart of {job}: body is not JSON"));
+                        return error(400, "bad body");
+                    }
+                }
+            };
+            st.restarts.push(((*job).to_owned(), body));
+            json_reply(200, json!({}))
+        }
+        ("GET", ["batch-processing", "v1", "external", _, "jobs", job, "logs"]) => {
+            if !st.jobs.contains_key(*job) {
+                return error(404, "job not found");
+            }
+            let floor = match query.get("severity").map(String::as_str) {
+                None | Some("info") => 0,
+                Some("warning") => 1,
+                Some("error") => 2,
+                Some(other) => {
+                    st.violations.push(format!("logs severity {other}"));
+                    return error(400, "bad severity");
+                }
+            };
+            let items = LOGS
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i >= floor)
+                .map(|(i, (severity, payload))| json!({"createdAt": format!("2026-11-28T00:00:0{i}Z"),
+                    "processingStageId": "s1", "severity": severity, "reportingModule": "worker",
+                    "logType": "message", "payload": {"message": payload}}))
+                .collect();
+            paged(&mut st, "logs", &query, "logs", items)
+        }
         _ => {
             st.violations.push(format!("unexpected call {} {path}", req.method));
             error(404, "no such endpoint")
@@ -339,6 +638,10 @@ fn ingest(
         bad(format!("{} inline references, more than {limit}", refs.len()));
     }
     let url = body.get(&url_field).and_then(Value::as_str).map(str::to_owned);
+    let order = st.batches.len();
+    st.batches
+        .entry(batch.to_owned())
+        .or_insert_with(|| (query.get("displayName").cloned().unwrap_or_default(), prefix.to_owned(), order));
     st.ingests.push((
         batch.to_owned(),
         ingest_id.clone(),
@@ -381,8 +684,14 @@ fn ingest(
         for (name, url) in refs {
             let (status, bytes) = crate::http_get(&url);
             let mut st = state.lock().expect("lock");
+            st.taken.entry(batch.clone()).or_default().push(name.clone());
             if status == 200 {
                 st.ingested.entry(batch.clone()).or_default().insert(name, bytes);
+            } else if st.tolerate_failed_references {
+                st.failed.entry(batch.clone()).or_default().insert(
+                    name,
+                    ("download-error".to_owned(), format!("Could not download the file (HTTP {status})")),
+                );
             } else {
                 st.violations.push(format!("reference {name} answered {status}"));
             }

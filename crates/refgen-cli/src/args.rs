@@ -3,6 +3,8 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use refgen_core::naming::NameMode;
 
+pub use crate::lifecycle_args::*;
+
 /// Turn the contents of a bucket into a signed-URL references file (JSON Lines,
 /// `{"name": …, "url": …}` per object) for Roboflow Batch Processing.
 #[derive(Debug, Parser)]
@@ -28,6 +30,18 @@ pub enum Command {
     /// Make (or take) a references file and submit it to Roboflow Batch Processing; follow it.
     #[command(after_help = SUBMIT_EXAMPLES)]
     Submit(Box<SubmitArgs>),
+    /// Check a references file: every line, and a ranged GET of a sample of its URLs.
+    Verify(Box<VerifyArgs>),
+    /// Look at batches: list, show, and which references failed to ingest.
+    #[command(subcommand)]
+    Batches(BatchesCommand),
+    /// Download every file of a batch (a job's results) into a folder, resumably.
+    Export(Box<ExportArgs>),
+    /// Look at and control jobs: list, show, abort, restart, logs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// POST the notifications Roboflow sends to a webhook receiver, to test it.
+    WebhookCheck(Box<WebhookArgs>),
     /// Print a shell completion script: refgen completions bash > ~/.local/share/bash-completion/completions/refgen
     Completions {
         /// The shell.
@@ -171,6 +185,14 @@ pub struct SubmitArgs {
     /// Do everything up to the first Roboflow request (no upload) and print what would be sent.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Verify the references file (as `refgen verify` does) before the first Roboflow
+    /// request, and stop there when anything is wrong.
+    #[arg(long)]
+    pub verify: bool,
+
+    #[command(flatten)]
+    pub verify_check: VerifyCheckArgs,
 
     #[command(flatten)]
     pub references: ReferenceArgs,
@@ -428,7 +450,7 @@ impl RequestArgs {
     }
 }
 
-fn http_url(text: &str) -> Result<String, String> {
+pub(crate) fn http_url(text: &str) -> Result<String, String> {
     match url::Url::parse(text) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(text.to_owned()),
         Ok(u) => Err(format!("must be an http(s) URL, not {}:", u.scheme())),
@@ -436,7 +458,7 @@ fn http_url(text: &str) -> Result<String, String> {
     }
 }
 
-fn rate(text: &str) -> Result<f64, String> {
+pub(crate) fn rate(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
         Ok(_) => Err("must be between 0 and 1 (0.05 is 5 %)".to_owned()),
@@ -457,7 +479,7 @@ fn short_duration(text: &str) -> Result<std::time::Duration, String> {
     }
 }
 
-fn duration(text: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn duration(text: &str) -> Result<std::time::Duration, String> {
     refgen_core::expiry::parse_expiry(text).map_err(|e| match e {
         refgen_core::Error::InvalidExpiry { reason, .. } => reason,
         other => other.to_string(),
@@ -611,6 +633,13 @@ mod tests {
     /// Every example in `generate --help` and `submit --help`, rendered for 80 and
     /// 100 columns, pasted as it is shown (continuations joined): each is one
     /// command that parses. A wrapped line would break its `\\` continuation.
+    /// clap's own consistency checks (unique ids, valid defaults and conflicts) for
+    /// every subcommand; without it a clash only shows as a panic at run time.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
     #[test]
     fn help_examples_parse_as_pasted() {
         for sub in ["generate", "submit"] {

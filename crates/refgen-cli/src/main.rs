@@ -4,13 +4,20 @@
 //! A thin front end: parse the command line, build the stores and the selection,
 //! call the libraries, print. All behaviour lives in the library crates.
 
+mod api;
 mod args;
+mod batches;
+mod export;
 mod generate;
+mod jobs;
+mod lifecycle_args;
 mod logging;
 mod progress;
 mod signals;
 mod stores;
 mod submit;
+mod verify;
+mod webhook;
 
 use std::process::ExitCode;
 
@@ -59,7 +66,7 @@ fn main() -> ExitCode {
             let mut roff = Vec::new();
             Some(clap_mangen::Man::new(Cli::command()).render(&mut roff).map(|()| roff))
         }
-        Command::Generate(_) | Command::Submit(_) => None,
+        _ => None,
     };
     if let Some(page) = page {
         use std::io::Write;
@@ -88,6 +95,11 @@ fn main() -> ExitCode {
             match cli.command {
                 Command::Generate(args) => generate::command(*args, quiet).await.map(|()| ExitCode::SUCCESS),
                 Command::Submit(args) => submit::command(*args, quiet).await,
+                Command::Verify(args) => verify::command(*args, quiet).await,
+                Command::Batches(command) => batches::command(command, quiet).await,
+                Command::Export(args) => export::command(*args, quiet).await,
+                Command::Jobs(command) => jobs::command(command, quiet).await,
+                Command::WebhookCheck(args) => webhook::command(*args, quiet).await,
                 Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
             }
         };

@@ -18,7 +18,7 @@ use refgen::submit::{self, IngestEvent, JobEvent, Submission};
 use refgen_core::expiry::{display_duration, parse_expiry};
 use refgen_core::source::SourceUrl;
 use refgen_core::writer::{OutputTarget, ReferenceWriter};
-use refgen_roboflow::{Client, ClientBuilder, IngestRequest, JobOptions, MediaKind, References};
+use refgen_roboflow::{Client, IngestRequest, JobOptions, MediaKind, References};
 use serde_json::{Value, json};
 
 use crate::args::SubmitArgs;
@@ -162,14 +162,7 @@ pub async fn command(args: SubmitArgs, quiet: bool) -> Result<ExitCode> {
     let client = if args.dry_run {
         None
     } else {
-        let mut builder = ClientBuilder::from_env().with_retry(args.store.requests.retry_config());
-        if let Some(key) = &args.roboflow.api_key {
-            builder = builder.with_api_key(key);
-        }
-        if let Some(first) = args.store.requests.retry_delay {
-            builder = builder.with_backoff_base(first);
-        }
-        Some(builder.build()?)
+        Some(crate::api::client(&args.roboflow, &args.store.requests)?)
     };
     let say = |line: String| {
         if !quiet {
@@ -230,6 +223,21 @@ pub async fn command(args: SubmitArgs, quiet: bool) -> Result<ExitCode> {
         };
     let count: u64 = files.iter().map(|(_, n)| n).sum();
     let paths: Vec<std::path::PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
+
+    // --- --verify: before any upload or Roboflow request.
+    if args.verify {
+        let options = crate::verify::options(&args.verify_check, &args.store.requests, Some(kind));
+        for path in &paths {
+            let report = crate::verify::run(path, &options, quiet).await?;
+            if !report.ok {
+                anyhow::bail!(
+                    "--verify found problems in {}: {}; nothing was submitted",
+                    path.display(),
+                    report.describe()
+                );
+            }
+        }
+    }
 
     // --- How the references travel: a signed URL of an uploaded file, or inline.
     let submission = Submission {
@@ -311,10 +319,7 @@ pub async fn command(args: SubmitArgs, quiet: bool) -> Result<ExitCode> {
     };
 
     // --- Roboflow.
-    let workspace = match &args.roboflow.workspace {
-        Some(w) => w.clone(),
-        None => client.workspace().await?,
-    };
+    let workspace = crate::api::workspace(&client, &args.roboflow).await?;
     let mut duplicated = false;
     let mut ingest_ids = Vec::new();
     for (i, request) in ingest.enumerate() {

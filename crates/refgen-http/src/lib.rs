@@ -365,6 +365,7 @@ impl Transport {
             timeout: None,
             on_unauthorized: None,
             into_file: None,
+            max_body: None,
         }
     }
 }
@@ -377,6 +378,8 @@ pub struct Call<'a> {
     on_unauthorized: Option<&'a (dyn Fn() + Send + Sync)>,
     /// Where a successful answer's body goes instead of memory, and its expected length.
     into_file: Option<(&'a std::path::Path, Option<u64>)>,
+    /// Read at most this many bytes of a body, then stop (see [`Call::max_body`]).
+    max_body: Option<usize>,
 }
 
 impl<'a> Call<'a> {
@@ -392,6 +395,15 @@ impl<'a> Call<'a> {
     /// `expected`, is an answer that was not whole, and is tried again.
     pub fn into_file(mut self, path: &'a std::path::Path, expected: Option<u64>) -> Self {
         self.into_file = Some((path, expected));
+        self
+    }
+
+    /// Reads at most `limit` bytes of each answer's body and then stops reading it
+    /// (the connection is closed), for a probe that needs the status and headers
+    /// (and a short error text) but not an object a server might send whole when a
+    /// range was asked for. `parse` gets the body cut at `limit`.
+    pub fn max_body(mut self, limit: usize) -> Self {
+        self.max_body = Some(limit);
         self
     }
 
@@ -431,7 +443,7 @@ impl<'a> Call<'a> {
                     }))
                 })?;
                 let endpoint = origin(request.url());
-                let answer = whole_answer(&client, request, &endpoint, self.into_file);
+                let answer = whole_answer(&client, request, &endpoint, self.into_file, self.max_body);
                 let response = match tokio::time::timeout(timeout, answer).await {
                     Ok(Ok(response)) => response,
                     Ok(Err(broken)) => {
@@ -530,6 +542,7 @@ async fn whole_answer(
     request: reqwest::Request,
     endpoint: &str,
     into_file: Option<(&std::path::Path, Option<u64>)>,
+    max_body: Option<usize>,
 ) -> Result<Response, Broken> {
     let broken = |fault: Fault, e: reqwest::Error| Broken {
         fault,
@@ -563,6 +576,22 @@ async fn whole_answer(
             status,
             headers,
             body: Bytes::new(),
+        });
+    }
+    if let Some(limit) = max_body {
+        use futures::StreamExt;
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        while body.len() < limit
+            && let Some(chunk) = stream.next().await
+        {
+            let chunk = chunk.map_err(|e| broken(Fault::Interrupted(describe(&e)), e))?;
+            body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())]);
+        }
+        return Ok(Response {
+            status,
+            headers,
+            body: Bytes::from(body),
         });
     }
     let body = response

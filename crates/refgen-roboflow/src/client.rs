@@ -118,7 +118,6 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// Characters kept as they are in a path segment or query value.
 /// The path of the references-ingest call for a batch, escaped as it is sent.
 pub fn ingest_path(workspace: &str, batch_id: &str, kind: MediaKind) -> String {
     format!(
@@ -274,11 +273,7 @@ impl Client {
 
     /// How many files the batch holds so far.
     pub async fn batch_count(&self, workspace: &str, batch_id: &str) -> Result<u64, RoboflowError> {
-        let path = format!(
-            "/data-staging/v1/external/{}/batches/{}/count",
-            enc(workspace),
-            enc(batch_id)
-        );
+        let path = format!("{}/count", batch_path(workspace, batch_id));
         let doing = format!("counting batch `{batch_id}`");
         let v = self
             .call(reqwest::Method::GET, &path, &[], None, &doing, Duration::from_secs(60))
@@ -291,13 +286,64 @@ impl Client {
 
     /// Every shard of the batch (all pages).
     pub async fn shards(&self, workspace: &str, batch_id: &str) -> Result<Vec<Shard>, RoboflowError> {
-        let path = format!(
-            "/data-staging/v1/external/{}/batches/{}/shards",
-            enc(workspace),
-            enc(batch_id)
-        );
+        let path = format!("{}/shards", batch_path(workspace, batch_id));
         let doing = format!("listing the shards of batch `{batch_id}`");
         self.all_pages(&path, &[], "shards", &doing).await
+    }
+
+    /// One page of the workspace's batches (`token`: the previous page's).
+    pub async fn batches_page(&self, workspace: &str, token: Option<&str>) -> Result<Page<Batch>, RoboflowError> {
+        let path = format!("/data-staging/v1/external/{}/batches", enc(workspace));
+        self.page(&path, &[], "batches", "listing the batches", token).await
+    }
+
+    /// A batch's details.
+    pub async fn batch(&self, workspace: &str, batch_id: &str) -> Result<Batch, RoboflowError> {
+        let doing = format!("reading batch `{batch_id}`");
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                &batch_path(workspace, batch_id),
+                &[],
+                None,
+                &doing,
+                Duration::from_secs(60),
+            )
+            .await?;
+        Self::parse(v["batch"].clone(), &doing)
+    }
+
+    /// One page of a request that answers `{field: [...], nextPageToken}`.
+    async fn page<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        field: &str,
+        doing: &str,
+        token: Option<&str>,
+    ) -> Result<Page<T>, RoboflowError> {
+        let mut page_query = query.to_vec();
+        page_query.push(("pageSize", PAGE_SIZE.to_string()));
+        if let Some(t) = token {
+            page_query.push(("nextPageToken", t.to_owned()));
+        }
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                path,
+                &page_query,
+                None,
+                doing,
+                Duration::from_secs(60),
+            )
+            .await?;
+        let items = match &v[field] {
+            // An empty listing may leave the field out.
+            Value::Null => Vec::new(),
+            items => Self::parse(items.clone(), doing)?,
+        };
+        let next_page_token = v["nextPageToken"].as_str().filter(|t| !t.is_empty()).map(str::to_owned);
+        Ok(Page { items, next_page_token })
     }
 
     /// Follows `nextPageToken` through every page, collecting the array in `field`.
@@ -311,25 +357,11 @@ impl Client {
         let mut all = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut page_query = query.to_vec();
-            page_query.push(("pageSize", "100".to_owned()));
-            if let Some(t) = &token {
-                page_query.push(("nextPageToken", t.clone()));
-            }
-            let v = self
-                .call(
-                    reqwest::Method::GET,
-                    path,
-                    &page_query,
-                    None,
-                    doing,
-                    Duration::from_secs(60),
-                )
-                .await?;
-            let page: Vec<T> = Self::parse(v[field].clone(), doing)?;
-            all.extend(page);
-            match v["nextPageToken"].as_str() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+            let page = self.page(path, query, field, doing, token.as_deref()).await?;
+            all.extend(page.items);
+            match page.next_page_token {
+                // A token that comes back unchanged would page forever.
+                Some(t) if token.as_deref() != Some(&t) => token = Some(t),
                 _ => return Ok(all),
             }
         }
@@ -373,11 +405,7 @@ impl Client {
 
     /// The job's stages.
     pub async fn job_stages(&self, workspace: &str, job_id: &str) -> Result<Vec<Stage>, RoboflowError> {
-        let path = format!(
-            "/batch-processing/v1/external/{}/jobs/{}/stages",
-            enc(workspace),
-            enc(job_id)
-        );
+        let path = format!("{}/stages", job_path(workspace, job_id));
         let doing = format!("reading the stages of job `{job_id}`");
         let v = self
             .call(reqwest::Method::GET, &path, &[], None, &doing, Duration::from_secs(60))
@@ -387,11 +415,7 @@ impl Client {
 
     /// The parts of an (output) batch.
     pub async fn batch_parts(&self, workspace: &str, batch_id: &str) -> Result<Vec<BatchPart>, RoboflowError> {
-        let path = format!(
-            "/data-staging/v1/external/{}/batches/{}/parts",
-            enc(workspace),
-            enc(batch_id)
-        );
+        let path = format!("{}/parts", batch_path(workspace, batch_id));
         let doing = format!("listing the parts of batch `{batch_id}`");
         let v = self
             .call(reqwest::Method::GET, &path, &[], None, &doing, Duration::from_secs(60))
@@ -399,46 +423,111 @@ impl Client {
         Self::parse(v["batchParts"].clone(), &doing)
     }
 
-    /// Every file of one part of an (output) batch (all pages).
-    pub async fn list_files(
+    /// One page of a batch's files: of one part of a multipart (output) batch, or
+    /// of a simple or sharded batch with no part.
+    pub async fn files_page(
         &self,
         workspace: &str,
         batch_id: &str,
-        part: &str,
-    ) -> Result<Vec<FileMetadata>, RoboflowError> {
-        let path = format!(
-            "/data-staging/v1/external/{}/batches/{}/list",
-            enc(workspace),
-            enc(batch_id)
-        );
+        part: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<Page<FileMetadata>, RoboflowError> {
+        let path = format!("{}/list", batch_path(workspace, batch_id));
         let doing = format!("listing the files of batch `{batch_id}`");
-        self.all_pages(&path, &[("partName", part.to_owned())], "filesMetadata", &doing)
-            .await
+        let query: Vec<(&str, String)> = part.iter().map(|p| ("partName", (*p).to_owned())).collect();
+        self.page(&path, &query, "filesMetadata", &doing, token).await
     }
 
-    /// Downloads one result file (a plain GET of its download URL), through the
-    /// shared transport: a download cut short is fetched again.
-    pub async fn download(&self, url: &str) -> Result<Vec<u8>, RoboflowError> {
-        let doing = "downloading a result file";
+    /// Every job of the workspace (all pages).
+    pub async fn jobs(&self, workspace: &str) -> Result<Vec<Job>, RoboflowError> {
+        let path = format!("/batch-processing/v1/external/{}/jobs", enc(workspace));
+        self.all_pages(&path, &[], "jobs", "listing the jobs").await
+    }
+
+    /// Every task of a job's stage (all pages).
+    pub async fn stage_tasks(&self, workspace: &str, job_id: &str, stage_id: &str) -> Result<Vec<Task>, RoboflowError> {
+        let path = format!("{}/stages/{}/tasks", job_path(workspace, job_id), enc(stage_id));
+        let doing = format!("listing the tasks of stage `{stage_id}` of job `{job_id}`");
+        self.all_pages(&path, &[], "tasks", &doing).await
+    }
+
+    /// Stops a running job (`POST …/abort`, no body).
+    pub async fn abort_job(&self, workspace: &str, job_id: &str) -> Result<(), RoboflowError> {
+        let path = format!("{}/abort", job_path(workspace, job_id));
+        let doing = format!("aborting job `{job_id}`");
+        self.call(reqwest::Method::POST, &path, &[], None, &doing, Duration::from_secs(60))
+            .await?;
+        Ok(())
+    }
+
+    /// Starts a job again, with what `options` overrides (no body when nothing).
+    pub async fn restart_job(
+        &self,
+        workspace: &str,
+        job_id: &str,
+        options: &RestartOptions,
+    ) -> Result<(), RoboflowError> {
+        let path = format!("{}/restart", job_path(workspace, job_id));
+        let doing = format!("restarting job `{job_id}`");
+        let body = options.body();
+        self.call(
+            reqwest::Method::POST,
+            &path,
+            &[],
+            body.as_ref(),
+            &doing,
+            Duration::from_secs(60),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// One page of a job's logs, of `severity` and above when given.
+    pub async fn job_logs_page(
+        &self,
+        workspace: &str,
+        job_id: &str,
+        severity: Option<Severity>,
+        token: Option<&str>,
+    ) -> Result<Page<LogEntry>, RoboflowError> {
+        let path = format!("{}/logs", job_path(workspace, job_id));
+        let doing = format!("reading the logs of job `{job_id}`");
+        let query: Vec<(&str, String)> = severity.iter().map(|s| ("severity", s.as_str().to_owned())).collect();
+        self.page(&path, &query, "logs", &doing, token).await
+    }
+
+    /// Downloads one file of a batch (a plain GET of its download URL) into `path`,
+    /// streamed, through the shared transport: a download cut short is fetched again.
+    pub async fn download_to(&self, url: &str, path: &std::path::Path) -> Result<(), RoboflowError> {
+        let doing = "downloading a batch file";
         self.transport
             .call(doing)
             .timeout(Duration::from_secs(300))
+            .into_file(path, None)
             .send(
                 || async { Ok(self.transport.client().get(url)) },
                 |response| match response.status {
-                    200 => Ok(response.body.to_vec()),
+                    200..=299 => Ok(()),
                     status => Err(Reject::Fail(RoboflowError::Api {
                         doing: doing.into(),
                         status,
-                        message: String::new(),
+                        message: response.text().chars().take(200).collect(),
                         attempts: 1,
                         elapsed: Duration::ZERO,
                     })),
                 },
             )
             .await
-            .map_err(|e| failed(e, "the result's download URL", doing))
+            .map_err(|e| failed(e, "the file's download URL", doing))
     }
+}
+
+/// Items asked for per page of a listing.
+const PAGE_SIZE: u32 = 100;
+
+/// The path of a batch, escaped as it is sent.
+fn batch_path(workspace: &str, batch_id: &str) -> String {
+    format!("/data-staging/v1/external/{}/batches/{}", enc(workspace), enc(batch_id))
 }
 
 /// A call that failed for good, with the attempts and time the transport spent

@@ -13,6 +13,7 @@
 mod client;
 mod error;
 mod ids;
+pub mod notifications;
 mod redact;
 mod types;
 

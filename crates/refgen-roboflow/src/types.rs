@@ -96,6 +96,9 @@ pub struct Shard {
     /// Objects in the shard.
     #[serde(rename = "shardObjectsCount", default)]
     pub objects: u64,
+    /// When the status was set.
+    #[serde(rename = "eventTimestamp", default)]
+    pub event_timestamp: Option<String>,
     /// Details.
     #[serde(rename = "statusMetadata", default)]
     pub status_metadata: Option<serde_json::Value>,
@@ -114,6 +117,15 @@ pub struct Job {
     /// Id.
     #[serde(rename = "jobId", default)]
     pub job_id: String,
+    /// Name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// When it was created.
+    #[serde(rename = "createdAt", default)]
+    pub created_at: Option<String>,
+    /// When it last changed.
+    #[serde(rename = "lastUpdate", default)]
+    pub last_update: Option<String>,
     /// Current stage, if any.
     #[serde(rename = "currentStage", default)]
     pub current_stage: Option<String>,
@@ -180,6 +192,163 @@ pub struct FileMetadata {
     /// Shard.
     #[serde(rename = "shardId", default)]
     pub shard_id: Option<String>,
+    /// Content type.
+    #[serde(rename = "contentType", default)]
+    pub content_type: Option<String>,
+}
+
+/// A batch of the workspace (`GET …/batches/{id}`, and each of `GET …/batches`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Batch {
+    /// Id.
+    #[serde(rename = "batchId")]
+    pub batch_id: String,
+    /// Display name.
+    #[serde(rename = "displayName", default)]
+    pub display_name: String,
+    /// `simple-batch`, `sharded-batch` or `multipart-batch` (a job's output).
+    #[serde(rename = "batchType", default)]
+    pub batch_type: String,
+    /// What it holds (images, videos, …).
+    #[serde(rename = "batchContentType", default)]
+    pub batch_content_type: String,
+    /// When it was created.
+    #[serde(rename = "createdDate", default)]
+    pub created_date: Option<String>,
+    /// When it expires.
+    #[serde(rename = "expiryDate", default)]
+    pub expiry_date: Option<String>,
+}
+
+impl Batch {
+    /// A job's output, in parts (listed by part name).
+    pub fn is_multipart(&self) -> bool {
+        self.batch_type == "multipart-batch"
+    }
+}
+
+/// One page of a paged listing, and the token of the next.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The page's items.
+    pub items: Vec<T>,
+    /// The next page's token; none on the last page.
+    pub next_page_token: Option<String>,
+}
+
+/// A task of a job's stage.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Task {
+    /// Id.
+    #[serde(rename = "taskId", default)]
+    pub task_id: String,
+    /// Status.
+    #[serde(rename = "statusType", default)]
+    pub status_type: String,
+    /// Progress (0 to 1), when told.
+    #[serde(default)]
+    pub progress: Option<f64>,
+    /// Last notification, free form.
+    #[serde(default)]
+    pub notification: Option<serde_json::Value>,
+    /// When the status was set.
+    #[serde(rename = "eventTimestamp", default)]
+    pub event_timestamp: Option<String>,
+}
+
+/// One log entry of a job.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct LogEntry {
+    /// When.
+    #[serde(rename = "createdAt", default)]
+    pub created_at: String,
+    /// `info`, `warning` or `error`.
+    #[serde(default)]
+    pub severity: String,
+    /// The stage it is about.
+    #[serde(rename = "processingStageId", default, skip_serializing_if = "Option::is_none")]
+    pub processing_stage_id: Option<String>,
+    /// The task it is about.
+    #[serde(rename = "taskId", default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    /// Which part of the service wrote it.
+    #[serde(rename = "reportingModule", default)]
+    pub reporting_module: String,
+    /// Its kind.
+    #[serde(rename = "logType", default)]
+    pub log_type: String,
+    /// Its content, free form.
+    #[serde(default)]
+    pub payload: serde_json::Value,
+}
+
+/// Log severities `jobs logs` can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// Everything.
+    Info,
+    /// Warnings and errors.
+    Warning,
+    /// Errors only.
+    Error,
+}
+
+impl Severity {
+    /// The query value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// What a restart changes (`parameters-override-v1`); all empty restarts the job
+/// as it was, and then no body is sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RestartOptions {
+    /// `computeConfiguration.machineType`: `cpu` or `gpu`.
+    pub machine_type: Option<String>,
+    /// `computeConfiguration.workersPerMachine`.
+    pub workers_per_machine: Option<u32>,
+    /// `maxParallelTasks`.
+    pub max_parallel_tasks: Option<u32>,
+    /// `processingTimeoutSeconds`.
+    pub processing_timeout_seconds: Option<u64>,
+    /// `maxImageFailureRate`.
+    pub max_image_failure_rate: Option<f64>,
+}
+
+impl RestartOptions {
+    /// The request body, or none when nothing is overridden.
+    pub fn body(&self) -> Option<serde_json::Value> {
+        use serde_json::json;
+        if *self == RestartOptions::default() {
+            return None;
+        }
+        let mut body = json!({"type": "parameters-override-v1"});
+        if self.machine_type.is_some() || self.workers_per_machine.is_some() {
+            let mut compute = json!({"type": "compute-configuration-v2"});
+            if let Some(m) = &self.machine_type {
+                compute["machineType"] = json!(m);
+            }
+            if let Some(w) = self.workers_per_machine {
+                compute["workersPerMachine"] = json!(w);
+            }
+            body["computeConfiguration"] = compute;
+        }
+        if let Some(t) = self.max_parallel_tasks {
+            body["maxParallelTasks"] = json!(t);
+        }
+        if let Some(t) = self.processing_timeout_seconds {
+            body["processingTimeoutSeconds"] = json!(t);
+        }
+        if let Some(r) = self.max_image_failure_rate {
+            body["maxImageFailureRate"] = json!(r);
+        }
+        Some(body)
+    }
 }
 
 /// Optional settings of a job, beyond the contract's minimal body.

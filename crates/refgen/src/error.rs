@@ -62,6 +62,12 @@ pub enum Error {
         /// The job.
         job_id: String,
     },
+    /// An export could not go on.
+    #[error("{0}")]
+    Export(String),
+    /// Verifying could not go on.
+    #[error("{0}")]
+    Verify(String),
     /// A local file could not be read or written.
     #[error("cannot use {}: {source}", path.display())]
     Io {

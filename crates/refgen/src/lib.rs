@@ -7,7 +7,11 @@
 //!   its references through the streaming, atomic writer;
 //! - [`submit`]: check a references file, build the ingest requests (an uploaded
 //!   file's signed URL, or inline chunks), and follow ingestion and a job as
-//!   streams of events.
+//!   streams of events;
+//! - [`verify`]: check a references file before a batch is spent on it (every
+//!   line, and a ranged GET of a sample of its URLs);
+//! - [`failures`]: which references of a batch failed to ingest, and a retry file;
+//! - [`export`]: download every file of a batch (a job's results), resumably.
 //!
 //! The provider crates (`refgen-s3`, `refgen-gcs`, `refgen-azure`), the core
 //! (`refgen-core`: sources, filters, names, the listing engine, the writer) and the
@@ -66,9 +70,12 @@
 //! ```
 
 mod error;
+pub mod export;
+pub mod failures;
 pub mod generate;
 pub mod store;
 pub mod submit;
+pub mod verify;
 
 pub use error::Error;
 

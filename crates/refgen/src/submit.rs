@@ -413,20 +413,15 @@ pub fn job_events<'a>(
     .boxed()
 }
 
-/// Downloads every file of the job's export stage's output batches into `dir`;
-/// returns the files written. Names come from the service: only their last
-/// segment is used, so nothing is written outside `dir`.
+/// Downloads every file of the job's export stage's output batches into `dir`
+/// (a subfolder per batch when there are several), as [`crate::export`] does:
+/// resumably, a folder per part. Returns the files, relative to `dir`.
 pub async fn download_results(
     client: &Client,
     workspace: &str,
     job_id: &str,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, Error> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| Error::Io { path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
     let stages = client.job_stages(workspace, job_id).await?;
     let batches: Vec<String> = stages
         .iter()
@@ -438,18 +433,13 @@ pub async fn download_results(
     }
     let mut written = Vec::new();
     for batch in &batches {
-        for part in client.batch_parts(workspace, batch).await? {
-            for file in client.list_files(workspace, batch, &part.name).await? {
-                let name = file.file_name.rsplit(['/', '\\']).next().unwrap_or_default();
-                if name.is_empty() || name == "." || name == ".." {
-                    continue;
-                }
-                let bytes = client.download(&file.download_url).await?;
-                let path = dir.join(name);
-                std::fs::write(&path, bytes).map_err(io(&path))?;
-                written.push(path);
-            }
-        }
+        let (into, prefix) = match batches.len() {
+            1 => (dir.to_owned(), PathBuf::new()),
+            _ => (dir.join(batch), PathBuf::from(batch)),
+        };
+        let options = crate::export::ExportOptions::default();
+        let summary = crate::export::export_batch(client, workspace, batch, &into, &options, None).await?;
+        written.extend(summary.paths.into_iter().map(|p| prefix.join(p)));
     }
     Ok(written)
 }

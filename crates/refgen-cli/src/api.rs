@@ -1,0 +1,72 @@
+//! The Roboflow client and workspace that every command talking to Roboflow
+//! builds the same way, and how their answers are shown: a table for people, or
+//! JSON for scripts.
+
+use std::io::Write;
+
+use anyhow::Result;
+use refgen_roboflow::{Client, ClientBuilder};
+use serde::Serialize;
+
+use crate::args::{RequestArgs, RoboflowArgs};
+
+/// The client these flags describe (the key from --api-key or ROBOFLOW_API_KEY).
+pub fn client(roboflow: &RoboflowArgs, requests: &RequestArgs) -> Result<Client> {
+    let mut builder = ClientBuilder::from_env().with_retry(requests.retry_config());
+    if let Some(key) = &roboflow.api_key {
+        builder = builder.with_api_key(key);
+    }
+    if let Some(first) = requests.retry_delay {
+        builder = builder.with_backoff_base(first);
+    }
+    Ok(builder.build()?)
+}
+
+/// The workspace: given, or the API key's own.
+pub async fn workspace(client: &Client, roboflow: &RoboflowArgs) -> Result<String> {
+    Ok(match &roboflow.workspace {
+        Some(w) => w.clone(),
+        None => client.workspace().await?,
+    })
+}
+
+/// Prints one JSON document on stdout.
+pub fn print_json(value: &impl Serialize) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Prints one JSON Lines record on stdout.
+pub fn print_json_line(value: &impl Serialize) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Prints rows under a header, in aligned columns without borders.
+pub fn print_table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Result<()> {
+    let mut table = comfy_table::Table::new();
+    table
+        .load_preset(comfy_table::presets::NOTHING)
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header(header.iter().map(|h| h.to_uppercase()));
+    for row in rows {
+        table.add_row(row);
+    }
+    let mut out = std::io::stdout().lock();
+    for line in table.to_string().lines() {
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+/// `-` for a value that is not there.
+pub fn or_dash(value: Option<&str>) -> String {
+    match value {
+        Some(v) if !v.is_empty() => v.to_owned(),
+        _ => "-".to_owned(),
+    }
+}

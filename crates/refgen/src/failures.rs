@@ -1,0 +1,236 @@
+//! Which references of a batch failed to ingest, and why; and a references file
+//! to submit them again.
+//!
+//! The service reports ingest progress per shard (`GET …/batches/{id}/shards`,
+//! what `inference-cli data-staging list-ingest-details` prints). A shard's
+//! `statusMetadata` is free form; refgen reads from it, when present, a list of
+//! failed files shaped like the files-status webhook's `failed_files`
+//! (`[{"type", "file_name", "reason"}]`, camelCase spellings accepted too), and
+//! for a shard whose `statusType` says error without such a list, one failure
+//! for the whole shard with the reason it gives. When the original references
+//! file is given, every name in it that the batch's own listing
+//! (`GET …/batches/{id}/list`) does not hold is reported as well (`not-in-batch`):
+//! that catches failures the shards do not name.
+
+use std::collections::HashSet;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use refgen_core::writer::ReferenceLine;
+use refgen_roboflow::{Client, Shard};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Error;
+
+/// One failure: a reference (or a whole shard) that did not make it into the batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestFailure {
+    /// The batch.
+    pub batch_id: String,
+    /// The shard that reported it; none for a name found missing from the batch.
+    pub shard_id: Option<String>,
+    /// The reference's name; none when a whole shard failed without naming its files.
+    pub name: Option<String>,
+    /// The kind the service gave (or `shard-error`, `not-in-batch`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Why, in the service's words.
+    pub reason: String,
+}
+
+/// The failures the batch's shards report.
+pub async fn shard_failures(client: &Client, workspace: &str, batch_id: &str) -> Result<Vec<IngestFailure>, Error> {
+    let shards = client.shards(workspace, batch_id).await?;
+    Ok(shards.iter().flat_map(|s| failures_of(batch_id, s)).collect())
+}
+
+/// The failures one shard reports (see the module doc).
+pub fn failures_of(batch_id: &str, shard: &Shard) -> Vec<IngestFailure> {
+    let meta = shard.status_metadata.clone().unwrap_or(Value::Null);
+    let text = |v: &Value, keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| v.get(*k).and_then(Value::as_str))
+            .map(str::to_owned)
+    };
+    let listed = ["failed_files", "failedFiles", "failures"]
+        .iter()
+        .find_map(|k| meta.get(*k).and_then(Value::as_array));
+    if let Some(files) = listed
+        && !files.is_empty()
+    {
+        return files
+            .iter()
+            .map(|f| IngestFailure {
+                batch_id: batch_id.to_owned(),
+                shard_id: Some(shard.shard_id.clone()),
+                name: text(f, &["file_name", "fileName", "name"]),
+                kind: text(f, &["type"]).unwrap_or_else(|| "failed".to_owned()),
+                reason: text(f, &["reason", "error", "message"]).unwrap_or_default(),
+            })
+            .collect();
+    }
+    if shard.failed() {
+        return vec![IngestFailure {
+            batch_id: batch_id.to_owned(),
+            shard_id: Some(shard.shard_id.clone()),
+            name: None,
+            kind: "shard-error".to_owned(),
+            reason: text(&meta, &["reason", "error", "message", "details"]).unwrap_or_else(|| {
+                format!(
+                    "shard status {} ({}), {} objects",
+                    shard.status_name, shard.status_type, shard.objects
+                )
+            }),
+        }];
+    }
+    Vec::new()
+}
+
+/// Every name of the references file at `references` that the batch's listing
+/// does not hold and `known` does not already name.
+pub async fn missing_from_batch(
+    client: &Client,
+    workspace: &str,
+    batch_id: &str,
+    references: &Path,
+    known: &HashSet<String>,
+) -> Result<Vec<IngestFailure>, Error> {
+    // The batch's names, a page at a time: about a name's length per file.
+    let mut held = HashSet::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = client.files_page(workspace, batch_id, None, token.as_deref()).await?;
+        held.extend(page.items.into_iter().map(|f| f.file_name));
+        match page.next_page_token {
+            Some(t) if token.as_deref() != Some(&t) => token = Some(t),
+            _ => break,
+        }
+    }
+    let mut missing = Vec::new();
+    for_each_reference(references, |line, _| {
+        if !held.contains(&line.name) && !known.contains(&line.name) {
+            missing.push(IngestFailure {
+                batch_id: batch_id.to_owned(),
+                shard_id: None,
+                name: Some(line.name.clone()),
+                kind: "not-in-batch".to_owned(),
+                reason: "the references file names it, but the batch holds no file of that name".to_owned(),
+            });
+        }
+        Ok(())
+    })?;
+    Ok(missing)
+}
+
+/// What [`write_retry_file`] wrote.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RetryFile {
+    /// Where.
+    pub path: PathBuf,
+    /// References written.
+    pub references: u64,
+    /// Failed names that `from` does not hold (no longer in the source, when it
+    /// was listed again).
+    pub not_found: Vec<String>,
+}
+
+/// Writes the lines of `from` whose names are in `names` to `target`, atomically
+/// (a temporary file beside it, renamed when whole).
+pub fn write_retry_file(from: &Path, names: &HashSet<String>, target: &Path) -> Result<RetryFile, Error> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| Error::Io { path, source }
+    };
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".refgen-retry-")
+        .tempfile_in(&dir)
+        .map_err(io(&dir))?;
+    let mut written = HashSet::new();
+    {
+        let mut out = std::io::BufWriter::new(temp.as_file_mut());
+        for_each_reference(from, |line, raw| {
+            if names.contains(&line.name) && written.insert(line.name.clone()) {
+                writeln!(out, "{raw}").map_err(io(target))?;
+            }
+            Ok(())
+        })?;
+        out.flush().map_err(io(target))?;
+    }
+    temp.as_file().sync_all().map_err(io(target))?;
+    temp.persist(target).map_err(|e| Error::Io {
+        path: target.to_owned(),
+        source: e.error,
+    })?;
+    let mut not_found: Vec<String> = names.difference(&written).cloned().collect();
+    not_found.sort();
+    Ok(RetryFile {
+        path: target.to_owned(),
+        references: written.len() as u64,
+        not_found,
+    })
+}
+
+/// Calls `f` with each reference of the file at `path` (blank lines skipped).
+fn for_each_reference(path: &Path, mut f: impl FnMut(&ReferenceLine, &str) -> Result<(), Error>) -> Result<(), Error> {
+    let unreadable = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let reader = std::io::BufReader::new(std::fs::File::open(path).map_err(unreadable)?);
+    for (n, raw) in reader.lines().enumerate() {
+        let raw = raw.map_err(unreadable)?;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let line: ReferenceLine = serde_json::from_str(&raw).map_err(|e| Error::References {
+            path: path.to_owned(),
+            line: n + 1,
+            reason: format!("not a JSON object with name and url: {e}"),
+        })?;
+        f(&line, &raw)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn shard(status_type: &str, meta: Option<Value>) -> Shard {
+        serde_json::from_value(json!({"shardId": "s1", "statusName": "x", "statusType": status_type,
+            "shardObjectsCount": 3, "statusMetadata": meta}))
+        .expect("shard")
+    }
+
+    #[test]
+    fn failed_files_are_read_in_either_spelling_and_a_failed_shard_counts_once() {
+        let listed = shard(
+            "info",
+            Some(json!({"failed_files": [{"type": "download-error", "file_name": "a.jpg", "reason": "404"}]})),
+        );
+        let got = failures_of("b", &listed);
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].name.as_deref(), got[0].kind.as_str()),
+            (Some("a.jpg"), "download-error")
+        );
+        let camel = shard(
+            "info",
+            Some(json!({"failedFiles": [{"type": "t", "fileName": "b.jpg", "reason": "r"}]})),
+        );
+        assert_eq!(failures_of("b", &camel)[0].name.as_deref(), Some("b.jpg"));
+        let whole = shard("error", Some(json!({"reason": "archive corrupted"})));
+        let got = failures_of("b", &whole);
+        assert_eq!(
+            (got[0].name.clone(), got[0].reason.as_str()),
+            (None, "archive corrupted")
+        );
+        assert!(failures_of("b", &shard("info", None)).is_empty());
+    }
+}

@@ -1,0 +1,427 @@
+//! Checking a references file before a batch is spent on it.
+//!
+//! Every line is checked without a request: that it parses, that its name is
+//! unique and has an extension Roboflow takes, that its URL is https (plain http
+//! only on a loopback test server), and, from the signature's own parameters
+//! (`X-Amz-Date`/`X-Amz-Expires`, `X-Goog-Date`/`X-Goog-Expires`, Azure SAS
+//! `st`/`se`, V2 `Expires`), that it is valid now and still will be after
+//! `min_valid`. Then a sample of the URLs (or all of them) is fetched with a
+//! one-byte ranged GET, a few at once, through the shared transport (so a
+//! throttled or flaky server is retried, not reported): the answer tells a
+//! missing object, a refused or expired signature, and the object's size.
+//!
+//! The sample is the `n` names with the smallest hash (xxh3), so it is spread
+//! over the file, the same on every run, and kept in a bounded heap while the
+//! file streams by. Names are kept (to find repeats), nothing else.
+
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
+use std::io::BufRead;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use futures::stream::{self, StreamExt};
+use refgen_core::filter::MediaPreset;
+use refgen_core::size::ROBOFLOW_IMAGE_LIMIT;
+use refgen_core::writer::ReferenceLine;
+use refgen_http::{Reject, RetryConfig, SendError, Transport};
+use refgen_roboflow::MediaKind;
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::submit::fetchable;
+
+/// The batch's processing window: URLs should stay valid this long (`--min-valid`'s default).
+pub const PROCESSING_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// Names kept per problem in a report (the count is always whole).
+pub const NAMES_KEPT: usize = 100;
+
+/// Clock difference tolerated between this machine and a store, as the stores do.
+const CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+/// What is wrong with a reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Problem {
+    /// A line that is not `{"name", "url"}`.
+    BadLine,
+    /// A name used on an earlier line.
+    DuplicateName,
+    /// A name whose extension is not among Roboflow's images (or videos).
+    BadExtension,
+    /// A plain `http://` URL (Roboflow fetches https only).
+    PlainHttp,
+    /// The URL's signature has expired.
+    Expired,
+    /// The URL's signature is not valid yet.
+    NotYetValid,
+    /// The URL expires before `min_valid` has passed.
+    ExpiresSoon,
+    /// The store refused the signature.
+    SignatureRefused,
+    /// The store has no such object.
+    Missing,
+    /// The object is larger than Roboflow takes for an image (20 MiB).
+    TooLarge,
+    /// The store could not be reached, or answered another error, after retries.
+    Unreachable,
+}
+
+impl Problem {
+    /// The kebab-case name used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Problem::BadLine => "bad-line",
+            Problem::DuplicateName => "duplicate-name",
+            Problem::BadExtension => "bad-extension",
+            Problem::PlainHttp => "plain-http",
+            Problem::Expired => "expired",
+            Problem::NotYetValid => "not-yet-valid",
+            Problem::ExpiresSoon => "expires-soon",
+            Problem::SignatureRefused => "signature-refused",
+            Problem::Missing => "missing",
+            Problem::TooLarge => "too-large",
+            Problem::Unreachable => "unreachable",
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a references file is verified.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// URLs to fetch: a sample of this many, or every one when `None`.
+    pub sample: Option<usize>,
+    /// URLs must stay valid at least this long from now.
+    pub min_valid: Duration,
+    /// Requests at once.
+    pub concurrency: usize,
+    /// Images or videos (decides the extensions and the size limit); when
+    /// `None`, either list's extensions pass and sizes are checked for image names.
+    pub kind: Option<MediaKind>,
+    /// Timeouts and retries of the requests.
+    pub retry: RetryConfig,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            sample: Some(100),
+            min_valid: PROCESSING_WINDOW,
+            concurrency: 16,
+            kind: None,
+            retry: RetryConfig::default(),
+        }
+    }
+}
+
+/// One kind of problem: how many references have it, and (the first) which.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Found {
+    /// References with this problem.
+    pub count: u64,
+    /// Their names (at most [`NAMES_KEPT`]; a bad line is named `line N`).
+    pub names: Vec<String>,
+}
+
+/// What verifying found.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Report {
+    /// References in the file.
+    pub references: u64,
+    /// URLs fetched.
+    pub fetched: u64,
+    /// Problems by kind; empty when all is well.
+    pub problems: BTreeMap<Problem, Found>,
+    /// Whether nothing was found.
+    pub ok: bool,
+}
+
+impl Report {
+    fn add(&mut self, problem: Problem, name: &str) {
+        let found = self.problems.entry(problem).or_default();
+        found.count += 1;
+        if found.names.len() < NAMES_KEPT {
+            found.names.push(name.to_owned());
+        }
+    }
+
+    /// References with at least one problem, counted once per problem.
+    pub fn problem_count(&self) -> u64 {
+        self.problems.values().map(|f| f.count).sum()
+    }
+
+    /// `2 missing, 1 expired`: the problems in one phrase.
+    pub fn describe(&self) -> String {
+        self.problems
+            .iter()
+            .map(|(p, f)| format!("{} {}", f.count, p.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// A line kept for fetching.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Sampled {
+    hash: u64,
+    name: String,
+    url: String,
+}
+
+/// Verifies the references file at `path` (see the module doc).
+pub async fn verify(path: &Path, options: &VerifyOptions) -> Result<Report, Error> {
+    let now = SystemTime::now();
+    let unreadable = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let reader = std::io::BufReader::new(std::fs::File::open(path).map_err(unreadable)?);
+    let mut report = Report::default();
+    let mut names = HashSet::new();
+    let mut all = Vec::new();
+    let mut sample: BinaryHeap<Sampled> = BinaryHeap::new();
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.map_err(unreadable)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        report.references += 1;
+        let Ok(r) = serde_json::from_str::<ReferenceLine>(&line) else {
+            report.add(Problem::BadLine, &format!("line {}", n + 1));
+            continue;
+        };
+        if !names.insert(r.name.clone()) {
+            report.add(Problem::DuplicateName, &r.name);
+        }
+        let extension_ok = match options.kind {
+            Some(MediaKind::Images) => MediaPreset::Images.matches(&r.name),
+            Some(MediaKind::Videos) => MediaPreset::Videos.matches(&r.name),
+            None => MediaPreset::Images.matches(&r.name) || MediaPreset::Videos.matches(&r.name),
+        };
+        if !extension_ok {
+            report.add(Problem::BadExtension, &r.name);
+        }
+        let mut fetch = true;
+        if fetchable(&r.url).is_err() {
+            report.add(Problem::PlainHttp, &r.name);
+            // Never fetched: it may point anywhere.
+            fetch = false;
+        }
+        match validity(&r.url) {
+            Some((start, _)) if start > now + CLOCK_SKEW => {
+                report.add(Problem::NotYetValid, &r.name);
+                fetch = false;
+            }
+            Some((_, end)) if end <= now => {
+                report.add(Problem::Expired, &r.name);
+                fetch = false;
+            }
+            Some((_, end)) if end < now + options.min_valid => report.add(Problem::ExpiresSoon, &r.name),
+            _ => {}
+        }
+        if !fetch {
+            continue;
+        }
+        match options.sample {
+            None => all.push((r.name, r.url)),
+            Some(0) => {}
+            Some(size) => {
+                let hash = xxhash_rust::xxh3::xxh3_64(r.name.as_bytes());
+                if sample.len() < size {
+                    sample.push(Sampled {
+                        hash,
+                        name: r.name,
+                        url: r.url,
+                    });
+                } else if sample.peek().is_some_and(|top| hash < top.hash) {
+                    sample.pop();
+                    sample.push(Sampled {
+                        hash,
+                        name: r.name,
+                        url: r.url,
+                    });
+                }
+            }
+        }
+    }
+    let targets: Vec<(String, String)> = match options.sample {
+        None => all,
+        Some(_) => sample.into_sorted_vec().into_iter().map(|s| (s.name, s.url)).collect(),
+    };
+    let transport =
+        Transport::new(options.retry).map_err(|e| Error::Verify(format!("cannot start the HTTP client: {e}")))?;
+    let checked: Vec<(String, Option<Problem>)> = stream::iter(targets)
+        .map(|(name, url)| {
+            let transport = &transport;
+            async move {
+                let problem = probe(transport, &url, &name, options.kind).await;
+                (name, problem)
+            }
+        })
+        .buffered(options.concurrency.max(1))
+        .collect()
+        .await;
+    for (name, problem) in checked {
+        report.fetched += 1;
+        if let Some(problem) = problem {
+            report.add(problem, &name);
+        }
+    }
+    report.ok = report.problems.is_empty();
+    Ok(report)
+}
+
+/// A one-byte ranged GET of `url`: what is wrong, if anything.
+async fn probe(transport: &Transport, url: &str, name: &str, kind: Option<MediaKind>) -> Option<Problem> {
+    let doing = "fetching a reference's first byte";
+    let answer = transport
+        .call(doing)
+        .max_body(16 * 1024)
+        .send(
+            || async { Ok::<_, Problem>(transport.client().get(url).header("range", "bytes=0-0")) },
+            |response| {
+                if response.is_success() {
+                    return Ok(total_size(&response.headers));
+                }
+                let text = response.text().to_ascii_lowercase();
+                Err(Reject::Fail(match response.status {
+                    404 => Problem::Missing,
+                    400 | 401 | 403 if text.contains("expired") || text.contains("expiry") => Problem::Expired,
+                    400 | 401 | 403 if text.contains("not yet valid") || text.contains("not valid yet") => {
+                        Problem::NotYetValid
+                    }
+                    400 | 401 | 403 => Problem::SignatureRefused,
+                    _ => Problem::Unreachable,
+                }))
+            },
+        )
+        .await;
+    let too_large = |size: u64| {
+        let image = match kind {
+            Some(MediaKind::Images) => true,
+            Some(MediaKind::Videos) => false,
+            None => MediaPreset::Images.matches(name),
+        };
+        image && size > ROBOFLOW_IMAGE_LIMIT
+    };
+    match answer {
+        Ok(Some(size)) if too_large(size) => Some(Problem::TooLarge),
+        Ok(_) => None,
+        Err(SendError::Answer { error, .. }) => Some(error),
+        Err(SendError::Build(_)) => Some(Problem::Unreachable),
+        Err(e @ SendError::Transport { .. }) => {
+            tracing::debug!("{name}: {e}");
+            Some(Problem::Unreachable)
+        }
+    }
+}
+
+/// The object's whole size: `Content-Range: bytes 0-0/SIZE` of a ranged answer,
+/// or the `Content-Length` of a whole one.
+fn total_size(headers: &http::HeaderMap) -> Option<u64> {
+    if let Some(range) = headers.get("content-range").and_then(|v| v.to_str().ok()) {
+        return range.rsplit('/').next().and_then(|s| s.trim().parse().ok());
+    }
+    headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// When a signed URL starts and stops being valid, read from its own query:
+/// SigV4 (`X-Amz-Date` + `X-Amz-Expires`), GCS V4 (`X-Goog-…`), an Azure SAS
+/// (`st`, `se`), or a V2 signature's `Expires` (epoch seconds).
+pub fn validity(url: &str) -> Option<(SystemTime, SystemTime)> {
+    let parsed = url::Url::parse(url).ok()?;
+    let mut date = None;
+    let mut expires = None;
+    let (mut sas_start, mut sas_end, mut v2_expires) = (None, None, None);
+    for (k, v) in parsed.query_pairs() {
+        match k.to_ascii_lowercase().as_str() {
+            "x-amz-date" | "x-goog-date" => date = compact_time(&v),
+            "x-amz-expires" | "x-goog-expires" => expires = v.parse::<u64>().ok(),
+            "st" => sas_start = rfc3339(&v),
+            "se" => sas_end = rfc3339(&v),
+            "expires" => v2_expires = v.parse::<u64>().ok(),
+            _ => {}
+        }
+    }
+    if let (Some(start), Some(secs)) = (date, expires) {
+        return Some((start, start + Duration::from_secs(secs)));
+    }
+    if let Some(end) = sas_end {
+        return Some((sas_start.unwrap_or(SystemTime::UNIX_EPOCH), end));
+    }
+    v2_expires.map(|secs| {
+        (
+            SystemTime::UNIX_EPOCH,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+        )
+    })
+}
+
+/// `20261202T041500Z`.
+fn compact_time(text: &str) -> Option<SystemTime> {
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let t = time::PrimitiveDateTime::parse(text, &format).ok()?.assume_utc();
+    Some(SystemTime::from(t))
+}
+
+/// `2026-12-02T04:15:00Z` (an Azure SAS also allows dropping the seconds, or the time).
+fn rfc3339(text: &str) -> Option<SystemTime> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(SystemTime::from(t));
+    }
+    let minutes = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]Z");
+    if let Ok(t) = time::PrimitiveDateTime::parse(text, &minutes) {
+        return Some(SystemTime::from(t.assume_utc()));
+    }
+    let day = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &day)
+        .ok()
+        .map(|d| SystemTime::from(d.midnight().assume_utc()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(t: SystemTime) -> u64 {
+        t.duration_since(SystemTime::UNIX_EPOCH).expect("after 1970").as_secs()
+    }
+
+    #[test]
+    fn validity_is_read_from_each_signature_scheme() {
+        let s3 = "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20261202T000000Z&X-Amz-Expires=3600&X-Amz-Signature=x";
+        let (start, end) = validity(s3).expect("sigv4");
+        assert_eq!((secs(start), secs(end)), (1_796_169_600, 1_796_169_600 + 3600));
+        let gcs = "https://storage.googleapis.com/b/k?X-Goog-Date=20261202T000000Z&X-Goog-Expires=60";
+        assert_eq!(secs(validity(gcs).expect("gcs").1), 1_796_169_660);
+        let sas =
+            "https://a.blob.core.windows.net/c/k?sv=2021-08-06&st=2026-12-02T00%3A00%3A00Z&se=2026-12-03T00:00Z&sig=x";
+        let (start, end) = validity(sas).expect("sas");
+        assert_eq!((secs(start), secs(end)), (1_796_169_600, 1_796_169_600 + 86_400));
+        assert_eq!(
+            secs(validity("https://x/k?Expires=1796169600&Signature=s").expect("v2").1),
+            1_796_169_600
+        );
+        assert_eq!(validity("https://x/k"), None);
+    }
+
+    #[test]
+    fn the_size_comes_from_the_content_range() {
+        let mut h = http::HeaderMap::new();
+        h.insert("content-length", "1".parse().expect("value"));
+        h.insert("content-range", "bytes 0-0/20971521".parse().expect("value"));
+        assert_eq!(total_size(&h), Some(20_971_521));
+        h.remove("content-range");
+        assert_eq!(total_size(&h), Some(1));
+    }
+}
