@@ -126,6 +126,74 @@ impl Backend {
         (bucket, accepted)
     }
 
+    /// Puts one object with these bytes into `bucket` (made by [`Backend::bucket_with`]).
+    pub async fn put(self, bucket: &str, key: &str, body: Vec<u8>) {
+        match self {
+            Backend::S3 => {
+                let client = admin_client(&s3_env());
+                let accepted = put_objects(&client, bucket, vec![(key.to_owned(), body)]).await;
+                assert_eq!(accepted.len(), 1, "put {key}");
+            }
+            Backend::Gcs => gcs_put(&gcs_endpoint(), bucket, key, body),
+            Backend::Azure => {
+                let (endpoint, _, _) = azure_env();
+                let url = format!(
+                    "{endpoint}/{bucket}/{}?{}",
+                    refgen_azure::signer::encode_blob_path(key),
+                    azure_admin_sas()
+                );
+                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                let request = ureq::http::Request::builder()
+                    .method("PUT")
+                    .uri(&url)
+                    .header("x-ms-blob-type", "BlockBlob")
+                    .body(body)
+                    .expect("request");
+                assert_eq!(agent.run(request).expect("upload").status().as_u16(), 201, "put {key}");
+            }
+        }
+    }
+
+    /// Deletes one object of `bucket`.
+    pub async fn delete(self, bucket: &str, key: &str) {
+        match self {
+            Backend::S3 => {
+                let client = admin_client(&s3_env());
+                client
+                    .delete_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+            Backend::Gcs => {
+                let name = percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC);
+                let (status, _) = http_send(
+                    "DELETE",
+                    &format!("{}/storage/v1/b/{bucket}/o/{name}", gcs_endpoint()),
+                    Vec::new(),
+                );
+                assert!(matches!(status, 200 | 204), "delete {key}: {status}");
+            }
+            Backend::Azure => {
+                let (endpoint, _, _) = azure_env();
+                let url = format!(
+                    "{endpoint}/{bucket}/{}?{}",
+                    refgen_azure::signer::encode_blob_path(key),
+                    azure_admin_sas()
+                );
+                let (status, _) = http_send("DELETE", &url, Vec::new());
+                assert_eq!(status, 202, "delete {key}");
+            }
+        }
+    }
+
+    /// Whether the server checks signatures (fake-gcs-server does not).
+    pub fn checks_signatures(self) -> bool {
+        self != Backend::Gcs
+    }
+
     /// The source URL of a prefix of `bucket`.
     pub fn source(self, bucket: &str, prefix: &str) -> String {
         match self {

@@ -203,7 +203,10 @@ fn query_of(target: &str) -> BTreeMap<String, String> {
 /// One page of `items` under `field`, from the `nextPageToken` the query holds
 /// (a number: the offset), `PAGE` at a time; checks that `pageSize` was sent.
 fn paged(st: &mut State, what: &str, query: &BTreeMap<String, String>, field: &str, items: Vec<Value>) -> Reply {
-    if !query.get("pageSize").is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n > 0)) {
+    if !query
+        .get("pageSize")
+        .is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n > 0))
+    {
         st.violations.push(format!("{what} without a valid pageSize"));
     }
     let start: usize = match query.get("nextPageToken") {
@@ -211,7 +214,8 @@ fn paged(st: &mut State, what: &str, query: &BTreeMap<String, String>, field: &s
         Some(t) => match t.strip_prefix("offset-").and_then(|n| n.parse().ok()) {
             Some(n) => n,
             None => {
-                st.violations.push(format!("{what}: nextPageToken {t} was not one the stand-in gave"));
+                st.violations
+                    .push(format!("{what}: nextPageToken {t} was not one the stand-in gave"));
                 return error(400, "bad nextPageToken");
             }
         },
@@ -251,7 +255,11 @@ fn shards_of(st: &State, batch: &str) -> Vec<Value> {
         .map(|(i, chunk)| {
             let failed_files: Vec<Value> = chunk
                 .iter()
-                .filter_map(|n| failed.get(n).map(|(t, r)| json!({"type": t, "file_name": n, "reason": r})))
+                .filter_map(|n| {
+                    failed
+                        .get(n)
+                        .map(|(t, r)| json!({"type": t, "file_name": n, "reason": r}))
+                })
                 .collect();
             let mut shard = json!({"shardId": format!("{batch}-{i}"), "statusName": "processed",
                 "statusType": "info", "eventTimestamp": "2026-11-28T00:00:00Z",
@@ -265,9 +273,11 @@ fn shards_of(st: &State, batch: &str) -> Vec<Value> {
         })
         .collect();
     if let Some(reason) = st.broken_shards.get(batch) {
-        shards.push(json!({"shardId": format!("{batch}-broken"), "statusName": "ingest-failed",
+        shards.push(
+            json!({"shardId": format!("{batch}-broken"), "statusName": "ingest-failed",
             "statusType": "error", "eventTimestamp": "2026-11-28T00:00:00Z", "shardObjectsCount": 0,
-            "statusMetadata": {"reason": reason}}));
+            "statusMetadata": {"reason": reason}}),
+        );
     }
     shards
 }
@@ -308,7 +318,11 @@ fn check_restart(body: &Value) -> Vec<String> {
         if compute["type"] != "compute-configuration-v2" {
             bad.push(format!("restart computeConfiguration {compute}"));
         }
-        for key in compute.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_else(Vec::new) {
+        for key in compute
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_else(Vec::new)
+        {
             if !["type", "machineType", "workersPerMachine"].contains(&key.as_str()) {
                 bad.push(format!("restart computeConfiguration field {key}"));
             }
@@ -338,7 +352,8 @@ fn handle(req: &Recorded, state: &Arc<Mutex<State>>, base: &str) -> Reply {
     if path.starts_with("/files/") {
         *st.file_downloads.entry(path.clone()).or_default() += 1;
         if query.contains_key("api_key") {
-            st.violations.push(format!("{path}: a download URL was sent the API key"));
+            st.violations
+                .push(format!("{path}: a download URL was sent the API key"));
         }
         if st.file_faults.contains(&path) {
             return error(500, "injected");
@@ -414,7 +429,8 @@ fn handle(req: &Recorded, state: &Arc<Mutex<State>>, base: &str) -> Reply {
                     "partType": "shards", "contentType": "application/octet-stream"})).collect::<Vec<_>>()}),
             ),
             Some(_) => {
-                st.violations.push(format!("parts of {batch}, which is not a multipart batch"));
+                st.violations
+                    .push(format!("parts of {batch}, which is not a multipart batch"));
                 error(400, "not a multipart batch")
             }
             None => error(404, "batch not found"),
@@ -426,25 +442,31 @@ fn handle(req: &Recorded, state: &Arc<Mutex<State>>, base: &str) -> Reply {
             let part = query.get("partName").cloned();
             let files: Vec<Value> = if described["batchType"] == "multipart-batch" {
                 let Some((name, files)) = OUTPUT_PARTS.iter().find(|(n, _)| Some(*n) == part.as_deref()) else {
-                    st.violations.push(format!("list of multipart {batch} without one of its partName"));
+                    st.violations
+                        .push(format!("list of multipart {batch} without one of its partName"));
                     return error(400, "partName required");
                 };
                 files
                     .iter()
                     .enumerate()
-                    .map(|(i, f)| json!({"downloadURL": format!("{base}/files/{batch}/{name}/{f}"), "fileName": f,
-                        "partName": name, "shardId": format!("shard-{i}"), "contentType": "application/octet-stream"}))
+                    .map(|(i, f)| {
+                        json!({"downloadURL": format!("{base}/files/{batch}/{name}/{f}"), "fileName": f,
+                        "partName": name, "shardId": format!("shard-{i}"), "contentType": "application/octet-stream"})
+                    })
                     .collect()
             } else {
                 if let Some(p) = part {
-                    st.violations.push(format!("list of {batch} with partName {p}, but it has no parts"));
+                    st.violations
+                        .push(format!("list of {batch} with partName {p}, but it has no parts"));
                 }
                 st.ingested
                     .get(*batch)
                     .map(|m| {
                         m.keys()
-                            .map(|n| json!({"downloadURL": format!("{base}/files/{batch}/input/{n}"),
-                                "fileName": n, "contentType": "image/jpeg"}))
+                            .map(|n| {
+                                json!({"downloadURL": format!("{base}/files/{batch}/input/{n}"),
+                                "fileName": n, "contentType": "image/jpeg"})
+                            })
                             .collect()
                     })
                     .unwrap_or_default()
@@ -479,16 +501,35 @@ fn handle(req: &Recorded, state: &Arc<Mutex<State>>, base: &str) -> Reply {
                 ]}),
             )
         }
-        ("GET", ["batch-processing", "v1", "external", _, "jobs", job, "stages", stage, "tasks"]) => {
+        (
+            "GET",
+            [
+                "batch-processing",
+                "v1",
+                "external",
+                _,
+                "jobs",
+                job,
+                "stages",
+                stage,
+                "tasks",
+            ],
+        ) => {
             if !st.jobs.contains_key(*job) || !matches!(*stage, "s1" | "s2") {
                 return error(404, "stage not found");
             }
-            let statuses: &[&str] = if *stage == "s1" { &["info", "info", "error"] } else { &["info"] };
+            let statuses: &[&str] = if *stage == "s1" {
+                &["info", "info", "error"]
+            } else {
+                &["info"]
+            };
             let items = statuses
                 .iter()
                 .enumerate()
-                .map(|(i, s)| json!({"taskId": format!("{stage}-t{i}"), "notification": {}, "statusType": s,
-                    "progress": 1.0, "eventTimestamp": "2026-11-28T00:00:00Z"}))
+                .map(|(i, s)| {
+                    json!({"taskId": format!("{stage}-t{i}"), "notification": {}, "statusType": s,
+                    "progress": 1.0, "eventTimestamp": "2026-11-28T00:00:00Z"})
+                })
                 .collect();
             paged(&mut st, "tasks", &query, "tasks", items)
         }
@@ -541,9 +582,11 @@ fn handle(req: &Recorded, state: &Arc<Mutex<State>>, base: &str) -> Reply {
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| *i >= floor)
-                .map(|(i, (severity, payload))| json!({"createdAt": format!("2026-11-28T00:00:0{i}Z"),
+                .map(|(i, (severity, payload))| {
+                    json!({"createdAt": format!("2026-11-28T00:00:0{i}Z"),
                     "processingStageId": "s1", "severity": severity, "reportingModule": "worker",
-                    "logType": "message", "payload": {"message": payload}}))
+                    "logType": "message", "payload": {"message": payload}})
+                })
                 .collect();
             paged(&mut st, "logs", &query, "logs", items)
         }
@@ -639,9 +682,13 @@ fn ingest(
     }
     let url = body.get(&url_field).and_then(Value::as_str).map(str::to_owned);
     let order = st.batches.len();
-    st.batches
-        .entry(batch.to_owned())
-        .or_insert_with(|| (query.get("displayName").cloned().unwrap_or_default(), prefix.to_owned(), order));
+    st.batches.entry(batch.to_owned()).or_insert_with(|| {
+        (
+            query.get("displayName").cloned().unwrap_or_default(),
+            prefix.to_owned(),
+            order,
+        )
+    });
     st.ingests.push((
         batch.to_owned(),
         ingest_id.clone(),
@@ -690,7 +737,10 @@ fn ingest(
             } else if st.tolerate_failed_references {
                 st.failed.entry(batch.clone()).or_default().insert(
                     name,
-                    ("download-error".to_owned(), format!("Could not download the file (HTTP {status})")),
+                    (
+                        "download-error".to_owned(),
+                        format!("Could not download the file (HTTP {status})"),
+                    ),
                 );
             } else {
                 st.violations.push(format!("reference {name} answered {status}"));

@@ -56,6 +56,7 @@ pub fn print_table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>)
     for row in rows {
         table.add_row(row);
     }
+    unpadded(&mut table);
     let mut out = std::io::stdout().lock();
     for line in table.to_string().lines() {
         writeln!(out, "{}", line.trim_end())?;
@@ -68,5 +69,13 @@ pub fn or_dash(value: Option<&str>) -> String {
     match value {
         Some(v) if !v.is_empty() => v.to_owned(),
         _ => "-".to_owned(),
+    }
+}
+
+/// Columns two spaces apart and none before the first (the preset pads each
+/// cell by one on both sides).
+pub fn unpadded(table: &mut comfy_table::Table) {
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
     }
 }

@@ -58,6 +58,7 @@ fn print_problems(report: &Report) {
         }
         table.add_row(vec![problem.as_str().to_owned(), found.count.to_string(), names]);
     }
+    crate::api::unpadded(&mut table);
     for line in table.to_string().lines() {
         eprintln!("{}", line.trim_end());
     }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use refgen_roboflow::{Client, FileMetadata};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
@@ -54,7 +54,7 @@ pub struct ExportProgress {
 }
 
 /// What an export did.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ExportSummary {
     /// The batch.
     pub batch_id: String,
@@ -201,14 +201,26 @@ async fn fetch(client: &Client, file: &FileMetadata, target: &Path, overwrite: b
         let path = path.to_owned();
         move |source| Error::Io { path, source }
     };
-    let result = client.download_to(&file.download_url, &partial).await;
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&partial);
-        return Err(Error::Export(format!("cannot download `{}`: {e}", file.file_name)));
-    }
+    // Removed unless renamed into place: also when this download is dropped
+    // because another one failed.
+    let guard = Partial(partial.clone());
+    client
+        .download_to(&file.download_url, &partial)
+        .await
+        .map_err(|e| Error::Export(format!("cannot download `{}`: {e}", file.file_name)))?;
     let bytes = std::fs::metadata(&partial).map_err(io(&partial))?.len();
     std::fs::rename(&partial, target).map_err(io(target))?;
+    std::mem::forget(guard);
     Ok(Some(bytes))
+}
+
+/// A temporary download, removed when dropped.
+struct Partial(PathBuf);
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn create_dir(dir: &Path) -> Result<(), Error> {

@@ -5,7 +5,8 @@
 //! only on a loopback test server), and, from the signature's own parameters
 //! (`X-Amz-Date`/`X-Amz-Expires`, `X-Goog-Date`/`X-Goog-Expires`, Azure SAS
 //! `st`/`se`, V2 `Expires`), that it is valid now and still will be after
-//! `min_valid`. Then a sample of the URLs (or all of them) is fetched with a
+//! `min_valid` (less ten minutes, so a file signed for 24 h just now passes a
+//! 24 h check). Then a sample of the URLs (or all of them) is fetched with a
 //! one-byte ranged GET, a few at once, through the shared transport (so a
 //! throttled or flaky server is retried, not reported): the answer tells a
 //! missing object, a refused or expired signature, and the object's size.
@@ -38,6 +39,10 @@ pub const NAMES_KEPT: usize = 100;
 
 /// Clock difference tolerated between this machine and a store, as the stores do.
 const CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+/// How much shorter than `min_valid` a URL may still be valid: a file signed for
+/// 24 h a few minutes ago passes the default 24 h check, one signed hours ago does not.
+pub const MIN_VALID_GRACE: Duration = Duration::from_secs(600);
 
 /// What is wrong with a reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -222,7 +227,9 @@ pub async fn verify(path: &Path, options: &VerifyOptions) -> Result<Report, Erro
                 report.add(Problem::Expired, &r.name);
                 fetch = false;
             }
-            Some((_, end)) if end < now + options.min_valid => report.add(Problem::ExpiresSoon, &r.name),
+            Some((_, end)) if end + MIN_VALID_GRACE < now + options.min_valid => {
+                report.add(Problem::ExpiresSoon, &r.name)
+            }
             _ => {}
         }
         if !fetch {
