@@ -136,12 +136,7 @@ impl Backend {
             }
             Backend::Gcs => gcs_put(&gcs_endpoint(), bucket, key, body),
             Backend::Azure => {
-                let (endpoint, _, _) = azure_env();
-                let url = format!(
-                    "{endpoint}/{bucket}/{}?{}",
-                    refgen_azure::signer::encode_blob_path(key),
-                    azure_admin_sas()
-                );
+                let url = azure_admin_url(bucket, key);
                 let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
                 let request = ureq::http::Request::builder()
                     .method("PUT")
@@ -177,12 +172,7 @@ impl Backend {
                 assert!(matches!(status, 200 | 204), "delete {key}: {status}");
             }
             Backend::Azure => {
-                let (endpoint, _, _) = azure_env();
-                let url = format!(
-                    "{endpoint}/{bucket}/{}?{}",
-                    refgen_azure::signer::encode_blob_path(key),
-                    azure_admin_sas()
-                );
+                let url = azure_admin_url(bucket, key);
                 let (status, _) = http_send("DELETE", &url, Vec::new());
                 assert_eq!(status, 202, "delete {key}");
             }
@@ -228,6 +218,16 @@ impl Backend {
             }
         }
     }
+}
+
+/// A blob's URL on Azurite with the admin SAS.
+fn azure_admin_url(bucket: &str, key: &str) -> String {
+    format!(
+        "{}/{bucket}/{}?{}",
+        azure_env().0,
+        refgen_azure::signer::encode_blob_path(key),
+        azure_admin_sas()
+    )
 }
 
 /// An account SAS with every permission on Azurite, for fixtures.

@@ -8,7 +8,7 @@ use anyhow::Result;
 use refgen_roboflow::{Client, ClientBuilder};
 use serde::Serialize;
 
-use crate::args::{RequestArgs, RoboflowArgs};
+use crate::args::{ApiArgs, RequestArgs, RoboflowArgs};
 
 /// The client these flags describe (the key from --api-key or ROBOFLOW_API_KEY).
 pub fn client(roboflow: &RoboflowArgs, requests: &RequestArgs) -> Result<Client> {
@@ -28,6 +28,13 @@ pub async fn workspace(client: &Client, roboflow: &RoboflowArgs) -> Result<Strin
         Some(w) => w.clone(),
         None => client.workspace().await?,
     })
+}
+
+/// The client and workspace of a lifecycle command's flags.
+pub async fn connect(api: &ApiArgs) -> Result<(Client, String)> {
+    let client = client(&api.roboflow, &api.requests)?;
+    let ws = workspace(&client, &api.roboflow).await?;
+    Ok((client, ws))
 }
 
 /// Prints one JSON document on stdout.

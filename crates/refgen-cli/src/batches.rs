@@ -15,17 +15,17 @@ use crate::{generate, usage};
 pub async fn command(command: BatchesCommand, quiet: bool) -> Result<ExitCode> {
     match command {
         BatchesCommand::List { limit, api } => {
-            let client = api::client(&api.roboflow, &api.requests)?;
-            let ws = api::workspace(&client, &api.roboflow).await?;
+            let (client, ws) = api::connect(&api).await?;
             let limit = limit.unwrap_or(usize::MAX);
             let mut batches = Vec::new();
             let mut token: Option<String> = None;
             while batches.len() < limit {
                 let page = client.batches_page(&ws, token.as_deref()).await?;
+                let next = page.next_after(token.as_deref());
                 batches.extend(page.items);
-                match page.next_page_token {
-                    Some(t) if token.as_deref() != Some(&t) => token = Some(t),
-                    _ => break,
+                match next {
+                    Some(t) => token = Some(t),
+                    None => break,
                 }
             }
             batches.truncate(limit);
@@ -50,8 +50,7 @@ pub async fn command(command: BatchesCommand, quiet: bool) -> Result<ExitCode> {
         }
         BatchesCommand::Show { batch_id, api } => {
             refgen_roboflow::validate_batch_id(&batch_id)?;
-            let client = api::client(&api.roboflow, &api.requests)?;
-            let ws = api::workspace(&client, &api.roboflow).await?;
+            let (client, ws) = api::connect(&api).await?;
             let batch = client.batch(&ws, &batch_id).await?;
             let count = client.batch_count(&ws, &batch_id).await?;
             let shards = client.shards(&ws, &batch_id).await?;

@@ -17,8 +17,7 @@ use crate::generate::plural;
 
 pub async fn command(args: ExportArgs, quiet: bool) -> Result<ExitCode> {
     refgen_roboflow::validate_batch_id(&args.batch_id)?;
-    let client = api::client(&args.api.roboflow, &args.api.requests)?;
-    let ws = api::workspace(&client, &args.api.roboflow).await?;
+    let (client, ws) = api::connect(&args.api).await?;
     let options = ExportOptions {
         parts: args.part.clone(),
         overwrite: args.overwrite,

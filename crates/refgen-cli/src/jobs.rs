@@ -27,8 +27,7 @@ pub async fn command(command: JobsCommand, quiet: bool) -> Result<ExitCode> {
     };
     match command {
         JobsCommand::List { limit, api } => {
-            let client = api::client(&api.roboflow, &api.requests)?;
-            let ws = api::workspace(&client, &api.roboflow).await?;
+            let (client, ws) = api::connect(&api).await?;
             let mut jobs = client.jobs(&ws).await?;
             jobs.truncate(limit.unwrap_or(usize::MAX));
             if api.json {
@@ -52,8 +51,7 @@ pub async fn command(command: JobsCommand, quiet: bool) -> Result<ExitCode> {
         }
         JobsCommand::Show { job_id, api } => {
             refgen_roboflow::validate_job_id(&job_id)?;
-            let client = api::client(&api.roboflow, &api.requests)?;
-            let ws = api::workspace(&client, &api.roboflow).await?;
+            let (client, ws) = api::connect(&api).await?;
             let job = client.job(&ws, &job_id).await?;
             let stages = client.job_stages(&ws, &job_id).await?;
             let mut shown = Vec::new();
@@ -110,8 +108,7 @@ pub async fn command(command: JobsCommand, quiet: bool) -> Result<ExitCode> {
         }
         JobsCommand::Abort { job_id, api } => {
             refgen_roboflow::validate_job_id(&job_id)?;
-            let client = api::client(&api.roboflow, &api.requests)?;
-            let ws = api::workspace(&client, &api.roboflow).await?;
+            let (client, ws) = api::connect(&api).await?;
             client.abort_job(&ws, &job_id).await?;
             if api.json {
                 print_json(&json!({"jobId": job_id, "aborted": true}))?;
@@ -121,8 +118,7 @@ pub async fn command(command: JobsCommand, quiet: bool) -> Result<ExitCode> {
         }
         JobsCommand::Restart(args) => {
             refgen_roboflow::validate_job_id(&args.job_id)?;
-            let client = api::client(&args.api.roboflow, &args.api.requests)?;
-            let ws = api::workspace(&client, &args.api.roboflow).await?;
+            let (client, ws) = api::connect(&args.api).await?;
             let options = RestartOptions {
                 machine_type: args.machine_type.clone(),
                 workers_per_machine: args.workers_per_machine,
@@ -147,8 +143,7 @@ pub async fn command(command: JobsCommand, quiet: bool) -> Result<ExitCode> {
         }
         JobsCommand::Logs { job_id, severity, api } => {
             refgen_roboflow::validate_job_id(&job_id)?;
-            let client = api::client(&api.roboflow, &api.requests)?;
-            let ws = api::workspace(&client, &api.roboflow).await?;
+            let (client, ws) = api::connect(&api).await?;
             let mut token: Option<String> = None;
             let mut first = true;
             loop {
@@ -181,9 +176,9 @@ pub async fn command(command: JobsCommand, quiet: bool) -> Result<ExitCode> {
                         }),
                     )?;
                 }
-                match page.next_page_token {
-                    Some(t) if token.as_deref() != Some(&t) => token = Some(t),
-                    _ => break,
+                match page.next_after(token.as_deref()) {
+                    Some(t) => token = Some(t),
+                    None => break,
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -358,11 +358,11 @@ impl Client {
         let mut token: Option<String> = None;
         loop {
             let page = self.page(path, query, field, doing, token.as_deref()).await?;
+            let next = page.next_after(token.as_deref());
             all.extend(page.items);
-            match page.next_page_token {
-                // A token that comes back unchanged would page forever.
-                Some(t) if token.as_deref() != Some(&t) => token = Some(t),
-                _ => return Ok(all),
+            match next {
+                Some(t) => token = Some(t),
+                None => return Ok(all),
             }
         }
     }

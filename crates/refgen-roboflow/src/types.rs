@@ -236,6 +236,15 @@ pub struct Page<T> {
     pub next_page_token: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// The token of the page after this one, fetched with `current`: none on the
+    /// last page, and none when the service hands back the same token (which
+    /// would page forever).
+    pub fn next_after(&self, current: Option<&str>) -> Option<String> {
+        self.next_page_token.clone().filter(|t| current != Some(t.as_str()))
+    }
+}
+
 /// A task of a job's stage.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Task {
@@ -376,4 +385,37 @@ pub struct JobOptions {
     pub max_video_fps: Option<f64>,
     /// `notificationsURL`.
     pub notifications_url: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_stops_on_the_last_page_and_on_a_token_handed_back() {
+        let page = |t: Option<&str>| Page::<u8> {
+            items: Vec::new(),
+            next_page_token: t.map(str::to_owned),
+        };
+        assert_eq!(page(Some("b")).next_after(Some("a")).as_deref(), Some("b"));
+        assert_eq!(page(Some("a")).next_after(Some("a")), None);
+        assert_eq!(page(None).next_after(Some("a")), None);
+        assert_eq!(page(Some("a")).next_after(None).as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn a_restart_that_overrides_nothing_has_no_body() {
+        assert_eq!(RestartOptions::default().body(), None);
+        let body = RestartOptions {
+            workers_per_machine: Some(2),
+            ..RestartOptions::default()
+        }
+        .body()
+        .expect("a body");
+        assert_eq!(
+            body,
+            serde_json::json!({"type": "parameters-override-v1",
+                "computeConfiguration": {"type": "compute-configuration-v2", "workersPerMachine": 2}})
+        );
+    }
 }

@@ -139,6 +139,7 @@ pub async fn export_batch(
             let page = client
                 .files_page(workspace, batch_id, part.as_deref(), token.as_deref())
                 .await?;
+            let next = page.next_after(token.as_deref());
             let mut jobs = Vec::with_capacity(page.items.len());
             for file in page.items {
                 let Some(name) = target_name(&file, &mut used) else {
@@ -180,9 +181,9 @@ pub async fn export_batch(
                     None => summary.skipped += 1,
                 }
             }
-            match page.next_page_token {
-                Some(t) if token.as_deref() != Some(&t) => token = Some(t),
-                _ => break,
+            match next {
+                Some(t) => token = Some(t),
+                None => break,
             }
         }
     }

@@ -101,10 +101,11 @@ pub async fn missing_from_batch(
     let mut token: Option<String> = None;
     loop {
         let page = client.files_page(workspace, batch_id, None, token.as_deref()).await?;
+        let next = page.next_after(token.as_deref());
         held.extend(page.items.into_iter().map(|f| f.file_name));
-        match page.next_page_token {
-            Some(t) if token.as_deref() != Some(&t) => token = Some(t),
-            _ => break,
+        match next {
+            Some(t) => token = Some(t),
+            None => break,
         }
     }
     let mut missing = Vec::new();
