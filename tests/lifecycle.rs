@@ -10,6 +10,7 @@ use refgen::export::ExportSummary;
 use refgen::failures::IngestFailure;
 use refgen::verify::{Problem, Report};
 use refgen_e2e::backends::{ALL, Backend};
+use refgen_e2e::faults::{FaultProxy, Plan, Service};
 use refgen_e2e::roboflow::FakeRoboflow;
 use refgen_e2e::stub::StubServer;
 use refgen_e2e::*;
@@ -716,4 +717,91 @@ fn webhook_check_posts_the_three_notifications() {
 
     let run = Refgen::new(["webhook-check", "--print"]).run().assert_ok();
     assert_eq!(json_lines::<Value>(&run.stdout).len(), 3);
+}
+
+/// Every read of the lifecycle commands through a proxy that injects every fault
+/// (5xx, 429, resets, bodies cut short, stalls) into 30 % of the API's answers and
+/// of the downloads: the output equals the fault-free one.
+#[tokio::test(flavor = "multi_thread")]
+async fn lifecycle_outputs_under_faults_equal_the_fault_free_ones() {
+    require!(S3);
+    let (bucket, _) = images(5).await;
+    let rf = FakeRoboflow::start();
+    {
+        let mut st = rf.state.lock().expect("lock");
+        st.tolerate_failed_references = true;
+        st.broken_shards.insert("faulty".into(), "archive corrupted".into());
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = |name: &str| dir.path().join(name).to_str().expect("path").to_owned();
+    let refs = path("refs.jsonl");
+    Backend::S3
+        .generate(&format!("s3://{bucket}/imgs/"), None, &["-o", &refs])
+        .run()
+        .assert_ok();
+    let mut lines = read_lines(Path::new(&refs));
+    lines[1] = json!({"name": name_of(&lines[1]), "url": tampered(&url_of(&lines[1]))}).to_string();
+    std::fs::write(&refs, lines.join("\n") + "\n").expect("writes");
+    rf_cmd(&rf, &["submit", "--references", &refs, "-b", "faulty"])
+        .run()
+        .assert_ok();
+    rf.wait_ingested("faulty", 4);
+    rf.add_job("job-f", "faulty");
+    let proxy = FaultProxy::start(&rf.base_url(), Plan::every_fault(Service::Api, 0.3, 23));
+
+    let outputs = |base: &str, export_to: &str| {
+        let commands: [&[&str]; 5] = [
+            &["batches", "list", "--json"],
+            &["batches", "show", "faulty", "--json"],
+            &["batches", "failures", "faulty", "--references", &refs, "--json"],
+            &["jobs", "list", "--json"],
+            &["jobs", "logs", "job-f", "--json"],
+        ];
+        let mut got: Vec<Vec<u8>> = commands
+            .iter()
+            .map(|args| {
+                let mut all = args.to_vec();
+                all.extend(["--request-timeout", "2s"]);
+                let run = rf_cmd(&rf, &all)
+                    .env("API_BASE_URL", base)
+                    .env("REFGEN_RETRY_DELAY", "10ms")
+                    .run();
+                let expected_code = if args[1] == "failures" { 1 } else { 0 };
+                assert_eq!(run.code, Some(expected_code), "{args:?} via {base}: {}", run.stderr);
+                run.stdout
+            })
+            .collect();
+        let run = rf_cmd(
+            &rf,
+            &[
+                "export",
+                "out-job-f",
+                "--to",
+                export_to,
+                "--json",
+                "--request-timeout",
+                "2s",
+            ],
+        )
+        .env("API_BASE_URL", base)
+        .env("REFGEN_RETRY_DELAY", "10ms")
+        .run()
+        .assert_ok();
+        let summary: ExportSummary = serde_json::from_slice(&run.stdout).expect("JSON");
+        for file in &summary.paths {
+            got.push(std::fs::read(Path::new(export_to).join(file)).expect("exported"));
+        }
+        got.push(format!("{:?}", summary.paths).into_bytes());
+        got
+    };
+    let clean = outputs(&rf.base_url(), &path("clean"));
+    rf.state.lock().expect("lock").download_base = Some(proxy.url.clone());
+    let faulted = outputs(&proxy.url, &path("faulted"));
+    assert!(proxy.counts.total() > 0, "no fault was injected");
+    eprintln!("survived {:?}", proxy.counts.by_kind());
+    assert_eq!(faulted.len(), clean.len());
+    for (a, b) in clean.iter().zip(&faulted) {
+        assert_eq!(String::from_utf8_lossy(a), String::from_utf8_lossy(b));
+    }
+    no_violations(&rf);
 }

@@ -71,6 +71,8 @@ pub struct State {
     pub aborted: Vec<String>,
     /// Jobs restarted, with the body sent (none when empty).
     pub restarts: Vec<(String, Option<Value>)>,
+    /// Where download URLs point instead of the stand-in itself (a fault proxy in front of it).
+    pub download_base: Option<String>,
 }
 
 /// Items per page of a lifecycle listing, whatever `pageSize` asks.
@@ -440,6 +442,7 @@ fn handle(req: &Recorded, state: &Arc<Mutex<State>>, base: &str) -> Reply {
                 return error(404, "batch not found");
             };
             let part = query.get("partName").cloned();
+            let base = st.download_base.clone().unwrap_or_else(|| base.to_owned());
             let files: Vec<Value> = if described["batchType"] == "multipart-batch" {
                 let Some((name, files)) = OUTPUT_PARTS.iter().find(|(n, _)| Some(*n) == part.as_deref()) else {
                     st.violations
