@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::process::{Command, Stdio};
 
 use refgen::export::ExportSummary;
 use refgen::failures::IngestFailure;
@@ -804,4 +805,53 @@ async fn lifecycle_outputs_under_faults_equal_the_fault_free_ones() {
         assert_eq!(String::from_utf8_lossy(a), String::from_utf8_lossy(b));
     }
     no_violations(&rf);
+}
+
+/// On a terminal (a pseudo-terminal from `script`), `export` shows a bar of the
+/// files done, cleared at the end, with the summary left; in a log, only the summary.
+#[test]
+fn export_shows_a_bar_on_a_terminal() {
+    let rf = FakeRoboflow::start();
+    rf.add_job("job-p", "some-batch");
+    rf.state.lock().expect("lock").download_delay = std::time::Duration::from_millis(400);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let to = dir.path().join("out").display().to_string();
+    let command = [
+        refgen_bin().display().to_string(),
+        "export".into(),
+        "out-job-p".into(),
+        "--to".into(),
+        to.clone(),
+        "--concurrency".into(),
+        "1".into(),
+    ]
+    .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+    .join(" ");
+    // Kept until the run ends: its private HOME goes with it.
+    let terminal = rf_cmd(&rf, &[]);
+    let output = Command::new("script")
+        .args(["-q", "-e", "-c", &command])
+        .arg(dir.path().join("typescript"))
+        .env_clear()
+        .envs(terminal.envs())
+        .env("TERM", "xterm")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script runs");
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{screen}");
+    assert!(screen.contains("/4 files"), "a bar while it runs: {screen:?}");
+    assert!(screen.contains("\x1b[2K"), "the bar is cleared: {screen:?}");
+    let last = screen.trim_end().rsplit(['\n', '\r']).next().unwrap_or_default();
+    assert!(
+        last.trim_start_matches("\x1b[2K")
+            .starts_with("refgen: batch out-job-p: 4 files into"),
+        "the summary stays: {last:?}"
+    );
+    // Not a terminal: the summary alone.
+    let run = rf_cmd(&rf, &["export", "out-job-p", "--to", &to, "--overwrite"])
+        .run()
+        .assert_ok();
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("4 downloaded, 0 already there"), "{}", run.stderr);
 }

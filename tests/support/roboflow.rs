@@ -73,6 +73,8 @@ pub struct State {
     pub restarts: Vec<(String, Option<Value>)>,
     /// Where download URLs point instead of the stand-in itself (a fault proxy in front of it).
     pub download_base: Option<String>,
+    /// How long each download takes (for a progress display to show).
+    pub download_delay: std::time::Duration,
 }
 
 /// Items per page of a lifecycle listing, whatever `pageSize` asks.
@@ -359,6 +361,11 @@ fn handle(req: &Recorded, state: &Arc<Mutex<State>>, base: &str) -> Reply {
         }
         if st.file_faults.contains(&path) {
             return error(500, "injected");
+        }
+        let delay = st.download_delay;
+        if !delay.is_zero() {
+            drop(st);
+            std::thread::sleep(delay);
         }
         return (200, vec![], format!("results for {path}\n").into_bytes());
     }
