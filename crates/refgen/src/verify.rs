@@ -189,7 +189,11 @@ pub async fn verify(path: &Path, options: &VerifyOptions) -> Result<Report, Erro
     let reader = std::io::BufReader::new(std::fs::File::open(path).map_err(unreadable)?);
     let mut report = Report::default();
     let mut names = HashSet::new();
-    let mut all = Vec::new();
+    let transport =
+        Transport::new(options.retry).map_err(|e| Error::Verify(format!("cannot start the HTTP client: {e}")))?;
+    // With --all, URLs are fetched a batch at a time as the file is read, so memory
+    // does not grow with the file (only the names do, for the repeats).
+    let mut batch = Vec::new();
     let mut sample: BinaryHeap<Sampled> = BinaryHeap::new();
     for (n, line) in reader.lines().enumerate() {
         let line = line.map_err(unreadable)?;
@@ -236,7 +240,12 @@ pub async fn verify(path: &Path, options: &VerifyOptions) -> Result<Report, Erro
             continue;
         }
         match options.sample {
-            None => all.push((r.name, r.url)),
+            None => {
+                batch.push((r.name, r.url));
+                if batch.len() >= FETCH_BATCH {
+                    fetch_batch(&transport, std::mem::take(&mut batch), options, &mut report).await;
+                }
+            }
             Some(0) => {}
             Some(size) => {
                 let hash = xxhash_rust::xxh3::xxh3_64(r.name.as_bytes());
@@ -257,19 +266,28 @@ pub async fn verify(path: &Path, options: &VerifyOptions) -> Result<Report, Erro
             }
         }
     }
-    let targets: Vec<(String, String)> = match options.sample {
-        None => all,
-        Some(_) => sample.into_sorted_vec().into_iter().map(|s| (s.name, s.url)).collect(),
-    };
-    let transport =
-        Transport::new(options.retry).map_err(|e| Error::Verify(format!("cannot start the HTTP client: {e}")))?;
+    if options.sample.is_some() {
+        batch = sample.into_sorted_vec().into_iter().map(|s| (s.name, s.url)).collect();
+    }
+    fetch_batch(&transport, batch, options, &mut report).await;
+    report.ok = report.problems.is_empty();
+    Ok(report)
+}
+
+/// URLs read before they are fetched with `--all`.
+const FETCH_BATCH: usize = 4096;
+
+/// Fetches `targets`, a few at once, adding what is wrong to `report`.
+async fn fetch_batch(
+    transport: &Transport,
+    targets: Vec<(String, String)>,
+    options: &VerifyOptions,
+    report: &mut Report,
+) {
     let checked: Vec<(String, Option<Problem>)> = stream::iter(targets)
-        .map(|(name, url)| {
-            let transport = &transport;
-            async move {
-                let problem = probe(transport, &url, &name, options.kind).await;
-                (name, problem)
-            }
+        .map(|(name, url)| async move {
+            let problem = probe(transport, &url, &name, options.kind).await;
+            (name, problem)
         })
         .buffered(options.concurrency.max(1))
         .collect()
@@ -280,8 +298,6 @@ pub async fn verify(path: &Path, options: &VerifyOptions) -> Result<Report, Erro
             report.add(problem, &name);
         }
     }
-    report.ok = report.problems.is_empty();
-    Ok(report)
 }
 
 /// A one-byte ranged GET of `url`: what is wrong, if anything.
