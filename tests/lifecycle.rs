@@ -495,6 +495,21 @@ async fn export_is_resumable() {
         assert_eq!(downloads[&format!("/files/out-job-x/{file}")], 2, "{file}");
     }
 
+    // The output batch's parts, as `batches show` gives them.
+    let run = rf_cmd(&rf, &["batches", "show", "out-job-x", "--json"])
+        .run()
+        .assert_ok();
+    let shown: Value = serde_json::from_slice(&run.stdout).expect("JSON");
+    let parts: Vec<refgen_roboflow::BatchPart> = serde_json::from_value(shown["parts"].clone()).expect("parts");
+    assert_eq!(
+        parts.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["results", "visualisations"]
+    );
+    assert_eq!(
+        (shown["batch"]["batchType"].as_str(), shown["count"].as_u64()),
+        (Some("multipart-batch"), Some(4))
+    );
+
     // One part; an unknown part is one line.
     let run = rf_cmd(
         &rf,
@@ -619,8 +634,14 @@ fn jobs_are_listed_shown_aborted_restarted_and_logged() {
         logs.iter().map(|l| l.severity.as_str()).collect::<Vec<_>>(),
         ["warning", "error"]
     );
-    let run = rf_cmd(&rf, &["jobs", "logs", "j-a", "--json"]).run().assert_ok();
+    let run = rf_cmd(&rf, &["jobs", "logs", "j-a", "--json", "-vv"]).run().assert_ok();
     assert_eq!(json_lines::<LogEntry>(&run.stdout).len(), 3);
+    assert!(run.stderr.contains("Roboflow request"), "-vv logs the requests");
+    assert!(
+        !run.stderr.contains(rf.api_key()),
+        "the API key in the log: {}",
+        run.stderr
+    );
     let table = rf_cmd(&rf, &["jobs", "logs", "j-a"]).run().assert_ok();
     assert!(String::from_utf8_lossy(&table.stdout).contains("job started"));
 
@@ -643,9 +664,16 @@ fn jobs_are_listed_shown_aborted_restarted_and_logged() {
 fn webhook_check_posts_the_three_notifications() {
     let receiver = StubServer::start(|_| (200, vec![], b"ok".to_vec()));
     let url = format!("http://{}/hook", receiver.addr);
-    let run = Refgen::new(["webhook-check", &url, "--publishable-key", "pk-secret-123", "--json"])
-        .run()
-        .assert_ok();
+    let run = Refgen::new([
+        "webhook-check",
+        &url,
+        "--publishable-key",
+        "pk-secret-123",
+        "--json",
+        "-vv",
+    ])
+    .run()
+    .assert_ok();
     let report: Value = serde_json::from_slice(&run.stdout).expect("JSON");
     assert_eq!(report["ok"], true);
     let posts = receiver.requests();
