@@ -1,5 +1,6 @@
 //! The one HTTP transport under every request refgen writes by hand (the GCS JSON
-//! API, Azure Blob REST, IAM signBlob, the Roboflow API), with the pieces that go
+//! API, Azure Blob REST, IAM signBlob, the Roboflow API and its downloads,
+//! `verify`'s probes, `webhook-check`'s POSTs), with the pieces that go
 //! with it: [`TokenCache`] (one OAuth token per store, renewed before it expires)
 //! and [`whole_xml`] (is a listing page one whole document?). S3 requests go
 //! through aws-sdk-s3, which `refgen-s3` configures to the same rules.
@@ -9,6 +10,9 @@
 //! once its body has arrived in full, so a stalled or cut answer is a failed
 //! attempt, never a short result. After the status, the caller's `parse` sees the
 //! whole body and may still say "retry" (a page that does not parse whole, say).
+//! Two variants of "whole": [`Call::into_file`] streams a successful body to a
+//! file (checked against an expected length), and [`Call::max_body`] reads a
+//! probe's body only up to a limit (a ranged GET a server answers in full).
 //!
 //! Retried: connection failures and resets, timeouts, bodies cut short, 408, 429,
 //! 500, 502, 503 and 504, and whatever `parse` marks retryable. A 401 gets one
