@@ -300,3 +300,29 @@ async fn tokens_are_fetched_once_and_renewed_when_due() {
         .contains("s3cr3t")
     );
 }
+
+/// A probe reads a body only up to its limit: an answer far longer than asked
+/// for (here also cut short after 64 KiB) is a status, headers and the first
+/// bytes, not a failed attempt, and the rest is never waited for.
+#[tokio::test]
+async fn a_probe_reads_only_the_start_of_a_body() {
+    let mut raw = b"HTTP/1.1 200 X\r\ncontent-length: 10000000\r\nconnection: close\r\n\r\n".to_vec();
+    raw.extend(std::iter::repeat_n(b'x', 64 * 1024));
+    let (base, seen) = serve(vec![Answer::Raw(raw)]).await;
+    let transport = Transport::new(quick()).expect("client");
+    let url = format!("{base}/object");
+    let body = transport
+        .call("probing")
+        .max_body(1024)
+        .send(
+            || async { Ok::<_, String>(transport.client().get(&url)) },
+            |r| Ok::<_, Reject<String>>((r.status, r.body.len())),
+        )
+        .await
+        .expect("an answer");
+    assert_eq!(body, (200, 1024));
+    assert_eq!(seen.load(Ordering::SeqCst), 1, "one attempt");
+    // Without the limit the same answer is cut short: retried, then failed.
+    let (result, _) = get(&base, quick()).await;
+    assert!(matches!(result, Err(SendError::Transport { .. })), "{result:?}");
+}
