@@ -581,6 +581,27 @@ fn jobs_are_listed_shown_aborted_restarted_and_logged() {
         ["j-a", "j-b", "j-c"]
     );
 
+    let run = rf_cmd(&rf, &["jobs", "list", "--limit", "1", "--json"])
+        .run()
+        .assert_ok();
+    let listed: Value = serde_json::from_slice(&run.stdout).expect("JSON");
+    assert_eq!(listed["jobs"].as_array().map(Vec::len), Some(1));
+    // Stopped after the first page: the stand-in pages by two.
+    let pages = rf
+        .state
+        .lock()
+        .expect("lock")
+        .calls
+        .iter()
+        .filter(|c| c.ends_with("/jobs"))
+        .count();
+    let calls = rf.state.lock().expect("lock").calls.clone();
+    assert_eq!(
+        pages,
+        2 + 1,
+        "two pages for the whole list, one for --limit 1: {calls:?}"
+    );
+
     let run = rf_cmd(&rf, &["jobs", "show", "j-a", "--json"]).run().assert_ok();
     let shown: Value = serde_json::from_slice(&run.stdout).expect("JSON");
     assert_eq!(shown["job"]["jobId"], "j-a");

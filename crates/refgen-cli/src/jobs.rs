@@ -28,8 +28,19 @@ pub async fn command(command: JobsCommand, quiet: bool) -> Result<ExitCode> {
     match command {
         JobsCommand::List { limit, api } => {
             let (client, ws) = api::connect(&api).await?;
-            let mut jobs = client.jobs(&ws).await?;
-            jobs.truncate(limit.unwrap_or(usize::MAX));
+            let limit = limit.unwrap_or(usize::MAX);
+            let mut jobs = Vec::new();
+            let mut token: Option<String> = None;
+            while jobs.len() < limit {
+                let page = client.jobs_page(&ws, token.as_deref()).await?;
+                let next = page.next_after(token.as_deref());
+                jobs.extend(page.items);
+                match next {
+                    Some(t) => token = Some(t),
+                    None => break,
+                }
+            }
+            jobs.truncate(limit);
             if api.json {
                 print_json(&json!({"workspace": ws, "jobs": jobs}))?;
             } else {

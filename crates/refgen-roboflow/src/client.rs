@@ -438,10 +438,10 @@ impl Client {
         self.page(&path, &query, "filesMetadata", &doing, token).await
     }
 
-    /// Every job of the workspace (all pages).
-    pub async fn jobs(&self, workspace: &str) -> Result<Vec<Job>, RoboflowError> {
+    /// One page of the workspace's jobs (`token`: the previous page's).
+    pub async fn jobs_page(&self, workspace: &str, token: Option<&str>) -> Result<Page<Job>, RoboflowError> {
         let path = format!("/batch-processing/v1/external/{}/jobs", enc(workspace));
-        self.all_pages(&path, &[], "jobs", "listing the jobs").await
+        self.page(&path, &[], "jobs", "listing the jobs", token).await
     }
 
     /// Every task of a job's stage (all pages).
