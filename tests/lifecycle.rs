@@ -281,62 +281,108 @@ async fn submit_verify_stops_before_any_request() {
     no_violations(&rf);
 }
 
+/// A batch of 5 images on the stand-in where one reference fails to ingest (its
+/// URL's signature spoiled: the store refuses it) and one shard fails whole.
+struct FailingBatch {
+    rf: FakeRoboflow,
+    bucket: String,
+    /// The sound references file.
+    refs: String,
+    /// The file submitted: `refs` with line 3's URL spoiled.
+    bad: String,
+    /// The lines of `bad`.
+    lines: Vec<String>,
+    /// The name whose URL is spoiled.
+    failed_name: String,
+    dir: tempfile::TempDir,
+}
+
+impl FailingBatch {
+    async fn submit(batch: &str, extra: &[&str]) -> Self {
+        let (bucket, _) = images(5).await;
+        let rf = FakeRoboflow::start();
+        {
+            let mut st = rf.state.lock().expect("lock");
+            st.tolerate_failed_references = true;
+            st.broken_shards.insert(batch.into(), "archive corrupted".into());
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let refs = dir.path().join("refs.jsonl").display().to_string();
+        Backend::S3
+            .generate(&format!("s3://{bucket}/imgs/"), None, &["--images", "-o", &refs])
+            .run()
+            .assert_ok();
+        let mut lines = read_lines(Path::new(&refs));
+        let failed_name = name_of(&lines[2]);
+        lines[2] = json!({"name": failed_name, "url": tampered(&url_of(&lines[2]))}).to_string();
+        let bad = dir.path().join("bad.jsonl").display().to_string();
+        std::fs::write(&bad, lines.join("\n") + "\n").expect("writes");
+        let mut args = vec!["submit", "--references", &bad, "-b", batch];
+        args.extend(extra);
+        rf_cmd(&rf, &args).run().assert_ok();
+        rf.wait_ingested(batch, 4);
+        FailingBatch {
+            rf,
+            bucket,
+            refs,
+            bad,
+            lines,
+            failed_name,
+            dir,
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
 /// `batches list|show|failures`: failures come from the shards (a file that could
 /// not be fetched, a shard that failed whole) and from the names the batch does not
 /// hold; the retry file holds the failed lines, re-signed when a source is given.
 #[tokio::test(flavor = "multi_thread")]
 async fn batches_and_their_failures() {
     require!(S3);
-    let (bucket, _) = images(5).await;
-    let rf = FakeRoboflow::start();
-    {
-        let mut st = rf.state.lock().expect("lock");
-        st.tolerate_failed_references = true;
-        st.broken_shards.insert("fail-batch".into(), "archive corrupted".into());
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = |name: &str| dir.path().join(name).to_str().expect("path").to_owned();
-    let refs = path("refs.jsonl");
-    Backend::S3
-        .generate(&format!("s3://{bucket}/imgs/"), None, &["--images", "-o", &refs])
-        .run()
-        .assert_ok();
-    // One URL that the store will refuse: that reference fails to ingest.
-    let mut lines = read_lines(Path::new(&refs));
-    let failed_name = name_of(&lines[2]);
-    lines[2] = json!({"name": failed_name, "url": tampered(&url_of(&lines[2]))}).to_string();
-    let bad = path("bad.jsonl");
-    std::fs::write(&bad, lines.join("\n") + "\n").expect("writes");
-    for (file, batch) in [(&bad, "fail-batch"), (&refs, "good-batch"), (&refs, "third-batch")] {
+    let setup = FailingBatch::submit("fail-batch", &["--batch-name", "Nightly"]).await;
+    let FailingBatch {
+        rf,
+        bucket,
+        refs,
+        bad: _,
+        lines,
+        failed_name,
+        ..
+    } = &setup;
+    let path = |name: &str| setup.path(name);
+    for batch in ["good-batch", "third-batch"] {
         rf_cmd(
-            &rf,
-            &["submit", "--references", file, "-b", batch, "--batch-name", "Nightly"],
+            rf,
+            &["submit", "--references", refs, "-b", batch, "--batch-name", "Nightly"],
         )
         .run()
         .assert_ok();
     }
-    rf.wait_ingested("fail-batch", 4);
     rf.wait_ingested("good-batch", 5);
     rf.wait_ingested("third-batch", 5);
 
     // list: every batch, across the stand-in's pages of two.
-    let run = rf_cmd(&rf, &["batches", "list", "--json"]).run().assert_ok();
+    let run = rf_cmd(rf, &["batches", "list", "--json"]).run().assert_ok();
     let listed: Value = serde_json::from_slice(&run.stdout).expect("JSON");
     let batches: Vec<Batch> = serde_json::from_value(listed["batches"].clone()).expect("batches");
     let ids: BTreeSet<&str> = batches.iter().map(|b| b.batch_id.as_str()).collect();
     assert_eq!(ids, BTreeSet::from(["fail-batch", "good-batch", "third-batch"]));
     assert!(batches.iter().all(|b| b.display_name == "Nightly"));
-    let run = rf_cmd(&rf, &["batches", "list", "--limit", "1", "--json"])
+    let run = rf_cmd(rf, &["batches", "list", "--limit", "1", "--json"])
         .run()
         .assert_ok();
     let listed: Value = serde_json::from_slice(&run.stdout).expect("JSON");
     assert_eq!(listed["batches"].as_array().map(Vec::len), Some(1));
-    let table = rf_cmd(&rf, &["batches", "list"]).run().assert_ok();
+    let table = rf_cmd(rf, &["batches", "list"]).run().assert_ok();
     let table = String::from_utf8_lossy(&table.stdout);
     assert!(table.starts_with("BATCH ID") && table.contains("good-batch"), "{table}");
 
     // show: details, count and the shards with their status.
-    let run = rf_cmd(&rf, &["batches", "show", "fail-batch", "--json"])
+    let run = rf_cmd(rf, &["batches", "show", "fail-batch", "--json"])
         .run()
         .assert_ok();
     let shown: Value = serde_json::from_slice(&run.stdout).expect("JSON");
@@ -347,18 +393,18 @@ async fn batches_and_their_failures() {
     );
     assert_eq!(shown["shards"].as_array().map(Vec::len), Some(3), "{shown}");
     assert_eq!(shown["failedShards"], 1);
-    let run = rf_cmd(&rf, &["batches", "show", "no-such-batch"]).run();
+    let run = rf_cmd(rf, &["batches", "show", "no-such-batch"]).run();
     assert_eq!(run.code, Some(1));
     assert!(
         run.stderr.contains("HTTP 404") && run.stderr.lines().count() == 1,
         "{}",
         run.stderr
     );
-    let run = rf_cmd(&rf, &["batches", "show", "Bad Id"]).run();
+    let run = rf_cmd(rf, &["batches", "show", "Bad Id"]).run();
     assert_eq!(run.code, Some(2), "{}", run.stderr);
 
     // failures: JSON Lines, exit 1.
-    let run = rf_cmd(&rf, &["batches", "failures", "fail-batch", "--json"]).run();
+    let run = rf_cmd(rf, &["batches", "failures", "fail-batch", "--json"]).run();
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     let found: Vec<IngestFailure> = json_lines(&run.stdout);
     assert_eq!(found.len(), 2, "{found:?}");
@@ -371,7 +417,7 @@ async fn batches_and_their_failures() {
     );
     assert!(run.stderr.contains("2 failures of batch fail-batch"), "{}", run.stderr);
     // None failed: exit 0 and nothing on stdout.
-    let run = rf_cmd(&rf, &["batches", "failures", "good-batch", "--json"])
+    let run = rf_cmd(rf, &["batches", "failures", "good-batch", "--json"])
         .run()
         .assert_ok();
     assert!(run.stdout.is_empty());
@@ -384,7 +430,7 @@ async fn batches_and_their_failures() {
     std::fs::write(&extra, with_extra.join("\n") + "\n").expect("writes");
     let retry = path("retry.jsonl");
     let run = rf_cmd(
-        &rf,
+        rf,
         &[
             "batches",
             "failures",
@@ -409,7 +455,7 @@ async fn batches_and_their_failures() {
     // --source: listed and signed again; the retry line's URL works.
     let resigned = path("resigned.jsonl");
     let run = rf_cmd(
-        &rf,
+        rf,
         &[
             "batches",
             "failures",
@@ -426,13 +472,13 @@ async fn batches_and_their_failures() {
     assert!(run.stderr.contains("(signed again)"), "{}", run.stderr);
     let retry_lines = read_lines(Path::new(&resigned));
     assert_eq!(retry_lines.len(), 1);
-    assert_eq!(name_of(&retry_lines[0]), failed_name);
+    assert_eq!(&name_of(&retry_lines[0]), failed_name);
     assert_ne!(url_of(&retry_lines[0]), url_of(&lines[2]));
     let (status, body) = http_get(&url_of(&retry_lines[0]));
     assert_eq!((status, body), (200, b"imgs/002 photo.jpg".to_vec()));
-    let run = rf_cmd(&rf, &["batches", "failures", "fail-batch", "--retry-file", &resigned]).run();
+    let run = rf_cmd(rf, &["batches", "failures", "fail-batch", "--retry-file", &resigned]).run();
     assert_eq!(run.code, Some(2), "{}", run.stderr);
-    no_violations(&rf);
+    no_violations(rf);
 }
 
 /// `export`: every part of an output batch into a folder per part, over pages;
@@ -775,27 +821,9 @@ fn webhook_check_posts_the_three_notifications() {
 #[tokio::test(flavor = "multi_thread")]
 async fn lifecycle_outputs_under_faults_equal_the_fault_free_ones() {
     require!(S3);
-    let (bucket, _) = images(5).await;
-    let rf = FakeRoboflow::start();
-    {
-        let mut st = rf.state.lock().expect("lock");
-        st.tolerate_failed_references = true;
-        st.broken_shards.insert("faulty".into(), "archive corrupted".into());
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = |name: &str| dir.path().join(name).to_str().expect("path").to_owned();
-    let refs = path("refs.jsonl");
-    Backend::S3
-        .generate(&format!("s3://{bucket}/imgs/"), None, &["-o", &refs])
-        .run()
-        .assert_ok();
-    let mut lines = read_lines(Path::new(&refs));
-    lines[1] = json!({"name": name_of(&lines[1]), "url": tampered(&url_of(&lines[1]))}).to_string();
-    std::fs::write(&refs, lines.join("\n") + "\n").expect("writes");
-    rf_cmd(&rf, &["submit", "--references", &refs, "-b", "faulty"])
-        .run()
-        .assert_ok();
-    rf.wait_ingested("faulty", 4);
+    let setup = FailingBatch::submit("faulty", &[]).await;
+    let (rf, refs) = (&setup.rf, &setup.bad);
+    let path = |name: &str| setup.path(name);
     rf.add_job("job-f", "faulty");
     let proxy = FaultProxy::start(&rf.base_url(), Plan::every_fault(Service::Api, 0.3, 23));
 
@@ -803,7 +831,7 @@ async fn lifecycle_outputs_under_faults_equal_the_fault_free_ones() {
         let commands: [&[&str]; 5] = [
             &["batches", "list", "--json"],
             &["batches", "show", "faulty", "--json"],
-            &["batches", "failures", "faulty", "--references", &refs, "--json"],
+            &["batches", "failures", "faulty", "--references", refs, "--json"],
             &["jobs", "list", "--json"],
             &["jobs", "logs", "job-f", "--json"],
         ];
@@ -812,7 +840,7 @@ async fn lifecycle_outputs_under_faults_equal_the_fault_free_ones() {
             .map(|args| {
                 let mut all = args.to_vec();
                 all.extend(["--request-timeout", "2s"]);
-                let run = rf_cmd(&rf, &all)
+                let run = rf_cmd(rf, &all)
                     .env("API_BASE_URL", base)
                     .env("REFGEN_RETRY_DELAY", "10ms")
                     .run();
@@ -822,7 +850,7 @@ async fn lifecycle_outputs_under_faults_equal_the_fault_free_ones() {
             })
             .collect();
         let run = rf_cmd(
-            &rf,
+            rf,
             &[
                 "export",
                 "out-job-f",
@@ -853,7 +881,7 @@ async fn lifecycle_outputs_under_faults_equal_the_fault_free_ones() {
     for (a, b) in clean.iter().zip(&faulted) {
         assert_eq!(String::from_utf8_lossy(a), String::from_utf8_lossy(b));
     }
-    no_violations(&rf);
+    no_violations(rf);
 }
 
 /// On a terminal (a pseudo-terminal from `script`), `export` shows a bar of the

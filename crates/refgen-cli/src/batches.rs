@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use refgen::failures::{self, IngestFailure};
 use refgen_core::writer::{OutputTarget, ReferenceWriter};
+use refgen_roboflow::collect_pages;
 use serde_json::json;
 
 use crate::api::{self, or_dash, print_json, print_json_line, print_table};
@@ -16,19 +17,11 @@ pub async fn command(command: BatchesCommand, quiet: bool) -> Result<ExitCode> {
     match command {
         BatchesCommand::List { limit, api } => {
             let (client, ws) = api::connect(&api).await?;
-            let limit = limit.unwrap_or(usize::MAX);
-            let mut batches = Vec::new();
-            let mut token: Option<String> = None;
-            while batches.len() < limit {
-                let page = client.batches_page(&ws, token.as_deref()).await?;
-                let next = page.next_after(token.as_deref());
-                batches.extend(page.items);
-                match next {
-                    Some(t) => token = Some(t),
-                    None => break,
-                }
-            }
-            batches.truncate(limit);
+            let batches = collect_pages(limit.unwrap_or(usize::MAX), |token| {
+                let (client, ws) = (&client, &ws);
+                async move { client.batches_page(ws, token.as_deref()).await }
+            })
+            .await?;
             if api.json {
                 print_json(&json!({"workspace": ws, "batches": batches}))?;
             } else {

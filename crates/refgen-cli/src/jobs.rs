@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use refgen_roboflow::{Job, RestartOptions};
+use refgen_roboflow::{Job, RestartOptions, collect_pages};
 use serde_json::{Value, json};
 
 use crate::api::{self, or_dash, print_json, print_json_line, print_table};
@@ -28,19 +28,11 @@ pub async fn command(command: JobsCommand, quiet: bool) -> Result<ExitCode> {
     match command {
         JobsCommand::List { limit, api } => {
             let (client, ws) = api::connect(&api).await?;
-            let limit = limit.unwrap_or(usize::MAX);
-            let mut jobs = Vec::new();
-            let mut token: Option<String> = None;
-            while jobs.len() < limit {
-                let page = client.jobs_page(&ws, token.as_deref()).await?;
-                let next = page.next_after(token.as_deref());
-                jobs.extend(page.items);
-                match next {
-                    Some(t) => token = Some(t),
-                    None => break,
-                }
-            }
-            jobs.truncate(limit);
+            let jobs = collect_pages(limit.unwrap_or(usize::MAX), |token| {
+                let (client, ws) = (&client, &ws);
+                async move { client.jobs_page(ws, token.as_deref()).await }
+            })
+            .await?;
             if api.json {
                 print_json(&json!({"workspace": ws, "jobs": jobs}))?;
             } else {

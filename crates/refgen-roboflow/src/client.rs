@@ -354,17 +354,10 @@ impl Client {
         field: &str,
         doing: &str,
     ) -> Result<Vec<T>, RoboflowError> {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self.page(path, query, field, doing, token.as_deref()).await?;
-            let next = page.next_after(token.as_deref());
-            all.extend(page.items);
-            match next {
-                Some(t) => token = Some(t),
-                None => return Ok(all),
-            }
-        }
+        collect_pages(usize::MAX, |token| async move {
+            self.page(path, query, field, doing, token.as_deref()).await
+        })
+        .await
     }
 
     /// Starts a workflow job on a batch.
@@ -520,6 +513,29 @@ impl Client {
             .await
             .map_err(|e| failed(e, "the file's download URL", doing))
     }
+}
+
+/// The items of the pages `page` fetches (given the previous page's token), page
+/// after page until the last or until `limit` items are in (the page that
+/// reaches it is the last one asked for).
+pub async fn collect_pages<T, F, Fut>(limit: usize, mut page: F) -> Result<Vec<T>, RoboflowError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, RoboflowError>>,
+{
+    let mut items = Vec::new();
+    let mut token: Option<String> = None;
+    while items.len() < limit {
+        let got = page(token.clone()).await?;
+        let next = got.next_after(token.as_deref());
+        items.extend(got.items);
+        match next {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    items.truncate(limit);
+    Ok(items)
 }
 
 /// Items asked for per page of a listing.

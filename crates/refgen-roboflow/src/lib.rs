@@ -17,7 +17,7 @@ pub mod notifications;
 mod redact;
 mod types;
 
-pub use client::{Client, ClientBuilder, ingest_path, job_body, job_path};
+pub use client::{Client, ClientBuilder, collect_pages, ingest_path, job_body, job_path};
 pub use error::RoboflowError;
 pub use ids::{validate_batch_id, validate_job_id};
 pub use types::*;
