@@ -305,25 +305,8 @@ async fn progress_on_a_terminal_and_in_a_log() {
         "--concurrency".to_owned(),
         "1".to_owned(),
     ];
-    let quoted: Vec<String> = std::iter::once(refgen_bin().display().to_string())
-        .chain(args.iter().cloned())
-        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
-        .collect();
-    // Kept until the run ends: its private HOME goes with it.
-    let terminal = Refgen::new(Vec::<String>::new()).s3_admin(&env);
-    let envs = terminal.envs();
-    let typescript = dir.path().join("typescript");
-    let output = Command::new("script")
-        .args(["-q", "-e", "-c", &quoted.join(" ")])
-        .arg(&typescript)
-        .env_clear()
-        .envs(envs)
-        .env("TERM", "xterm")
-        .stdin(Stdio::null())
-        .output()
-        .expect("script runs");
-    let screen = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{screen}");
+    let (success, screen) = Refgen::new(&args).s3_admin(&env).run_in_terminal();
+    assert!(success, "{screen}");
     assert!(
         screen.contains("listed ") && screen.contains(", written ") && screen.contains("/s, "),
         "a live line while it runs: {screen:?}"

@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use refgen::export::ExportSummary;
 use refgen::failures::IngestFailure;
@@ -893,30 +892,8 @@ fn export_shows_a_bar_on_a_terminal() {
     rf.state.lock().expect("lock").download_delay = std::time::Duration::from_millis(400);
     let dir = tempfile::tempdir().expect("tempdir");
     let to = dir.path().join("out").display().to_string();
-    let command = [
-        refgen_bin().display().to_string(),
-        "export".into(),
-        "out-job-p".into(),
-        "--to".into(),
-        to.clone(),
-        "--concurrency".into(),
-        "1".into(),
-    ]
-    .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
-    .join(" ");
-    // Kept until the run ends: its private HOME goes with it.
-    let terminal = rf_cmd(&rf, &[]);
-    let output = Command::new("script")
-        .args(["-q", "-e", "-c", &command])
-        .arg(dir.path().join("typescript"))
-        .env_clear()
-        .envs(terminal.envs())
-        .env("TERM", "xterm")
-        .stdin(Stdio::null())
-        .output()
-        .expect("script runs");
-    let screen = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{screen}");
+    let (success, screen) = rf_cmd(&rf, &["export", "out-job-p", "--to", &to, "--concurrency", "1"]).run_in_terminal();
+    assert!(success, "{screen}");
     assert!(screen.contains("/4 files"), "a bar while it runs: {screen:?}");
     assert!(screen.contains("\x1b[2K"), "the bar is cleared: {screen:?}");
     let last = screen.trim_end().rsplit(['\n', '\r']).next().unwrap_or_default();

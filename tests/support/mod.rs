@@ -273,6 +273,28 @@ impl Refgen {
         }
     }
 
+    /// Runs to completion under a pseudo-terminal (`script`), with the same
+    /// environment: whether it succeeded, and everything the terminal showed.
+    pub fn run_in_terminal(self) -> (bool, String) {
+        let line: Vec<String> = std::iter::once(self.cmd.get_program())
+            .chain(self.cmd.get_args())
+            .map(|a| format!("'{}'", a.to_string_lossy().replace('\'', r"'\''")))
+            .collect();
+        let output = Command::new("script")
+            .args(["-q", "-e", "-c", &line.join(" ")])
+            .arg(self.home.path().join("typescript"))
+            .env_clear()
+            .envs(self.envs())
+            .env("TERM", "xterm")
+            .stdin(Stdio::null())
+            .output()
+            .expect("script runs");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    }
+
     /// The underlying command, for streaming tests.
     pub fn command(&mut self) -> &mut Command {
         &mut self.cmd
