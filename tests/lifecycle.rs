@@ -909,3 +909,197 @@ fn export_shows_a_bar_on_a_terminal() {
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.contains("4 downloaded, 0 already there"), "{}", run.stderr);
 }
+
+/// The special targets of one folder: a null device made here (never the
+/// system's; none when mknod is not allowed), a FIFO, a symlink to a file, a
+/// read-only file, and a path in a folder that does not exist.
+struct SpecialTargets {
+    dir: tempfile::TempDir,
+    null: Option<std::path::PathBuf>,
+}
+
+impl SpecialTargets {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let null = dir.path().join("null");
+        let made = std::process::Command::new("mknod")
+            .arg(&null)
+            .args(["c", "1", "3"])
+            .status()
+            .is_ok_and(|s| s.success());
+        let fifo = dir.path().join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .expect("mkfifo")
+                .success()
+        );
+        std::fs::write(dir.path().join("real"), "old\n").expect("seed");
+        std::os::unix::fs::symlink("real", dir.path().join("link")).expect("symlink");
+        let read_only = dir.path().join("read-only");
+        std::fs::write(&read_only, "kept\n").expect("seed");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+        SpecialTargets {
+            dir,
+            null: made.then_some(null),
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    /// Reads the FIFO on a thread while `write` runs, and returns what it got.
+    fn through_fifo(&self, write: impl FnOnce(&str)) -> Vec<u8> {
+        let fifo = self.dir.path().join("fifo");
+        let reader = std::thread::spawn(move || std::fs::read(fifo).expect("read the fifo"));
+        write(&self.path("fifo"));
+        reader.join().expect("reader")
+    }
+
+    /// Each special file is still what it was.
+    fn assert_kept(&self) {
+        use std::os::unix::fs::FileTypeExt;
+        let lstat = |name: &str| std::fs::symlink_metadata(self.dir.path().join(name)).expect("lstat");
+        if self.null.is_some() {
+            assert!(
+                lstat("null").file_type().is_char_device(),
+                "the device is still a device"
+            );
+        }
+        assert!(lstat("fifo").file_type().is_fifo(), "the FIFO is still a FIFO");
+        assert!(lstat("link").file_type().is_symlink(), "the link is still a link");
+        assert_eq!(
+            std::fs::read_to_string(self.dir.path().join("read-only")).expect("read"),
+            "kept\n"
+        );
+        let stray: Vec<String> = walk(self.dir.path())
+            .into_iter()
+            .filter(|p| p.contains(".refgen"))
+            .collect();
+        assert!(stray.is_empty(), "temporary files left: {stray:?}");
+    }
+}
+
+/// `--retry-file` follows the rules of every file refgen writes: a device or a
+/// FIFO is written in place, a symlink stays a link and its file is replaced, a
+/// read-only file is refused and kept, a missing folder is one line naming the
+/// target. (Before, each of the first four was replaced by a regular file.)
+#[tokio::test(flavor = "multi_thread")]
+async fn the_retry_file_keeps_special_targets() {
+    require!(S3);
+    let setup = FailingBatch::submit("fail-batch", &[]).await;
+    let targets = SpecialTargets::new();
+    let failures = |target: &str| {
+        rf_cmd(
+            &setup.rf,
+            &[
+                "batches",
+                "failures",
+                "fail-batch",
+                "--references",
+                &setup.bad,
+                "--retry-file",
+                target,
+            ],
+        )
+        .run()
+    };
+    let failed_line = setup.lines[2].clone();
+    if let Some(null) = &targets.null {
+        let run = failures(null.to_str().expect("path"));
+        assert_eq!(run.code, Some(1), "{}", run.stderr);
+    }
+    let got = targets.through_fifo(|fifo| {
+        let run = failures(fifo);
+        assert_eq!(run.code, Some(1), "{}", run.stderr);
+    });
+    assert_eq!(String::from_utf8_lossy(&got), format!("{failed_line}\n"));
+    let run = failures(&targets.path("link"));
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(read_lines(&targets.dir.path().join("real")), [failed_line]);
+    let run = failures(&targets.path("read-only"));
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.lines().count() == 1 && run.stderr.contains("read-only") && run.stderr.contains("read-only`"),
+        "{}",
+        run.stderr
+    );
+    let missing = targets.path("no-such-folder/retry.jsonl");
+    let run = failures(&missing);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.lines().count() == 1
+            && run.stderr.contains(&missing)
+            && run.stderr.contains("does not exist")
+            && !run.stderr.contains("os error"),
+        "{}",
+        run.stderr
+    );
+    targets.assert_kept();
+    no_violations(&setup.rf);
+}
+
+/// `export` writes each file under the same rules: with `--overwrite`, a file
+/// whose name is a symlink, a FIFO or a device is written through, never
+/// replaced; a read-only one is refused with one line.
+#[test]
+fn export_keeps_special_targets() {
+    let rf = FakeRoboflow::start();
+    rf.add_job("job-x", "some-batch");
+    let targets = SpecialTargets::new();
+    let part = targets.dir.path().join("results");
+    std::fs::create_dir(&part).expect("mkdir");
+    // results-0 is a link to ../real, results-1 the FIFO's link... each file of
+    // the part is given one special form.
+    std::os::unix::fs::symlink("../real", part.join("results-0.jsonl")).expect("symlink");
+    std::os::unix::fs::symlink("../fifo", part.join("results-1.jsonl")).expect("symlink");
+    let export = || {
+        rf_cmd(
+            &rf,
+            &[
+                "export",
+                "out-job-x",
+                "--to",
+                targets.dir.path().to_str().expect("path"),
+                "--part",
+                "results",
+                "--overwrite",
+            ],
+        )
+        .run()
+    };
+    let got = targets.through_fifo(|_| {
+        export().assert_ok();
+    });
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "results for /files/out-job-x/results/results-1.jsonl\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(targets.dir.path().join("real")).expect("read"),
+        "results for /files/out-job-x/results/results-0.jsonl\n"
+    );
+    for name in ["results-0.jsonl", "results-1.jsonl"] {
+        assert!(
+            std::fs::symlink_metadata(part.join(name))
+                .expect("lstat")
+                .file_type()
+                .is_symlink()
+        );
+    }
+    // A read-only file in the way: refused, kept, one line.
+    std::fs::remove_file(part.join("results-1.jsonl")).expect("rm");
+    std::os::unix::fs::symlink("../read-only", part.join("results-2.jsonl")).expect("symlink");
+    let run = export();
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.lines().count() == 1 && run.stderr.contains("read-only"),
+        "{}",
+        run.stderr
+    );
+    targets.assert_kept();
+    no_violations(&rf);
+}

@@ -201,7 +201,7 @@ pub(crate) async fn user_delegation_key(
             }
             // Asking again for a key is harmless: a cut answer is retried.
             refgen_http::whole_xml(&response.body, "UserDelegationKey", &["Value"])
-                .map(|()| response.text().into_owned())
+                .map(|()| response.raw_text().into_owned())
                 .map_err(|e| {
                     Reject::Retry(storage(
                         StorageErrorKind::Other,

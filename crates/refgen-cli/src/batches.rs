@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use refgen::failures::{self, IngestFailure};
-use refgen_core::writer::{OutputTarget, ReferenceWriter};
+use refgen_core::writer::{OutputTarget, ReferenceWriter, TargetFile};
 use refgen_roboflow::collect_pages;
 use serde_json::json;
 
@@ -111,6 +111,8 @@ async fn failures_command(args: FailuresArgs, quiet: bool) -> Result<ExitCode> {
              (to list and sign again)"
         ));
     }
+    // The retry file's target is checked before anything is listed or asked.
+    let retry_target = args.retry_file.as_deref().map(TargetFile::create).transpose()?;
     let temp = tempfile::tempdir()?;
     // Listing the source again first: a bad source or selection fails before any Roboflow call.
     let regenerated = match &args.source {
@@ -162,9 +164,9 @@ async fn failures_command(args: FailuresArgs, quiet: bool) -> Result<ExitCode> {
             eprintln!("refgen: {line}");
         }
     };
-    if let (Some(target), Some(original)) = (&args.retry_file, original) {
+    if let (Some(target), Some(out), Some(original)) = (&args.retry_file, retry_target, original) {
         let names: HashSet<String> = found.iter().filter_map(|f| f.name.clone()).collect();
-        let written = failures::write_retry_file(original, &names, target)?;
+        let written = failures::write_retry_file(original, &names, out)?;
         say(format!(
             "wrote {} to {}{}",
             generate::plural(written.references, "reference", "references"),

@@ -5,8 +5,10 @@
 //! with `RUST_LOG=trace`), but that is a promise of other crates' Debug output; so
 //! those targets are capped at info whatever RUST_LOG says, and `-vv` shows refgen's
 //! own tracing only. The e2e test `logs_never_show_secrets` checks the result.
+//! Every line goes out through the redaction step ([`refgen_core::redact`]) as
+//! well, so a server's text quoted in a log line cannot carry a secret.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 
 use tracing::Level;
 use tracing_subscriber::EnvFilter;
@@ -53,10 +55,10 @@ pub fn init(verbose: u8) {
             // lines each, about every step of their chains that fails on the way
             // (instance metadata on a laptop, say), while refgen's own error line
             // already says what went wrong.
-            0 => "error,refgen=warn,refgen_cli=warn,refgen_core=warn,refgen_s3=warn,refgen_gcs=warn,refgen_azure=warn,refgen_roboflow=warn"
+            0 => "error,refgen=warn,refgen_cli=warn,refgen_core=warn,refgen_http=warn,refgen_s3=warn,refgen_gcs=warn,refgen_azure=warn,refgen_roboflow=warn"
                 .to_owned(),
-            1 => "warn,refgen=debug,refgen_cli=debug,refgen_core=debug,refgen_s3=debug,refgen_gcs=debug,refgen_azure=debug,refgen_roboflow=debug".to_owned(),
-            _ => "info,refgen=trace,refgen_cli=trace,refgen_core=trace,refgen_s3=trace,refgen_gcs=trace,refgen_azure=trace,refgen_roboflow=trace".to_owned(),
+            1 => "warn,refgen=debug,refgen_cli=debug,refgen_core=debug,refgen_http=debug,refgen_s3=debug,refgen_gcs=debug,refgen_azure=debug,refgen_roboflow=debug".to_owned(),
+            _ => "info,refgen=trace,refgen_cli=trace,refgen_core=trace,refgen_http=trace,refgen_s3=trace,refgen_gcs=trace,refgen_azure=trace,refgen_roboflow=trace".to_owned(),
         },
     };
     let wanted = EnvFilter::builder().parse_lossy(spec);
@@ -65,13 +67,35 @@ pub fn init(verbose: u8) {
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
+                .with_writer(|| RedactedLine(Vec::new()))
                 .with_ansi(std::io::stderr().is_terminal())
                 .with_target(false)
                 .without_time()
                 .with_filter(wanted.and(cap)),
         )
         .init();
+}
+
+/// One log event, written to stderr redacted when the formatter is done with it.
+struct RedactedLine(Vec<u8>);
+
+impl std::io::Write for RedactedLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for RedactedLine {
+    fn drop(&mut self) {
+        let text = refgen_core::redact::redact(&String::from_utf8_lossy(&self.0));
+        // A log line that cannot be written has nowhere else to go.
+        let _ = std::io::stderr().write_all(text.as_bytes());
+    }
 }
 
 #[cfg(test)]

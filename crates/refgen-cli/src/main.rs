@@ -206,12 +206,7 @@ fn clap_error(e: clap::Error) -> ExitCode {
 /// glob, duration or id, or options that do not go together.
 fn is_usage(err: &anyhow::Error) -> bool {
     use refgen_core::Error as Core;
-    let core_usage = |e: &Core| {
-        matches!(
-            e,
-            Core::InvalidSource { .. } | Core::InvalidGlob { .. } | Core::InvalidExpiry { .. }
-        )
-    };
+    let core_usage = |e: &Core| e.is_usage();
     err.chain().any(|cause| {
         cause.is::<UsageError>()
             || cause.downcast_ref::<Core>().is_some_and(core_usage)
@@ -265,7 +260,8 @@ fn error_line(err: &anyhow::Error) -> String {
             break;
         }
     }
-    let mut line = line.replace('\n', " ");
+    // The one redaction step, once more at the last place a text passes.
+    let mut line = refgen_core::redact::redact(&line.replace('\n', " "));
     if let Some(hint) = hint {
         line.push_str("; ");
         line.push_str(args::hint_text(hint));

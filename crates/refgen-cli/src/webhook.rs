@@ -24,6 +24,11 @@ pub async fn command(args: WebhookArgs, quiet: bool) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     };
+    // A receiver may echo the request: its key and the URL's token are never shown.
+    refgen_core::redact::register_query_values(url);
+    if let Some(key) = &args.publishable_key {
+        refgen_core::redact::register(key);
+    }
     let transport = Transport::new(args.requests.retry_config())?;
     let mut results = Vec::new();
     for (kind, body) in &notifications {

@@ -121,6 +121,17 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// A setting read from the environment or a configuration file cannot be
+    /// used (refused before any library that would misread it sees it).
+    #[error("{setting} is `{value}`: {reason}")]
+    InvalidSetting {
+        /// Where the value came from: the variable, or the key and its file.
+        setting: String,
+        /// The value as found (settings of this kind hold no secret).
+        value: String,
+        /// Why it was refused, and what is accepted.
+        reason: String,
+    },
     /// An inventory report or one of its files could not be used.
     #[error("inventory {file}: {reason}")]
     Inventory {
@@ -209,6 +220,27 @@ impl Error {
             Error::Storage { hint, .. } => *hint,
             Error::ListingOrder { .. } => Some(Hint::ListSequentially),
             _ => None,
+        }
+    }
+
+    /// True when the error is about what was given rather than what happened: a
+    /// malformed source, glob, duration or setting (a command line exits with 2).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidSource { .. }
+                | Error::InvalidGlob { .. }
+                | Error::InvalidExpiry { .. }
+                | Error::InvalidSetting { .. }
+        )
+    }
+
+    /// A setting that cannot be used.
+    pub fn setting(setting: impl Into<String>, value: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidSetting {
+            setting: setting.into(),
+            value: value.into(),
+            reason: reason.into(),
         }
     }
 

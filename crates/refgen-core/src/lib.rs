@@ -12,8 +12,10 @@
 //! - [`shard`]: one worker's share of a run (`--shard K/N`);
 //! - [`list::ListClient`], [`Signer`] and [`Uploader`]: the traits each provider
 //!   implements (listing is one method, [`list::ListClient::list_page`]);
-//! - [`writer`]: the streaming, atomic JSON Lines writer;
-//! - [`inventory`]: reading a cloud's inventory report (CSV, Parquet) instead of listing;
+//! - [`writer`]: the streaming, atomic JSON Lines writer, and [`writer::TargetFile`],
+//!   the target rules of every other file refgen writes;
+//! - [`redact`]: the one redaction step for every text a server sends back;
+//! - [`inventory`]: reading a cloud's inventory report (CSV, Parquet, ORC) instead of listing;
 //! - [`list`]: one listing split into parts listed concurrently, in key order;
 //! - [`pipeline`]: list → filter → sign → write as one bounded stream.
 
@@ -26,6 +28,7 @@ pub mod list;
 pub mod naming;
 mod object;
 pub mod pipeline;
+pub mod redact;
 mod secret;
 pub mod shard;
 pub mod size;

@@ -1,4 +1,6 @@
-//! A string that must not be shown: a key, a token, a connection string.
+//! A string that must not be shown: a key, a token, a connection string. Making
+//! one registers it with the redaction step ([`crate::redact`]), so that a server
+//! that echoes it back never gets it shown.
 
 /// A secret value: its `Debug` says only that it is there, so a struct holding
 /// one can derive `Debug` without leaking it. Read it with [`Secret::expose`].
@@ -8,7 +10,9 @@ pub struct Secret(String);
 impl Secret {
     /// Wraps `value`.
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        let value = value.into();
+        crate::redact::register(&value);
+        Secret(value)
     }
 
     /// The value itself, for the one place that uses it.
@@ -25,13 +29,13 @@ impl std::fmt::Debug for Secret {
 
 impl From<String> for Secret {
     fn from(value: String) -> Self {
-        Secret(value)
+        Secret::new(value)
     }
 }
 
 impl From<&str> for Secret {
     fn from(value: &str) -> Self {
-        Secret(value.to_owned())
+        Secret::new(value)
     }
 }
 

@@ -26,6 +26,10 @@
 //! and the file it points to is replaced (the link stays a link); a FIFO, a device
 //! or a socket is written in place, never replaced; a read-only file and a folder
 //! are refused before anything is listed.
+//!
+//! Every other file refgen writes (a retry file, a checkpoint, an exported
+//! download) goes through [`TargetFile`], which applies the same rules: nothing
+//! refgen writes is ever put in place by a rename of its own.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, Write};
@@ -435,15 +439,15 @@ impl ReferenceWriter {
                 stale += 1;
             }
             if let Some(resume) = &parts.resume {
-                // The run is whole: nothing is left to resume.
-                match std::fs::remove_file(&resume.checkpoint) {
-                    Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                        return Err(Error::Output {
-                            path: resume.checkpoint.clone(),
-                            source: e,
-                        });
-                    }
-                    _ => {}
+                // The run is whole: nothing is left to resume. Only a regular
+                // file is removed: a link or a device named like a checkpoint is
+                // the user's, not refgen's.
+                let regular = std::fs::symlink_metadata(&resume.checkpoint).is_ok_and(|m| m.is_file());
+                if regular && let Err(e) = std::fs::remove_file(&resume.checkpoint) {
+                    return Err(Error::Output {
+                        path: resume.checkpoint.clone(),
+                        source: e,
+                    });
                 }
             }
         }
@@ -458,27 +462,119 @@ impl ReferenceWriter {
     }
 }
 
-/// Replaces the checkpoint file whole (a temporary file renamed over it).
+/// Replaces the checkpoint file whole, under the target rules of every file
+/// refgen writes ([`TargetFile`]).
 fn write_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), Error> {
-    let fail = |source| Error::Output {
-        path: path.to_owned(),
-        source,
-    };
-    let folder = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut file = tempfile::Builder::new()
-        .prefix(".refgen-")
-        .suffix(".checkpoint")
-        .tempfile_in(folder)
-        .map_err(fail)?;
+    let mut file = TargetFile::create(path)?;
     serde_json::to_writer(&mut file, checkpoint)
         .map_err(io::Error::from)
-        .map_err(fail)?;
-    file.as_file().sync_all().map_err(fail)?;
-    file.persist(path).map_err(|e| fail(e.error))?;
-    Ok(())
+        .map_err(|source| Error::Output {
+            path: path.to_owned(),
+            source,
+        })?;
+    file.commit()
+}
+
+/// A file that refgen writes whole, under the target rules of the module docs: a
+/// regular (or new) file is written to a temporary file beside it and renamed over
+/// it by [`TargetFile::commit`] (the mode of an existing file kept; a new one
+/// readable by its owner only); a symlink is followed, so the link stays a link; a
+/// FIFO, a device or a socket is written in place, never replaced; a read-only
+/// file, a folder and a missing folder are refused by [`TargetFile::create`], with
+/// the target named. Dropped without a commit, it leaves the target as it was.
+pub struct TargetFile {
+    /// The path as given, for messages.
+    path: PathBuf,
+    file: File,
+    /// For a regular file: the temporary file and where it goes.
+    staged: Option<(TempPath, PathBuf)>,
+}
+
+impl std::fmt::Debug for TargetFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TargetFile")
+            .field("path", &self.path)
+            .field("in_place", &self.staged.is_none())
+            .finish()
+    }
+}
+
+impl TargetFile {
+    /// Opens `path` for writing under the target rules; nothing is replaced yet.
+    pub fn create(path: &Path) -> Result<Self, Error> {
+        let fail = |source| Error::Output {
+            path: path.to_owned(),
+            source,
+        };
+        match open_file_target(path).map_err(fail)? {
+            Opened::InPlace(file) => Ok(TargetFile {
+                path: path.to_owned(),
+                file,
+                staged: None,
+            }),
+            Opened::Atomic { file, temp, dest } => Ok(TargetFile {
+                path: path.to_owned(),
+                file,
+                staged: Some((temp, dest)),
+            }),
+        }
+    }
+
+    /// True when the target is a FIFO, a device or a socket, written in place.
+    pub fn is_in_place(&self) -> bool {
+        self.staged.is_none()
+    }
+
+    /// The temporary file that becomes the target on commit (none for a target
+    /// written in place), for a writer that needs a path (a download).
+    pub fn staging_path(&self) -> Option<&Path> {
+        self.staged.as_ref().map(|(temp, _)| temp.as_ref())
+    }
+
+    /// The path as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Copies the whole file at `from` into this target (for a target written in
+    /// place, whose content was made elsewhere).
+    pub fn fill_from(&mut self, from: &Path) -> Result<u64, Error> {
+        let fail = |source| Error::Output {
+            path: self.path.clone(),
+            source,
+        };
+        let mut source = File::open(from).map_err(fail)?;
+        if self.staged.is_some() {
+            self.file.set_len(0).and_then(|()| self.file.rewind()).map_err(fail)?;
+        }
+        io::copy(&mut source, &mut self.file).map_err(fail)
+    }
+
+    /// Puts the file in place: syncs a regular file's temporary file and renames it
+    /// over the target; flushes a special file.
+    pub fn commit(mut self) -> Result<(), Error> {
+        let path = self.path.clone();
+        let fail = |source| Error::Output {
+            path: path.clone(),
+            source,
+        };
+        self.file.flush().map_err(fail)?;
+        if let Some((temp, dest)) = self.staged.take() {
+            self.file.sync_all().map_err(fail)?;
+            temp.persist(&dest).map_err(|e| fail(e.error))?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for TargetFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
 }
 
 enum Opened {
@@ -546,7 +642,14 @@ fn open_file_target(path: &Path) -> io::Result<Opened> {
         .prefix(".refgen-")
         .suffix(".partial")
         .permissions(std::fs::Permissions::from_mode(mode))
-        .tempfile_in(folder)?;
+        .tempfile_in(folder)
+        // tempfile's own text names its random file; say which folder and why.
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot create a file in folder `{}`: {}", folder.display(), e.kind()),
+            )
+        })?;
     if existing.is_some() {
         // The umask applied at creation; an existing file's mode is kept exactly.
         file.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
@@ -778,5 +881,115 @@ mod tests {
         assert!(err.to_string().contains("does not exist"), "{err}");
         let err = ReferenceWriter::create(OutputTarget::File(dir.path().to_path_buf())).expect_err("a folder");
         assert!(err.to_string().contains("is a folder"), "{err}");
+    }
+
+    #[test]
+    fn every_target_file_follows_the_target_rules() {
+        use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |path: &Path, text: &str| -> Result<(), Error> {
+            let mut file = TargetFile::create(path)?;
+            file.write_all(text.as_bytes()).expect("write");
+            file.commit()
+        };
+        // A character device made here (never the system's), when allowed.
+        let null = dir.path().join("null");
+        let made = std::process::Command::new("mknod")
+            .arg(&null)
+            .args(["c", "1", "3"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if made {
+            write(&null, "x\n").expect("a device is written in place");
+            assert!(
+                std::fs::symlink_metadata(&null)
+                    .expect("lstat")
+                    .file_type()
+                    .is_char_device()
+            );
+        }
+        // A symlink: followed; the link stays.
+        std::fs::write(dir.path().join("real"), "old\n").expect("seed");
+        std::os::unix::fs::symlink("real", dir.path().join("link")).expect("symlink");
+        write(&dir.path().join("link"), "new\n").expect("through the link");
+        assert_eq!(std::fs::read_to_string(dir.path().join("real")).expect("read"), "new\n");
+        assert!(
+            std::fs::symlink_metadata(dir.path().join("link"))
+                .expect("lstat")
+                .file_type()
+                .is_symlink()
+        );
+        // Read-only: refused and kept.
+        let ro = dir.path().join("ro");
+        std::fs::write(&ro, "kept\n").expect("seed");
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+        let err = write(&ro, "x").expect_err("read-only");
+        assert!(err.to_string().contains("read-only"), "{err}");
+        assert_eq!(std::fs::read_to_string(&ro).expect("read"), "kept\n");
+        // A missing folder: the target named, no tempfile text.
+        let err = write(&dir.path().join("nope/retry.jsonl"), "x").expect_err("missing folder");
+        let text = err.to_string();
+        assert!(
+            text.contains("nope/retry.jsonl") && text.contains("does not exist"),
+            "{text}"
+        );
+        assert!(!text.contains("os error") && !text.contains(".refgen-"), "{text}");
+        // Dropped before commit: nothing changes, nothing is left.
+        let mut file = TargetFile::create(&dir.path().join("real")).expect("create");
+        file.write_all(b"lost").expect("write");
+        drop(file);
+        assert_eq!(std::fs::read_to_string(dir.path().join("real")).expect("read"), "new\n");
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.starts_with(".refgen")), "{names:?}");
+    }
+
+    #[test]
+    fn a_checkpoint_named_like_a_special_file_is_kept() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().join("refs.jsonl");
+        // The checkpoint's name is a link to a file elsewhere: written through it,
+        // and the link is not removed when the run ends.
+        let elsewhere = dir.path().join("elsewhere");
+        std::os::unix::fs::symlink(&elsewhere, Checkpoint::path(&base)).expect("symlink");
+        let mut w = ReferenceWriter::create_parts_resumable(base.clone(), 1, 0, "s".into(), false).expect("create");
+        w.write_keyed("a", "a", "https://x/a").expect("write");
+        w.write_keyed("b", "b", "https://x/b").expect("write");
+        assert!(elsewhere.is_file(), "the checkpoint went through the link");
+        w.finish().expect("finish");
+        assert!(
+            std::fs::symlink_metadata(Checkpoint::path(&base))
+                .expect("lstat")
+                .file_type()
+                .is_symlink(),
+            "the link is the user's"
+        );
+        // A FIFO in its place is never replaced by a regular file.
+        std::fs::remove_file(Checkpoint::path(&base)).expect("rm");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(Checkpoint::path(&base))
+                .status()
+                .expect("mkfifo")
+                .success()
+        );
+        let reader = {
+            let fifo = Checkpoint::path(&base);
+            std::thread::spawn(move || std::fs::read_to_string(fifo).expect("read"))
+        };
+        let mut w = ReferenceWriter::create_parts_resumable(base.clone(), 1, 0, "s".into(), false).expect("create");
+        w.write_keyed("a", "a", "https://x/a").expect("write");
+        w.write_keyed("b", "b", "https://x/b").expect("write");
+        assert!(reader.join().expect("reader").contains("\"last_key\":\"a\""));
+        w.finish().expect("finish");
+        assert!(
+            std::fs::symlink_metadata(Checkpoint::path(&base))
+                .expect("lstat")
+                .file_type()
+                .is_fifo()
+        );
     }
 }

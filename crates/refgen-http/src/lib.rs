@@ -15,7 +15,12 @@
 //! probe's body only up to a limit (a ranged GET a server answers in full).
 //!
 //! Retried: connection failures and resets, timeouts, bodies cut short, 408, 429,
-//! 500, 502, 503 and 504, and whatever `parse` marks retryable. A 401 gets one
+//! 500, 502, 503 and 504, and whatever `parse` marks retryable. A refused
+//! connection or a host name that does not resolve is tried at most
+//! [`RetryConfig::unreachable_attempts`] times (3, as the AWS SDKs' standard
+//! mode): what is not listening now is rarely listening ten seconds later. Each
+//! retry after the first is a warning line (what, why, attempt N of M, the wait),
+//! so a run that is retrying is never silent. A 401 gets one
 //! retry after the caller's `on_unauthorized` hook (which drops a cached token).
 //! Retries stop at [`RetryConfig::max_attempts`] or when the next wait would pass
 //! the [`RetryConfig::budget`] measured from the first attempt. Waits grow
@@ -60,6 +65,8 @@ pub struct RetryConfig {
     pub attempt_timeout: Duration,
     /// Opening a connection.
     pub connect_timeout: Duration,
+    /// Attempts in all for a refused connection or a name that does not resolve.
+    pub unreachable_attempts: u32,
 }
 
 impl Default for RetryConfig {
@@ -74,6 +81,7 @@ impl Default for RetryConfig {
             max_backoff: Duration::from_secs(15),
             attempt_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
+            unreachable_attempts: 3,
         }
     }
 }
@@ -82,6 +90,13 @@ impl RetryConfig {
     /// With this many attempts in all.
     pub fn with_max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// With this many attempts in all for a refused connection or a name that
+    /// does not resolve (never more than the attempts in all).
+    pub fn with_unreachable_attempts(mut self, attempts: u32) -> Self {
+        self.unreachable_attempts = attempts.max(1);
         self
     }
 
@@ -131,13 +146,20 @@ impl RetryConfig {
         let started = Instant::now();
         let attempts = AtomicU32::new(0);
         let budget = self.budget;
+        let max = self.max_attempts;
+        let unreachable_max = self.unreachable_attempts.min(max);
         let result = (|| {
             let n = attempts.fetch_add(1, Ordering::SeqCst) + 1;
             op(n)
         })
         .retry(self.backoff())
         .sleep(tokio::time::sleep)
-        .when(|a: &Attempt<E>| a.is_retryable() && started.elapsed() < budget)
+        .when(|a: &Attempt<E>| {
+            let made = attempts.load(Ordering::SeqCst);
+            a.is_retryable()
+                && started.elapsed() < budget
+                && !(matches!(a, Attempt::Unreachable { .. }) && made >= unreachable_max)
+        })
         .adjust(|a: &Attempt<E>, wait| {
             let left = budget.checked_sub(started.elapsed())?;
             let wait = match a {
@@ -149,11 +171,25 @@ impl RetryConfig {
             (wait <= left).then_some(wait)
         })
         .notify(|a: &Attempt<E>, wait| {
-            tracing::debug!(
-                "{doing}: attempt {} failed ({}); retrying in {wait:.1?}",
-                attempts.load(Ordering::SeqCst),
-                a.reason()
-            );
+            let made = attempts.load(Ordering::SeqCst);
+            let of = match a {
+                Attempt::Unreachable { .. } => unreachable_max,
+                _ => max,
+            };
+            // The first retry is routine under load; from the second on, say so.
+            if made >= 2 {
+                tracing::warn!(
+                    "{doing}: attempt {made} of {of} failed ({}); retrying in {:.1}s",
+                    a.reason(),
+                    wait.as_secs_f64()
+                );
+            } else {
+                tracing::debug!(
+                    "{doing}: attempt {made} of {of} failed ({}); retrying in {:.1}s",
+                    a.reason(),
+                    wait.as_secs_f64()
+                );
+            }
         })
         .await;
         result.map_err(|a| Exhausted {
@@ -189,25 +225,33 @@ pub enum Attempt<E> {
         /// What went wrong, for the debug log.
         reason: String,
     },
+    /// Nothing answered: the connection was refused or the host name does not
+    /// resolve. Retried, but only [`RetryConfig::unreachable_attempts`] times.
+    Unreachable {
+        /// The error, reported if no attempt is left.
+        error: E,
+        /// What went wrong, for the log.
+        reason: String,
+    },
     /// Another attempt would fail the same way.
     Fail(E),
 }
 
 impl<E> Attempt<E> {
     fn is_retryable(&self) -> bool {
-        matches!(self, Attempt::Retry { .. })
+        matches!(self, Attempt::Retry { .. } | Attempt::Unreachable { .. })
     }
 
     fn reason(&self) -> &str {
         match self {
-            Attempt::Retry { reason, .. } => reason,
+            Attempt::Retry { reason, .. } | Attempt::Unreachable { reason, .. } => reason,
             Attempt::Fail(_) => "final",
         }
     }
 
     fn into_error(self) -> E {
         match self {
-            Attempt::Retry { error, .. } | Attempt::Fail(error) => error,
+            Attempt::Retry { error, .. } | Attempt::Unreachable { error, .. } | Attempt::Fail(error) => error,
         }
     }
 }
@@ -245,8 +289,15 @@ pub struct Response {
 }
 
 impl Response {
-    /// The body as text (lossy: error bodies are only shown).
-    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+    /// The body as text to show (in a message, a log, a JSON field): lossy, and
+    /// through the one redaction step ([`refgen_core::redact`]), since a server
+    /// may echo the request with its signature, token or key.
+    pub fn text(&self) -> String {
+        refgen_core::redact::redact(&String::from_utf8_lossy(&self.body))
+    }
+
+    /// The body as text to parse, as it came (never to be shown).
+    pub fn raw_text(&self) -> std::borrow::Cow<'_, str> {
         String::from_utf8_lossy(&self.body)
     }
 
@@ -275,6 +326,19 @@ pub enum Fault {
     Timeout(Duration),
     /// The connection broke before the answer was whole (a reset, a body cut short).
     Interrupted(String),
+}
+
+impl Fault {
+    /// A refused connection or a host name that does not resolve: nothing is
+    /// listening there now (a connect timeout is not this: a busy server may answer).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Fault::Connect(cause) if is_unreachable_text(cause))
+    }
+}
+
+/// Whether [`describe`]'s words say a connection was refused or a name did not resolve.
+pub fn is_unreachable_text(cause: &str) -> bool {
+    cause.starts_with("connection refused") || cause.starts_with("cannot resolve the host name")
 }
 
 impl std::fmt::Display for Fault {
@@ -450,6 +514,12 @@ impl<'a> Call<'a> {
                 let answer = whole_answer(&client, request, &endpoint, self.into_file, self.max_body);
                 let response = match tokio::time::timeout(timeout, answer).await {
                     Ok(Ok(response)) => response,
+                    Ok(Err(broken)) if broken.fault.is_unreachable() => {
+                        return Err(Attempt::Unreachable {
+                            reason: broken.fault.to_string(),
+                            error: Failure::Transport(broken),
+                        });
+                    }
                     Ok(Err(broken)) => {
                         return Err(Attempt::Retry {
                             reason: broken.fault.to_string(),

@@ -73,7 +73,7 @@ fn quick() -> RetryConfig {
 
 /// A parse that wants a body ending in `END` (a stand-in for "a whole document").
 fn whole(r: Response) -> Result<String, Reject<String>> {
-    let text = r.text().into_owned();
+    let text = r.raw_text().into_owned();
     match r.status {
         200 if text.ends_with("END") => Ok(text),
         200 => Err(Reject::Retry(format!("cut: {text}"))),

@@ -82,6 +82,7 @@ impl<E> TokenCache<E> {
         }
         let fetched_at = SystemTime::now();
         let token = (self.fetch)().await?;
+        refgen_core::redact::register(&token.secret);
         tracing::debug!(expires_at = ?token.expires_at, "fetched a bearer token");
         let secret = token.secret.clone();
         *self.lock() = Some(Held { token, fetched_at });

@@ -69,6 +69,8 @@ impl ClientBuilder {
             .map(|k| k.expose().to_owned())
             .or_else(|| env("ROBOFLOW_API_KEY"))
             .ok_or(RoboflowError::NoApiKey)?;
+        // Known to the redaction step, so an API that echoes the request never shows it.
+        refgen_core::redact::register(&api_key);
         let base = match (
             self.base,
             env("API_BASE_URL"),
@@ -167,7 +169,8 @@ impl Client {
             Ok(request)
         };
         let parse = |response: refgen_http::Response| {
-            let text = response.text();
+            // Parsed as it came; only the message below is ever shown.
+            let text = response.raw_text();
             let status = response.status;
             if response.is_success() {
                 return serde_json::from_str(if text.trim().is_empty() { "{}" } else { &text }).map_err(|e| {
@@ -186,7 +189,7 @@ impl Client {
                     _ => v["message"].as_str().map(str::to_owned),
                 })
                 .unwrap_or_else(|| text.chars().take(300).collect::<String>().replace('\n', " "));
-            let message = crate::redact::redact(&message, &self.api_key);
+            let message = refgen_core::redact::redact(&message);
             Err(Reject::Fail(match status {
                 401 => RoboflowError::Unauthorized(message),
                 402 => RoboflowError::PaymentRequired(message),

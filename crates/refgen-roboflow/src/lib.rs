@@ -14,7 +14,6 @@ mod client;
 mod error;
 mod ids;
 pub mod notifications;
-mod redact;
 mod types;
 
 pub use client::{Client, ClientBuilder, collect_pages, ingest_path, job_body, job_path};

@@ -26,7 +26,7 @@ use refgen_core::{Error, StorageErrorKind};
 
 use crate::S3Store;
 use crate::error::{PROVIDER, from_credentials, from_sdk};
-use crate::retry::{RetryMore, WholePage, sdk_retry_config, sdk_timeouts};
+use crate::retry::{RetryMore, WholePage, sdk_timeouts};
 use crate::signer::{SigV4Presigner, SigningCredentials};
 
 /// How bucket names go into URLs.
@@ -158,7 +158,13 @@ impl S3Builder {
         let http_client = ca_bundle
             .map(|(path, from)| https_client_trusting(&path, from))
             .transpose()?;
-        let sdk = self.load_sdk_config(http_client).await;
+        let retry_config = crate::retry::sdk_retry_config(
+            self.retry.max_attempts,
+            self.max_attempts_explicit,
+            settings.max_attempts,
+            settings.retry_mode,
+        );
+        let sdk = self.load_sdk_config(http_client, retry_config.clone()).await;
         let endpoint_url = self.endpoint_url.clone().or_else(|| configured_endpoint(&sdk));
         if let Some(url) = &endpoint_url {
             check_endpoint(url)?;
@@ -183,8 +189,11 @@ impl S3Builder {
                     Addressing::Virtual
                 });
         let shown_endpoint = endpoint_url.clone().unwrap_or_else(|| "AWS S3".to_owned());
-        let mut region = self.region.clone().or_else(|| sdk.region().map(|r| r.to_string()));
-        let retry_config = sdk_retry_config(&sdk, self.retry.max_attempts, self.max_attempts_explicit);
+        // An empty AWS_REGION is unset, as the AWS CLI takes it (the SDK keeps "").
+        let mut region = self
+            .region
+            .clone()
+            .or_else(|| sdk.region().map(|r| r.to_string()).filter(|r| !r.is_empty()));
         let s3_config = |region: &str| {
             let mut builder = aws_sdk_s3::config::Builder::from(&sdk)
                 .region(Region::new(region.to_owned()))
@@ -201,7 +210,9 @@ impl S3Builder {
                         .build(),
                 )
                 .interceptor(WholePage)
-                .retry_classifier(RetryMore)
+                .retry_classifier(RetryMore {
+                    unreachable_attempts: self.retry.unreachable_attempts,
+                })
                 .build()
         };
         // On AWS a bucket lives in one region and URLs must be signed for it; asking
@@ -240,7 +251,11 @@ impl S3Builder {
         ))
     }
 
-    async fn load_sdk_config(&self, http_client: Option<SharedHttpClient>) -> SdkConfig {
+    async fn load_sdk_config(
+        &self,
+        http_client: Option<SharedHttpClient>,
+        retry: aws_sdk_s3::config::retry::RetryConfig,
+    ) -> SdkConfig {
         let mut loader = if self.from_env {
             aws_config::defaults(BehaviorVersion::latest())
         } else {
@@ -270,6 +285,10 @@ impl S3Builder {
         if let Some(creds) = &self.credentials {
             loader = loader.credentials_provider(creds.clone());
         }
+        // Given here, so that aws-config never reads AWS_MAX_ATTEMPTS or
+        // AWS_RETRY_MODE itself: it panics on a value it cannot use, and refgen has
+        // already read and checked them (ProfileSettings).
+        loader = loader.retry_config(retry);
         // Several S3-compatible stores refuse the SDK's default checksum headers.
         loader = loader
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
@@ -278,13 +297,67 @@ impl S3Builder {
     }
 }
 
-/// What the AWS CLI reads from the active profile and the Rust SDK does not.
+/// What refgen reads itself from the environment and the active profile: what
+/// the Rust SDK does not read, and what it would panic on (`max_attempts` of 0 or
+/// not a number, an unknown `retry_mode`), checked here so that a bad value is one
+/// line naming where it came from.
 #[derive(Debug, Default)]
 struct ProfileSettings {
     /// `ca_bundle = PATH`.
     ca_bundle: Option<std::path::PathBuf>,
     /// `s3 =` / `addressing_style = virtual|path` (`auto` is refgen's own choice).
     addressing: Option<Addressing>,
+    /// `AWS_MAX_ATTEMPTS`, else the profile's `max_attempts`.
+    max_attempts: Option<u32>,
+    /// `AWS_RETRY_MODE`, else the profile's `retry_mode`.
+    retry_mode: Option<aws_sdk_s3::config::retry::RetryMode>,
+}
+
+/// The value of the variable `name`, with an empty one taken as unset (as the AWS
+/// CLI takes it: CI templates often set variables to nothing).
+fn env_value(env: &aws_types::os_shim_internal::Env, name: &str) -> Option<String> {
+    env.get(name).ok().filter(|v| !v.is_empty())
+}
+
+/// `AWS_MAX_ATTEMPTS` or a profile's `max_attempts`: a whole number, 1 or more.
+fn parse_max_attempts(setting: &str, value: &str) -> Result<u32, Error> {
+    match value.trim().parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(Error::setting(
+            setting,
+            value,
+            "the attempts per request must be a whole number, 1 or more",
+        )),
+    }
+}
+
+/// `AWS_RETRY_MODE` or a profile's `retry_mode`: `standard` or `adaptive`, and
+/// `legacy`, which the AWS CLI still takes, as `standard`.
+fn parse_retry_mode(setting: &str, value: &str) -> Result<aws_sdk_s3::config::retry::RetryMode, Error> {
+    use aws_sdk_s3::config::retry::RetryMode;
+    match value.trim().to_ascii_lowercase().as_str() {
+        "standard" | "legacy" => Ok(RetryMode::Standard),
+        "adaptive" => Ok(RetryMode::Adaptive),
+        _ => Err(Error::setting(setting, value, "use standard, adaptive or legacy")),
+    }
+}
+
+/// A region name as AWS and S3-compatible stores spell them (`us-east-1`,
+/// `auto`, `garage`): letters, digits, `-` and `_`.
+fn check_region(setting: &str, value: &str) -> Result<(), Error> {
+    let ok = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::setting(
+            setting,
+            value,
+            "not a region name (letters, digits and dashes, as us-east-1)",
+        ))
+    }
 }
 
 impl ProfileSettings {
@@ -328,9 +401,36 @@ impl ProfileSettings {
             .map(str::to_owned)
             .or_else(|| env.get("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
             .unwrap_or_else(|| "default".to_owned());
+        for variable in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+            if let Some(value) = env_value(env, variable) {
+                check_region(variable, &value)?;
+            }
+        }
+        let mut max_attempts = env_value(env, "AWS_MAX_ATTEMPTS")
+            .map(|v| parse_max_attempts("AWS_MAX_ATTEMPTS", &v))
+            .transpose()?;
+        let mut retry_mode = env_value(env, "AWS_RETRY_MODE")
+            .map(|v| parse_retry_mode("AWS_RETRY_MODE", &v))
+            .transpose()?;
         let Some(active) = set.get_profile(&name) else {
-            return Ok(ProfileSettings::default());
+            return Ok(ProfileSettings {
+                max_attempts,
+                retry_mode,
+                ..ProfileSettings::default()
+            });
         };
+        let key = |k: &str| format!("`{k}` of the AWS profile `{name}`");
+        if let Some(value) = active.get("region").filter(|v| !v.trim().is_empty()) {
+            check_region(&key("region"), value.trim())?;
+        }
+        if let Some(value) = active.get("max_attempts").filter(|v| !v.trim().is_empty()) {
+            let n = parse_max_attempts(&key("max_attempts"), value)?;
+            max_attempts = max_attempts.or(Some(n));
+        }
+        if let Some(value) = active.get("retry_mode").filter(|v| !v.trim().is_empty()) {
+            let mode = parse_retry_mode(&key("retry_mode"), value)?;
+            retry_mode = retry_mode.or(Some(mode));
+        }
         let addressing = match active
             .get("s3")
             .and_then(|nested| sub_property(nested, "addressing_style"))
@@ -353,6 +453,8 @@ impl ProfileSettings {
                 .filter(|p| !p.trim().is_empty())
                 .map(|p| expand_home(p.trim(), env)),
             addressing,
+            max_attempts,
+            retry_mode,
         })
     }
 }

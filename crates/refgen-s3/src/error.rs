@@ -20,7 +20,11 @@ where
         SdkError::ServiceError(service) => {
             let e = service.err();
             let code = e.code().unwrap_or("");
-            let detail = e.message().map(|m| format!(": {m}")).unwrap_or_default();
+            // The server's words may echo the request (its token, its signature).
+            let detail = e
+                .message()
+                .map(|m| format!(": {}", refgen_core::redact::redact(m)))
+                .unwrap_or_default();
             let (kind, advice) = match code {
                 "NoSuchBucket" => (
                     StorageErrorKind::BucketNotFound,

@@ -80,9 +80,23 @@ fn check_page(body: &[u8], page: &ListObjectsV2Output) -> Result<(), String> {
     Ok(())
 }
 
-/// Retries what the SDK's classifiers leave alone (see the module doc).
+/// Retries what the SDK's classifiers leave alone (see the module doc), and
+/// stops retrying a refused connection or a name that does not resolve after
+/// `unreachable_attempts`, as the shared transport does.
 #[derive(Debug)]
-pub(crate) struct RetryMore;
+pub(crate) struct RetryMore {
+    pub(crate) unreachable_attempts: u32,
+}
+
+/// The attempt number the SDK writes into each request's `amz-sdk-request:
+/// attempt=N; max=M` header: the one count a classifier can see.
+fn attempt_of(ctx: &InterceptorContext) -> Option<u32> {
+    let header = ctx.request()?.headers().get("amz-sdk-request")?;
+    header
+        .split(';')
+        .find_map(|part| part.trim().strip_prefix("attempt="))
+        .and_then(|n| n.trim().parse().ok())
+}
 
 impl ClassifyRetry for RetryMore {
     fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
@@ -102,6 +116,11 @@ impl ClassifyRetry for RetryMore {
         if let Some(connector) = err.as_connector_error()
             && (connector.is_io() || connector.is_timeout() || connector.is_other())
         {
+            if refgen_http::is_unreachable_text(&refgen_http::describe(connector))
+                && attempt_of(ctx).is_some_and(|n| n >= self.unreachable_attempts)
+            {
+                return RetryAction::RetryForbidden;
+            }
             return RetryAction::transient_error();
         }
         // A success status whose body did not deserialise was cut or garbled.
@@ -122,31 +141,26 @@ fn source_chain<'a>(
     std::iter::successors(Some(err), |e| e.source())
 }
 
-/// The SDK retry configuration: the environment's or profile's when set there,
-/// else `attempts` (the CLI's `--max-attempts` wins over both when `explicit`).
+/// The SDK retry configuration: `attempts` when `explicit` (the caller's own
+/// choice wins), else the environment's or profile's `configured` value, else
+/// `attempts`; the mode as configured, else standard. The values were read and
+/// checked by the builder, never by aws-config (which panics on a bad one).
 pub(crate) fn sdk_retry_config(
-    sdk: &aws_types::SdkConfig,
     attempts: u32,
     explicit: bool,
+    configured: Option<u32>,
+    mode: Option<aws_sdk_s3::config::retry::RetryMode>,
 ) -> aws_sdk_s3::config::retry::RetryConfig {
-    use aws_types::service_config::ServiceConfigKey;
-    let configured = ServiceConfigKey::builder()
-        .service_id("S3")
-        .env("AWS_MAX_ATTEMPTS")
-        .profile("max_attempts")
-        .build()
-        .ok()
-        .and_then(|key| sdk.service_config()?.load_config(key))
-        .is_some();
-    let base = sdk
-        .retry_config()
-        .cloned()
-        .unwrap_or_else(aws_sdk_s3::config::retry::RetryConfig::standard);
-    if explicit || !configured {
-        base.with_max_attempts(attempts.max(1))
-    } else {
-        base
-    }
+    use aws_sdk_s3::config::retry::{RetryConfig, RetryMode};
+    let base = match mode {
+        Some(RetryMode::Adaptive) => RetryConfig::adaptive(),
+        _ => RetryConfig::standard(),
+    };
+    let attempts = match (explicit, configured) {
+        (false, Some(n)) => n,
+        _ => attempts,
+    };
+    base.with_max_attempts(attempts.max(1))
 }
 
 /// Timeouts: connect, one attempt, and the whole operation (the retry budget).

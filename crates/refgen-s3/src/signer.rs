@@ -36,9 +36,15 @@ impl SigningCredentials {
         secret_access_key: impl Into<String>,
         session_token: Option<String>,
     ) -> Self {
+        let secret_access_key = secret_access_key.into();
+        // Known to the redaction step, so that a store echoing them is never shown.
+        refgen_core::redact::register(&secret_access_key);
+        if let Some(token) = &session_token {
+            refgen_core::redact::register(token);
+        }
         SigningCredentials {
             access_key_id: access_key_id.into(),
-            secret_access_key: secret_access_key.into(),
+            secret_access_key,
             session_token,
         }
     }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
+use refgen_core::writer::TargetFile;
 use refgen_roboflow::{Client, FileMetadata};
 use serde::{Deserialize, Serialize};
 
@@ -191,37 +192,53 @@ pub async fn export_batch(
 }
 
 /// Downloads one file unless it is there already: the bytes downloaded, or none
-/// when skipped.
+/// when skipped. The file is written under the target rules of every file refgen
+/// writes ([`TargetFile`]): a download lands in a temporary file that replaces the
+/// target only when whole (also when this download is dropped because another
+/// one failed, nothing partial is left), a symlink is followed, a device or FIFO
+/// is written in place, a read-only file is refused.
 async fn fetch(client: &Client, file: &FileMetadata, target: &Path, overwrite: bool) -> Result<Option<u64>, Error> {
     if !overwrite && target.is_file() {
         return Ok(None);
     }
-    let file_name = target.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let partial = target.with_file_name(format!(".{file_name}.refgen-partial"));
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| Error::Io { path, source }
+    let mut out = TargetFile::create(target)?;
+    let download = |path: std::path::PathBuf| async move {
+        client
+            .download_to(&file.download_url, &path)
+            .await
+            .map_err(|e| Error::Export(format!("cannot download `{}`: {e}", file.file_name)))
     };
-    // Removed unless renamed into place: also when this download is dropped
-    // because another one failed.
-    let guard = Partial(partial.clone());
-    client
-        .download_to(&file.download_url, &partial)
-        .await
-        .map_err(|e| Error::Export(format!("cannot download `{}`: {e}", file.file_name)))?;
-    let bytes = std::fs::metadata(&partial).map_err(io(&partial))?.len();
-    std::fs::rename(&partial, target).map_err(io(target))?;
-    std::mem::forget(guard);
+    let bytes = match out.staging_path() {
+        Some(staged) => {
+            download(staged.to_owned()).await?;
+            std::fs::metadata(staged)
+                .map_err(|source| Error::Io {
+                    path: staged.to_owned(),
+                    source,
+                })?
+                .len()
+        }
+        None => {
+            // A special file takes the bytes once they are all here.
+            let folder = target
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let temp = tempfile::Builder::new()
+                .prefix(".refgen-")
+                .suffix(".partial")
+                .tempfile_in(folder)
+                .map_err(|source| Error::Io {
+                    path: folder.to_owned(),
+                    source,
+                })?
+                .into_temp_path();
+            download(temp.to_path_buf()).await?;
+            out.fill_from(&temp)?
+        }
+    };
+    out.commit()?;
     Ok(Some(bytes))
-}
-
-/// A temporary download, removed when dropped.
-struct Partial(PathBuf);
-
-impl Drop for Partial {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 fn create_dir(dir: &Path) -> Result<(), Error> {

@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use refgen_core::writer::ReferenceLine;
+use refgen_core::writer::{ReferenceLine, TargetFile};
 use refgen_roboflow::{Client, Shard};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -136,41 +136,35 @@ pub struct RetryFile {
     pub not_found: Vec<String>,
 }
 
-/// Writes the lines of `from` whose names are in `names` to `target`, atomically
-/// (a temporary file beside it, renamed when whole).
-pub fn write_retry_file(from: &Path, names: &HashSet<String>, target: &Path) -> Result<RetryFile, Error> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| Error::Io { path, source }
+/// Writes the lines of `from` whose names are in `names` to `file`, a target
+/// opened (and so checked) before the run's requests under the rules of every
+/// file refgen writes ([`TargetFile`]): a regular file is replaced atomically
+/// when whole, a device or FIFO is written in place, a symlink is followed, a
+/// read-only file is refused.
+pub fn write_retry_file(from: &Path, names: &HashSet<String>, mut file: TargetFile) -> Result<RetryFile, Error> {
+    let target = file.path().to_owned();
+    let failed = |source| {
+        Error::Core(refgen_core::Error::Output {
+            path: target.clone(),
+            source,
+        })
     };
-    let dir = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".refgen-retry-")
-        .tempfile_in(&dir)
-        .map_err(io(&dir))?;
     let mut written = HashSet::new();
     {
-        let mut out = std::io::BufWriter::new(temp.as_file_mut());
+        let mut out = std::io::BufWriter::new(&mut file);
         for_each_reference(from, |line, raw| {
             if names.contains(&line.name) && written.insert(line.name.clone()) {
-                writeln!(out, "{raw}").map_err(io(target))?;
+                writeln!(out, "{raw}").map_err(failed)?;
             }
             Ok(())
         })?;
-        out.flush().map_err(io(target))?;
+        out.flush().map_err(failed)?;
     }
-    temp.as_file().sync_all().map_err(io(target))?;
-    temp.persist(target).map_err(|e| Error::Io {
-        path: target.to_owned(),
-        source: e.error,
-    })?;
+    file.commit()?;
     let mut not_found: Vec<String> = names.difference(&written).cloned().collect();
     not_found.sort();
     Ok(RetryFile {
-        path: target.to_owned(),
+        path: target,
         references: written.len() as u64,
         not_found,
     })
