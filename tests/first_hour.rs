@@ -357,3 +357,133 @@ fn completions_and_manual_page() {
     let run = Refgen::new(["completions", "tcsh"]).run();
     assert_eq!(run.code, Some(2));
 }
+
+/// A retry setting aws-config would panic on (exit 101, a Rust source path) is one
+/// line naming the variable or the profile key, exit 2; an empty variable is unset,
+/// as the AWS CLI takes it. The same with `--max-attempts` and for submit's upload.
+#[test]
+fn bad_aws_settings_are_one_line_not_a_panic() {
+    let closed = "http://127.0.0.1:1";
+    let with = |vars: &[(&str, &str)], args: &[&str], profile: Option<&str>| {
+        let mut refgen = Refgen::new(args)
+            .s3_credentials("AKIDEXAMPLE", "not-a-real-secret-key")
+            .env("AWS_ENDPOINT_URL", closed)
+            .env("AWS_REGION", "us-east-1")
+            .env("ROBOFLOW_API_KEY", "unused-key-0123");
+        if let Some(text) = profile {
+            let aws = refgen.home().join(".aws");
+            std::fs::create_dir_all(&aws).expect("mkdir");
+            std::fs::write(aws.join("config"), text).expect("config");
+        }
+        for (k, v) in vars {
+            refgen = refgen.env(k, v);
+        }
+        refgen.run()
+    };
+    let generate: &[&str] = &["generate", "s3://b/"];
+    let with_flag: &[&str] = &["generate", "s3://b/", "--max-attempts", "3"];
+    let refs = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(refs.path(), "{\"name\":\"a.jpg\",\"url\":\"https://x/a.jpg\"}\n").expect("write");
+    let upload: &[&str] = &[
+        "submit",
+        "--references",
+        refs.path().to_str().expect("path"),
+        "-b",
+        "ok",
+        "--upload-to",
+        "s3://b/refs.jsonl",
+    ];
+    // (variables, arguments, the profile file, what the one line says)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], Option<&'a str>, &'a str);
+    let cases: &[Case] = &[
+        (&[("AWS_MAX_ATTEMPTS", "0")], generate, None, "AWS_MAX_ATTEMPTS is `0`"),
+        (&[("AWS_MAX_ATTEMPTS", "x")], generate, None, "AWS_MAX_ATTEMPTS is `x`"),
+        (
+            &[("AWS_MAX_ATTEMPTS", "-1")],
+            generate,
+            None,
+            "AWS_MAX_ATTEMPTS is `-1`",
+        ),
+        (&[("AWS_MAX_ATTEMPTS", "0")], with_flag, None, "AWS_MAX_ATTEMPTS is `0`"),
+        (
+            &[("AWS_RETRY_MODE", "garbage")],
+            generate,
+            None,
+            "AWS_RETRY_MODE is `garbage`",
+        ),
+        (
+            &[],
+            generate,
+            Some("[default]\nmax_attempts = 0\n"),
+            "`max_attempts` of the AWS profile `default` is `0`",
+        ),
+        (
+            &[],
+            generate,
+            Some("[default]\nretry_mode = bogus\n"),
+            "`retry_mode` of the AWS profile `default` is `bogus`",
+        ),
+        (&[("AWS_REGION", " ")], generate, None, "AWS_REGION is ` `"),
+        (&[("AWS_MAX_ATTEMPTS", "0")], upload, None, "AWS_MAX_ATTEMPTS is `0`"),
+    ];
+    for (vars, args, profile, says) in cases {
+        let run = with(vars, args, *profile);
+        assert_eq!(run.code, Some(2), "{vars:?} {args:?}: {}", run.stderr);
+        let errors: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+        assert_eq!(errors.len(), 1, "{vars:?}: one error line: {}", run.stderr);
+        assert!(errors[0].contains(says), "{vars:?}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains(".rs:") && !run.stderr.contains("panicked"),
+            "{}",
+            run.stderr
+        );
+    }
+    // Set but empty: unset. The run goes on to the (closed) endpoint.
+    for var in ["AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "AWS_REGION"] {
+        let run = with(&[(var, "")], generate, None);
+        assert_eq!(run.code, Some(1), "{var}: {}", run.stderr);
+        assert!(run.stderr.contains("127.0.0.1:1"), "{var}: {}", run.stderr);
+    }
+}
+
+/// A refused connection is not a slow fault: it is tried 3 times (not 10 over a
+/// minute), and each retry after the first says so on stderr at the default
+/// verbosity, with the attempt and the wait.
+#[test]
+fn a_refused_connection_is_tried_three_times_and_said() {
+    let run = Refgen::new(["webhook-check", "http://127.0.0.1:1/hook", "--json"]).run();
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).expect("JSON");
+    for result in report["results"].as_array().expect("results") {
+        let error = result["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("connection refused") && error.contains("after 3 attempts"),
+            "{error}"
+        );
+    }
+    let retries: Vec<&str> = run.stderr.lines().filter(|l| l.contains("attempt 2 of 3")).collect();
+    assert_eq!(retries.len(), 3, "one line per notification: {}", run.stderr);
+    assert!(
+        retries[0].contains("connection refused") && retries[0].contains("retrying in"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("attempt 3 of 3 failed"),
+        "no retry after the last: {}",
+        run.stderr
+    );
+    // The S3 SDK's requests stop after 3 attempts too.
+    let run = Refgen::new(["generate", "s3://b/", "--max-attempts", "10"])
+        .s3_credentials("AKIDEXAMPLE", "not-a-real-secret-key")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .env("AWS_REGION", "us-east-1")
+        .run();
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("connection refused") && last.contains("3 attempts allowed"),
+        "{}",
+        run.stderr
+    );
+}

@@ -954,9 +954,20 @@ impl SpecialTargets {
     /// Reads the FIFO on a thread while `write` runs, and returns what it got.
     fn through_fifo(&self, write: impl FnOnce(&str)) -> Vec<u8> {
         let fifo = self.dir.path().join("fifo");
-        let reader = std::thread::spawn(move || std::fs::read(fifo).expect("read the fifo"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(std::fs::read(fifo).expect("read the fifo")));
         write(&self.path("fifo"));
-        reader.join().expect("reader")
+        // A FIFO replaced by a file would leave the reader waiting for good.
+        use std::os::unix::fs::FileTypeExt;
+        let kind = std::fs::symlink_metadata(self.dir.path().join("fifo")).map(|m| m.file_type());
+        assert!(
+            kind.as_ref().is_ok_and(|k| k.is_fifo()),
+            "the FIFO was replaced: {kind:?}"
+        );
+        // Nothing written into it (a link to it replaced instead) leaves the
+        // reader waiting: that is a failure, not a hang.
+        rx.recv_timeout(std::time::Duration::from_secs(30))
+            .expect("nothing was written into the FIFO")
     }
 
     /// Each special file is still what it was.
@@ -1092,6 +1103,7 @@ fn export_keeps_special_targets() {
     }
     // A read-only file in the way: refused, kept, one line.
     std::fs::remove_file(part.join("results-1.jsonl")).expect("rm");
+    std::fs::remove_file(part.join("results-2.jsonl")).expect("rm");
     std::os::unix::fs::symlink("../read-only", part.join("results-2.jsonl")).expect("symlink");
     let run = export();
     assert_eq!(run.code, Some(1), "{}", run.stderr);

@@ -61,7 +61,7 @@ pub fn print_table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>)
         .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
         .set_header(header.iter().map(|h| h.to_uppercase()));
     for row in rows {
-        table.add_row(row);
+        table.add_row(row.iter().map(|cell| shown(cell)).collect::<Vec<_>>());
     }
     unpadded(&mut table);
     let mut out = std::io::stdout().lock();
@@ -69,6 +69,19 @@ pub fn print_table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>)
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
+}
+
+/// Characters of a name, URL or server text that a table or a message shows: a
+/// line of 20 MB must not become 20 MB on a terminal, nor cost a table layout
+/// that grows faster than its length.
+pub const SHOWN_CHARS: usize = 200;
+
+/// `text` cut to [`SHOWN_CHARS`] characters, with an ellipsis when cut.
+pub fn shown(text: &str) -> String {
+    match text.char_indices().nth(SHOWN_CHARS) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
 }
 
 /// `-` for a value that is not there.

@@ -52,7 +52,13 @@ fn print_problems(report: &Report) {
         .load_preset(comfy_table::presets::NOTHING)
         .set_header(["PROBLEM", "COUNT", "NAMES"]);
     for (problem, found) in &report.problems {
-        let mut names = found.names.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+        let mut names = found
+            .names
+            .iter()
+            .take(5)
+            .map(|n| crate::api::shown(n))
+            .collect::<Vec<_>>()
+            .join(", ");
         if found.count > 5 {
             names.push_str(", …");
         }

@@ -29,7 +29,12 @@ pub async fn command(args: WebhookArgs, quiet: bool) -> Result<ExitCode> {
     if let Some(key) = &args.publishable_key {
         refgen_core::redact::register(key);
     }
-    let transport = Transport::new(args.requests.retry_config())?;
+    // A check wants a fast answer: 3 attempts unless asked for more.
+    let mut config = args.requests.retry_config();
+    if args.requests.max_attempts.is_none() {
+        config = config.with_max_attempts(3);
+    }
+    let transport = Transport::new(config)?;
     let mut results = Vec::new();
     for (kind, body) in &notifications {
         let doing = format!("POSTing a {kind} notification");

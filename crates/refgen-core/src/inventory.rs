@@ -120,21 +120,25 @@ pub fn pages(
     container: String,
 ) -> crate::list::PageStream<'static> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<ObjectMeta>, Error>>(4);
+    // The temporary folder belongs to the stream, not to the task: a task still
+    // running when the runtime shuts down is never dropped, and the folder (with a
+    // data file in it) was left behind; the stream is dropped with the run on
+    // every path, an error or an interrupt included.
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            let error = Error::Inventory {
+                file: report.name.clone(),
+                reason: format!("no temporary folder: {e}"),
+            };
+            return Box::pin(futures::stream::once(async move { Err(error) }));
+        }
+    };
+    let folder = dir.path().to_path_buf();
     tokio::spawn(async move {
-        let failed = |reason: String| Error::Inventory {
-            file: report.name.clone(),
-            reason,
-        };
-        let dir = match tempfile::tempdir() {
-            Ok(dir) => dir,
-            Err(e) => {
-                let _ = tx.send(Err(failed(format!("no temporary folder: {e}")))).await;
-                return;
-            }
-        };
         let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::<u64>::new()));
         for (key, size) in report.files {
-            let path = dir.path().join("data");
+            let path = folder.join("data");
             // The download checks the size the manifest gives, so a short answer
             // is fetched again rather than read.
             if let Err(e) = downloader.download_file(&key, &path, size).await {
@@ -157,6 +161,8 @@ pub fn pages(
             .await;
             let error = match read {
                 Ok(Ok(())) => continue,
+                // Named by the report's object, not by the temporary file it was read from.
+                Ok(Err(Error::Inventory { reason, .. })) => Error::Inventory { file: key, reason },
                 Ok(Err(e)) => e,
                 Err(source) => Error::Task {
                     doing: "reading an inventory file",
@@ -167,8 +173,8 @@ pub fn pages(
             return;
         }
     });
-    Box::pin(futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+    Box::pin(futures::stream::unfold((rx, dir), |(mut rx, dir)| async move {
+        rx.recv().await.map(|item| (item, (rx, dir)))
     }))
 }
 

@@ -187,13 +187,13 @@ fn form_lower(form: &str) -> String {
 /// Matched without regard to case.
 const NAMED: &[(&str, &[u8])] = &[
     // URL query parameters (a signed URL echoed back).
-    ("x-amz-signature=", b"&\"'<> \t\r\n,;\\"),
-    ("x-amz-security-token=", b"&\"'<> \t\r\n,;\\"),
-    ("x-goog-signature=", b"&\"'<> \t\r\n,;\\"),
-    ("signature=", b"&\"'<> \t\r\n,;\\"),
-    ("sig=", b"&\"'<> \t\r\n,;\\"),
-    ("api_key=", b"&\"'<> \t\r\n,;\\"),
-    ("access_token=", b"&\"'<> \t\r\n,;\\"),
+    ("x-amz-signature=", b"&\"'<>() \t\r\n,;\\"),
+    ("x-amz-security-token=", b"&\"'<>() \t\r\n,;\\"),
+    ("x-goog-signature=", b"&\"'<>() \t\r\n,;\\"),
+    ("signature=", b"&\"'<>() \t\r\n,;\\"),
+    ("sig=", b"&\"'<>() \t\r\n,;\\"),
+    ("api_key=", b"&\"'<>() \t\r\n,;\\"),
+    ("access_token=", b"&\"'<>() \t\r\n,;\\"),
     // Headers (an echoed request), to the end of the line.
     ("x-amz-security-token:", b"\"'<\r\n\\"),
     ("authorization:", b"\"'<\r\n\\"),

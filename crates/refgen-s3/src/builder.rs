@@ -26,7 +26,7 @@ use refgen_core::{Error, StorageErrorKind};
 
 use crate::S3Store;
 use crate::error::{PROVIDER, from_credentials, from_sdk};
-use crate::retry::{RetryMore, WholePage, sdk_timeouts};
+use crate::retry::{MarkUnreachable, RetryMore, WholePage, sdk_timeouts};
 use crate::signer::{SigV4Presigner, SigningCredentials};
 
 /// How bucket names go into URLs.
@@ -210,9 +210,10 @@ impl S3Builder {
                         .build(),
                 )
                 .interceptor(WholePage)
-                .retry_classifier(RetryMore {
+                .interceptor(MarkUnreachable {
                     unreachable_attempts: self.retry.unreachable_attempts,
                 })
+                .retry_classifier(RetryMore)
                 .build()
         };
         // On AWS a bucket lives in one region and URLs must be signed for it; asking

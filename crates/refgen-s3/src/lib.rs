@@ -136,12 +136,17 @@ impl S3Store {
         }
     }
 
-    /// ` (gave up after 12.3s; 10 attempts allowed)`, for a request the SDK retried.
-    fn gave_up(&self, started: std::time::Instant) -> String {
-        format!(
-            " (gave up after {:.1}s; {} attempts allowed)",
-            started.elapsed().as_secs_f64(),
+    /// ` (gave up after 12.3s; 10 attempts allowed)`, for a request the SDK retried
+    /// (3 for a refused connection or a name that does not resolve).
+    fn gave_up(&self, started: std::time::Instant, unreachable: bool) -> String {
+        let allowed = if unreachable {
+            self.retry.unreachable_attempts.min(self.retry.max_attempts)
+        } else {
             self.retry.max_attempts
+        };
+        format!(
+            " (gave up after {:.1}s; {allowed} attempts allowed)",
+            started.elapsed().as_secs_f64(),
         )
     }
 
@@ -157,7 +162,9 @@ impl S3Store {
     {
         let error = crate::error::from_sdk(err, doing, &self.endpoint);
         if crate::error::is_retried(err) {
-            error.with_note(&self.gave_up(started))
+            let text = error.to_string();
+            let unreachable = text.contains("connection refused") || text.contains("cannot resolve the host name");
+            error.with_note(&self.gave_up(started, unreachable))
         } else {
             error
         }

@@ -13,6 +13,8 @@
 //! - **What is retried**, beyond the SDK's own classifiers (5xx, throttling codes,
 //!   timeouts): HTTP 429, answers cut short or reset mid-body, a 2xx that does not
 //!   deserialise, and a listing page that is not whole ([`WholePage`]).
+//! - **Not retried past 3 attempts**: a refused connection or a host name that
+//!   does not resolve ([`MarkUnreachable`]), as the shared transport.
 
 use aws_sdk_s3::config::interceptors::{AfterDeserializationInterceptorContextRef, InterceptorContext};
 use aws_sdk_s3::config::retry::{ClassifyRetry, RetryAction};
@@ -80,22 +82,62 @@ fn check_page(body: &[u8], page: &ListObjectsV2Output) -> Result<(), String> {
     Ok(())
 }
 
-/// Retries what the SDK's classifiers leave alone (see the module doc), and
-/// stops retrying a refused connection or a name that does not resolve after
-/// `unreachable_attempts`, as the shared transport does.
+/// Retries what the SDK's classifiers leave alone (see the module doc), and not
+/// a refused connection that [`MarkUnreachable`] marked as tried enough.
 #[derive(Debug)]
-pub(crate) struct RetryMore {
+pub(crate) struct RetryMore;
+
+/// A refused connection (or a name that does not resolve) on an attempt that
+/// used up [`RetryMore::unreachable_attempts`]: [`RetryMore`] does not retry it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Unreachable(String);
+
+/// Marks a refused connection on the last attempt allowed for it as
+/// [`Unreachable`]. The attempt count lives in the orchestrator's config bag,
+/// which a classifier cannot see (and the request, with its `amz-sdk-request`
+/// header, has gone into the connector), so an interceptor that can see both
+/// marks the error and the classifier reads the mark.
+#[derive(Debug)]
+pub(crate) struct MarkUnreachable {
     pub(crate) unreachable_attempts: u32,
 }
 
-/// The attempt number the SDK writes into each request's `amz-sdk-request:
-/// attempt=N; max=M` header: the one count a classifier can see.
-fn attempt_of(ctx: &InterceptorContext) -> Option<u32> {
-    let header = ctx.request()?.headers().get("amz-sdk-request")?;
-    header
-        .split(';')
-        .find_map(|part| part.trim().strip_prefix("attempt="))
-        .and_then(|n| n.trim().parse().ok())
+impl Intercept for MarkUnreachable {
+    fn name(&self) -> &'static str {
+        "refgen: refused connections tried a few times"
+    }
+
+    fn modify_before_attempt_completion(
+        &self,
+        ctx: &mut aws_sdk_s3::config::interceptors::FinalizerInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        use aws_smithy_runtime_api::client::retries::RequestAttempts;
+        let attempts = cfg.load::<RequestAttempts>().map_or(1, RequestAttempts::attempts);
+        if attempts < self.unreachable_attempts {
+            return Ok(());
+        }
+        let Some(slot) = ctx.output_or_error_mut() else {
+            return Ok(());
+        };
+        let cause = match slot {
+            Err(err) => match err.as_connector_error() {
+                Some(connector) => refgen_http::describe(connector),
+                None => return Ok(()),
+            },
+            Ok(_) => return Ok(()),
+        };
+        if refgen_http::is_unreachable_text(&cause) {
+            *slot = Err(OrchestratorError::connector(ConnectorError::io(Box::new(Unreachable(
+                cause,
+            )))));
+        }
+        Ok(())
+    }
 }
 
 impl ClassifyRetry for RetryMore {
@@ -116,9 +158,7 @@ impl ClassifyRetry for RetryMore {
         if let Some(connector) = err.as_connector_error()
             && (connector.is_io() || connector.is_timeout() || connector.is_other())
         {
-            if refgen_http::is_unreachable_text(&refgen_http::describe(connector))
-                && attempt_of(ctx).is_some_and(|n| n >= self.unreachable_attempts)
-            {
+            if source_chain(connector).any(|e| e.is::<Unreachable>()) {
                 return RetryAction::RetryForbidden;
             }
             return RetryAction::transient_error();
