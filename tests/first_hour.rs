@@ -227,6 +227,24 @@ fn usage_errors_exit_2_with_one_line() {
             &["submit", "s3://b/x", "-b", "ok", "--upload-to", "s3://b/"],
             "must name an object",
         ),
+        (&["generate", "s3://b/x", "--endpoint-url", "not a url"], "is not a URL"),
+        (&["generate", "gs://b/x", "--hmac-access-id", "GOOG1"], "go together"),
+        (&["generate", "gs://b/x", "--hmac-secret", "s3cr3t"], "go together"),
+        (&["generate", "s3://b/x", "-o", ""], "an empty path"),
+        (
+            &["jobs", "restart", "j1", "--workers-per-machine", "0"],
+            "--workers-per-machine",
+        ),
+        (
+            &["jobs", "restart", "j1", "--max-parallel-tasks", "0"],
+            "--max-parallel-tasks",
+        ),
+        (
+            &["jobs", "restart", "j1", "--processing-timeout", "0"],
+            "--processing-timeout",
+        ),
+        (&["batches", "list", "--limit", "0"], "--limit"),
+        (&["jobs", "list", "--limit", "0"], "--limit"),
     ];
     for (args, says) in cases {
         let run = Refgen::new(*args).env("ROBOFLOW_API_KEY", "unused").run();
@@ -483,6 +501,56 @@ fn a_refused_connection_is_tried_three_times_and_said() {
     let last = run.stderr.lines().last().unwrap_or_default();
     assert!(
         last.contains("connection refused") && last.contains("3 attempts allowed"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// `verify` holds to the same rules as submit and stays linear: an empty file is
+/// a problem (exit 1, one line), a line that is not UTF-8 is named by its number,
+/// a URL with a raw line break is `bad-url`, and a name of 20 MB is cut in what is
+/// shown (it printed the whole name, and took minutes, before).
+#[test]
+fn verify_rules_and_bounded_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        path.display().to_string()
+    };
+    let empty = write("empty.jsonl", b"\n\n");
+    let run = Refgen::new(["verify", &empty]).run();
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("holds no references"), "{}", run.stderr);
+
+    let mut latin1 = b"{\"name\":\"a.jpg\",\"url\":\"http://127.0.0.1:1/a.jpg\"}\n".to_vec();
+    latin1.extend_from_slice(b"{\"name\":\"caf\xe9.jpg\",\"url\":\"http://127.0.0.1:1/b.jpg\"}\n");
+    let path = write("latin1.jsonl", &latin1);
+    let run = Refgen::new(["verify", &path]).run();
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("line 2") && run.stderr.contains("UTF-8"),
+        "{}",
+        run.stderr
+    );
+
+    let crlf = serde_json::json!({"name": "c.jpg", "url": "https://127.0.0.1:1/c.jpg\r\nX-Injected: 1"});
+    let path = write("crlf.jsonl", format!("{crlf}\n").as_bytes());
+    let run = Refgen::new(["verify", &path, "--json"]).run();
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).expect("JSON");
+    assert_eq!(report["problems"]["bad-url"]["count"], 1, "{report}");
+    assert_eq!(report["fetched"], 0, "never fetched: {report}");
+
+    let long = format!("{}.txt", "n".repeat(20 << 20));
+    let line = serde_json::json!({"name": long, "url": "http://127.0.0.1:1/x"});
+    let path = write("long.jsonl", format!("{line}\n{line}\n").as_bytes());
+    let run = Refgen::new(["verify", &path]).run();
+    assert_eq!(run.code, Some(1), "{}", &run.stderr[..run.stderr.len().min(500)]);
+    assert!(run.stderr.len() < 10_000, "{} bytes on stderr", run.stderr.len());
+    assert!(
+        run.stderr.contains("duplicate-name") && run.stderr.contains('…'),
         "{}",
         run.stderr
     );

@@ -88,7 +88,7 @@ pub struct GenerateArgs {
     pub source: String,
 
     /// Write to this file (atomically: replaced only when the run succeeds). `-` or none: stdout.
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", value_parser = not_empty)]
     pub output: Option<String>,
 
     /// Print a JSON summary on stdout at the end (with -o FILE or --dry-run): listed, matched, written, ….
@@ -137,7 +137,7 @@ pub struct SubmitArgs {
     pub references_file: Vec<std::path::PathBuf>,
 
     /// Keep the references file made from the source here (atomically, as generate -o does).
-    #[arg(short, long, value_name = "FILE", conflicts_with = "references_file")]
+    #[arg(short, long, value_name = "FILE", conflicts_with = "references_file", value_parser = not_empty)]
     pub output: Option<String>,
 
     /// The batch to create or add to: 1-64 of a-z 0-9 _ -.
@@ -243,15 +243,15 @@ pub struct JobArgs {
     pub machine_type: Option<String>,
 
     /// Workers per machine.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub workers_per_machine: Option<u32>,
 
     /// Processing timeout of the job, in seconds (inference-cli: --max-runtime-seconds).
-    #[arg(long, value_name = "SECONDS", visible_alias = "max-runtime-seconds")]
+    #[arg(long, value_name = "SECONDS", visible_alias = "max-runtime-seconds", value_parser = clap::value_parser!(u64).range(1..))]
     pub processing_timeout: Option<u64>,
 
     /// Most tasks in parallel.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_parallel_tasks: Option<u32>,
 
     /// Highest tolerated share of failed images (0 to 1).
@@ -377,7 +377,7 @@ pub struct StoreArgs {
     /// Storage endpoint: an S3-compatible store, a GCS emulator, an Azure Blob endpoint such as
     /// Azurite's http://127.0.0.1:10000/devstoreaccount1 (S3 also reads AWS_ENDPOINT_URL_S3 /
     /// AWS_ENDPOINT_URL; GCS reads STORAGE_EMULATOR_HOST; Azure, a connection string's BlobEndpoint).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = endpoint_url)]
     pub endpoint_url: Option<String>,
 
     /// Listing requests in flight at once: the key space is split by folder, and flat folders
@@ -590,6 +590,20 @@ pub fn hint_text(hint: refgen_core::Hint) -> &'static str {
         Hint::ChooseMediaKind => "pass --images or --videos (a batch holds one kind)",
         Hint::AllowEmpty => "pass --allow-empty to accept an empty references file",
         _ => "see refgen --help",
+    }
+}
+
+/// `--endpoint-url`: an http(s) URL with a host, checked as it is typed (exit 2).
+fn endpoint_url(value: &str) -> Result<String, String> {
+    refgen_http::check_endpoint_url(value).map(|_| value.to_owned())
+}
+
+/// A path that is not empty (`-o ''` is a slip, not a file name).
+fn not_empty(value: &str) -> Result<String, String> {
+    if value.is_empty() {
+        Err("an empty path names no file (use - for standard output)".to_owned())
+    } else {
+        Ok(value.to_owned())
     }
 }
 

@@ -1,6 +1,7 @@
 //! The command-line definition of what comes after `submit`: batches, exports,
 //! jobs, webhooks, and verifying a references file.
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::args::{ReferenceArgs, RequestArgs, RoboflowArgs, StoreArgs, duration, http_url, rate};
@@ -24,7 +25,7 @@ pub enum BatchesCommand {
     /// The workspace's batches, newest first as the API gives them.
     List {
         /// Show at most N batches.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
         limit: Option<usize>,
         #[command(flatten)]
         api: ApiArgs,
@@ -120,7 +121,7 @@ pub enum JobsCommand {
     /// The workspace's jobs.
     List {
         /// Show at most N jobs.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
         limit: Option<usize>,
         #[command(flatten)]
         api: ApiArgs,
@@ -163,15 +164,15 @@ pub struct RestartArgs {
     pub machine_type: Option<String>,
 
     /// Workers per machine.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub workers_per_machine: Option<u32>,
 
     /// Most tasks in parallel.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_parallel_tasks: Option<u32>,
 
     /// Processing timeout of the job, in seconds (inference-cli: --max-runtime-seconds).
-    #[arg(long, value_name = "SECONDS", visible_alias = "max-runtime-seconds")]
+    #[arg(long, value_name = "SECONDS", visible_alias = "max-runtime-seconds", value_parser = clap::value_parser!(u64).range(1..))]
     pub processing_timeout: Option<u64>,
 
     /// Highest tolerated share of failed images (0 to 1).

@@ -50,6 +50,9 @@ pub const MIN_VALID_GRACE: Duration = Duration::from_secs(600);
 pub enum Problem {
     /// A line that is not `{"name", "url"}`.
     BadLine,
+    /// A URL holding a line break or another control character: no HTTP client
+    /// sends it as it is.
+    BadUrl,
     /// A name used on an earlier line.
     DuplicateName,
     /// A name whose extension is not among Roboflow's images (or videos).
@@ -77,6 +80,7 @@ impl Problem {
     pub fn as_str(self) -> &'static str {
         match self {
             Problem::BadLine => "bad-line",
+            Problem::BadUrl => "bad-url",
             Problem::DuplicateName => "duplicate-name",
             Problem::BadExtension => "bad-extension",
             Problem::PlainHttp => "plain-http",
@@ -196,7 +200,14 @@ pub async fn verify(path: &Path, options: &VerifyOptions) -> Result<Report, Erro
     let mut batch = Vec::new();
     let mut sample: BinaryHeap<Sampled> = BinaryHeap::new();
     for (n, line) in reader.lines().enumerate() {
-        let line = line.map_err(unreadable)?;
+        let line = line.map_err(|source| match source.kind() {
+            std::io::ErrorKind::InvalidData => Error::References {
+                path: path.to_owned(),
+                line: n + 1,
+                reason: "is not UTF-8 text".to_owned(),
+            },
+            _ => unreadable(source),
+        })?;
         if line.trim().is_empty() {
             continue;
         }
@@ -217,6 +228,10 @@ pub async fn verify(path: &Path, options: &VerifyOptions) -> Result<Report, Erro
             report.add(Problem::BadExtension, &r.name);
         }
         let mut fetch = true;
+        if r.url.chars().any(char::is_control) {
+            report.add(Problem::BadUrl, &r.name);
+            continue;
+        }
         if fetchable(&r.url).is_err() {
             report.add(Problem::PlainHttp, &r.name);
             // Never fetched: it may point anywhere.
@@ -265,6 +280,10 @@ pub async fn verify(path: &Path, options: &VerifyOptions) -> Result<Report, Erro
                 }
             }
         }
+    }
+    if report.references == 0 {
+        // The same rule as submit's: a file with no reference is a problem.
+        return Err(Error::NoReferences { path: path.to_owned() });
     }
     if options.sample.is_some() {
         batch = sample.into_sorted_vec().into_iter().map(|s| (s.name, s.url)).collect();
