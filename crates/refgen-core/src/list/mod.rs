@@ -19,6 +19,12 @@
 //!    window of units, each a task feeding a small channel; pages are taken from
 //!    the first unit only.
 //!
+//! Trust, checked: the plan relies on one-level listings naming every folder. One
+//! flat page of the prefix, fetched beside the first level, must be covered by the
+//! plan (each of its keys among the plan's objects or under one of its parts);
+//! when it is not, the store's folder listing is not whole and the prefix is
+//! listed flat, with one warning.
+//!
 //! Every request of all three (planning included) takes a permit of one semaphore
 //! of `concurrency` permits, so that many requests are in flight at most. Memory
 //! stays bounded by the window, whatever the size of the bucket.
@@ -83,12 +89,33 @@ pub fn list_concurrently(client: Arc<dyn ListClient>, prefix: String, concurrenc
     }
     let planned = {
         let context = context.clone();
-        async move { plan::plan(&context, &prefix, concurrency * 4).await }
+        async move {
+            // The folder walk is checked against one flat page of the same prefix,
+            // fetched beside the first level (so it costs a request, not a round
+            // trip): a store whose one-level listings leave out folders (s3rver
+            // drops a folder that holds only folders) would otherwise lose their
+            // keys without a word.
+            let flat = async {
+                let _permit = context.requests.acquire().await;
+                context.client.first_page(&prefix).await
+            };
+            let (parts, (flat, _)) = futures::try_join!(plan::plan(&context, &prefix, concurrency * 4), flat)?;
+            Ok::<_, Error>(match plan::uncovered(&parts, &flat) {
+                None => window::run(context.clone(), parts, concurrency),
+                Some(key) => {
+                    tracing::warn!(
+                        "the server's folder listing of `{prefix}` leaves out `{key}`, which its flat listing holds: \
+                         listing flat instead, one request at a time"
+                    );
+                    let (tx, rx) = mpsc::channel(PAGES_AHEAD);
+                    let context = context.clone();
+                    tokio::spawn(async move { sample::list_whole(&context, &prefix, 0, &tx).await });
+                    receive(rx)
+                }
+            })
+        }
     };
-    stream::once(planned)
-        .map_ok(move |parts| window::run(context.clone(), parts, concurrency))
-        .try_flatten()
-        .boxed()
+    stream::once(planned).try_flatten().boxed()
 }
 
 /// The pages a task sends, as a stream.

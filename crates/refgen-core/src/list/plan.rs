@@ -82,6 +82,30 @@ pub(super) async fn plan(context: &Context, prefix: &str, want: usize) -> Result
     Ok(parts)
 }
 
+/// The first key of `flat` (a flat listing's page of the planned prefix) that the
+/// plan does not cover: not among its objects and under none of its parts. None
+/// when the plan holds every key the flat page does.
+pub(super) fn uncovered<'a>(parts: &[Part], flat: &'a [ObjectMeta]) -> Option<&'a str> {
+    let objects: std::collections::HashSet<&str> = parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Objects(v) => Some(v.iter().map(|o| o.key.as_str())),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let prefixes: Vec<&str> = parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Prefix(prefix) | Part::Flat { prefix, .. } => Some(prefix.as_str()),
+            Part::Objects(_) => None,
+        })
+        .collect();
+    flat.iter()
+        .map(|o| o.key.as_str())
+        .find(|key| !objects.contains(key) && !prefixes.iter().any(|p| key.starts_with(p)))
+}
+
 /// [`expand`] for a prefix that may head a chain of single folders (`a/` holding
 /// only `a/b/`, holding only `a/b/c/`…): its first key, listed beside its level,
 /// names the folders the chain can go through, and their levels are listed all

@@ -1,5 +1,7 @@
 //! Store models for testing listings (feature `test-util`): an in-memory bucket
-//! with S3's listing semantics, and a store that walks folders as SeaweedFS does.
+//! with S3's listing semantics, a store that walks folders as SeaweedFS does, and
+//! one whose one-level listings leave out folders that hold only folders, as
+//! s3rver's do.
 //! Both count requests and the most in flight at once.
 
 use std::collections::BTreeSet;
@@ -204,5 +206,39 @@ impl ListClient for FolderWalk {
             prefixes: Vec::new(),
             next,
         })
+    }
+}
+
+/// A store whose one-level listings leave out a folder that holds only folders (no
+/// object directly in it), as s3rver does; its flat listings are whole.
+#[derive(Debug)]
+pub struct DropsFolderOnly {
+    /// The keys, in byte order.
+    pub bucket: Arc<MemoryBucket>,
+}
+
+impl DropsFolderOnly {
+    /// A store of `keys`, listed `page` entries at a time.
+    pub fn new(keys: Vec<String>, page: usize) -> Arc<Self> {
+        Arc::new(DropsFolderOnly {
+            bucket: MemoryBucket::new(keys, page),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl ListClient for DropsFolderOnly {
+    fn capabilities(&self) -> Capabilities {
+        self.bucket.capabilities()
+    }
+
+    async fn list_page(&self, request: ListRequest<'_>) -> Result<ListPage, Error> {
+        let mut page = self.bucket.list_page(request).await?;
+        let keys = &self.bucket.keys;
+        page.prefixes.retain(|p| {
+            keys.iter()
+                .any(|k| k.starts_with(p.as_str()) && !k[p.len()..].contains('/'))
+        });
+        Ok(page)
     }
 }

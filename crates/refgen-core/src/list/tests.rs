@@ -157,8 +157,9 @@ async fn folders_of_exactly_one_page_cost_no_extra_request() {
     let bucket = MemoryBucket::new(keys, 100);
     let listed = keys_of(list_concurrently(bucket.clone(), String::new(), 16)).await;
     assert_eq!(listed.len(), 1000);
-    // One level listing of the root, then one page per folder.
-    assert_eq!(bucket.requests(), 1 + 10);
+    // One level listing of the root and, beside it, one flat page to check the
+    // folder walk against; then one page per folder.
+    assert_eq!(bucket.requests(), 1 + 1 + 10);
 }
 
 /// A store whose listing is not in byte order (as some S3-compatible servers
@@ -441,4 +442,28 @@ async fn a_chain_of_single_folders_is_planned_in_two_rounds() {
         "{} round trips one after another",
         bucket.idle_starts()
     );
+}
+
+/// A store whose folder listings leave out a folder holding only folders (as
+/// s3rver's do): the flat page fetched beside the plan shows keys the walk does
+/// not cover, and the prefix is listed flat, whole. Before the check, the walk
+/// wrote 1 of 3 keys under `mix/` and 0 of 136 under `data/p1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_walk_that_leaves_out_folders_is_not_trusted() {
+    use super::testing::DropsFolderOnly;
+    let keys: Vec<String> = ["mix/a.jpg", "mix/sub/deeper/b.jpg", "mix/sub/deeper/c.jpg"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain((0..136).map(|i| format!("data/p1/part-{:02}/x/{i:03}.jpg", i % 8)))
+        .collect();
+    let store = DropsFolderOnly::new(keys, 10);
+    for prefix in ["mix/", "data/p1", "data/", ""] {
+        let listed = keys_of(list_concurrently(store.clone(), prefix.into(), 8)).await;
+        assert_eq!(listed, store.bucket.keys_under(prefix), "{prefix}");
+    }
+    // A store whose walk is whole is not listed flat: the plan splits it.
+    let bucket = MemoryBucket::new((0..400).map(|i| format!("d{}/k{i:03}", i % 4)), 10);
+    let listed = keys_of(list_concurrently(bucket.clone(), String::new(), 8)).await;
+    assert_eq!(listed, bucket.keys_under(""));
+    assert!(bucket.max_in_flight() > 1, "listed concurrently");
 }
