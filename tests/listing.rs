@@ -74,6 +74,31 @@ async fn s3_server_listing_out_of_byte_order_falls_back_to_sequential() {
     assert_eq!(to_stdout.code, Some(1), "{}", to_stdout.stderr);
     assert_eq!(to_stdout.stderr.trim().lines().count(), 1, "{}", to_stdout.stderr);
     assert!(to_stdout.stderr.contains("out of byte order") && to_stdout.stderr.contains("--concurrency 1"));
+
+    // --resume relies on byte order even one request at a time: the advice is
+    // that the run works without it (it said "rerun with --concurrency 1", which
+    // the run already was, before).
+    let parts = dir.path().join("parts.jsonl");
+    let run = Refgen::new([
+        "generate",
+        &format!("s3://{bucket}/f/"),
+        "--concurrency",
+        "1",
+        "--part-lines",
+        "100",
+        "--resume",
+        "-o",
+        parts.to_str().expect("utf-8"),
+    ])
+    .s3_admin(&env)
+    .run();
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("out of byte order") && last.contains("without --resume") && !last.contains("--concurrency 1"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// What the unit tests' folder-walking store (`refgen_core::list::testing::FolderWalk`) assumes

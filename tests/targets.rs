@@ -363,3 +363,23 @@ async fn a_killed_run_resumes_where_it_stopped() {
 fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
+
+/// With standard output closed (`>&-`), the references went nowhere: one line,
+/// exit 1 (it said "wrote 5 references to standard output", exit 0, before). A
+/// shell's `> /dev/null` is a choice, and stays a success.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_standard_output_is_an_error() {
+    if !Backend::S3.available() {
+        return;
+    }
+    let bucket = small_bucket(5).await;
+    let source = Backend::S3.source(&bucket, "");
+    let run = Backend::S3.generate(&source, None, &[]).run_after("exec 1>&-");
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("standard output is closed"), "{}", run.stderr);
+    assert!(!run.stderr.contains("wrote"), "{}", run.stderr);
+    Backend::S3
+        .generate(&source, None, &[])
+        .run_after("exec 1>/dev/null")
+        .assert_ok();
+}

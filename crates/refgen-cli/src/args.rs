@@ -589,6 +589,7 @@ pub fn hint_text(hint: refgen_core::Hint) -> &'static str {
         Hint::GiveApiKey => "pass --api-key or set ROBOFLOW_API_KEY",
         Hint::ChooseMediaKind => "pass --images or --videos (a batch holds one kind)",
         Hint::AllowEmpty => "pass --allow-empty to accept an empty references file",
+        Hint::RunWithoutResume => "the run works without --resume (which needs a listing in byte order)",
         _ => "see refgen --help",
     }
 }

@@ -57,6 +57,8 @@ pub enum Hint {
     ChooseMediaKind,
     /// Accept a run that selects no object (an empty references file).
     AllowEmpty,
+    /// Run without resuming: a resumable run needs a listing in byte order.
+    RunWithoutResume,
 }
 
 impl std::fmt::Display for Hint {
@@ -71,6 +73,7 @@ impl std::fmt::Display for Hint {
             Hint::GiveApiKey => "give a Roboflow API key",
             Hint::ChooseMediaKind => "say whether the references are images or videos (a batch holds one kind)",
             Hint::AllowEmpty => "allow an empty result to accept no references",
+            Hint::RunWithoutResume => "run without resuming: the run works, but cannot be resumed on this server",
         })
     }
 }
@@ -175,6 +178,17 @@ pub enum Error {
         /// The key listed before it.
         previous: String,
     },
+    /// A resumable run met keys out of byte order: it continues after its last
+    /// key, so it relies on that order, which this server does not keep.
+    #[error(
+        "the server listed `{key}` after `{previous}`, out of byte order: a resumable run needs a listing in byte order"
+    )]
+    ResumeOrder {
+        /// The key that came out of order.
+        key: String,
+        /// The key written before it.
+        previous: String,
+    },
     /// A task of the pipeline stopped without an answer (it panicked or was cancelled).
     #[error("{doing} stopped unexpectedly")]
     Task {
@@ -219,6 +233,7 @@ impl Error {
         match self {
             Error::Storage { hint, .. } => *hint,
             Error::ListingOrder { .. } => Some(Hint::ListSequentially),
+            Error::ResumeOrder { .. } => Some(Hint::RunWithoutResume),
             _ => None,
         }
     }

@@ -192,6 +192,12 @@ impl ReferenceWriter {
     /// starts.
     pub fn create(target: OutputTarget) -> Result<Self, Error> {
         let (out, pending): (Box<dyn Write + Send>, _) = match &target {
+            OutputTarget::Stdout if stdout_was_closed() => {
+                return Err(Error::Output {
+                    path: PathBuf::from("-"),
+                    source: io::Error::new(io::ErrorKind::NotConnected, "standard output is closed"),
+                });
+            }
             OutputTarget::Stdout => (Box::new(io::stdout()), None),
             OutputTarget::File(path) => {
                 let fail = |source| Error::Output {
@@ -353,7 +359,7 @@ impl ReferenceWriter {
         };
         if let Some(resume) = &parts.resume {
             if !resume.by_position && !resume.last_key.is_empty() && key <= resume.last_key.as_str() {
-                return Err(Error::ListingOrder {
+                return Err(Error::ResumeOrder {
                     key: key.to_owned(),
                     previous: resume.last_key.clone(),
                 });
@@ -582,6 +588,24 @@ enum Opened {
     InPlace(File),
     /// A temporary file renamed to `dest` on success.
     Atomic { file: File, temp: TempPath, dest: PathBuf },
+}
+
+/// Whether the process started with its standard output closed (`refgen … >&-`).
+/// Rust's runtime then opens /dev/null in its place, read-write, so every line
+/// would be "written" and the run would report references that went nowhere. A
+/// shell's own `> /dev/null` opens it write-only, and stays a quiet success.
+/// (rustix, which tempfile already brings, because this crate forbids unsafe code.)
+fn stdout_was_closed() -> bool {
+    use rustix::fs::{FileType, OFlags};
+    let stdout = io::stdout();
+    let Ok(stat) = rustix::fs::fstat(&stdout) else {
+        return true;
+    };
+    let null = FileType::from_raw_mode(stat.st_mode) == FileType::CharacterDevice
+        && rustix::fs::major(stat.st_rdev) == 1
+        && rustix::fs::minor(stat.st_rdev) == 3;
+    let read_write = rustix::fs::fcntl_getfl(&stdout).is_ok_and(|flags| flags.contains(OFlags::RDWR));
+    null && read_write
 }
 
 /// Symlinks followed at most this deep (as the kernel's own limit).

@@ -107,6 +107,22 @@ impl Plan {
         if options.videos {
             selection = selection.preset(MediaPreset::Videos);
         }
+        let inventory: Option<SourceUrl> = options.inventory.as_deref().map(str::parse).transpose()?;
+        if let Some(report) = &inventory
+            && report.provider != source.provider
+        {
+            // The report is read with the source's store and credentials: a report
+            // in another cloud would only meet that cloud's credential chain (a
+            // metadata server probe, say) and fail far from its cause.
+            return Err(refgen_core::Error::InvalidSource {
+                url: options.inventory.clone().unwrap_or_default(),
+                reason: format!(
+                    "an inventory report is read from the source's own cloud ({}), not from {}",
+                    source.provider, report.provider
+                ),
+            }
+            .into());
+        }
         Ok(Plan {
             selection: selection.build()?,
             source,
@@ -119,7 +135,7 @@ impl Plan {
                 skip_rows: 0,
             },
             allow_empty: options.allow_empty,
-            inventory: options.inventory.as_deref().map(str::parse).transpose()?,
+            inventory,
         })
     }
 
@@ -173,6 +189,14 @@ pub async fn inventory(plan: &mut Plan, report: &Store, location: &str) -> Resul
             (.., Some(gcs)) => (refgen_gcs::inventory::open_report(gcs, location).await?, gcs.clone()),
             _ => return Err(unsupported("this store has no inventory reports refgen reads").into()),
         };
+    if found.files.is_empty() && !plan.allow_empty {
+        // Not "is the prefix right?": the report was found, and it is empty.
+        return Err(refgen_core::Error::Inventory {
+            file: found.name.clone(),
+            reason: "the report lists no data file: it is empty (of an empty bucket, or not yet written)".to_owned(),
+        }
+        .into());
+    }
     if let Some(shard) = plan.selection.shard()
         && found.take_shard(shard)
     {
