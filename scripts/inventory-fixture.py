@@ -194,6 +194,9 @@ schema = csv_schema if spec["format"] == "CSV" else (
     "optional binary version_id (UTF8); optional boolean is_latest; optional boolean is_delete_marker; "
     "optional int64 size; optional binary storage_class (UTF8); }"
 )
+if spec.get("empty"):
+    # A manifest that lists no data file (S3 writes one for an empty bucket).
+    files = []
 manifest = json.dumps({
     "sourceBucket": spec["source_bucket"],
     "destinationBucket": "arn:aws:s3:::" + spec["destination_bucket"],

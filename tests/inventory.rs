@@ -626,3 +626,85 @@ async fn an_inventory_run_resumes_by_row() {
         "resumed parts equal an uninterrupted run's"
     );
 }
+
+/// A data file that is not what its report says (gzip or Parquet that does not
+/// decode) is named by its key in the report, not by the temporary file it was
+/// read from, and the run leaves no temporary folder behind (4 runs in 10 left a
+/// `.tmpXXXX/` with the data file in TMPDIR before). A report that lists no data
+/// file says it is empty, not "is the prefix right?"; a report in another cloud
+/// than the source is refused before any request.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_or_empty_report_is_named_and_leaves_nothing() {
+    require!(S3);
+    if python().is_none() {
+        return;
+    }
+    let env = s3_env();
+    let (source, dest, keys) = buckets(&env).await;
+    let client = admin_client(&env);
+    for format in ["CSV", "Parquet"] {
+        let prefix = format!("{source}/broken-{}/", format.to_lowercase());
+        let date = "2026-11-30T01-00Z";
+        let spec = json!({"format": format, "source_bucket": source, "destination_bucket": dest,
+                          "prefix": prefix, "date": date, "files": 2, "rows": rows(&keys)});
+        let mut objects = fixture_files(&spec);
+        // The second data file keeps its size but not its bytes.
+        let broken = objects
+            .iter_mut()
+            .filter(|(key, _)| !key.ends_with("manifest.json") && !key.ends_with("manifest.checksum"))
+            .nth(1)
+            .expect("two data files");
+        broken.1 = vec![b'x'; broken.1.len()];
+        let broken_key = broken.0.clone();
+        put_objects(&client, &dest, objects).await;
+        for _ in 0..5 {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let run = generate(
+                &env,
+                &source,
+                &format!("s3://{dest}/{prefix}{date}/manifest.json"),
+                &[
+                    "--max-attempts",
+                    "1",
+                    "-o",
+                    tmp.path().join("refs.jsonl").to_str().expect("path"),
+                ],
+            )
+            .env("TMPDIR", tmp.path())
+            .run();
+            assert_eq!(run.code, Some(1), "{}", run.stderr);
+            let last = run.stderr.lines().last().unwrap_or_default();
+            assert!(last.contains(&broken_key), "{format}: named by its key: {}", run.stderr);
+            assert!(!last.contains(".tmp"), "{format}: no temporary path: {}", run.stderr);
+            let left: Vec<_> = std::fs::read_dir(tmp.path())
+                .expect("ls")
+                .map(|e| e.expect("entry").file_name())
+                .collect();
+            assert!(left.is_empty(), "{format}: left in TMPDIR: {left:?}");
+        }
+    }
+    // A manifest that lists no data file.
+    let prefix = format!("{source}/empty/");
+    let date = "2026-11-30T01-00Z";
+    report(
+        &env,
+        &dest,
+        json!({"format": "CSV", "source_bucket": source, "destination_bucket": dest, "prefix": prefix,
+               "date": date, "empty": true, "rows": [{"key": "a.jpg"}]}),
+    )
+    .await;
+    let run = generate(&env, &source, &format!("s3://{dest}/{prefix}{date}/manifest.json"), &[]).run();
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("it is empty") && !run.stderr.contains("prefix right"),
+        "{}",
+        run.stderr
+    );
+    // A report in another cloud: one line, exit 2, and no request anywhere (the
+    // Google chain would have probed its metadata server).
+    let run = generate(&env, &source, "gs://reports/manifest.json", &[])
+        .env("GCE_METADATA_HOST", "127.0.0.1:9")
+        .run();
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("source's own cloud"), "{}", run.stderr);
+}
