@@ -383,3 +383,45 @@ async fn a_closed_standard_output_is_an_error() {
         .run_after("exec 1>/dev/null")
         .assert_ok();
 }
+
+/// An interrupt after a resumable run has put parts in place says so, instead of
+/// "an output file is left as it was" (which it said before, with parts in place).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupt_says_which_files_are_in_place() {
+    if !Backend::S3.available() {
+        return;
+    }
+    let bucket = small_bucket(40).await;
+    // Half the listing requests stall for 20 s: the run is mid-way, with parts
+    // done, for long enough to be interrupted there.
+    let mut plan = Plan::every_fault(Service::S3, 0.5, 7);
+    plan.faults = vec![Fault::Stall];
+    plan.stall = Duration::from_secs(20);
+    let proxy = FaultProxy::start(&Backend::S3.upstream(), plan);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("refs.jsonl");
+    let refgen = Backend::S3.generate(
+        &Backend::S3.source(&bucket, ""),
+        Some(&proxy.url),
+        &[
+            "--concurrency",
+            "1",
+            "--page-size",
+            "2",
+            "--part-lines",
+            "1",
+            "--resume",
+            "-o",
+            out.to_str().expect("path"),
+        ],
+    );
+    let first_part = dir.path().join("refs-00000.jsonl");
+    let output = signal_while_listing(refgen, &proxy, || first_part.exists(), "INT");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("already in place") && last.contains("refs-00000.jsonl") && !last.contains("left as it was"),
+        "{stderr}"
+    );
+}

@@ -115,10 +115,7 @@ fn main() -> ExitCode {
     let result = match outcome {
         Ok(result) => result,
         Err(signal) => {
-            eprintln!(
-                "refgen: interrupted by {}: stopped before the end (an output file is left as it was)",
-                signal.name
-            );
+            eprintln!("refgen: interrupted by {}: {}", signal.name, interrupted_state());
             return ExitCode::from(signal.exit_code);
         }
     };
@@ -133,6 +130,22 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+/// What an interrupted run leaves: nothing changed, or the files already put in
+/// place (a references file made before submit's upload, a resumable run's parts).
+fn interrupted_state() -> String {
+    let placed = refgen_core::writer::files_in_place();
+    match placed.as_slice() {
+        [] => "stopped before the end (an output file is left as it was)".to_owned(),
+        [one] => format!("stopped before the end; already in place: {}", one.display()),
+        [first, .., last] => format!(
+            "stopped before the end; {} files already in place ({} … {})",
+            placed.len(),
+            first.display(),
+            last.display()
+        ),
     }
 }
 

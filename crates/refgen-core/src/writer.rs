@@ -308,6 +308,7 @@ impl ReferenceWriter {
                 // Resumable: the part goes in place now, then the checkpoint says so.
                 Some(resume) => {
                     full_temp.persist(&full_dest).map_err(|e| failed(e.error))?;
+                    placed(&full_dest);
                     let checkpoint = Checkpoint {
                         settings: resume.settings.clone(),
                         parts: parts.index + 1,
@@ -428,8 +429,10 @@ impl ReferenceWriter {
                     path: part_dest.clone(),
                     source: e.error,
                 })?;
+                placed(&part_dest);
             }
             temp.persist(&dest).map_err(|e| self.error(e.error))?;
+            placed(&dest);
         }
         if let Some(parts) = &self.parts {
             // Parts of an earlier, longer run would otherwise read as this run's.
@@ -466,6 +469,24 @@ impl ReferenceWriter {
             source,
         }
     }
+}
+
+/// Files this process has put in place, in order: what an interrupted run leaves
+/// behind (the parts of a resumable run, a references file already whole), for
+/// the message that says so.
+static PLACED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn placed(path: &Path) {
+    let mut list = PLACED.lock().unwrap_or_else(|e| e.into_inner());
+    if !list.iter().any(|p| p == path) {
+        list.push(path.to_owned());
+    }
+}
+
+/// The files refgen has put in place so far in this process (references files,
+/// parts, checkpoints, retry files, exported files), in order.
+pub fn files_in_place() -> Vec<PathBuf> {
+    PLACED.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// Replaces the checkpoint file whole, under the target rules of every file
@@ -569,6 +590,7 @@ impl TargetFile {
             self.file.sync_all().map_err(fail)?;
             temp.persist(&dest).map_err(|e| fail(e.error))?;
         }
+        placed(&self.path);
         Ok(())
     }
 }
