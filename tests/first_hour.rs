@@ -246,6 +246,13 @@ fn usage_errors_exit_2_with_one_line() {
         (&["batches", "list", "--limit", "0"], "--limit"),
         (&["jobs", "list", "--limit", "0"], "--limit"),
     ];
+    // A value from a REFGEN_* variable names the variable (it named only the flag).
+    for (var, value) in [("REFGEN_MAX_ATTEMPTS", "0"), ("REFGEN_RETRY_DELAY", "soon")] {
+        let run = Refgen::new(["generate", "s3://b/x"]).env(var, value).run();
+        assert_eq!(run.code, Some(2), "{var}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(run.stderr.contains(var), "{var}: {}", run.stderr);
+    }
     for (args, says) in cases {
         let run = Refgen::new(*args).env("ROBOFLOW_API_KEY", "unused").run();
         assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr);

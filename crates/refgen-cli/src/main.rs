@@ -188,6 +188,11 @@ fn clap_error(e: clap::Error) -> ExitCode {
         .collect();
     let joined = message.join(" ");
     let mut line = joined.strip_prefix("error: ").unwrap_or(&joined).to_owned();
+    // A value that came from a REFGEN_* variable, not from the command line: name
+    // the variable, or the person looks for a flag they never typed.
+    if let Some((arg, var)) = value_from_env(&e) {
+        line = line.replacen(&format!("'{arg}'"), &format!("{var} (the value of '{arg}')"), 1);
+    }
     if let Some(tip) = text
         .lines()
         .filter_map(|l| l.trim().strip_prefix("tip: "))
@@ -213,6 +218,31 @@ fn clap_error(e: clap::Error) -> ExitCode {
     };
     eprintln!("error: {line}; see '{command} --help'");
     ExitCode::from(USAGE_EXIT)
+}
+
+/// For an invalid value: the argument as clap names it (`--max-attempts <N>`) and
+/// the environment variable its value came from, when it was not typed.
+fn value_from_env(e: &clap::Error) -> Option<(String, String)> {
+    use clap::error::{ContextKind, ContextValue};
+    let ContextValue::String(arg) = e.get(ContextKind::InvalidArg)? else {
+        return None;
+    };
+    let long = arg.split_whitespace().next()?.strip_prefix("--")?;
+    let typed = std::env::args().any(|a| a == format!("--{long}") || a.starts_with(&format!("--{long}=")));
+    if typed {
+        return None;
+    }
+    fn env_of(command: &clap::Command, long: &str) -> Option<String> {
+        command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .and_then(|a| a.get_env())
+            .map(|v| v.to_string_lossy().into_owned())
+            .or_else(|| command.get_subcommands().find_map(|c| env_of(c, long)))
+    }
+    let var = env_of(&Cli::command(), long)?;
+    std::env::var_os(&var)?;
+    Some((arg.clone(), var))
 }
 
 /// Whether an error is about what was typed (exit code 2): a malformed source,
