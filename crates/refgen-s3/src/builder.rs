@@ -221,8 +221,13 @@ impl S3Builder {
         if self.region.is_none() && (endpoint_url.is_none() || region.is_none()) {
             let probe_region = region.clone().unwrap_or_else(|| "us-east-1".to_owned());
             let client = aws_sdk_s3::Client::from_conf(s3_config(&probe_region));
-            if let Some(found) =
-                bucket_region(&client, &self.bucket, &shown_endpoint, retry_config.max_attempts()).await?
+            if let Some(found) = bucket_region(
+                &client,
+                &self.bucket,
+                &shown_endpoint,
+                (retry_config.max_attempts(), self.retry.unreachable_attempts),
+            )
+            .await?
             {
                 tracing::debug!(bucket = %self.bucket, region = %found, "found the bucket's region");
                 region = Some(found);
@@ -542,7 +547,7 @@ async fn bucket_region(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     endpoint: &str,
-    attempts: u32,
+    (attempts, unreachable_attempts): (u32, u32),
 ) -> Result<Option<String>, Error> {
     let started = std::time::Instant::now();
     match client.head_bucket().bucket(bucket).send().await {
@@ -557,12 +562,19 @@ async fn bucket_region(
                 // Unreachable endpoints fail here, clearly; other refusals (403, 404)
                 // are left to the listing, whose error bodies say more than HEAD's.
                 (aws_sdk_s3::error::SdkError::DispatchFailure(_) | aws_sdk_s3::error::SdkError::TimeoutError(_), _) => {
-                    Err(
-                        from_sdk(&err, &format!("reaching bucket `{bucket}`"), endpoint).with_note(&format!(
-                            " (gave up after {:.1}s; {attempts} attempts allowed)",
-                            started.elapsed().as_secs_f64()
-                        )),
-                    )
+                    let error = from_sdk(&err, &format!("reaching bucket `{bucket}`"), endpoint);
+                    // A refused connection is tried only a few times (MarkUnreachable).
+                    let text = error.to_string();
+                    let allowed =
+                        if text.contains("connection refused") || text.contains("cannot resolve the host name") {
+                            unreachable_attempts.min(attempts)
+                        } else {
+                            attempts
+                        };
+                    Err(error.with_note(&format!(
+                        " (gave up after {:.1}s; {allowed} attempts allowed)",
+                        started.elapsed().as_secs_f64()
+                    )))
                 }
                 _ => Ok(None),
             }
