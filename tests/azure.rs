@@ -408,7 +408,9 @@ fn azure_errors_are_one_clear_line() {
     let mut failures = Vec::new();
     for (what, refgen, needle) in cases {
         let run = refgen.run();
-        let stderr = run.stderr.trim_end();
+        // One error line; a request that is retried says so first (WARN lines).
+        let stderr = without_retry_lines(&run.stderr);
+        let stderr = stderr.trim_end();
         if run.success || stderr.lines().count() != 1 || !stderr.starts_with("error: ") || !stderr.contains(needle) {
             failures.push(format!("{what}: code {:?}, stderr {stderr:?}", run.code));
         }

@@ -562,3 +562,63 @@ fn verify_rules_and_bounded_output() {
         run.stderr
     );
 }
+
+/// No setting from the environment makes refgen panic (exit 101, a Rust source
+/// path): the variables the AWS, Google and Azure chains read, set to what CI
+/// templates and typos produce, end in one line or a normal run.
+#[test]
+fn no_environment_setting_panics() {
+    let long = "x".repeat(300);
+    let cases: &[(&str, &str, &str)] = &[
+        ("s3://b/", "AWS_MAX_ATTEMPTS", ""),
+        ("s3://b/", "AWS_RETRY_MODE", "adaptive"),
+        ("s3://b/", "AWS_REGION", ""),
+        ("s3://b/", "AWS_DEFAULT_REGION", "a b"),
+        ("s3://b/", "AWS_ENDPOINT_URL", "not-a-url"),
+        ("s3://b/", "AWS_PROFILE", "nope"),
+        ("s3://b/", "AWS_CONFIG_FILE", "/nonexistent"),
+        ("s3://b/", "AWS_USE_FIPS_ENDPOINT", "maybe"),
+        ("s3://b/", "AWS_USE_DUALSTACK_ENDPOINT", "x"),
+        ("s3://b/", "AWS_DEFAULTS_MODE", "x"),
+        ("s3://b/", "AWS_SDK_UA_APP_ID", &long),
+        ("s3://b/", "AWS_REQUEST_CHECKSUM_CALCULATION", "x"),
+        ("s3://b/", "AWS_S3_USE_ARN_REGION", "x"),
+        ("s3://b/", "AWS_ACCOUNT_ID_ENDPOINT_MODE", "x"),
+        ("s3://b/", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "x"),
+        ("s3://b/", "AWS_DISABLE_REQUEST_COMPRESSION", "x"),
+        ("s3://b/", "AWS_REQUEST_MIN_COMPRESSION_SIZE_BYTES", "x"),
+        ("s3://b/", "AWS_AUTH_SCHEME_PREFERENCE", "x"),
+        ("s3://b/", "AWS_CA_BUNDLE", "/nonexistent"),
+        ("gs://b/", "GOOGLE_APPLICATION_CREDENTIALS", ""),
+        ("gs://b/", "GOOGLE_APPLICATION_CREDENTIALS", "/etc/hostname"),
+        ("gs://b/", "STORAGE_EMULATOR_HOST", "not a url"),
+        ("gs://b/", "GOOGLE_CLOUD_PROJECT", ""),
+        ("az://acct/c/", "AZURE_STORAGE_CONNECTION_STRING", ";;;="),
+        ("az://acct/c/", "AZURE_STORAGE_KEY", "!!notbase64"),
+        ("az://acct/c/", "AZURE_STORAGE_SAS_TOKEN", "%%%"),
+        ("az://acct/c/", "AZURE_TENANT_ID", "../.."),
+        ("az://acct/c/", "AZURE_FEDERATED_TOKEN_FILE", "/nonexistent"),
+        ("az://acct/c/", "AZURE_AUTHORITY_HOST", "not a url"),
+    ];
+    for (source, var, value) in cases {
+        let run = Refgen::new(["generate", source, "--max-attempts", "1"])
+            .s3_credentials("AKIDEXAMPLE", "not-a-real-secret-key")
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+            .env("AWS_REGION", "us-east-1")
+            .env("IDENTITY_ENDPOINT", "http://127.0.0.1:1")
+            .env("MSI_ENDPOINT", "http://127.0.0.1:1")
+            .env(var, value)
+            .run();
+        assert_ne!(run.code, Some(101), "{var}={value}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("panicked") && !run.stderr.contains(".rs:"),
+            "{var}={value}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.lines().any(|l| l.starts_with("error: ")),
+            "{var}={value}: {}",
+            run.stderr
+        );
+    }
+}

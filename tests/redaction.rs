@@ -126,3 +126,39 @@ fn an_echoing_webhook_receiver_shows_no_secret() {
         assert_clean("webhook-check's output", &output, &[key, token]);
     }
 }
+
+/// A Roboflow API (or a gateway before it) that echoes the request in its error:
+/// the API key, sent in the query, is never shown, in a table, in `--json` or in
+/// `-vv` logs, whichever call failed and however the echo encodes it.
+#[test]
+fn an_echoing_api_shows_no_key() {
+    let api = StubServer::start(|request| {
+        let echoed = echo(request);
+        let body = serde_json::json!({"error": {"message": format!("bad request: {echoed}")}});
+        (
+            400,
+            vec![("content-type".into(), "application/json".into())],
+            body.to_string().into_bytes(),
+        )
+    });
+    let key = "rf_api_Key+with/odd=chars_0123";
+    for args in [
+        &["batches", "list"][..],
+        &["batches", "list", "--json"],
+        &["jobs", "show", "job-1", "-vv"],
+        &["batches", "show", "b1", "--json"],
+    ] {
+        let run = Refgen::new(args)
+            .env("API_BASE_URL", format!("http://{}", api.addr))
+            .env("ROBOFLOW_API_KEY", key)
+            .env("REFGEN_RETRY_DELAY", "10ms")
+            .run();
+        assert_ne!(run.code, Some(0), "{args:?}: {}", run.stderr);
+        let output = format!("{}{}", String::from_utf8_lossy(&run.stdout), run.stderr);
+        assert!(
+            output.contains("bad request"),
+            "{args:?}: the API's words are still shown: {output}"
+        );
+        assert_clean("the lifecycle commands' output", &output, &[key]);
+    }
+}

@@ -370,6 +370,7 @@ async fn bad_input_gets_one_clear_line_and_no_output_file() {
         ),
     ];
     let usage = [
+        "bad endpoint",
         "unknown scheme",
         "missing bucket",
         "bad glob",

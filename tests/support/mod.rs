@@ -422,3 +422,13 @@ pub async fn list_keys(client: &aws_sdk_s3::Client, bucket: &str) -> BTreeSet<St
     }
     keys
 }
+
+/// `stderr` without the lines that say a request is being retried (`WARN …:
+/// attempt N of M failed …`), which come before a failure's one line.
+pub fn without_retry_lines(stderr: &str) -> String {
+    stderr
+        .lines()
+        .filter(|l| !(l.trim_start().starts_with("WARN") && l.contains(" failed (") && l.contains("retrying in")))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}

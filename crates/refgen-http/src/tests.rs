@@ -181,7 +181,9 @@ async fn connection_refused_is_retried_and_named() {
     let (result, _) = get(&base, quick()).await;
     let text = result.expect_err("refused").to_string();
     assert!(
-        text.contains("connection failed (connection refused)") && text.contains("after 4 attempts"),
+        // 3 attempts, not the 4 allowed: nothing listening now is rarely
+        // listening a moment later.
+        text.contains("connection failed (connection refused)") && text.contains("after 3 attempts"),
         "{text}"
     );
 }

@@ -90,16 +90,23 @@ pub fn list_concurrently(client: Arc<dyn ListClient>, prefix: String, concurrenc
     let planned = {
         let context = context.clone();
         async move {
-            // The folder walk is checked against one flat page of the same prefix,
-            // fetched beside the first level (so it costs a request, not a round
-            // trip): a store whose one-level listings leave out folders (s3rver
-            // drops a folder that holds only folders) would otherwise lose their
-            // keys without a word.
+            // The folder walk is checked against one flat page of the same prefix: a
+            // store whose one-level listings leave out folders (s3rver drops a
+            // folder that holds only folders) would otherwise lose their keys
+            // without a word. The page is asked for once the first level has
+            // answered (so a server that fails gets no second request to fail),
+            // beside the plan's further rounds; a plan that is the prefix itself,
+            // unsplit or flat, covers every key and needs no check.
+            let (answered, first_level) = tokio::sync::oneshot::channel();
             let flat = async {
+                if first_level.await.is_err() {
+                    return Ok(Vec::new());
+                }
                 let _permit = context.requests.acquire().await;
-                context.client.first_page(&prefix).await
+                context.client.first_page(&prefix).await.map(|(page, _)| page)
             };
-            let (parts, (flat, _)) = futures::try_join!(plan::plan(&context, &prefix, concurrency * 4), flat)?;
+            let planned = plan::plan(&context, &prefix, concurrency * 4, Some(answered));
+            let (parts, flat) = futures::try_join!(planned, flat)?;
             Ok::<_, Error>(match plan::uncovered(&parts, &flat) {
                 None => window::run(context.clone(), parts, concurrency),
                 Some(key) => {

@@ -46,7 +46,14 @@ impl Part {
 }
 
 /// Splits `prefix` into parts, breadth first, until there are at least `want`.
-pub(super) async fn plan(context: &Context, prefix: &str, want: usize) -> Result<Vec<Part>, Error> {
+/// `answered` is told once the first level has answered, unless the plan is
+/// already the prefix itself (unsplit or flat), which covers every key.
+pub(super) async fn plan(
+    context: &Context,
+    prefix: &str,
+    want: usize,
+    mut answered: Option<tokio::sync::oneshot::Sender<()>>,
+) -> Result<Vec<Part>, Error> {
     let mut parts = vec![Part::Prefix(prefix.to_owned())];
     let mut depth = 0;
     for round in 0..MAX_ROUNDS {
@@ -72,6 +79,12 @@ pub(super) async fn plan(context: &Context, prefix: &str, want: usize) -> Result
             .await?;
         let went_deeper = expanded.iter().any(|(deeper, _)| *deeper);
         parts = expanded.into_iter().flat_map(|(_, parts)| parts).collect();
+        let whole = matches!(&parts[..], [Part::Prefix(p)] | [Part::Flat { prefix: p, .. }] if p == prefix);
+        if let Some(tell) = answered.take()
+            && !whole
+        {
+            let _ = tell.send(());
+        }
         if parts.iter().filter(|p| p.is_prefix()).count() > prefixes {
             depth += 1;
         }

@@ -157,8 +157,8 @@ async fn folders_of_exactly_one_page_cost_no_extra_request() {
     let bucket = MemoryBucket::new(keys, 100);
     let listed = keys_of(list_concurrently(bucket.clone(), String::new(), 16)).await;
     assert_eq!(listed.len(), 1000);
-    // One level listing of the root and, beside it, one flat page to check the
-    // folder walk against; then one page per folder.
+    // One level listing of the root, then one page per folder and, beside
+    // them, one flat page of the root to check the folder walk against.
     assert_eq!(bucket.requests(), 1 + 1 + 10);
 }
 
@@ -195,7 +195,7 @@ async fn a_listing_out_of_byte_order_fails_rather_than_losing_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flat_level_is_one_part_holding_only_its_first_page() {
     let bucket = MemoryBucket::new((0..5000).map(|i| format!("flat/{i:05}")), 100);
-    let parts = plan(&Context::new(bucket.clone(), 16), "flat/", 64)
+    let parts = plan(&Context::new(bucket.clone(), 16), "flat/", 64, None)
         .await
         .expect("plans");
     let [Part::Flat { prefix, first }] = &parts[..] else {
@@ -208,7 +208,7 @@ async fn a_flat_level_is_one_part_holding_only_its_first_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_single_page_level_is_not_taken_for_a_flat_one() {
     let bucket = MemoryBucket::new((0..100).map(|i| format!("one/{i:05}")), 100);
-    let parts = plan(&Context::new(bucket.clone(), 16), "one/", 64)
+    let parts = plan(&Context::new(bucket.clone(), 16), "one/", 64, None)
         .await
         .expect("plans");
     assert!(matches!(&parts[..], [Part::Objects(o)] if o.len() == 100), "{parts:?}");
@@ -421,7 +421,9 @@ async fn an_inclusive_start_key_is_not_listed_twice() {
 async fn a_chain_of_single_folders_is_planned_in_two_rounds() {
     let keys = (0..6000).map(|i| format!("a/b/c/d/e/{:02}/{i:05}.jpg", i % 20));
     let bucket = MemoryBucket::new(keys, 100);
-    let parts = plan(&Context::new(bucket.clone(), 16), "", 64).await.expect("plans");
+    let parts = plan(&Context::new(bucket.clone(), 16), "", 64, None)
+        .await
+        .expect("plans");
     let flat: Vec<&str> = parts
         .iter()
         .filter_map(|p| match p {
