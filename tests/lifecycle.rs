@@ -922,19 +922,8 @@ impl SpecialTargets {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let null = dir.path().join("null");
-        let made = std::process::Command::new("mknod")
-            .arg(&null)
-            .args(["c", "1", "3"])
-            .status()
-            .is_ok_and(|s| s.success());
-        let fifo = dir.path().join("fifo");
-        assert!(
-            std::process::Command::new("mkfifo")
-                .arg(&fifo)
-                .status()
-                .expect("mkfifo")
-                .success()
-        );
+        let made = mknod(&null, 1, 3);
+        mkfifo(&dir.path().join("fifo"));
         std::fs::write(dir.path().join("real"), "old\n").expect("seed");
         std::os::unix::fs::symlink("real", dir.path().join("link")).expect("symlink");
         let read_only = dir.path().join("read-only");

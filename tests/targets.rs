@@ -161,13 +161,7 @@ async fn special_targets_are_written_in_place_and_links_stay_links() {
 
     // A FIFO: the reader gets every line; the FIFO is still a FIFO.
     let fifo = dir.path().join("refs.fifo");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .expect("mkfifo")
-            .success()
-    );
+    mkfifo(&fifo);
     let reader = {
         let fifo = fifo.clone();
         std::thread::spawn(move || std::fs::read(fifo).expect("read the fifo"))
@@ -178,13 +172,7 @@ async fn special_targets_are_written_in_place_and_links_stay_links() {
 
     // A character device (a null device made here, never the system's).
     let null = dir.path().join("null");
-    let made = std::process::Command::new("mknod")
-        .arg(&null)
-        .args(["c", "1", "3"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if made {
+    if mknod(&null, 1, 3) {
         generate_to(&bucket, &null).assert_ok();
         assert!(
             std::fs::symlink_metadata(&null)
@@ -194,14 +182,7 @@ async fn special_targets_are_written_in_place_and_links_stay_links() {
         );
         // A full device: the write fails, one line, exit 1.
         let full = dir.path().join("full");
-        assert!(
-            std::process::Command::new("mknod")
-                .arg(&full)
-                .args(["c", "1", "7"])
-                .status()
-                .expect("mknod")
-                .success()
-        );
+        assert!(mknod(&full, 1, 7), "mknod of a full device");
         let run = generate_to(&bucket, &full);
         assert_eq!(run.code, Some(1), "{}", run.stderr);
         assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);

@@ -3,7 +3,7 @@
 //! fetching URLs with a plain HTTP client.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -431,4 +431,21 @@ pub fn without_retry_lines(stderr: &str) -> String {
         .filter(|l| !(l.trim_start().starts_with("WARN") && l.contains(" failed (") && l.contains("retrying in")))
         .map(|l| format!("{l}\n"))
         .collect()
+}
+
+/// Makes a FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    let made = Command::new("mkfifo").arg(path).status().expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
+/// Makes a character device `major:minor` at `path` (a null device is 1:3, a
+/// full one 1:7), in a test's own folder, never the system's; false when this
+/// machine does not allow it.
+pub fn mknod(path: &Path, major: u32, minor: u32) -> bool {
+    Command::new("mknod")
+        .arg(path)
+        .args(["c", &major.to_string(), &minor.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
 }
