@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use anyhow::Result;
-use refgen_roboflow::{Client, ClientBuilder};
+use refgen::roboflow::{Client, ClientBuilder};
 use serde::Serialize;
 
 use crate::args::{ApiArgs, RequestArgs, RoboflowArgs};

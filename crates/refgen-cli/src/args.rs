@@ -1,7 +1,7 @@
 //! The command-line interface definition.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use refgen_core::naming::NameMode;
+use refgen::core::naming::NameMode;
 
 pub use crate::lifecycle_args::*;
 
@@ -332,7 +332,7 @@ pub struct ReferenceArgs {
     /// auto/N on Kubernetes (JOB_COMPLETION_INDEX) and AWS Batch (AWS_BATCH_JOB_ARRAY_INDEX),
     /// auto on Cloud Run (CLOUD_RUN_TASK_INDEX, CLOUD_RUN_TASK_COUNT).
     #[arg(long, value_name = "K/N", value_parser = shard)]
-    pub shard: Option<refgen_core::shard::Shard>,
+    pub shard: Option<refgen::core::shard::Shard>,
 
     /// Read this inventory report instead of listing the source: an S3 Inventory manifest.json
     /// (s3://DEST/SRC/CONFIG/2026-11-30T01-00Z/manifest.json) or configuration folder (the
@@ -343,14 +343,14 @@ pub struct ReferenceArgs {
 }
 
 fn size(text: &str) -> Result<u64, String> {
-    refgen_core::size::parse_size(text).map_err(|e| match e {
-        refgen_core::Error::InvalidSize { reason, .. } => reason,
+    refgen::core::size::parse_size(text).map_err(|e| match e {
+        refgen::core::Error::InvalidSize { reason, .. } => reason,
         other => other.to_string(),
     })
 }
 
-fn shard(text: &str) -> Result<refgen_core::shard::Shard, String> {
-    use refgen_core::shard::Shard;
+fn shard(text: &str) -> Result<refgen::core::shard::Shard, String> {
+    use refgen::core::shard::Shard;
     let parsed = match text.strip_prefix("auto") {
         Some("") => Shard::from_scheduler(None, refgen_http_env),
         Some(rest) => match rest.strip_prefix('/').and_then(|n| n.parse().ok()) {
@@ -360,14 +360,14 @@ fn shard(text: &str) -> Result<refgen_core::shard::Shard, String> {
         None => text.parse(),
     };
     parsed.map_err(|e| match e {
-        refgen_core::Error::InvalidShard { reason, .. } => reason,
+        refgen::core::Error::InvalidShard { reason, .. } => reason,
         other => other.to_string(),
     })
 }
 
 /// A variable of the environment, unset when empty.
 fn refgen_http_env(name: &str) -> Option<String> {
-    refgen_http::env_var(true, name)
+    refgen::http::env_var(true, name)
 }
 
 /// How to reach and authenticate to the storage services.
@@ -383,7 +383,7 @@ pub struct StoreArgs {
     /// Listing requests in flight at once: the key space is split by folder, and flat folders
     /// into key ranges, listed in parts with the output still in key order. 1 lists
     /// sequentially (for servers that do not list in byte order).
-    #[arg(long, value_name = "N", default_value_t = refgen_core::list::DEFAULT_CONCURRENCY as u16,
+    #[arg(long, value_name = "N", default_value_t = refgen::core::list::DEFAULT_CONCURRENCY as u16,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 
@@ -434,8 +434,8 @@ pub struct RequestArgs {
 
 impl RequestArgs {
     /// The retry policy these flags describe.
-    pub fn retry_config(&self) -> refgen_http::RetryConfig {
-        let mut config = refgen_http::RetryConfig::default()
+    pub fn retry_config(&self) -> refgen::http::RetryConfig {
+        let mut config = refgen::http::RetryConfig::default()
             .with_attempt_timeout(self.request_timeout)
             .with_connect_timeout(self.connect_timeout)
             .with_budget(self.retry_budget);
@@ -480,8 +480,8 @@ fn short_duration(text: &str) -> Result<std::time::Duration, String> {
 }
 
 pub(crate) fn duration(text: &str) -> Result<std::time::Duration, String> {
-    refgen_core::expiry::parse_expiry(text).map_err(|e| match e {
-        refgen_core::Error::InvalidExpiry { reason, .. } => reason,
+    refgen::core::expiry::parse_expiry(text).map_err(|e| match e {
+        refgen::core::Error::InvalidExpiry { reason, .. } => reason,
         other => other.to_string(),
     })
 }
@@ -565,18 +565,18 @@ pub enum AddressingArg {
     Path,
 }
 
-impl From<AddressingArg> for refgen_s3::Addressing {
+impl From<AddressingArg> for refgen::s3::Addressing {
     fn from(a: AddressingArg) -> Self {
         match a {
-            AddressingArg::Virtual => refgen_s3::Addressing::Virtual,
-            AddressingArg::Path => refgen_s3::Addressing::Path,
+            AddressingArg::Virtual => refgen::s3::Addressing::Virtual,
+            AddressingArg::Path => refgen::s3::Addressing::Path,
         }
     }
 }
 
 /// What to do about an error, in this command line's flag names.
-pub fn hint_text(hint: refgen_core::Hint) -> &'static str {
-    use refgen_core::Hint;
+pub fn hint_text(hint: refgen::core::Hint) -> &'static str {
+    use refgen::core::Hint;
     match hint {
         Hint::ListSequentially => "rerun with --concurrency 1",
         Hint::SetRegion => "pass --region with the bucket's region",
@@ -596,7 +596,7 @@ pub fn hint_text(hint: refgen_core::Hint) -> &'static str {
 
 /// `--endpoint-url`: an http(s) URL with a host, checked as it is typed (exit 2).
 fn endpoint_url(value: &str) -> Result<String, String> {
-    refgen_http::check_endpoint_url(value).map(|_| value.to_owned())
+    refgen::http::check_endpoint_url(value).map(|_| value.to_owned())
 }
 
 /// A path that is not empty (`-o ''` is a slip, not a file name).

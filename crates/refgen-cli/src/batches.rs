@@ -4,14 +4,15 @@ use std::collections::HashSet;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use refgen::core::writer::{OutputTarget, ReferenceWriter, TargetFile};
 use refgen::failures::{self, IngestFailure};
-use refgen_core::writer::{OutputTarget, ReferenceWriter, TargetFile};
-use refgen_roboflow::collect_pages;
+use refgen::roboflow::collect_pages;
 use serde_json::json;
 
 use crate::api::{self, or_dash, print_json, print_json_line, print_table};
 use crate::args::{BatchesCommand, FailuresArgs};
-use crate::{generate, usage};
+use crate::exit::usage;
+use crate::generate;
 
 pub async fn command(command: BatchesCommand, quiet: bool) -> Result<ExitCode> {
     match command {
@@ -42,7 +43,7 @@ pub async fn command(command: BatchesCommand, quiet: bool) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         BatchesCommand::Show { batch_id, api } => {
-            refgen_roboflow::validate_batch_id(&batch_id)?;
+            refgen::roboflow::validate_batch_id(&batch_id)?;
             let (client, ws) = api::connect(&api).await?;
             let batch = client.batch(&ws, &batch_id).await?;
             let count = client.batch_count(&ws, &batch_id).await?;
@@ -104,7 +105,7 @@ pub async fn command(command: BatchesCommand, quiet: bool) -> Result<ExitCode> {
 }
 
 async fn failures_command(args: FailuresArgs, quiet: bool) -> Result<ExitCode> {
-    refgen_roboflow::validate_batch_id(&args.batch_id)?;
+    refgen::roboflow::validate_batch_id(&args.batch_id)?;
     if args.retry_file.is_some() && args.references_file.is_none() && args.source.is_none() {
         return Err(usage!(
             "--retry-file needs --references FILE (the file the batch was made from) or --source URL \

@@ -16,7 +16,7 @@ use crate::args::ExportArgs;
 use crate::generate::plural;
 
 pub async fn command(args: ExportArgs, quiet: bool) -> Result<ExitCode> {
-    refgen_roboflow::validate_batch_id(&args.batch_id)?;
+    refgen::roboflow::validate_batch_id(&args.batch_id)?;
     let (client, ws) = api::connect(&args.api).await?;
     let options = ExportOptions {
         parts: args.part.clone(),

@@ -5,16 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
+use refgen::core::expiry::{display_duration, parse_expiry};
+use refgen::core::pipeline::{Objects, Progress, Summary};
+use refgen::core::source::SourceUrl;
+use refgen::core::writer::{Checkpoint, OutputTarget, ReferenceWriter};
 use refgen::generate::{GenerateOptions, Plan};
-use refgen_core::expiry::{display_duration, parse_expiry};
-use refgen_core::pipeline::{Objects, Progress, Summary};
-use refgen_core::source::SourceUrl;
-use refgen_core::writer::{Checkpoint, OutputTarget, ReferenceWriter};
 use serde_json::json;
 
 use crate::args::{GenerateArgs, ReferenceArgs, StoreArgs};
+use crate::exit::usage;
 use crate::progress::Live;
-use crate::{stores, usage};
+use crate::stores;
 
 /// The library's plan for these options: everything checked before any request.
 pub fn plan(source: &str, args: &ReferenceArgs, concurrency: u16, allow_empty: bool) -> Result<Plan> {
@@ -228,7 +229,7 @@ pub fn json_summary(
     output: Option<&str>,
     expires_in: Duration,
     dry_run: bool,
-    shard: Option<refgen_core::shard::Shard>,
+    shard: Option<refgen::core::shard::Shard>,
     parts: &[std::path::PathBuf],
 ) -> serde_json::Value {
     let parts: Vec<String> = parts.iter().map(|p| p.display().to_string()).collect();

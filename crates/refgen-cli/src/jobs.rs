@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use refgen_roboflow::{Job, RestartOptions, collect_pages};
+use refgen::roboflow::{Job, RestartOptions, collect_pages};
 use serde_json::{Value, json};
 
 use crate::api::{self, or_dash, print_json, print_json_line, print_table};
@@ -53,7 +53,7 @@ pub async fn command(command: JobsCommand, quiet: bool) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         JobsCommand::Show { job_id, api } => {
-            refgen_roboflow::validate_job_id(&job_id)?;
+            refgen::roboflow::validate_job_id(&job_id)?;
             let (client, ws) = api::connect(&api).await?;
             let job = client.job(&ws, &job_id).await?;
             let stages = client.job_stages(&ws, &job_id).await?;
@@ -110,7 +110,7 @@ pub async fn command(command: JobsCommand, quiet: bool) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         JobsCommand::Abort { job_id, api } => {
-            refgen_roboflow::validate_job_id(&job_id)?;
+            refgen::roboflow::validate_job_id(&job_id)?;
             let (client, ws) = api::connect(&api).await?;
             client.abort_job(&ws, &job_id).await?;
             if api.json {
@@ -120,7 +120,7 @@ pub async fn command(command: JobsCommand, quiet: bool) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         JobsCommand::Restart(args) => {
-            refgen_roboflow::validate_job_id(&args.job_id)?;
+            refgen::roboflow::validate_job_id(&args.job_id)?;
             let (client, ws) = api::connect(&args.api).await?;
             let options = RestartOptions {
                 machine_type: args.machine_type.clone(),
@@ -145,7 +145,7 @@ pub async fn command(command: JobsCommand, quiet: bool) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         JobsCommand::Logs { job_id, severity, api } => {
-            refgen_roboflow::validate_job_id(&job_id)?;
+            refgen::roboflow::validate_job_id(&job_id)?;
             let (client, ws) = api::connect(&api).await?;
             let mut token: Option<String> = None;
             let mut first = true;

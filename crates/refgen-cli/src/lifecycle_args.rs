@@ -190,12 +190,12 @@ pub enum SeverityArg {
     Error,
 }
 
-impl From<SeverityArg> for refgen_roboflow::Severity {
+impl From<SeverityArg> for refgen::roboflow::Severity {
     fn from(s: SeverityArg) -> Self {
         match s {
-            SeverityArg::Info => refgen_roboflow::Severity::Info,
-            SeverityArg::Warning => refgen_roboflow::Severity::Warning,
-            SeverityArg::Error => refgen_roboflow::Severity::Error,
+            SeverityArg::Info => refgen::roboflow::Severity::Info,
+            SeverityArg::Warning => refgen::roboflow::Severity::Warning,
+            SeverityArg::Error => refgen::roboflow::Severity::Error,
         }
     }
 }

@@ -5,7 +5,7 @@
 //! with `RUST_LOG=trace`), but that is a promise of other crates' Debug output; so
 //! those targets are capped at info whatever RUST_LOG says, and `-vv` shows refgen's
 //! own tracing only. The e2e test `logs_never_show_secrets` checks the result.
-//! Every line goes out through the redaction step ([`refgen_core::redact`]) as
+//! Every line goes out through the redaction step ([`refgen::core::redact`]) as
 //! well, so a server's text quoted in a log line cannot carry a secret.
 
 use std::io::{IsTerminal, Write as _};
@@ -92,7 +92,7 @@ impl std::io::Write for RedactedLine {
 
 impl Drop for RedactedLine {
     fn drop(&mut self) {
-        let text = refgen_core::redact::redact(&String::from_utf8_lossy(&self.0));
+        let text = refgen::core::redact::redact(&String::from_utf8_lossy(&self.0));
         // A log line that cannot be written has nowhere else to go.
         let _ = std::io::stderr().write_all(text.as_bytes());
     }
@@ -107,6 +107,6 @@ mod tests {
         assert!(may_carry_secrets("aws_sigv4"));
         assert!(may_carry_secrets("aws_sigv4::http_request::sign"));
         assert!(!may_carry_secrets("aws_sigv4_extra"));
-        assert!(!may_carry_secrets("refgen_s3::store"));
+        assert!(!may_carry_secrets("refgen::s3::store"));
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use refgen_core::pipeline::Progress;
+use refgen::core::pipeline::Progress;
 
 /// How often the terminal line is redrawn.
 const TICK: Duration = Duration::from_millis(100);

@@ -1,8 +1,8 @@
 //! The store options of the command line, for the library's `refgen::store::open`.
 
 use anyhow::Result;
+use refgen::core::source::SourceUrl;
 use refgen::store::{Store, StoreOptions};
-use refgen_core::source::SourceUrl;
 
 use crate::args::StoreArgs;
 
@@ -11,7 +11,7 @@ pub fn options(args: &StoreArgs) -> Result<StoreOptions> {
     let gcs_hmac = match (&args.gcs.hmac_access_id, &args.gcs.hmac_secret) {
         (Some(id), Some(secret)) => Some((id.clone(), secret.as_str().into())),
         (None, None) => None,
-        _ => return Err(crate::usage!("--hmac-access-id and --hmac-secret go together")),
+        _ => return Err(crate::exit::usage!("--hmac-access-id and --hmac-secret go together")),
     };
     Ok(StoreOptions {
         endpoint_url: args.endpoint_url.clone(),

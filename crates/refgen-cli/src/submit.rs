@@ -14,15 +14,16 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
+use refgen::core::expiry::{display_duration, parse_expiry};
+use refgen::core::source::SourceUrl;
+use refgen::core::writer::{OutputTarget, ReferenceWriter};
+use refgen::roboflow::{Client, IngestRequest, JobOptions, MediaKind, References};
 use refgen::submit::{self, IngestEvent, JobEvent, Submission};
-use refgen_core::expiry::{display_duration, parse_expiry};
-use refgen_core::source::SourceUrl;
-use refgen_core::writer::{OutputTarget, ReferenceWriter};
-use refgen_roboflow::{Client, IngestRequest, JobOptions, MediaKind, References};
 use serde_json::{Value, json};
 
 use crate::args::SubmitArgs;
-use crate::{generate, stores, usage};
+use crate::exit::usage;
+use crate::{generate, stores};
 
 /// Exit code when --timeout ends the wait (as GNU timeout does).
 const TIMEOUT_EXIT: u8 = 124;
@@ -53,7 +54,7 @@ fn workflow_parameters(args: &SubmitArgs) -> Result<Option<Value>> {
                 usage!(
                     "--workflow-params {}: cannot read it: {}",
                     path.display(),
-                    crate::io_text(&e)
+                    crate::exit::io_text(&e)
                 )
             })?;
             (text, format!("--workflow-params {}", path.display()))
@@ -116,7 +117,7 @@ impl Outcome {
 pub async fn command(args: SubmitArgs, quiet: bool) -> Result<ExitCode> {
     let started = Instant::now();
     // --- Local checks, before any request.
-    refgen_roboflow::validate_batch_id(&args.batch_id)?;
+    refgen::roboflow::validate_batch_id(&args.batch_id)?;
     let wants_job = args.job.workflow_id.is_some();
     let job_id = match (&args.job.job_id, wants_job) {
         (Some(id), _) => Some(id.clone()),
@@ -124,7 +125,7 @@ pub async fn command(args: SubmitArgs, quiet: bool) -> Result<ExitCode> {
         (None, false) => None,
     };
     if let Some(id) = &job_id {
-        refgen_roboflow::validate_job_id(id)?;
+        refgen::roboflow::validate_job_id(id)?;
     }
     if args.job.download_results.is_some() && !wants_job {
         return Err(usage!(
@@ -260,7 +261,7 @@ pub async fn command(args: SubmitArgs, quiet: bool) -> Result<ExitCode> {
             let key = if paths.len() == 1 {
                 target.pattern.clone()
             } else {
-                refgen_core::writer::part_path(std::path::Path::new(&target.pattern), i)
+                refgen::core::writer::part_path(std::path::Path::new(&target.pattern), i)
                     .to_string_lossy()
                     .into_owned()
             };
@@ -399,7 +400,7 @@ fn parse_upload_target(text: &str) -> Result<SourceUrl> {
             "--upload-to `{text}` must name an object (…/refs.jsonl), not a bucket or folder"
         ));
     }
-    if refgen_core::filter::literal_prefix(&target.pattern).1 {
+    if refgen::core::filter::literal_prefix(&target.pattern).1 {
         return Err(usage!(
             "--upload-to `{text}` must be a plain object name, without wildcards"
         ));
@@ -589,8 +590,8 @@ fn print_dry_run(
             References::Inline(refs) => json!({"inlineReferences": refs.len()}),
         };
         let path = match &workspace {
-            Some(ws) => refgen_roboflow::ingest_path(ws, &r.batch_id, kind),
-            None => refgen_roboflow::ingest_path("WORKSPACE", &r.batch_id, kind).replacen("WORKSPACE", &shown, 1),
+            Some(ws) => refgen::roboflow::ingest_path(ws, &r.batch_id, kind),
+            None => refgen::roboflow::ingest_path("WORKSPACE", &r.batch_id, kind).replacen("WORKSPACE", &shown, 1),
         };
         let line = json!({
             "method": "POST",
@@ -605,10 +606,10 @@ fn print_dry_run(
     }
     if let (Some(workflow), Some(job)) = (&args.job.workflow_id, job_id) {
         let path = match &workspace {
-            Some(ws) => refgen_roboflow::job_path(ws, job),
-            None => refgen_roboflow::job_path("WORKSPACE", job).replacen("WORKSPACE", &shown, 1),
+            Some(ws) => refgen::roboflow::job_path(ws, job),
+            None => refgen::roboflow::job_path("WORKSPACE", job).replacen("WORKSPACE", &shown, 1),
         };
-        let body = refgen_roboflow::job_body(&shown, &args.batch_id, kind, workflow, job_options);
+        let body = refgen::roboflow::job_body(&shown, &args.batch_id, kind, workflow, job_options);
         println!(
             "{}",
             json!({

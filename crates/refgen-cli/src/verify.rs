@@ -5,12 +5,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use refgen::roboflow::MediaKind;
 use refgen::verify::{Report, VerifyOptions, verify};
-use refgen_roboflow::MediaKind;
 
 use crate::api::print_json;
 use crate::args::{RequestArgs, VerifyArgs, VerifyCheckArgs};
-use crate::usage;
+use crate::exit::usage;
 
 /// The library's options from these flags.
 pub fn options(check: &VerifyCheckArgs, requests: &RequestArgs, kind: Option<MediaKind>) -> VerifyOptions {

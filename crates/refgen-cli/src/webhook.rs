@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
-use refgen_http::{Reject, SendError, Transport};
-use refgen_roboflow::notifications::sample_notifications;
+use refgen::http::{Reject, SendError, Transport};
+use refgen::roboflow::notifications::sample_notifications;
 use serde_json::json;
 
 use crate::api::{print_json, print_json_line, print_table};
@@ -25,9 +25,9 @@ pub async fn command(args: WebhookArgs, quiet: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     // A receiver may echo the request: its key and the URL's token are never shown.
-    refgen_core::redact::register_query_values(url);
+    refgen::core::redact::register_query_values(url);
     if let Some(key) = &args.publishable_key {
-        refgen_core::redact::register(key);
+        refgen::core::redact::register(key);
     }
     // A check wants a fast answer: 3 attempts unless asked for more.
     let mut config = args.requests.retry_config();

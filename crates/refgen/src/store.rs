@@ -1,8 +1,9 @@
 //! Opening the store a source URL names, whatever its provider.
 //!
-//! This is the one place that knows every provider: adding one means a crate of
-//! its own and one arm in [`open`] (and in [`max_expiry`], which is checked
-//! before any request).
+//! With `generate::inventory` (which picks each provider's report reader), this
+//! is where providers are told apart: adding one means a crate of its own and
+//! one arm in [`open`], in [`max_expiry`] (checked before any request) and in
+//! `generate::inventory`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
