@@ -239,7 +239,9 @@ fn mask_named(text: &str) -> String {
             .position(|b| ends.contains(b))
             .unwrap_or(bytes.len() - start);
         out.push_str(&text[at..start]);
-        if len > 0 && !text[start..start + len].starts_with(MASK) {
+        // A value shorter than any key, token or signature is a word ("a bearer
+        // token", "sig=)"), left as it is.
+        if len >= MIN_SECRET && !text[start..start + len].starts_with(MASK) {
             out.push_str(MASK);
         } else {
             out.push_str(&text[start..start + len]);
@@ -290,7 +292,7 @@ mod tests {
         let text = "GET /b/k?X-Amz-Credential=AKIA%2F&X-Amz-Signature=abcdef0123&x-id=1 \
                     x-amz-security-token: IQoJb3JpZ2luX2VjEJ3\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIA, Signature=ffff\n\
                     https://a.blob/c/b?sv=2020&sig=Zm9v%2Bbar%3D&se=x <SignatureProvided>deadbeef</SignatureProvided> \
-                    AccountKey=a2V5;BlobEndpoint=x";
+                    AccountKey=a2V5LWtleS1rZXk=;BlobEndpoint=x";
         let out = redact(text);
         for leaked in [
             "abcdef0123",
@@ -298,7 +300,7 @@ mod tests {
             "AWS4-HMAC-SHA256 Credential",
             "Zm9v",
             "deadbeef",
-            "a2V5",
+            "a2V5LWtleS1rZXk",
         ] {
             assert!(!out.contains(leaked), "{leaked}: {out}");
         }
@@ -312,6 +314,12 @@ mod tests {
         ] {
             assert!(out.contains(kept), "{kept}: {out}");
         }
+        // Words after a name are not values.
+        assert_eq!(redact("fetched a bearer token"), "fetched a bearer token");
+        assert_eq!(
+            redact("the SAS token has no signature (sig=); paste it whole"),
+            "the SAS token has no signature (sig=); paste it whole"
+        );
     }
 
     #[test]
