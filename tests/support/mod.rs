@@ -428,7 +428,7 @@ pub async fn list_keys(client: &aws_sdk_s3::Client, bucket: &str) -> BTreeSet<St
 pub fn without_retry_lines(stderr: &str) -> String {
     stderr
         .lines()
-        .filter(|l| !(l.trim_start().starts_with("WARN") && l.contains(" failed (") && l.contains("retrying in")))
+        .filter(|l| !(l.trim_start().starts_with("WARN") && l.contains(" failed (") && l.contains("; retrying")))
         .map(|l| format!("{l}\n"))
         .collect()
 }

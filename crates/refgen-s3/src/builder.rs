@@ -212,6 +212,7 @@ impl S3Builder {
                 .interceptor(WholePage)
                 .interceptor(MarkUnreachable {
                     unreachable_attempts: self.retry.unreachable_attempts,
+                    max_attempts: retry_config.max_attempts(),
                 })
                 .retry_classifier(RetryMore)
                 .build()

@@ -91,7 +91,7 @@ fn check_page(body: &[u8], page: &ListObjectsV2Output) -> Result<(), String> {
 pub(crate) struct RetryMore;
 
 /// A refused connection (or a name that does not resolve) on an attempt that
-/// used up [`RetryMore::unreachable_attempts`]: [`RetryMore`] does not retry it.
+/// used up [`MarkUnreachable::unreachable_attempts`]: [`RetryMore`] does not retry it.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub(crate) struct Unreachable(String);
@@ -100,10 +100,14 @@ pub(crate) struct Unreachable(String);
 /// [`Unreachable`]. The attempt count lives in the orchestrator's config bag,
 /// which a classifier cannot see (and the request, with its `amz-sdk-request`
 /// header, has gone into the connector), so an interceptor that can see both
-/// marks the error and the classifier reads the mark.
+/// marks the error and the classifier reads the mark. It also says, from a
+/// request's second failed attempt on, that the request is being retried, as the
+/// shared transport does: a run that retries is never silent.
 #[derive(Debug)]
 pub(crate) struct MarkUnreachable {
     pub(crate) unreachable_attempts: u32,
+    /// Attempts in all, for the retry lines.
+    pub(crate) max_attempts: u32,
 }
 
 impl Intercept for MarkUnreachable {
@@ -117,27 +121,43 @@ impl Intercept for MarkUnreachable {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        use aws_smithy_runtime_api::client::orchestrator::Metadata;
         use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
         use aws_smithy_runtime_api::client::result::ConnectorError;
         use aws_smithy_runtime_api::client::retries::RequestAttempts;
         let attempts = cfg.load::<RequestAttempts>().map_or(1, RequestAttempts::attempts);
-        if attempts < self.unreachable_attempts {
-            return Ok(());
-        }
+        let status = ctx.response().map(|r| r.status().as_u16());
         let Some(slot) = ctx.output_or_error_mut() else {
             return Ok(());
         };
-        let cause = match slot {
+        let (cause, connector) = match slot {
             Err(err) => match err.as_connector_error() {
-                Some(connector) => refgen_http::describe(connector),
-                None => return Ok(()),
+                Some(connector) => (refgen_http::describe(connector), true),
+                None if err.is_timeout_error() => ("no answer in time".to_owned(), false),
+                None if err.is_response_error() => ("the answer broke off".to_owned(), false),
+                None => match status {
+                    Some(s @ (408 | 429 | 500 | 502 | 503 | 504)) => (format!("HTTP {s}"), false),
+                    _ if source_chain(err).any(|e| e.is::<IncompletePage>()) => {
+                        ("the page is not whole".to_owned(), false)
+                    }
+                    _ => return Ok(()),
+                },
             },
             Ok(_) => return Ok(()),
         };
-        if refgen_http::is_unreachable_text(&cause) {
+        let unreachable = connector && refgen_http::is_unreachable_text(&cause);
+        let allowed = if unreachable {
+            self.unreachable_attempts.min(self.max_attempts)
+        } else {
+            self.max_attempts
+        };
+        if unreachable && attempts >= self.unreachable_attempts {
             *slot = Err(OrchestratorError::connector(ConnectorError::io(Box::new(Unreachable(
                 cause,
             )))));
+        } else if attempts >= 2 && attempts < allowed {
+            let operation = cfg.load::<Metadata>().map_or("request", Metadata::name);
+            tracing::warn!("S3 {operation}: attempt {attempts} of {allowed} failed ({cause}); retrying");
         }
         Ok(())
     }
