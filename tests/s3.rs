@@ -383,7 +383,9 @@ async fn bad_input_gets_one_clear_line_and_no_output_file() {
     let mut failures = Vec::new();
     for (what, refgen, needle) in cases {
         let run = refgen.run();
-        let stderr = run.stderr.trim_end();
+        // One error line; a request that is retried says so first (WARN lines).
+        let stderr = without_retry_lines(&run.stderr);
+        let stderr = stderr.trim_end();
         let code = if usage.contains(&what) { 2 } else { 1 };
         let ok = !run.success
             && run.code == Some(code)
