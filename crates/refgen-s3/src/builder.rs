@@ -565,13 +565,11 @@ async fn bucket_region(
                 (aws_sdk_s3::error::SdkError::DispatchFailure(_) | aws_sdk_s3::error::SdkError::TimeoutError(_), _) => {
                     let error = from_sdk(&err, &format!("reaching bucket `{bucket}`"), endpoint);
                     // A refused connection is tried only a few times (MarkUnreachable).
-                    let text = error.to_string();
-                    let allowed =
-                        if text.contains("connection refused") || text.contains("cannot resolve the host name") {
-                            unreachable_attempts.min(attempts)
-                        } else {
-                            attempts
-                        };
+                    let allowed = if crate::retry::gave_up_unreachable(&err) {
+                        unreachable_attempts.min(attempts)
+                    } else {
+                        attempts
+                    };
                     Err(error.with_note(&format!(
                         " (gave up after {:.1}s; {allowed} attempts allowed)",
                         started.elapsed().as_secs_f64()

@@ -162,9 +162,7 @@ impl S3Store {
     {
         let error = crate::error::from_sdk(err, doing, &self.endpoint);
         if crate::error::is_retried(err) {
-            let text = error.to_string();
-            let unreachable = text.contains("connection refused") || text.contains("cannot resolve the host name");
-            error.with_note(&self.gave_up(started, unreachable))
+            error.with_note(&self.gave_up(started, crate::retry::gave_up_unreachable(err)))
         } else {
             error
         }

@@ -96,6 +96,17 @@ pub(crate) struct RetryMore;
 #[error("{0}")]
 pub(crate) struct Unreachable(String);
 
+/// Whether the SDK gave up on `err` as [`Unreachable`]: a refused connection
+/// tried the few times allowed for it (the mark [`MarkUnreachable`] put on it).
+pub(crate) fn gave_up_unreachable<E>(
+    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> bool
+where
+    E: std::error::Error + 'static,
+{
+    source_chain(err).any(|e| e.is::<Unreachable>())
+}
+
 /// Marks a refused connection on the last attempt allowed for it as
 /// [`Unreachable`]. The attempt count lives in the orchestrator's config bag,
 /// which a classifier cannot see (and the request, with its `amz-sdk-request`
