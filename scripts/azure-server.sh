@@ -17,13 +17,7 @@ start() {
         log "Azurite already running at $REFGEN_AZURE_ENDPOINT (pid $(cat "$pidfile"))"
         return 0
     fi
-    command -v npm >/dev/null || die "npm (Node.js) is needed to install Azurite"
-    if [ "$(cat "$npm_dir/.azurite-version" 2>/dev/null)" != "$AZURITE_VERSION" ]; then
-        log "installing azurite@$AZURITE_VERSION"
-        mkdir -p "$npm_dir"
-        npm install --silent --no-audit --no-fund --prefix "$npm_dir" "azurite@$AZURITE_VERSION" >&2
-        echo "$AZURITE_VERSION" >"$npm_dir/.azurite-version"
-    fi
+    npm_install "$npm_dir" azurite "$AZURITE_VERSION"
     rm -rf "$dir" && mkdir -p "$dir"
     log "starting Azurite $AZURITE_VERSION blob service on $REFGEN_AZURE_ENDPOINT (log: $dir/azurite.log)"
     # --skipApiVersionCheck: refgen pins a service version newer than Azurite may know.

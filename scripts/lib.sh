@@ -70,6 +70,19 @@ pip_install() {
     fi
 }
 
+# npm_install DIR PACKAGE VERSION: installs PACKAGE@VERSION into DIR (Node.js's npm,
+# from the npm registry) unless that version is there already.
+npm_install() {
+    local dir=$1 package=$2 version=$3
+    command -v npm >/dev/null || die "npm (Node.js) is needed to install $package"
+    if [ "$(cat "$dir/.$package-version" 2>/dev/null)" != "$version" ]; then
+        log "installing $package@$version"
+        mkdir -p "$dir"
+        npm install --silent --no-audit --no-fund --prefix "$dir" "$package@$version" >&2
+        echo "$version" >"$dir/.$package-version"
+    fi
+}
+
 # wait_for_http URL SECONDS: until the URL answers with any HTTP status.
 wait_for_http() {
     local url=$1 deadline=$((SECONDS + $2))

@@ -17,13 +17,7 @@ start() {
         log "s3rver already running at $REFGEN_S3RVER_ENDPOINT (pid $(cat "$pidfile"))"
         return 0
     fi
-    command -v npm >/dev/null || die "npm (Node.js) is needed to install s3rver"
-    if [ "$(cat "$npm_dir/.s3rver-version" 2>/dev/null)" != "$S3RVER_VERSION" ]; then
-        log "installing s3rver@$S3RVER_VERSION"
-        mkdir -p "$npm_dir"
-        npm install --silent --no-audit --no-fund --prefix "$npm_dir" "s3rver@$S3RVER_VERSION" >&2
-        echo "$S3RVER_VERSION" >"$npm_dir/.s3rver-version"
-    fi
+    npm_install "$npm_dir" s3rver "$S3RVER_VERSION"
     rm -rf "$dir" && mkdir -p "$dir/data"
     log "starting s3rver $S3RVER_VERSION on $REFGEN_S3RVER_ENDPOINT (log: $dir/s3rver.log)"
     setsid "$npm_dir/node_modules/.bin/s3rver" -d "$dir/data" -a 127.0.0.1 -p "$REFGEN_S3RVER_PORT" --silent \
