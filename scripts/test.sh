@@ -24,7 +24,7 @@ done
 pip_install "pyarrow==${PYARROW_VERSION:-26.0.1}"
 export REFGEN_TEST_PYTHON="$REFGEN_VENV/bin/python"
 
-cargo build --workspace --bins --locked
+cargo build --workspace --bins --examples --locked
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 export REFGEN_BIN="$target_dir/debug/refgen"
 cargo test --workspace --locked "$@"

@@ -75,50 +75,6 @@ fn account_key_run(args: &[&str]) -> Refgen {
     Refgen::new(all).env("AZURE_STORAGE_KEY", key)
 }
 
-/// Azurite refuses a URL whose signature was altered, one moved to another blob,
-/// and one whose SAS expired, and accepts the untouched one.
-#[test]
-fn tampered_and_expired_sas_urls_are_refused() {
-    require!(Azure);
-    let container = container_with(&["a.jpg".to_owned(), "b.jpg".to_owned()]);
-    let (_, account, _) = azure_env();
-    let run = account_key_run(&[
-        "generate",
-        &format!("az://{account}/{container}/a"),
-        "--expires-in",
-        "1h",
-    ])
-    .run()
-    .assert_ok();
-    let url = parse_references(&run.stdout).remove(0).url;
-    assert_eq!(http_get(&url), (200, body_for("a.jpg")));
-    let i = url.find("sig=").expect("sig") + 4;
-    let mut tampered = url.clone().into_bytes();
-    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
-    assert_eq!(
-        http_get(&String::from_utf8(tampered).expect("ascii")).0,
-        403,
-        "altered signature"
-    );
-    assert_eq!(
-        http_get(&url.replace("/a.jpg?", "/b.jpg?")).0,
-        403,
-        "signature moved to another blob"
-    );
-
-    let run = account_key_run(&[
-        "generate",
-        &format!("az://{account}/{container}/a"),
-        "--expires-in",
-        "1s",
-    ])
-    .run()
-    .assert_ok();
-    let short = parse_references(&run.stdout).remove(0).url;
-    std::thread::sleep(Duration::from_millis(2500));
-    assert_eq!(http_get(&short).0, 403, "expired SAS");
-}
-
 /// SAS-token mode: the user's container SAS lists and is appended to every URL;
 /// a token that ends before --expires-in is warned about.
 #[test]

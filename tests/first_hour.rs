@@ -8,21 +8,28 @@ use std::process::{Command, Stdio};
 use refgen_e2e::tls::TlsFront;
 use refgen_e2e::*;
 
-/// The README's "Use" block, each `refgen generate` line run by a shell as written
-/// (only the endpoint of the S3-compatible line points at the local server), with
-/// the buckets it names on the local S3 server.
+/// The "Use" block of the README and of docs/generate.md, each `refgen generate`
+/// line run by a shell as written (only the endpoint of the S3-compatible line
+/// points at the local server), with the buckets it names on the local S3 server.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_readme_examples_run_as_written() {
+    for doc in ["README.md", "docs/generate.md"] {
+        readme_examples_run(doc).await;
+    }
+}
+
+async fn readme_examples_run(doc: &str) {
     require!(S3);
     let env = s3_env();
     let client = admin_client(&env);
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README");
+    let path = format!("{}/../{doc}", env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(&path).expect(doc);
     let block = readme
         .split("## Use")
         .nth(1)
         .and_then(|s| s.split("```sh").nth(1))
         .and_then(|s| s.split("```").next())
-        .expect("a sh block under ## Use");
+        .unwrap_or_else(|| panic!("a sh block under ## Use in {doc}"));
     let fixtures: &[(&str, &[&str])] = &[
         ("my-bucket", &["images/a.jpg", "images/sub/b.jpg", "images/c.png"]),
         (
@@ -71,7 +78,7 @@ async fn the_readme_examples_run_as_written() {
         let (_, names) = want
             .iter()
             .find(|(marker, _)| line.contains(marker))
-            .unwrap_or_else(|| panic!("no expectation for the README line {line}"));
+            .unwrap_or_else(|| panic!("no expectation for the {doc} line {line}"));
         let command = line.replace("http://127.0.0.1:9000", &env.endpoint);
         let dir = tempfile::tempdir().expect("tempdir");
         let refgen = Refgen::new(Vec::<String>::new()).s3_admin(&env).env("PATH", &path);
@@ -94,7 +101,7 @@ async fn the_readme_examples_run_as_written() {
         assert_eq!(got, expected, "{line}");
         ran += 1;
     }
-    assert_eq!(ran, want.len(), "every README example ran");
+    assert_eq!(ran, want.len(), "every {doc} example ran");
 }
 
 /// An S3-compatible store behind a private CA: refused without the bundle, listed

@@ -69,19 +69,6 @@ fn name_of(line: &str) -> String {
         .to_owned()
 }
 
-/// The URL with one character of its signature changed.
-fn tampered(url: &str) -> String {
-    for param in ["X-Amz-Signature=", "X-Goog-Signature=", "sig="] {
-        if let Some(i) = url.find(param) {
-            let at = i + param.len();
-            let old = &url[at..at + 1];
-            let new = if old == "a" { "b" } else { "a" };
-            return format!("{}{new}{}", &url[..at], &url[at + 1..]);
-        }
-    }
-    panic!("no signature in {url}");
-}
-
 /// The URL made valid only from tomorrow: its signing date (S3, GCS) or SAS start
 /// (Azure) moved a day ahead.
 fn from_tomorrow(url: &str) -> String {
@@ -153,7 +140,7 @@ async fn verify_on(backend: Backend) {
     let future = json!({"name": "future.jpg", "url": from_tomorrow(&url_of(&ok))}).to_string();
     lines.push(future);
     if backend.checks_signatures() {
-        lines.push(json!({"name": "tampered.jpg", "url": tampered(&url_of(&ok))}).to_string());
+        lines.push(json!({"name": "tampered.jpg", "url": tamper_signature(&url_of(&ok))}).to_string());
     }
     lines.push(json!({"name": "plain.jpg", "url": "http://example.com/plain.jpg"}).to_string());
     lines.push("not json".to_owned());
@@ -313,7 +300,7 @@ impl FailingBatch {
             .assert_ok();
         let mut lines = read_lines(Path::new(&refs));
         let failed_name = name_of(&lines[2]);
-        lines[2] = json!({"name": failed_name, "url": tampered(&url_of(&lines[2]))}).to_string();
+        lines[2] = json!({"name": failed_name, "url": tamper_signature(&url_of(&lines[2]))}).to_string();
         let bad = dir.path().join("bad.jsonl").display().to_string();
         std::fs::write(&bad, lines.join("\n") + "\n").expect("writes");
         let mut args = vec!["submit", "--references", &bad, "-b", batch];

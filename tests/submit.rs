@@ -25,6 +25,25 @@ async fn bucket_with_images(env: &S3Env, n: usize) -> (String, Vec<String>) {
     (bucket, keys)
 }
 
+/// A bucket of `n` images (and a note) on the local S3 server, and a Roboflow stand-in.
+struct Fixture {
+    env: S3Env,
+    bucket: String,
+    keys: Vec<String>,
+    rf: FakeRoboflow,
+}
+
+async fn fixture(n: usize) -> Fixture {
+    let env = s3_env();
+    let (bucket, keys) = bucket_with_images(&env, n).await;
+    Fixture {
+        env,
+        bucket,
+        keys,
+        rf: FakeRoboflow::start(),
+    }
+}
+
 fn submit(env: &S3Env, rf: &FakeRoboflow, args: &[&str]) -> Refgen {
     let mut all = vec!["submit".to_owned()];
     all.extend(args.iter().map(|s| s.to_string()));
@@ -33,6 +52,14 @@ fn submit(env: &S3Env, rf: &FakeRoboflow, args: &[&str]) -> Refgen {
         .env("API_BASE_URL", rf.base_url())
         .env("ROBOFLOW_API_KEY", rf.api_key())
         .env("REFGEN_RETRY_DELAY", "20ms")
+}
+
+/// `refgen submit s3://BUCKET/imgs/ --images --batch-id BATCH ARGS…` against the stand-in.
+fn submit_images(env: &S3Env, rf: &FakeRoboflow, bucket: &str, batch: &str, args: &[&str]) -> Refgen {
+    let source = format!("s3://{bucket}/imgs/");
+    let mut all = vec![source.as_str(), "--images", "--batch-id", batch];
+    all.extend_from_slice(args);
+    submit(env, rf, &all)
 }
 
 fn expected(keys: &[String]) -> BTreeMap<String, Vec<u8>> {
@@ -51,17 +78,13 @@ fn no_violations(rf: &FakeRoboflow) {
 #[tokio::test(flavor = "multi_thread")]
 async fn upload_mode_ingests_every_objects_bytes_and_waits() {
     require!(S3);
-    let env = s3_env();
-    let (bucket, keys) = bucket_with_images(&env, 40).await;
-    let rf = FakeRoboflow::start();
-    let run = submit(
+    let Fixture { env, bucket, keys, rf } = fixture(40).await;
+    let run = submit_images(
         &env,
         &rf,
+        &bucket,
+        "batch-upload",
         &[
-            &format!("s3://{bucket}/imgs/"),
-            "--images",
-            "--batch-id",
-            "batch-upload",
             "--batch-name",
             "Upload test",
             "--upload-to",
@@ -105,17 +128,13 @@ async fn upload_mode_ingests_every_objects_bytes_and_waits() {
 #[tokio::test(flavor = "multi_thread")]
 async fn inline_mode_chunks_with_derived_ingest_ids() {
     require!(S3);
-    let env = s3_env();
-    let (bucket, keys) = bucket_with_images(&env, 30).await;
-    let rf = FakeRoboflow::start();
-    submit(
+    let Fixture { env, bucket, keys, rf } = fixture(30).await;
+    submit_images(
         &env,
         &rf,
+        &bucket,
+        "batch-inline",
         &[
-            &format!("s3://{bucket}/imgs/"),
-            "--images",
-            "--batch-id",
-            "batch-inline",
             "--ingest-id",
             "run1",
             "--inline-limit",
@@ -148,9 +167,7 @@ async fn inline_mode_chunks_with_derived_ingest_ids() {
 #[tokio::test(flavor = "multi_thread")]
 async fn transient_failures_are_retried_and_repeats_are_success() {
     require!(S3);
-    let env = s3_env();
-    let (bucket, keys) = bucket_with_images(&env, 5).await;
-    let rf = FakeRoboflow::start();
+    let Fixture { env, bucket, keys, rf } = fixture(5).await;
     rf.state
         .lock()
         .expect("lock")
@@ -180,19 +197,12 @@ async fn transient_failures_are_retried_and_repeats_are_success() {
         .expect("lock")
         .ingest_faults
         .extend([Fault::Status(503), Fault::Status(503), Fault::Status(503)]);
-    let run = submit(
+    let run = submit_images(
         &env,
         &rf,
-        &[
-            &format!("s3://{bucket}/imgs/"),
-            "--images",
-            "--batch-id",
-            "batch-retry",
-            "--ingest-id",
-            "other",
-            "--max-attempts",
-            "3",
-        ],
+        &bucket,
+        "batch-retry",
+        &["--ingest-id", "other", "--max-attempts", "3"],
     )
     .run();
     assert_eq!(run.code, Some(1));
@@ -208,9 +218,12 @@ async fn transient_failures_are_retried_and_repeats_are_success() {
 #[tokio::test(flavor = "multi_thread")]
 async fn api_refusals_and_local_checks_are_one_clear_line() {
     require!(S3);
-    let env = s3_env();
-    let (bucket, _) = bucket_with_images(&env, 2).await;
-    let rf = FakeRoboflow::start();
+    let Fixture {
+        env,
+        bucket,
+        keys: _,
+        rf,
+    } = fixture(2).await;
     let src = format!("s3://{bucket}/imgs/");
     let check = |run: Run, needle: &str| {
         let stderr = run.stderr.trim_end();
@@ -294,19 +307,15 @@ async fn api_refusals_and_local_checks_are_one_clear_line() {
 #[tokio::test(flavor = "multi_thread")]
 async fn workflow_job_runs_and_results_are_downloaded() {
     require!(S3);
-    let env = s3_env();
-    let (bucket, keys) = bucket_with_images(&env, 6).await;
-    let rf = FakeRoboflow::start();
+    let Fixture { env, bucket, keys, rf } = fixture(6).await;
     let out = tempfile::tempdir().expect("tempdir");
     let results = out.path().join("results");
-    let run = submit(
+    let run = submit_images(
         &env,
         &rf,
+        &bucket,
+        "batch-job",
         &[
-            &format!("s3://{bucket}/imgs/"),
-            "--images",
-            "--batch-id",
-            "batch-job",
             "--upload-to",
             &format!("s3://{bucket}/refs/job.jsonl"),
             "--workflow-id",
@@ -345,14 +354,12 @@ async fn workflow_job_runs_and_results_are_downloaded() {
     assert_eq!(job["computeConfiguration"]["machineType"], "gpu");
     assert_eq!(job["jobInput"]["batchId"], "batch-job");
 
-    let run = submit(
+    let run = submit_images(
         &env,
         &rf,
+        &bucket,
+        "batch-job",
         &[
-            &format!("s3://{bucket}/imgs/"),
-            "--images",
-            "--batch-id",
-            "batch-job",
             "--workflow-id",
             "another-workflow",
             "--job-id",
@@ -369,25 +376,19 @@ async fn workflow_job_runs_and_results_are_downloaded() {
 #[tokio::test(flavor = "multi_thread")]
 async fn waiting_past_the_timeout_exits_124() {
     require!(S3);
-    let env = s3_env();
-    let (bucket, _) = bucket_with_images(&env, 3).await;
-    let rf = FakeRoboflow::start();
+    let Fixture {
+        env,
+        bucket,
+        keys: _,
+        rf,
+    } = fixture(3).await;
     rf.state.lock().expect("lock").stall = true;
-    let run = submit(
+    let run = submit_images(
         &env,
         &rf,
-        &[
-            &format!("s3://{bucket}/imgs/"),
-            "--images",
-            "--batch-id",
-            "stalled",
-            "--wait",
-            "--timeout",
-            "3s",
-            "--poll-interval",
-            "1s",
-            "--json",
-        ],
+        &bucket,
+        "stalled",
+        &["--wait", "--timeout", "3s", "--poll-interval", "1s", "--json"],
     )
     .run();
     assert_eq!(run.code, Some(124), "{}", run.stderr);
@@ -400,21 +401,13 @@ async fn waiting_past_the_timeout_exits_124() {
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_sends_nothing_and_references_files_are_accepted() {
     require!(S3);
-    let env = s3_env();
-    let (bucket, keys) = bucket_with_images(&env, 4).await;
-    let rf = FakeRoboflow::start();
-    let run = submit(
+    let Fixture { env, bucket, keys, rf } = fixture(4).await;
+    let run = submit_images(
         &env,
         &rf,
-        &[
-            &format!("s3://{bucket}/imgs/"),
-            "--images",
-            "--batch-id",
-            "dry",
-            "--upload-to",
-            &format!("s3://{bucket}/refs/dry.jsonl"),
-            "--dry-run",
-        ],
+        &bucket,
+        "dry",
+        &["--upload-to", &format!("s3://{bucket}/refs/dry.jsonl"), "--dry-run"],
     )
     .run()
     .assert_ok();
@@ -467,20 +460,16 @@ async fn dry_run_sends_nothing_and_references_files_are_accepted() {
 #[tokio::test(flavor = "multi_thread")]
 async fn references_file_uploads_to_gcs_and_azure() {
     require!(S3, Gcs, Azure);
-    let env = s3_env();
-    let (bucket, keys) = bucket_with_images(&env, 3).await;
-    let rf = FakeRoboflow::start();
+    let Fixture { env, bucket, keys, rf } = fixture(3).await;
 
     let gcs_bucket = unique_bucket("refs");
     gcs_create_bucket(&gcs_endpoint(), &gcs_bucket);
-    submit(
+    submit_images(
         &env,
         &rf,
+        &bucket,
+        "to-gcs",
         &[
-            &format!("s3://{bucket}/imgs/"),
-            "--images",
-            "--batch-id",
-            "to-gcs",
             "--upload-to",
             &format!("gs://{gcs_bucket}/refs/to-gcs.jsonl"),
             "--wait",
@@ -522,14 +511,12 @@ async fn references_file_uploads_to_gcs_and_azure() {
         .0,
         201
     );
-    submit(
+    submit_images(
         &env,
         &rf,
+        &bucket,
+        "to-azure",
         &[
-            &format!("s3://{bucket}/imgs/"),
-            "--images",
-            "--batch-id",
-            "to-azure",
             "--upload-to",
             &format!("az://{account}/{container}/refs/to-azure.jsonl"),
             "--wait",
@@ -550,18 +537,14 @@ async fn references_file_uploads_to_gcs_and_azure() {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_api_fault_is_survived() {
     require!(S3);
-    let env = s3_env();
-    let (bucket, keys) = bucket_with_images(&env, 30).await;
-    let rf = FakeRoboflow::start();
+    let Fixture { env, bucket, keys, rf } = fixture(30).await;
     let proxy = FaultProxy::start(&rf.base_url(), Plan::every_fault(Service::Api, 0.3, 11));
-    let run = submit(
+    let run = submit_images(
         &env,
         &rf,
+        &bucket,
+        "batch-faults",
         &[
-            &format!("s3://{bucket}/imgs/"),
-            "--images",
-            "--batch-id",
-            "batch-faults",
             "--inline-limit",
             "7",
             "--wait",
@@ -677,9 +660,7 @@ fn bad_submit_input_is_refused_before_any_request() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_kind_is_inferred_when_every_name_says_it() {
     require!(S3);
-    let env = s3_env();
-    let (bucket, keys) = bucket_with_images(&env, 3).await;
-    let rf = FakeRoboflow::start();
+    let Fixture { env, bucket, keys, rf } = fixture(3).await;
     let run = submit(
         &env,
         &rf,
@@ -726,20 +707,21 @@ async fn the_kind_is_inferred_when_every_name_says_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_timeout_counts_from_the_start_of_the_wait() {
     require!(S3);
-    let env = s3_env();
-    let (bucket, _) = bucket_with_images(&env, 300).await;
-    let rf = FakeRoboflow::start();
+    let Fixture {
+        env,
+        bucket,
+        keys: _,
+        rf,
+    } = fixture(300).await;
     rf.state.lock().expect("lock").stall = true;
     // Pages of one key, listed one at a time: the listing takes a while on its own.
     let started = std::time::Instant::now();
-    let run = submit(
+    let run = submit_images(
         &env,
         &rf,
+        &bucket,
+        "slow",
         &[
-            &format!("s3://{bucket}/imgs/"),
-            "--images",
-            "--batch-id",
-            "slow",
             "--wait",
             "--timeout",
             "3s",
@@ -772,26 +754,12 @@ async fn the_timeout_counts_from_the_start_of_the_wait() {
 #[tokio::test(flavor = "multi_thread")]
 async fn output_quiet_and_dry_run_job_settings() {
     require!(S3);
-    let env = s3_env();
-    let (bucket, keys) = bucket_with_images(&env, 2).await;
-    let rf = FakeRoboflow::start();
+    let Fixture { env, bucket, keys, rf } = fixture(2).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let kept = dir.path().join("kept.jsonl");
-    let run = submit(
-        &env,
-        &rf,
-        &[
-            &format!("s3://{bucket}/imgs/"),
-            "--images",
-            "--batch-id",
-            "kept",
-            "-o",
-            kept.to_str().expect("path"),
-            "-q",
-        ],
-    )
-    .run()
-    .assert_ok();
+    let run = submit_images(&env, &rf, &bucket, "kept", &["-o", kept.to_str().expect("path"), "-q"])
+        .run()
+        .assert_ok();
     assert_eq!(run.stderr, "", "-q: nothing but errors and warnings");
     let lines = parse_references(&std::fs::read(&kept).expect("the file is kept"));
     let names: Vec<String> = lines.into_iter().map(|l| l.name).collect();
@@ -855,25 +823,12 @@ async fn output_quiet_and_dry_run_job_settings() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sharded_workers_fill_one_batch() {
     require!(S3);
-    let env = s3_env();
-    let (bucket, keys) = bucket_with_images(&env, 40).await;
-    let rf = FakeRoboflow::start();
+    let Fixture { env, bucket, keys, rf } = fixture(40).await;
     for k in 0..2 {
         let shard = format!("{k}/2");
-        submit(
-            &env,
-            &rf,
-            &[
-                &format!("s3://{bucket}/imgs/"),
-                "--images",
-                "--batch-id",
-                "sharded",
-                "--shard",
-                &shard,
-            ],
-        )
-        .run()
-        .assert_ok();
+        submit_images(&env, &rf, &bucket, "sharded", &["--shard", &shard])
+            .run()
+            .assert_ok();
     }
     assert_eq!(rf.wait_ingested("sharded", 40), expected(&keys));
     let ids: Vec<String> = rf
@@ -909,9 +864,7 @@ async fn sharded_workers_fill_one_batch() {
 #[tokio::test(flavor = "multi_thread")]
 async fn several_parts_go_into_one_batch() {
     require!(S3);
-    let env = s3_env();
-    let (bucket, keys) = bucket_with_images(&env, 25).await;
-    let rf = FakeRoboflow::start();
+    let Fixture { env, bucket, keys, rf } = fixture(25).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let base = dir.path().join("refs.jsonl");
     Refgen::new([
@@ -976,4 +929,36 @@ async fn several_parts_go_into_one_batch() {
     assert_eq!(urls.len(), 3);
     assert!(urls[2].ends_with("/refs/nightly-00002.jsonl"), "{urls:?}");
     no_violations(&rf);
+}
+
+/// The library's example (`crates/refgen/examples/pipeline.rs`, built by
+/// scripts/test.sh): generate → verify → submit from Rust, waiting until the
+/// stand-in has ingested every image's exact bytes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_library_example_generates_verifies_and_submits() {
+    require!(S3);
+    let Fixture { env, bucket, keys, rf } = fixture(6).await;
+    let example = refgen_bin()
+        .parent()
+        .expect("bin folder")
+        .join("examples")
+        .join("pipeline");
+    assert!(example.is_file(), "{} (cargo build --examples)", example.display());
+    let refgen = submit(&env, &rf, &[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = std::process::Command::new(&example)
+        .args([format!("s3://{bucket}/imgs/"), "batch-example".to_owned()])
+        .current_dir(dir.path())
+        .env_clear()
+        .envs(refgen.envs())
+        .env("HOME", refgen.home())
+        .output()
+        .expect("the example runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(rf.wait_ingested("batch-example", 6), expected(&keys));
+    no_violations(&rf);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("6 written, "), "{stdout}");
+    assert!(stdout.contains(r#""outcome":"ingested""#), "{stdout}");
 }

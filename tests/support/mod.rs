@@ -449,3 +449,16 @@ pub fn mknod(path: &Path, major: u32, minor: u32) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// The URL with one character of its signature changed.
+pub fn tamper_signature(url: &str) -> String {
+    for param in ["X-Amz-Signature=", "X-Goog-Signature=", "sig="] {
+        if let Some(i) = url.find(param) {
+            let at = i + param.len();
+            let old = &url[at..at + 1];
+            let new = if old == "a" { "b" } else { "a" };
+            return format!("{}{new}{}", &url[..at], &url[at + 1..]);
+        }
+    }
+    panic!("no signature in {url}");
+}

@@ -186,15 +186,17 @@ impl AzureBuilder {
         let transport = Transport::new(self.retry)
             .map_err(|e| storage(StorageErrorKind::Other, format!("cannot start the HTTP client: {e}")))?;
         tracing::debug!(endpoint = %endpoint, container = %self.container, mode = ?mode.kind(), "Azure store ready");
-        Ok(AzureStore::new(
+        Ok(AzureStore {
             transport,
             endpoint,
             https,
-            self.account,
-            self.container,
-            self.page_size,
+            account: self.account,
+            container: self.container,
+            page_size: self.page_size,
             mode,
-        ))
+            delegation: Default::default(),
+            warned: Default::default(),
+        })
     }
 }
 

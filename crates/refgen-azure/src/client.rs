@@ -220,39 +220,35 @@ impl AzureStore {
             }
         };
         let reauthorized = AtomicBool::new(false);
-        let mut call = self.transport.call(doing).on_unauthorized(&renew);
-        if let Some(timeout) = timeout {
-            call = call.timeout(timeout);
-        }
-        if let Some((path, expected)) = into_file {
-            call = call.into_file(path, expected);
-        }
-        call.send(
-            || async {
-                let mut request = build()?;
-                if let Some(tokens) = tokens {
-                    request = request.bearer_auth(tokens.get().await?);
-                }
-                Ok(request)
-            },
-            |response| {
-                // Azure answers an expired bearer token with 403 AuthenticationFailed:
-                // the token is dropped and the request tried once more.
-                let expired = tokens.is_some()
-                    && response.status == 403
-                    && response.text().contains("AuthenticationFailed")
-                    && !reauthorized.swap(true, std::sync::atomic::Ordering::SeqCst);
-                match parse(response) {
-                    Err(Reject::Fail(e)) if expired => {
-                        renew();
-                        Err(Reject::Retry(e))
+        let call = self.transport.call(doing).on_unauthorized(&renew);
+        call.timeout(timeout)
+            .into_file_if(into_file)
+            .send(
+                || async {
+                    let mut request = build()?;
+                    if let Some(tokens) = tokens {
+                        request = request.bearer_auth(tokens.get().await?);
                     }
-                    other => other,
-                }
-            },
-        )
-        .await
-        .map_err(|e| e.into_error(PROVIDER, doing))
+                    Ok(request)
+                },
+                |response| {
+                    // Azure answers an expired bearer token with 403 AuthenticationFailed:
+                    // the token is dropped and the request tried once more.
+                    let expired = tokens.is_some()
+                        && response.status == 403
+                        && response.text().contains("AuthenticationFailed")
+                        && !reauthorized.swap(true, std::sync::atomic::Ordering::SeqCst);
+                    match parse(response) {
+                        Err(Reject::Fail(e)) if expired => {
+                            renew();
+                            Err(Reject::Retry(e))
+                        }
+                        other => other,
+                    }
+                },
+            )
+            .await
+            .map_err(|e| e.into_error(PROVIDER, doing))
     }
 
     /// Uploads the file at `path` to the blob `key` with Put Blob.

@@ -74,18 +74,18 @@ impl Mode {
     }
 }
 
-/// One container on Azure Blob Storage (or Azurite).
+/// One container on Azure Blob Storage (or Azurite), made by [`AzureBuilder`].
 pub struct AzureStore {
-    transport: Transport,
-    endpoint: String,
-    https: bool,
-    account: String,
-    container: String,
-    page_size: Option<u32>,
-    mode: Mode,
+    pub(crate) transport: Transport,
+    pub(crate) endpoint: String,
+    pub(crate) https: bool,
+    pub(crate) account: String,
+    pub(crate) container: String,
+    pub(crate) page_size: Option<u32>,
+    pub(crate) mode: Mode,
     /// Entra mode: the user delegation key, fetched once and reused while it lasts.
-    delegation: Mutex<Option<(UserDelegationKey, SystemTime)>>,
-    warned: OutlivedWarning,
+    pub(crate) delegation: Mutex<Option<(UserDelegationKey, SystemTime)>>,
+    pub(crate) warned: OutlivedWarning,
 }
 
 impl std::fmt::Debug for AzureStore {
@@ -99,28 +99,6 @@ impl std::fmt::Debug for AzureStore {
 }
 
 impl AzureStore {
-    pub(crate) fn new(
-        transport: Transport,
-        endpoint: String,
-        https: bool,
-        account: String,
-        container: String,
-        page_size: Option<u32>,
-        mode: Mode,
-    ) -> Self {
-        AzureStore {
-            transport,
-            endpoint,
-            https,
-            account,
-            container,
-            page_size,
-            mode,
-            delegation: Mutex::new(None),
-            warned: OutlivedWarning::default(),
-        }
-    }
-
     /// A service SAS for one request of refgen's own (listing, uploading): valid for
     /// an hour, start back-dated for clock skew.
     fn short_lived_sas(&self, key: &AccountKey, resource: Resource<'_>, permissions: &str) -> String {

@@ -275,3 +275,12 @@ fn canonical_resource(account: &str, container: &str, resource: Resource<'_>) ->
 pub fn encode_blob_path(name: &str) -> String {
     encoding::path(name).to_string()
 }
+/// When a SAS starts and stops being valid, read from its query (`st`, `se`;
+/// no `st` means valid from the start); `None` for a query without `se`.
+pub fn validity(query: &[(String, String)]) -> Option<(std::time::SystemTime, std::time::SystemTime)> {
+    // The last of a repeated parameter counts, as the query is read in order.
+    let get = |name: &str| query.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v);
+    let end = refgen_core::expiry::parse_rfc3339(get("se")?)?;
+    let start = get("st").and_then(|t| refgen_core::expiry::parse_rfc3339(t));
+    Some((start.unwrap_or(std::time::UNIX_EPOCH), end))
+}

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::CommandFactory;
 
-use crate::args::Cli;
+use crate::flags::Cli;
 
 /// Exit code of a bad command line (as clap's own).
 pub const USAGE_EXIT: u8 = 2;
@@ -131,17 +131,14 @@ fn value_from_env(e: &clap::Error) -> Option<(String, String)> {
 /// Whether an error is about what was typed (exit code 2): a malformed source,
 /// glob, duration or id, or options that do not go together.
 pub fn is_usage(err: &anyhow::Error) -> bool {
-    use refgen::core::Error as Core;
-    let core_usage = |e: &Core| e.is_usage();
     err.chain().any(|cause| {
         cause.is::<UsageError>()
-            || cause.downcast_ref::<Core>().is_some_and(core_usage)
-            || match cause.downcast_ref::<refgen::Error>() {
-                Some(refgen::Error::Core(e)) => core_usage(e),
-                Some(refgen::Error::UnknownKind { .. }) => true,
-                Some(refgen::Error::Roboflow(refgen::roboflow::RoboflowError::InvalidId { .. })) => true,
-                _ => false,
-            }
+            || cause
+                .downcast_ref::<refgen::core::Error>()
+                .is_some_and(refgen::core::Error::is_usage)
+            || cause
+                .downcast_ref::<refgen::Error>()
+                .is_some_and(refgen::Error::is_usage)
             || matches!(
                 cause.downcast_ref::<refgen::roboflow::RoboflowError>(),
                 Some(refgen::roboflow::RoboflowError::InvalidId { .. })
@@ -192,7 +189,7 @@ pub fn error_line(err: &anyhow::Error) -> String {
     let mut line = refgen::core::redact::redact(&line.replace('\n', " "));
     if let Some(hint) = hint {
         line.push_str("; ");
-        line.push_str(crate::args::hint_text(hint));
+        line.push_str(crate::flags::hint_text(hint));
     }
     line
 }

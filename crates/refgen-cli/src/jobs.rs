@@ -1,82 +1,40 @@
 //! `refgen jobs list|show|abort|restart|logs`.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use refgen::roboflow::{Job, RestartOptions, collect_pages};
+use refgen::jobs::state;
+use refgen::roboflow::RestartOptions;
 use serde_json::{Value, json};
 
-use crate::api::{self, or_dash, print_json, print_json_line, print_table};
-use crate::args::JobsCommand;
-
-fn state(job: &Job) -> &'static str {
-    match (job.is_terminal, job.error) {
-        (true, true) => "failed",
-        (true, false) => "succeeded",
-        (false, true) => "failing",
-        (false, false) => "running",
-    }
-}
+use crate::flags::{JobsCommand, ListArgs};
+use crate::render::{self, or_dash, print_json, print_json_line, print_table, say};
+use crate::settings;
 
 pub async fn command(command: JobsCommand, quiet: bool) -> Result<ExitCode> {
-    let say = |line: String| {
-        if !quiet {
-            eprintln!("refgen: {line}");
-        }
-    };
+    let say = |line: String| say(quiet, line);
     match command {
-        JobsCommand::List { limit, api } => {
-            let (client, ws) = api::connect(&api).await?;
-            let jobs = collect_pages(limit.unwrap_or(usize::MAX), |token| {
-                let (client, ws) = (&client, &ws);
-                async move { client.jobs_page(ws, token.as_deref()).await }
-            })
-            .await?;
-            if api.json {
-                print_json(&json!({"workspace": ws, "jobs": jobs}))?;
-            } else {
-                print_table(
-                    &["job id", "name", "state", "stage", "created", "updated"],
-                    jobs.iter().map(|j| {
-                        vec![
-                            j.job_id.clone(),
-                            or_dash(j.name.as_deref()),
-                            state(j).to_owned(),
-                            or_dash(j.current_stage.as_deref()),
-                            or_dash(j.created_at.as_deref()),
-                            or_dash(j.last_update.as_deref()),
-                        ]
-                    }),
-                )?;
-            }
+        JobsCommand::List(ListArgs { limit, api }) => {
+            let (client, ws) = settings::lifecycle_api(&api).connect().await?;
+            let jobs = refgen::jobs::list(&client, &ws, limit).await?;
+            render::print_listing(api.json, &ws, "jobs", &jobs, &JOBS_COLUMNS, job_row)?;
             Ok(ExitCode::SUCCESS)
         }
         JobsCommand::Show { job_id, api } => {
             refgen::roboflow::validate_job_id(&job_id)?;
-            let (client, ws) = api::connect(&api).await?;
-            let job = client.job(&ws, &job_id).await?;
-            let stages = client.job_stages(&ws, &job_id).await?;
-            let mut shown = Vec::new();
-            for stage in &stages {
-                let tasks = client.stage_tasks(&ws, &job_id, &stage.id).await?;
-                let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
-                for t in &tasks {
-                    *by_status.entry(t.status_type.clone()).or_default() += 1;
-                }
-                let mut v = serde_json::to_value(stage)?;
-                v["tasksByStatus"] = json!(by_status);
-                shown.push(v);
-            }
+            let (client, ws) = settings::lifecycle_api(&api).connect().await?;
+            let details = refgen::jobs::show(&client, &ws, &job_id).await?;
+            let (job, shown) = (&details.job, serde_json::to_value(&details.stages)?);
+            let shown = shown.as_array().cloned().unwrap_or_default();
             if api.json {
-                print_json(&json!({"job": job, "state": state(&job), "stages": shown}))?;
+                print_json(&details)?;
             } else {
                 print_table(
                     &["field", "value"],
                     [
                         ("job id", job.job_id.clone()),
                         ("name", or_dash(job.name.as_deref())),
-                        ("state", state(&job).to_owned()),
+                        ("state", state(job).to_owned()),
                         ("stage", or_dash(job.current_stage.as_deref())),
                         ("created", or_dash(job.created_at.as_deref())),
                         ("updated", or_dash(job.last_update.as_deref())),
@@ -111,8 +69,8 @@ pub async fn command(command: JobsCommand, quiet: bool) -> Result<ExitCode> {
         }
         JobsCommand::Abort { job_id, api } => {
             refgen::roboflow::validate_job_id(&job_id)?;
-            let (client, ws) = api::connect(&api).await?;
-            client.abort_job(&ws, &job_id).await?;
+            let (client, ws) = settings::lifecycle_api(&api).connect().await?;
+            refgen::jobs::abort(&client, &ws, &job_id).await?;
             if api.json {
                 print_json(&json!({"jobId": job_id, "aborted": true}))?;
             }
@@ -121,7 +79,7 @@ pub async fn command(command: JobsCommand, quiet: bool) -> Result<ExitCode> {
         }
         JobsCommand::Restart(args) => {
             refgen::roboflow::validate_job_id(&args.job_id)?;
-            let (client, ws) = api::connect(&args.api).await?;
+            let (client, ws) = settings::lifecycle_api(&args.api).connect().await?;
             let options = RestartOptions {
                 machine_type: args.machine_type.clone(),
                 workers_per_machine: args.workers_per_machine,
@@ -129,7 +87,7 @@ pub async fn command(command: JobsCommand, quiet: bool) -> Result<ExitCode> {
                 processing_timeout_seconds: args.processing_timeout,
                 max_image_failure_rate: args.max_image_failure_rate,
             };
-            client.restart_job(&ws, &args.job_id, &options).await?;
+            refgen::jobs::restart(&client, &ws, &args.job_id, &options).await?;
             if args.api.json {
                 print_json(&json!({"jobId": args.job_id, "restarted": true, "overrides": options.body()}))?;
             }
@@ -146,26 +104,21 @@ pub async fn command(command: JobsCommand, quiet: bool) -> Result<ExitCode> {
         }
         JobsCommand::Logs { job_id, severity, api } => {
             refgen::roboflow::validate_job_id(&job_id)?;
-            let (client, ws) = api::connect(&api).await?;
-            let mut token: Option<String> = None;
+            let (client, ws) = settings::lifecycle_api(&api).connect().await?;
             let mut first = true;
-            loop {
-                let page = client
-                    .job_logs_page(&ws, &job_id, severity.map(Into::into), token.as_deref())
-                    .await?;
-                // Printed a page at a time: a long log starts showing at once.
+            // Printed a page at a time: a long log starts showing at once.
+            refgen::jobs::logs(&client, &ws, &job_id, severity.map(Into::into), |entries| {
                 if api.json {
-                    for entry in &page.items {
-                        print_json_line(entry)?;
+                    for entry in entries {
+                        print_json_line(entry).map_err(io)?;
                     }
-                } else if !page.items.is_empty() {
-                    if !first {
+                } else if !entries.is_empty() {
+                    if !std::mem::replace(&mut first, false) {
                         println!();
                     }
-                    first = false;
                     print_table(
                         &["at", "severity", "module", "type", "payload"],
-                        page.items.iter().map(|e| {
+                        entries.iter().map(|e| {
                             vec![
                                 e.created_at.clone(),
                                 e.severity.clone(),
@@ -177,14 +130,39 @@ pub async fn command(command: JobsCommand, quiet: bool) -> Result<ExitCode> {
                                 },
                             ]
                         }),
-                    )?;
+                    )
+                    .map_err(io)?;
                 }
-                match page.next_after(token.as_deref()) {
-                    Some(t) => token = Some(t),
-                    None => break,
-                }
-            }
+                Ok(())
+            })
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// A failure to print a page, as the library's error for standard output.
+fn io(e: anyhow::Error) -> refgen::Error {
+    let kind = e
+        .downcast_ref::<std::io::Error>()
+        .map_or(std::io::ErrorKind::Other, std::io::Error::kind);
+    refgen::Error::Io {
+        path: "standard output".into(),
+        source: std::io::Error::new(kind, e.to_string()),
+    }
+}
+
+/// The columns of `jobs list`.
+const JOBS_COLUMNS: [&str; 6] = ["job id", "name", "state", "stage", "created", "updated"];
+
+/// A job as a row of `jobs list`.
+fn job_row(j: &refgen::roboflow::Job) -> Vec<String> {
+    vec![
+        j.job_id.clone(),
+        or_dash(j.name.as_deref()),
+        state(j).to_owned(),
+        or_dash(j.current_stage.as_deref()),
+        or_dash(j.created_at.as_deref()),
+        or_dash(j.last_update.as_deref()),
+    ]
 }

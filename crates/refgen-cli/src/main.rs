@@ -1,22 +1,24 @@
 //! `refgen`: turn the contents of a bucket into a signed-URL references file, and
 //! hand it to Roboflow Batch Processing.
 //!
-//! Parses the command line and dispatches to the command modules; the exit-code
-//! policy and the failure line are `exit`'s. (Several workflows still live in the
-//! command modules: moving them into the `refgen` library is issue 22's work.)
+//! The binary parses, renders and exits; every workflow is the `refgen`
+//! library's. `flags` defines the command line, `settings` turns it into the
+//! library's options (every cross-flag check), one module per command makes
+//! one library call and shows its events and report (`render`, `progress`),
+//! and `exit` owns the exit codes and the one line a failure ends with. This
+//! file only dispatches.
 
-mod api;
-mod args;
 mod batches;
 mod exit;
 mod export;
+mod flags;
 mod generate;
 mod jobs;
-mod lifecycle_args;
 mod logging;
 mod progress;
+mod render;
+mod settings;
 mod signals;
-mod stores;
 mod submit;
 mod verify;
 mod webhook;
@@ -25,11 +27,11 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use crate::args::{Cli, Command};
 use crate::exit::{USAGE_EXIT, clap_error, error_line, interrupted_state, io_text, is_broken_pipe, is_usage};
+use crate::flags::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse_from(inference_cli_names(std::env::args_os())) {
+    let cli = match Cli::try_parse_from(flags::inference_cli_names(std::env::args_os())) {
         Ok(cli) => cli,
         Err(e) => return clap_error(e),
     };
@@ -110,21 +112,4 @@ fn main() -> ExitCode {
             }
         }
     }
-}
-
-/// inference-cli's options with two-letter short names (`-bn NAME`), which clap
-/// cannot declare, become refgen's long names. Only whole arguments are changed.
-fn inference_cli_names(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    const NAMES: &[(&str, &str)] = &[
-        ("-bn", "--batch-name"),
-        ("-jn", "--job-name"),
-        ("-mt", "--machine-type"),
-    ];
-    args.map(
-        |arg| match NAMES.iter().find(|(short, _)| arg.to_str() == Some(short)) {
-            Some((_, long)) => (*long).into(),
-            None => arg,
-        },
-    )
-    .collect()
 }

@@ -1,7 +1,7 @@
 //! Parsing durations (`--expires-in`, `--timeout`, …): `3600` (seconds), `90s`,
 //! `90m`, `12h`, `7d`, and compounds of them (`1h30m`, `2d12h`), as s5cmd takes.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::Error;
 
@@ -119,6 +119,31 @@ impl OutlivedWarning {
             );
         }
     }
+}
+
+/// A signed URL's compact timestamp, `20261202T041500Z` (SigV4's `X-Amz-Date`,
+/// GCS V4's `X-Goog-Date`).
+pub fn parse_compact_time(text: &str) -> Option<SystemTime> {
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let t = time::PrimitiveDateTime::parse(text, &format).ok()?.assume_utc();
+    Some(SystemTime::from(t))
+}
+
+/// An RFC 3339 time, `2026-12-02T04:15:00Z`, or as an Azure SAS also allows it,
+/// without the seconds or the time.
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(SystemTime::from(t));
+    }
+    let minutes = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]Z");
+    if let Ok(t) = time::PrimitiveDateTime::parse(text, &minutes) {
+        return Some(SystemTime::from(t.assume_utc()));
+    }
+    let day = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &day)
+        .ok()
+        .map(|d| SystemTime::from(d.midnight().assume_utc()))
 }
 
 #[cfg(test)]

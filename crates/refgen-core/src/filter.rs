@@ -384,6 +384,15 @@ mod tests {
         b.build().expect("selection builds")
     }
 
+    /// The images of [`KEYS`], in order.
+    const IMAGES: [&str; 5] = [
+        "images/a.jpg",
+        "images/b.PNG",
+        "images/sub/c.jpg",
+        "images-old/e.jpg",
+        "top.jpg",
+    ];
+
     const KEYS: &[&str] = &[
         "images/a.jpg",
         "images/b.PNG",
@@ -437,16 +446,7 @@ mod tests {
         assert_eq!(kept(&s), ["images/a.jpg", "images/sub/c.jpg"]);
         let s = sel(SelectionBuilder::new("**/*.{jpg,PNG}"));
         assert_eq!(s.prefix(), "");
-        assert_eq!(
-            kept(&s),
-            [
-                "images/a.jpg",
-                "images/b.PNG",
-                "images/sub/c.jpg",
-                "images-old/e.jpg",
-                "top.jpg"
-            ]
-        );
+        assert_eq!(kept(&s), IMAGES);
     }
 
     #[test]
@@ -460,16 +460,7 @@ mod tests {
     #[test]
     fn presets_use_roboflow_lists_ignoring_case() {
         let s = sel(SelectionBuilder::new("").preset(MediaPreset::Images));
-        assert_eq!(
-            kept(&s),
-            [
-                "images/a.jpg",
-                "images/b.PNG",
-                "images/sub/c.jpg",
-                "images-old/e.jpg",
-                "top.jpg"
-            ]
-        );
+        assert_eq!(kept(&s), IMAGES);
         let s = sel(SelectionBuilder::new("").preset(MediaPreset::Videos));
         assert_eq!(kept(&s), ["videos/v.MP4"]);
         let s = sel(SelectionBuilder::new("")

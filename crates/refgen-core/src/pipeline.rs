@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 
-use crate::expiry::display_duration;
 use crate::filter::{Selection, Verdict};
 use crate::list::{ListClient, PageStream, list_concurrently};
 use crate::naming::Namer;
@@ -43,7 +42,7 @@ pub struct Summary {
 }
 
 /// Listed objects that were not referenced, by reason (see [`Verdict`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Skipped {
     /// Not selected by the source glob, the filters or a preset, or folder markers.
     pub filtered: u64,
@@ -189,7 +188,8 @@ pub const DRY_RUN_SHOWN: u64 = 20;
 /// in flight; see [`crate::list`]), and pages still arrive in key order. When the
 /// server turns out not to list in byte order (which splitting relies on) and the
 /// output can still be taken back (a file not yet in place), the run starts over
-/// with a sequential listing.
+/// with a sequential listing. `expires_in` is checked against the provider's
+/// limit by the caller, once, before any request (the facade's `Plan` does).
 pub async fn generate(
     objects: Objects,
     signer: Arc<dyn Signer>,
@@ -199,15 +199,6 @@ pub async fn generate(
     namer: &mut Namer,
     mut out: Output<'_>,
 ) -> Result<Summary, Error> {
-    if expires_in > signer.max_expiry() {
-        return Err(Error::InvalidExpiry {
-            input: display_duration(expires_in),
-            reason: format!(
-                "longer than the provider's limit of {}",
-                display_duration(signer.max_expiry())
-            ),
-        });
-    }
     let started = Instant::now();
     let pass = Pass {
         objects: &objects,

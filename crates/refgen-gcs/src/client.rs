@@ -26,25 +26,21 @@ pub(crate) async fn send_with_tokens<T>(
     parse: impl Fn(refgen_http::Response) -> Result<T, Reject<Error>>,
 ) -> Result<T, Error> {
     let renew = || {};
-    let mut call = transport.call(doing).on_unauthorized(&renew);
-    if let Some(timeout) = timeout {
-        call = call.timeout(timeout);
-    }
-    if let Some((path, expected)) = into_file {
-        call = call.into_file(path, expected);
-    }
-    call.send(
-        || async {
-            let mut request = build()?;
-            for (name, value) in tokens.headers().await?.iter() {
-                request = request.header(name, value);
-            }
-            Ok(request)
-        },
-        parse,
-    )
-    .await
-    .map_err(|e| e.into_error(PROVIDER, doing))
+    let call = transport.call(doing).on_unauthorized(&renew);
+    call.timeout(timeout)
+        .into_file_if(into_file)
+        .send(
+            || async {
+                let mut request = build()?;
+                for (name, value) in tokens.headers().await?.iter() {
+                    request = request.header(name, value);
+                }
+                Ok(request)
+            },
+            parse,
+        )
+        .await
+        .map_err(|e| e.into_error(PROVIDER, doing))
 }
 
 #[derive(Deserialize)]

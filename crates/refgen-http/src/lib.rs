@@ -452,8 +452,8 @@ pub struct Call<'a> {
 
 impl<'a> Call<'a> {
     /// A longer (or shorter) timeout per attempt than the config's, for uploads.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+    pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.timeout = timeout.into().or(self.timeout);
         self
     }
 
@@ -463,6 +463,15 @@ impl<'a> Call<'a> {
     /// `expected`, is an answer that was not whole, and is tried again.
     pub fn into_file(mut self, path: &'a std::path::Path, expected: Option<u64>) -> Self {
         self.into_file = Some((path, expected));
+        self
+    }
+
+    /// [`Call::into_file`] when `file` is given (a `(path, expected length)`),
+    /// else the body stays in memory.
+    pub fn into_file_if(mut self, file: Option<(&'a std::path::Path, Option<u64>)>) -> Self {
+        if let Some(file) = file {
+            self.into_file = Some(file);
+        }
         self
     }
 

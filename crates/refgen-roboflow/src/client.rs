@@ -240,6 +240,14 @@ impl Client {
             })
     }
 
+    /// The workspace to use: `given`, or else the API key's own ([`Client::workspace`]).
+    pub async fn resolve_workspace(&self, given: Option<&str>) -> Result<String, RoboflowError> {
+        match given {
+            Some(workspace) => Ok(workspace.to_owned()),
+            None => self.workspace().await,
+        }
+    }
+
     /// Creates (or adds to) a batch from references.
     pub async fn ingest(&self, workspace: &str, req: &IngestRequest) -> Result<IngestResponse, RoboflowError> {
         let (url_field, inline_field) = match req.kind {

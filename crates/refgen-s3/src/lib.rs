@@ -22,7 +22,7 @@ mod client;
 mod error;
 pub mod inventory;
 mod retry;
-mod signer;
+pub mod signer;
 
 pub use builder::{Addressing, S3Builder};
 pub use signer::{MAX_PRESIGN_EXPIRY, SigV4Presigner, SigningBatch, SigningCredentials};

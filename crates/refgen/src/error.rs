@@ -68,6 +68,23 @@ pub enum Error {
     /// Verifying could not go on.
     #[error("{0}")]
     Verify(String),
+    /// A resumable run's checkpoint was written by a run with other settings.
+    #[error("{} was written by a run with other settings: run that command again, or delete it to start over", checkpoint.display())]
+    ResumeMismatch {
+        /// The checkpoint file.
+        checkpoint: PathBuf,
+    },
+    /// A submission found its source empty.
+    #[error("{0}: nothing to submit")]
+    NothingToSubmit(String),
+    /// `verify` before a submission found problems.
+    #[error("verifying found problems in {}: {problems}; nothing was submitted", path.display())]
+    VerifyFailed {
+        /// The references file.
+        path: PathBuf,
+        /// What was found.
+        problems: String,
+    },
     /// A local file could not be read or written.
     #[error("cannot use {}: {source}", path.display())]
     Io {
@@ -80,6 +97,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the error is about what was asked (a malformed source, glob,
+    /// duration or id, options that do not go together): the command line
+    /// exits with 2 for these.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            Error::Core(e) => e.is_usage(),
+            Error::Roboflow(e) => matches!(e, refgen_roboflow::RoboflowError::InvalidId { .. }),
+            Error::UnknownKind { .. } | Error::ResumeMismatch { .. } => true,
+            _ => false,
+        }
+    }
+
     /// What to do about this error, if refgen knows (flag names are the caller's).
     pub fn hint(&self) -> Option<Hint> {
         match self {

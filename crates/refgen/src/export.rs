@@ -76,6 +76,18 @@ pub struct ExportSummary {
 }
 
 /// Downloads every file of `batch_id` into `dir` (see the module doc).
+///
+/// ```no_run
+/// use refgen::export::{ExportOptions, export_batch};
+///
+/// # async fn go() -> Result<(), refgen::Error> {
+/// let (client, workspace) = refgen::api::ApiOptions::default().connect().await?;
+/// let options = ExportOptions::default();
+/// let summary = export_batch(&client, &workspace, "my-batch", "out".as_ref(), &options, None).await?;
+/// println!("{} files", summary.files);
+/// # Ok(())
+/// # }
+/// ```
 pub async fn export_batch(
     client: &Client,
     workspace: &str,

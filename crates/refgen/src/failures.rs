@@ -13,15 +13,20 @@
 //! that catches failures the shards do not name.
 
 use std::collections::HashSet;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use refgen_core::writer::{ReferenceLine, TargetFile};
+use refgen_core::writer::TargetFile;
 use refgen_roboflow::{Client, Shard};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use refgen_core::writer::OutputTarget;
+
 use crate::Error;
+use crate::api::ApiOptions;
+use crate::generate::{GenerateEvent, Output, Plan};
+use crate::store::StoreOptions;
 
 /// One failure: a reference (or a whole shard) that did not make it into the batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,7 +114,7 @@ pub async fn missing_from_batch(
         }
     }
     let mut missing = Vec::new();
-    for_each_reference(references, |line, _| {
+    crate::references::for_each(references, |line, _| {
         if !held.contains(&line.name) && !known.contains(&line.name) {
             missing.push(IngestFailure {
                 batch_id: batch_id.to_owned(),
@@ -152,9 +157,9 @@ pub fn write_retry_file(from: &Path, names: &HashSet<String>, mut file: TargetFi
     let mut written = HashSet::new();
     {
         let mut out = std::io::BufWriter::new(&mut file);
-        for_each_reference(from, |line, raw| {
+        crate::references::for_each(from, |line, raw| {
             if names.contains(&line.name) && written.insert(line.name.clone()) {
-                writeln!(out, "{raw}").map_err(failed)?;
+                writeln!(out, "{}", raw.text).map_err(failed)?;
             }
             Ok(())
         })?;
@@ -170,26 +175,101 @@ pub fn write_retry_file(from: &Path, names: &HashSet<String>, mut file: TargetFi
     })
 }
 
-/// Calls `f` with each reference of the file at `path` (blank lines skipped).
-fn for_each_reference(path: &Path, mut f: impl FnMut(&ReferenceLine, &str) -> Result<(), Error>) -> Result<(), Error> {
-    let unreadable = |source| Error::Io {
-        path: path.to_owned(),
+/// What `batches failures` asks: the batch, what it was made from, and where
+/// to write the failed references again.
+#[derive(Debug)]
+pub struct FailuresOptions {
+    /// The batch.
+    pub batch_id: String,
+    /// The references file the batch was made from.
+    pub references: Option<PathBuf>,
+    /// Or the source to list and sign again (the same selection and naming).
+    pub source: Option<Box<Plan>>,
+    /// The store options of the source.
+    pub store: StoreOptions,
+    /// Where the failed references go, opened (and so checked) before any request.
+    pub retry_file: Option<TargetFile>,
+    /// How to reach Roboflow.
+    pub api: ApiOptions,
+}
+
+/// What `batches failures` found.
+#[derive(Debug, Clone, Default)]
+pub struct FailuresReport {
+    /// Every failure: named files, and failed shards that name none.
+    pub failures: Vec<IngestFailure>,
+    /// The retry file written, if one was asked for (and could be: it needs
+    /// the references or the source).
+    pub retry_file: Option<RetryFile>,
+    /// Whether the references were made again from the source.
+    pub signed_again: bool,
+    /// Whether the failures were compared with the references (so every
+    /// missing name was found).
+    pub compared: bool,
+}
+
+/// Finds which references of a batch failed to ingest (see the module doc), and
+/// writes the retry file. Listing the source comes first: a bad source or
+/// selection fails before any Roboflow call. `events` hears the listing's events.
+///
+/// ```no_run
+/// use refgen::failures::FailuresOptions;
+///
+/// # async fn go() -> Result<(), refgen::Error> {
+/// let retry_file = refgen::core::writer::TargetFile::create("retry.jsonl".as_ref())?;
+/// let options = FailuresOptions {
+///     batch_id: "my-batch".into(),
+///     references: Some("refs.jsonl".into()),
+///     source: None,
+///     store: Default::default(),
+///     retry_file: Some(retry_file),
+///     api: Default::default(),
+/// };
+/// let found = refgen::failures::run(options, &mut |_| {}).await?;
+/// println!("{} failed", found.failures.len());
+/// # Ok(())
+/// # }
+/// ```
+pub async fn run(
+    options: FailuresOptions,
+    events: &mut (dyn FnMut(GenerateEvent) + Send),
+) -> Result<FailuresReport, Error> {
+    refgen_roboflow::validate_batch_id(&options.batch_id)?;
+    let temp = tempfile::tempdir().map_err(|source| Error::Io {
+        path: std::env::temp_dir(),
         source,
-    };
-    let reader = std::io::BufReader::new(std::fs::File::open(path).map_err(unreadable)?);
-    for (n, raw) in reader.lines().enumerate() {
-        let raw = raw.map_err(unreadable)?;
-        if raw.trim().is_empty() {
-            continue;
+    })?;
+    let regenerated = match options.source {
+        Some(mut plan) => {
+            let path = temp.path().join("references.jsonl");
+            let output = Output::Target(OutputTarget::File(path.clone()));
+            crate::generate::run(&mut plan, &options.store, output, events).await?;
+            Some(path)
         }
-        let line: ReferenceLine = serde_json::from_str(&raw).map_err(|e| Error::References {
-            path: path.to_owned(),
-            line: n + 1,
-            reason: format!("not a JSON object with name and url: {e}"),
-        })?;
-        f(&line, &raw)?;
+        None => None,
+    };
+    let original = regenerated.as_deref().or(options.references.as_deref());
+    let (client, workspace) = options.api.connect().await?;
+    let batch_id = &options.batch_id;
+    let mut failures = shard_failures(&client, &workspace, batch_id).await?;
+    if let Some(original) = original {
+        let named: HashSet<String> = failures.iter().filter_map(|f| f.name.clone()).collect();
+        let missing = missing_from_batch(&client, &workspace, batch_id, original, &named).await?;
+        failures.extend(missing);
     }
-    Ok(())
+    let retry_file = match (options.retry_file, original) {
+        (Some(out), Some(original)) => {
+            let names: HashSet<String> = failures.iter().filter_map(|f| f.name.clone()).collect();
+            Some(write_retry_file(original, &names, out)?)
+        }
+        _ => None,
+    };
+    Ok(FailuresReport {
+        failures,
+        retry_file,
+        signed_again: regenerated.is_some(),
+        compared: original.is_some(),
+    })
 }
 
 #[cfg(test)]

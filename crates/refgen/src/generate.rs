@@ -1,20 +1,25 @@
 //! Writing a references file for a source: the plan (everything checked before
-//! any request) and the run.
+//! any request, the one place an expiry is checked) and [`run`], the one entry
+//! point of a run: store or inventory report, one file or resumable parts, a
+//! shard, a limit, or a dry run that only counts.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use refgen_core::expiry::display_duration;
 use refgen_core::filter::{MediaPreset, Selection, SelectionBuilder};
 use refgen_core::naming::{NameMode, Namer};
-use refgen_core::pipeline::{Objects, Output, Progress, RunOptions, Summary};
+pub use refgen_core::pipeline::Skipped;
+use refgen_core::pipeline::{Objects, Output as PipelineOutput, Progress, RunOptions, Summary};
 use refgen_core::shard::Shard;
 use refgen_core::size::{ROBOFLOW_IMAGE_LIMIT, display_size};
 use refgen_core::source::SourceUrl;
-use refgen_core::writer::ReferenceWriter;
+use refgen_core::writer::{Checkpoint, OutputTarget, ReferenceWriter};
+use serde::Serialize;
 
 use crate::Error;
-use crate::store::{Store, max_expiry};
+use crate::store::{Store, StoreOptions, max_expiry};
 
 /// What to select and how to name and sign it.
 #[derive(Debug, Clone)]
@@ -85,11 +90,17 @@ pub struct Plan {
     pub allow_empty: bool,
     /// The inventory report to read instead of listing, if any.
     pub inventory: Option<SourceUrl>,
+    /// This worker's share, if only a share is kept.
+    pub shard: Option<Shard>,
+    /// What makes two runs the same run (the URLs' signatures aside): a
+    /// resumable run continues only a checkpoint written with these.
+    settings: serde_json::Value,
 }
 
 impl Plan {
     /// Parses `source` and checks the options against it.
     pub fn new(source: &str, options: &GenerateOptions) -> Result<Plan, Error> {
+        let source_text = source;
         let source: SourceUrl = source.parse()?;
         check_expiry(&source, options.expires_in)?;
         let max_size = options
@@ -136,6 +147,14 @@ impl Plan {
             },
             allow_empty: options.allow_empty,
             inventory,
+            shard: options.shard,
+            settings: serde_json::json!({
+                "source": source_text, "include": options.include, "exclude": options.exclude,
+                "images": options.images, "videos": options.videos, "ignore_case": options.ignore_case,
+                "name": format!("{:?}", options.name_mode), "expires_in": options.expires_in.as_secs(),
+                "max_size": options.max_size, "shard": options.shard.map(|s| s.to_string()),
+                "inventory": options.inventory,
+            }),
         })
     }
 
@@ -163,32 +182,237 @@ pub fn check_expiry(source: &SourceUrl, expires_in: Duration) -> Result<(), Erro
     Ok(())
 }
 
+/// Where a run's references go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Nowhere: list and count only, signing and writing nothing.
+    DryRun,
+    /// One file (replaced atomically when whole) or standard output.
+    Target(OutputTarget),
+    /// Numbered parts of at most `lines` lines beside `path`; with `resume`, a
+    /// rerun of the same run starts after the parts its checkpoint says are done.
+    Parts {
+        /// The first part's name (`refs.jsonl` → `refs-00000.jsonl`, …).
+        path: PathBuf,
+        /// Lines per part.
+        lines: u64,
+        /// Continue after a checkpoint this run's settings wrote.
+        resume: bool,
+    },
+}
+
+/// What a run did: its counts, where the references went, and for how long they
+/// are valid. Serialized, it is `refgen generate --json`'s document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GenerateReport {
+    /// The parts written (a `--part-lines` run), first to last.
+    pub parts: Vec<PathBuf>,
+    /// The worker's share (`K/N`), if only a share was kept.
+    pub shard: Option<String>,
+    /// Objects the listing (or the report) returned.
+    pub listed: u64,
+    /// Objects that passed the filters.
+    pub matched: u64,
+    /// References written.
+    pub written: u64,
+    /// Objects not written, by reason.
+    pub skipped: Skipped,
+    /// Whether the run stopped at its limit.
+    pub limited: bool,
+    /// Whether nothing was signed or written.
+    pub dry_run: bool,
+    /// The file written (none for standard output or a dry run).
+    pub output: Option<PathBuf>,
+    /// How long each URL is valid.
+    pub expires_in_seconds: u64,
+    /// How long the run took.
+    pub elapsed_seconds: f64,
+}
+
+impl GenerateReport {
+    /// Where the references went, for a summary line (none: a dry run).
+    pub fn destination(&self) -> Option<String> {
+        match (self.dry_run, self.parts.as_slice(), &self.output) {
+            (true, ..) => None,
+            (false, [first, .., last], _) => Some(format!(
+                "{} … {} ({} parts)",
+                first.display(),
+                last.display(),
+                self.parts.len()
+            )),
+            (false, _, Some(path)) => Some(path.display().to_string()),
+            (false, _, None) => Some("standard output".to_owned()),
+        }
+    }
+}
+
+/// What a run says while it goes, besides its progress counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GenerateEvent {
+    /// A resumable run continues after the parts an earlier run put in place.
+    Resuming {
+        /// The last part done, numbered from 0.
+        last_part: usize,
+        /// The key of its last line.
+        last_key: String,
+    },
+}
+
+/// Runs `plan`: opens its store with `store`, lists it (or reads its inventory
+/// report), filters, signs and writes the references to `output`, which appears
+/// only when whole. Selecting no object is [`Error::Empty`] unless the plan
+/// allows it; a failed run leaves `output` as it was. `events` hears what the
+/// run says besides its counts (which [`Plan::with_progress`] shares).
+///
+/// ```no_run
+/// use refgen::core::writer::OutputTarget;
+/// use refgen::generate::{GenerateOptions, Output, Plan, run};
+/// use refgen::store::StoreOptions;
+///
+/// # async fn go() -> Result<(), refgen::Error> {
+/// let options = GenerateOptions { images: true, ..GenerateOptions::default() };
+/// let mut plan = Plan::new("s3://my-bucket/photos/**", &options)?;
+/// let output = Output::Target(OutputTarget::File("refs.jsonl".into()));
+/// let report = run(&mut plan, &StoreOptions::default(), output, &mut |_| {}).await?;
+/// println!("{} references", report.written);
+/// # Ok(())
+/// # }
+/// ```
+pub async fn run(
+    plan: &mut Plan,
+    store: &StoreOptions,
+    output: Output,
+    events: &mut (dyn FnMut(GenerateEvent) + Send),
+) -> Result<GenerateReport, Error> {
+    let mut writer = match &output {
+        Output::DryRun => None,
+        Output::Target(target) => Some(ReferenceWriter::create(target.clone())?),
+        Output::Parts {
+            path,
+            lines,
+            resume: false,
+        } => Some(ReferenceWriter::create_parts(path.clone(), *lines)?),
+        Output::Parts {
+            path,
+            lines,
+            resume: true,
+        } => Some(resumable(plan, path, *lines, events)?),
+    };
+    let opened = crate::store::open(&plan.source, store).await?;
+    check_signer_expiry(&opened, plan.expires_in)?;
+    let objects = match plan.inventory.clone() {
+        Some(location) => {
+            let report = if location.bucket == plan.source.bucket {
+                opened.clone()
+            } else {
+                crate::store::open(&location, store).await?
+            };
+            inventory(plan, &report, &location.pattern).await?
+        }
+        None => Objects::Listing(opened.lister()),
+    };
+    let out = match writer.as_mut() {
+        Some(writer) => refgen_core::pipeline::Output::Write(writer),
+        None => refgen_core::pipeline::Output::DryRun,
+    };
+    let summary = write(plan, &opened, objects, out).await?;
+    let parts = match (&output, &writer) {
+        (Output::Parts { .. }, Some(writer)) => writer.outputs(),
+        _ => Vec::new(),
+    };
+    if let Some(writer) = writer {
+        writer.finish()?;
+    }
+    Ok(GenerateReport {
+        parts,
+        shard: plan.shard.map(|s| s.to_string()),
+        listed: summary.listed,
+        matched: summary.matched,
+        written: summary.written,
+        skipped: summary.skipped,
+        limited: summary.limited,
+        dry_run: output == Output::DryRun,
+        output: match output {
+            Output::Target(OutputTarget::File(path)) | Output::Parts { path, .. } => Some(path),
+            _ => None,
+        },
+        expires_in_seconds: plan.expires_in.as_secs(),
+        elapsed_seconds: summary.elapsed.as_secs_f64(),
+    })
+}
+
+/// The writer of a resumable run: it starts after the parts its checkpoint says
+/// are done, when the checkpoint was written with the same settings.
+fn resumable(
+    plan: &mut Plan,
+    path: &Path,
+    lines: u64,
+    events: &mut (dyn FnMut(GenerateEvent) + Send),
+) -> Result<ReferenceWriter, Error> {
+    // A report resumes by row: it must be the same report, named by its manifest.
+    let by_row = plan.inventory.is_some();
+    let mut settings = plan.settings.clone();
+    settings["part_lines"] = lines.into();
+    let settings = settings.to_string();
+    let (first, after) = match Checkpoint::read(path)? {
+        Some(done) if done.settings == settings => {
+            events(GenerateEvent::Resuming {
+                last_part: done.parts.saturating_sub(1),
+                last_key: done.last_key.clone(),
+            });
+            (done.parts, Some(done))
+        }
+        Some(_) => {
+            return Err(Error::ResumeMismatch {
+                checkpoint: Checkpoint::path(path),
+            });
+        }
+        None => (0, None),
+    };
+    match after {
+        Some(done) if by_row => plan.run.skip_rows = done.position.unwrap_or(0),
+        Some(done) => plan.selection = plan.selection.resuming_after(Some(done.last_key)),
+        None => {}
+    }
+    Ok(ReferenceWriter::create_parts_resumable(
+        path.to_owned(),
+        lines,
+        first,
+        settings,
+        by_row,
+    )?)
+}
+
+/// Refuses an expiry longer than this store's signer can sign with the
+/// credentials it found (a GCS impersonated token: 12 hours): checked once the
+/// store is open, before any listing. [`check_expiry`] checks the provider's own
+/// limit before any request; the two are the only expiry checks.
+pub fn check_signer_expiry(store: &Store, expires_in: Duration) -> Result<(), Error> {
+    let max = store.signer().max_expiry();
+    if expires_in > max {
+        return Err(refgen_core::Error::InvalidExpiry {
+            input: display_duration(expires_in),
+            reason: format!("longer than the provider's limit of {}", display_duration(max)),
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// The objects of the inventory report at `location` of `report` (a bucket of the
 /// source's provider), in place of a listing of the source: the report must list
 /// the source's bucket. With a shard, a report of at least as many data files as
 /// workers is split by file (each worker downloads only its files); a smaller one
 /// is read whole by each worker, which keeps its keys by hash.
-pub async fn inventory(plan: &mut Plan, report: &Store, location: &str) -> Result<Objects, Error> {
-    let unsupported = |why: &str| refgen_core::Error::Inventory {
-        file: location.to_owned(),
-        reason: why.to_owned(),
-    };
+async fn inventory(plan: &mut Plan, report: &Store, location: &str) -> Result<Objects, Error> {
     if report.provider() != plan.source.provider {
-        return Err(unsupported("the report must be on the same cloud as the source").into());
+        return Err(refgen_core::Error::Inventory {
+            file: location.to_owned(),
+            reason: "the report must be on the same cloud as the source".to_owned(),
+        }
+        .into());
     }
-    let (mut found, downloader): (_, Arc<dyn refgen_core::Downloader>) =
-        match (report.s3(), report.azure(), report.gcs()) {
-            (Some(s3), ..) => (
-                refgen_s3::inventory::open_report(s3, location, &plan.source.bucket).await?,
-                s3.clone(),
-            ),
-            (_, Some(azure), _) => (
-                refgen_azure::inventory::open_report(azure, location, &plan.source.bucket).await?,
-                azure.clone(),
-            ),
-            (.., Some(gcs)) => (refgen_gcs::inventory::open_report(gcs, location).await?, gcs.clone()),
-            _ => return Err(unsupported("this store has no inventory reports refgen reads").into()),
-        };
+    let (mut found, downloader) = report.inventory_report(location, &plan.source.bucket).await?;
     if found.files.is_empty() && !plan.allow_empty {
         // Not "is the prefix right?": the report was found, and it is empty.
         return Err(refgen_core::Error::Inventory {
@@ -210,39 +434,9 @@ pub async fn inventory(plan: &mut Plan, report: &Store, location: &str) -> Resul
     )))
 }
 
-/// Signs and writes `objects` (an [`inventory`]'s, or a listing's) as [`generate`]
-/// does, or counts them only when `writer` is `None` (a dry run).
-pub async fn generate_from(
-    plan: &mut Plan,
-    store: &Store,
-    objects: Objects,
-    writer: Option<&mut ReferenceWriter>,
-) -> Result<Summary, Error> {
-    let out = match writer {
-        Some(writer) => Output::Write(writer),
-        None => Output::DryRun,
-    };
-    run_with(plan, store, objects, out).await
-}
-
-/// Lists, filters, signs and writes the plan's references into `writer` (which
-/// the caller finishes, or drops to leave the target as it was). Selecting no
-/// object is [`Error::Empty`] unless the plan allows it.
-pub async fn generate(plan: &mut Plan, store: &Store, writer: &mut ReferenceWriter) -> Result<Summary, Error> {
-    run(plan, store, Output::Write(writer)).await
-}
-
-/// Lists and filters as [`generate`] does, but signs and writes nothing: the
-/// counts of a run, and (at debug level) its first keys.
-pub async fn dry_run(plan: &mut Plan, store: &Store) -> Result<Summary, Error> {
-    run(plan, store, Output::DryRun).await
-}
-
-async fn run(plan: &mut Plan, store: &Store, out: Output<'_>) -> Result<Summary, Error> {
-    run_with(plan, store, Objects::Listing(store.lister()), out).await
-}
-
-async fn run_with(plan: &mut Plan, store: &Store, objects: Objects, out: Output<'_>) -> Result<Summary, Error> {
+/// Signs and writes `objects` (or counts them, for a dry run), with the warnings
+/// of what was skipped and the refusal of an empty selection.
+async fn write(plan: &mut Plan, store: &Store, objects: Objects, out: PipelineOutput<'_>) -> Result<Summary, Error> {
     let summary = refgen_core::pipeline::generate(
         objects,
         store.signer(),

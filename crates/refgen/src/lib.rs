@@ -1,81 +1,62 @@
-//! refgen as a library: turn the objects of a bucket into a signed-URL
-//! references file, and submit it to Roboflow Batch Processing.
+//! refgen as a library: every workflow of the `refgen` command, as a call that
+//! takes options, tells what happens through a callback of events, and returns
+//! a typed report (`Serialize`: its JSON is the command's `--json` document).
 //!
-//! - [`store`]: open the bucket a source URL names (`s3://`, `gs://`, `az://`,
-//!   Azure `https://`), on any provider, with the same options the command line has;
-//! - [`generate`]: check a run before any request ([`generate::Plan`]) and write
-//!   its references through the streaming, atomic writer;
-//! - [`submit`]: check a references file, build the ingest requests (an uploaded
-//!   file's signed URL, or inline chunks), and follow ingestion and a job as
-//!   streams of events;
-//! - [`verify`]: check a references file before a batch is spent on it (every
-//!   line, and a ranged GET of a sample of its URLs);
-//! - [`failures`]: which references of a batch failed to ingest, and a retry file;
-//! - [`export`]: download every file of a batch (a job's results), resumably.
+//! - [`generate::run`]: list a source (or read its inventory report), filter,
+//!   sign and write its references: one file, standard output, resumable parts,
+//!   or a dry run that only counts;
+//! - [`submit::run`]: references made from a source or given as files,
+//!   verified, uploaded or sent inline, ingested, waited for, a job started and
+//!   its results downloaded, within one deadline;
+//! - [`verify::verify`]: check a references file before a batch is spent on it;
+//! - [`failures::run`]: which references of a batch failed to ingest, and a retry file;
+//! - [`export::export_batch`], [`batches`], [`jobs`], [`webhook`]: what comes after;
+//! - [`references`]: the one reader of a references file; [`store`]: the one
+//!   place that tells providers apart; [`api`]: the Roboflow connection.
 //!
 //! The provider crates (`refgen-s3`, `refgen-gcs`, `refgen-azure`), the core
-//! (`refgen-core`: sources, filters, names, the listing engine, the writer) and the
-//! Roboflow client (`refgen-roboflow`) are re-exported for what this facade does
-//! not wrap. Errors are [`Error`]: typed, keeping their source, with a
-//! [`Hint`](refgen_core::Hint) that names no command-line flag.
+//! (`refgen-core`), the transport (`refgen-http`) and the Roboflow client
+//! (`refgen-roboflow`) are re-exported for what this facade does not wrap.
+//! Errors are [`Error`]: typed, keeping their source, with a
+//! [`Hint`](refgen_core::Hint) that names no command-line flag and
+//! [`Error::is_usage`].
 //!
 //! ```no_run
-//! use refgen::generate::{GenerateOptions, Plan, generate};
-//! use refgen::store::{StoreOptions, open};
-//! use refgen::core::writer::{OutputTarget, ReferenceWriter};
+//! use refgen::core::writer::OutputTarget;
+//! use refgen::generate::{GenerateOptions, Output, Plan};
+//! use refgen::store::StoreOptions;
+//! use refgen::submit::{SubmitOptions, SubmitReferences};
 //!
 //! # async fn run() -> Result<(), refgen::Error> {
 //! let options = GenerateOptions { images: true, ..GenerateOptions::default() };
 //! let mut plan = Plan::new("s3://my-bucket/photos/**", &options)?;
-//! let store = open(&plan.source, &StoreOptions::default()).await?;
-//! let mut writer = ReferenceWriter::create(OutputTarget::File("refs.jsonl".into()))?;
-//! let summary = generate(&mut plan, &store, &mut writer).await?;
-//! writer.finish()?; // the file appears only now, whole
-//! println!("{} references", summary.written);
+//! let output = Output::Target(OutputTarget::File("refs.jsonl".into()));
+//! let made = refgen::generate::run(&mut plan, &StoreOptions::default(), output, &mut |_| {}).await?;
+//! println!("{} references", made.written);
+//!
+//! let mut submission = SubmitOptions::new("my-batch", SubmitReferences::Files(vec!["refs.jsonl".into()]));
+//! submission.wait = true;
+//! let report = refgen::submit::run(submission, &mut |event| eprintln!("{event:?}")).await?;
+//! println!("{}", report.outcome.name());
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! Submitting a checked file inline, and waiting for its ingestion:
-//!
-//! ```no_run
-//! use futures::StreamExt;
-//! use refgen::roboflow::{ClientBuilder, References};
-//! use refgen::submit::{IngestEvent, Submission, default_ingest_id, ingest_events, inline_chunks, inspect_references};
-//!
-//! # async fn run() -> Result<(), refgen::Error> {
-//! let file = inspect_references("refs.jsonl".as_ref(), None)?;
-//! let client = ClientBuilder::from_env().build()?;
-//! let workspace = client.workspace().await?;
-//! let submission = Submission {
-//!     batch_id: "my-batch".into(),
-//!     display_name: None,
-//!     kind: file.kind,
-//!     base_ingest_id: default_ingest_id("my-batch", std::time::SystemTime::now()),
-//!     notifications_url: None,
-//!     notification_categories: Vec::new(),
-//! };
-//! for (i, chunk) in inline_chunks(&file.path, file.kind.inline_limit())?.enumerate() {
-//!     client.ingest(&workspace, &submission.request(i, References::Inline(chunk?))).await?;
-//! }
-//! let poll = std::time::Duration::from_secs(10);
-//! let mut events = ingest_events(&client, &workspace, "my-batch", file.count, poll);
-//! while let Some(event) = events.next().await {
-//!     if let IngestEvent::Ingested { count } = event? {
-//!         println!("{count} references ingested");
-//!     }
-//! }
-//! # Ok(())
-//! # }
-//! ```
+//! `crates/refgen/examples/pipeline.rs` runs generate → verify → submit as a
+//! program; the tests run it against a local S3 server and the Roboflow stand-in.
 
+pub mod api;
+pub mod batches;
 mod error;
 pub mod export;
 pub mod failures;
 pub mod generate;
+pub mod jobs;
+pub mod references;
 pub mod store;
 pub mod submit;
 pub mod verify;
+pub mod webhook;
 
 pub use error::Error;
 

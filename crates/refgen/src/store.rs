@@ -1,16 +1,18 @@
 //! Opening the store a source URL names, whatever its provider.
 //!
-//! With `generate::inventory` (which picks each provider's report reader), this
-//! is where providers are told apart: adding one means a crate of its own and
-//! one arm in [`open`], in [`max_expiry`] (checked before any request) and in
-//! `generate::inventory`.
+//! The one place in the facade where providers are told apart: adding one means
+//! a crate of its own (a `ListClient`, `Signer`, `Uploader` and `Downloader`, an
+//! inventory reader and a `validity` reader of its signed URLs) and one arm in
+//! [`open`], [`max_expiry`] (checked before any request),
+//! [`Store::inventory_report`] and [`validity`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use refgen_core::inventory::Report;
 use refgen_core::source::{Provider, SourceUrl};
-use refgen_core::{ListClient, Secret, Signer, Uploader};
+use refgen_core::{Downloader, ListClient, Secret, Signer, Uploader};
 use refgen_http::RetryConfig;
 
 use crate::Error;
@@ -61,12 +63,17 @@ impl<T: ListClient + Signer + Uploader> ObjectStore for T {}
 pub struct Store {
     provider: Provider,
     inner: Arc<dyn ObjectStore>,
-    /// The S3 store itself, for what only S3 has (its inventory reports).
-    s3: Option<Arc<refgen_s3::S3Store>>,
-    /// The Azure store itself, for its inventory reports.
-    azure: Option<Arc<refgen_azure::AzureStore>>,
-    /// The GCS store itself, for its inventory reports.
-    gcs: Option<Arc<refgen_gcs::GcsStore>>,
+    /// The provider's store itself, for what each reads its own way (its
+    /// inventory reports); none for a store wrapped by [`Store::new`].
+    backend: Option<Backend>,
+}
+
+/// A provider's own store.
+#[derive(Clone)]
+enum Backend {
+    S3(Arc<refgen_s3::S3Store>),
+    Gcs(Arc<refgen_gcs::GcsStore>),
+    Azure(Arc<refgen_azure::AzureStore>),
 }
 
 impl std::fmt::Debug for Store {
@@ -83,25 +90,35 @@ impl Store {
         Store {
             provider,
             inner: store,
-            s3: None,
-            azure: None,
-            gcs: None,
+            backend: None,
         }
     }
 
-    /// The GCS store, when this is one opened by [`open`].
-    pub fn gcs(&self) -> Option<&Arc<refgen_gcs::GcsStore>> {
-        self.gcs.as_ref()
-    }
-
-    /// The Azure store, when this is one opened by [`open`].
-    pub fn azure(&self) -> Option<&Arc<refgen_azure::AzureStore>> {
-        self.azure.as_ref()
-    }
-
-    /// The S3 store, when this is one opened by [`open`].
-    pub fn s3(&self) -> Option<&Arc<refgen_s3::S3Store>> {
-        self.s3.as_ref()
+    /// The inventory report at `location` in this bucket, which must describe
+    /// `source_bucket`, and the downloader of its data files.
+    pub async fn inventory_report(
+        &self,
+        location: &str,
+        source_bucket: &str,
+    ) -> Result<(Report, Arc<dyn Downloader>), Error> {
+        Ok(match &self.backend {
+            Some(Backend::S3(s3)) => (
+                refgen_s3::inventory::open_report(s3, location, source_bucket).await?,
+                s3.clone(),
+            ),
+            Some(Backend::Azure(azure)) => (
+                refgen_azure::inventory::open_report(azure, location, source_bucket).await?,
+                azure.clone(),
+            ),
+            Some(Backend::Gcs(gcs)) => (refgen_gcs::inventory::open_report(gcs, location).await?, gcs.clone()),
+            None => {
+                return Err(refgen_core::Error::Inventory {
+                    file: location.to_owned(),
+                    reason: "this store has no inventory reports refgen reads".to_owned(),
+                }
+                .into());
+            }
+        })
     }
 
     /// The provider.
@@ -134,13 +151,24 @@ pub fn max_expiry(provider: Provider) -> Duration {
     }
 }
 
+/// When a signed URL starts and stops being valid, read from its own query by
+/// each provider's signer in turn: SigV4 (or a V2 `Expires`), GCS V4, an Azure
+/// SAS. `None` when no provider recognizes it.
+pub fn validity(url: &str) -> Option<(std::time::SystemTime, std::time::SystemTime)> {
+    let parsed = url::Url::parse(url).ok()?;
+    let query: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    refgen_s3::signer::validity(&query)
+        .or_else(|| refgen_gcs::signer::validity(&query))
+        .or_else(|| refgen_azure::signer::validity(&query))
+}
+
 /// Opens the bucket or container that `source` names, with `options`.
 pub async fn open(source: &SourceUrl, options: &StoreOptions) -> Result<Store, Error> {
     let o = options;
-    let mut s3 = None;
-    let mut azure = None;
-    let mut gcs = None;
-    let inner: Arc<dyn ObjectStore> = match source.provider {
+    let (inner, backend): (Arc<dyn ObjectStore>, Backend) = match source.provider {
         Provider::S3 => {
             let mut b = refgen_s3::S3Builder::from_env(&source.bucket).with_retry(o.retry);
             if let Some(n) = o.max_attempts {
@@ -162,8 +190,7 @@ pub async fn open(source: &SourceUrl, options: &StoreOptions) -> Result<Store, E
                 b = b.with_addressing(a);
             }
             let store = Arc::new(b.build().await?);
-            s3 = Some(Arc::clone(&store));
-            store
+            (store.clone(), Backend::S3(store))
         }
         Provider::Gcs => {
             let mut b = refgen_gcs::GcsBuilder::from_env(&source.bucket).with_retry(o.retry);
@@ -186,8 +213,7 @@ pub async fn open(source: &SourceUrl, options: &StoreOptions) -> Result<Store, E
                 b = b.with_iam_endpoint(u);
             }
             let store = Arc::new(b.build().await?);
-            gcs = Some(Arc::clone(&store));
-            store
+            (store.clone(), Backend::Gcs(store))
         }
         Provider::Azure => {
             let account = source.account.as_deref().unwrap_or_default();
@@ -208,14 +234,11 @@ pub async fn open(source: &SourceUrl, options: &StoreOptions) -> Result<Store, E
                 b = b.with_connection_string(c.expose());
             }
             let store = Arc::new(b.build().await?);
-            azure = Some(Arc::clone(&store));
-            store
+            (store.clone(), Backend::Azure(store))
         }
     };
     Ok(Store {
-        s3,
-        azure,
-        gcs,
+        backend: Some(backend),
         ..Store::new(source.provider, inner)
     })
 }

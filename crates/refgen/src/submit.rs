@@ -2,24 +2,25 @@
 //! references file, the ingest ids, inline chunks or an uploaded file's signed
 //! URL, and waiting for ingestion and a job as streams of events.
 //!
-//! The command line's `refgen submit` is these pieces in order; a caller that
-//! wants another order (its own progress display, its own timeout) uses them the
-//! same way. Nothing here reads a references file whole: it is checked and
+//! [`run`] is the whole submission in order, as `refgen submit` runs it; a caller
+//! that wants another order uses the pieces the same way. Nothing here reads a references file whole: it is checked and
 //! chunked line by line.
 
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::stream::{self, BoxStream, StreamExt};
 use refgen_core::ObjectMeta;
 use refgen_core::filter::MediaPreset;
-use refgen_core::writer::ReferenceLine;
 use refgen_roboflow::{Client, IngestRequest, Job, MediaKind, Reference, References, Shard};
 
 use crate::Error;
 use crate::store::Store;
+
+mod workflow;
+
+pub use workflow::{JobRequest, Outcome, SubmitEvent, SubmitOptions, SubmitReferences, SubmitReport, run};
 
 /// A references file, checked: every line a `{name, url}` object with a URL
 /// Roboflow can fetch, names unique.
@@ -38,27 +39,19 @@ pub struct ReferencesFile {
 /// Reads and checks the references file at `path`, line by line; blank lines are
 /// ignored. With no `kind`, it is told from the names, when they all agree.
 pub fn inspect_references(path: &Path, kind: Option<MediaKind>) -> Result<ReferencesFile, Error> {
-    let unreadable = |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let reader = std::io::BufReader::new(std::fs::File::open(path).map_err(unreadable)?);
     let (mut count, mut images, mut videos) = (0u64, 0u64, 0u64);
     // Names must be unique in a batch; the map costs about a name's length per line.
     let mut names = HashMap::new();
     let mut warned_http = false;
-    for (n, line) in reader.lines().enumerate() {
-        let line = line.map_err(unreadable)?;
-        if line.trim().is_empty() {
-            continue;
-        }
+    for line in crate::references::lines(path)? {
+        let line = line?;
+        let n = line.number - 1;
         let bad = |reason: String| Error::References {
             path: path.to_owned(),
             line: n + 1,
             reason,
         };
-        let r: ReferenceLine =
-            serde_json::from_str(&line).map_err(|e| bad(format!("not a JSON object with name and url: {e}")))?;
+        let r = line.reference(path)?;
         match fetchable(&r.url) {
             Ok(true) if !std::mem::replace(&mut warned_http, true) => tracing::warn!(
                 "{} line {}: plain http on a local server; Roboflow itself only fetches https URLs",
@@ -209,39 +202,17 @@ pub fn inline_chunks(
     limit: usize,
 ) -> Result<impl Iterator<Item = Result<Vec<Reference>, Error>> + use<>, Error> {
     let owned = path.to_owned();
-    let file = std::fs::File::open(path).map_err(|source| Error::Io {
-        path: owned.clone(),
-        source,
-    })?;
-    let mut lines = std::io::BufReader::new(file).lines().enumerate();
+    let mut lines = crate::references::lines(path)?;
     let limit = limit.max(1);
     Ok(std::iter::from_fn(move || {
         let mut chunk = Vec::new();
-        for (n, line) in lines.by_ref() {
-            let line = match line {
-                Ok(line) => line,
-                Err(source) => {
-                    return Some(Err(Error::Io {
-                        path: owned.clone(),
-                        source,
-                    }));
-                }
-            };
-            if line.trim().is_empty() {
-                continue;
-            }
-            match serde_json::from_str::<ReferenceLine>(&line) {
+        for line in lines.by_ref() {
+            match line.and_then(|line| line.reference(&owned)) {
                 Ok(r) => chunk.push(Reference {
                     name: r.name,
                     url: r.url,
                 }),
-                Err(e) => {
-                    return Some(Err(Error::References {
-                        path: owned.clone(),
-                        line: n + 1,
-                        reason: format!("not a JSON object with name and url: {e}"),
-                    }));
-                }
+                Err(e) => return Some(Err(e)),
             }
             if chunk.len() == limit {
                 break;
@@ -298,6 +269,8 @@ pub enum IngestEvent {
     Ingested {
         /// In the batch.
         count: u64,
+        /// Submitted.
+        expected: u64,
     },
 }
 
@@ -321,7 +294,7 @@ pub fn ingest_events<'a>(
             let shards = client.shards(workspace, batch_id).await?;
             Ok::<_, Error>(match shards.into_iter().find(Shard::failed) {
                 Some(bad) => IngestEvent::ShardFailed(bad),
-                None if count >= expected => IngestEvent::Ingested { count },
+                None if count >= expected => IngestEvent::Ingested { count, expected },
                 None => IngestEvent::Progress {
                     ingested: count,
                     expected,

@@ -16,19 +16,18 @@
 //! file streams by. Names are kept (to find repeats), nothing else.
 
 use std::collections::{BTreeMap, BinaryHeap, HashSet};
-use std::io::BufRead;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use futures::stream::{self, StreamExt};
 use refgen_core::filter::MediaPreset;
 use refgen_core::size::ROBOFLOW_IMAGE_LIMIT;
-use refgen_core::writer::ReferenceLine;
 use refgen_http::{Reject, RetryConfig, SendError, Transport};
 use refgen_roboflow::MediaKind;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::store::validity;
 use crate::submit::fetchable;
 
 /// The batch's processing window: URLs should stay valid this long (`--min-valid`'s default).
@@ -184,13 +183,20 @@ struct Sampled {
 }
 
 /// Verifies the references file at `path` (see the module doc).
+///
+/// ```no_run
+/// use refgen::verify::VerifyOptions;
+///
+/// # async fn go() -> Result<(), refgen::Error> {
+/// let report = refgen::verify::verify("refs.jsonl".as_ref(), &VerifyOptions::default()).await?;
+/// if !report.ok {
+///     eprintln!("{}", report.describe());
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub async fn verify(path: &Path, options: &VerifyOptions) -> Result<Report, Error> {
     let now = SystemTime::now();
-    let unreadable = |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let reader = std::io::BufReader::new(std::fs::File::open(path).map_err(unreadable)?);
     let mut report = Report::default();
     let mut names = HashSet::new();
     let transport =
@@ -199,21 +205,11 @@ pub async fn verify(path: &Path, options: &VerifyOptions) -> Result<Report, Erro
     // does not grow with the file (only the names do, for the repeats).
     let mut batch = Vec::new();
     let mut sample: BinaryHeap<Sampled> = BinaryHeap::new();
-    for (n, line) in reader.lines().enumerate() {
-        let line = line.map_err(|source| match source.kind() {
-            std::io::ErrorKind::InvalidData => Error::References {
-                path: path.to_owned(),
-                line: n + 1,
-                reason: "is not UTF-8 text".to_owned(),
-            },
-            _ => unreadable(source),
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
+    for line in crate::references::lines(path)? {
+        let line = line?;
         report.references += 1;
-        let Ok(r) = serde_json::from_str::<ReferenceLine>(&line) else {
-            report.add(Problem::BadLine, &format!("line {}", n + 1));
+        let Ok(r) = line.reference(path) else {
+            report.add(Problem::BadLine, &format!("line {}", line.number));
             continue;
         };
         if !names.insert(r.name.clone()) {
@@ -376,61 +372,6 @@ fn total_size(headers: &http::HeaderMap) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// When a signed URL starts and stops being valid, read from its own query:
-/// SigV4 (`X-Amz-Date` + `X-Amz-Expires`), GCS V4 (`X-Goog-…`), an Azure SAS
-/// (`st`, `se`), or a V2 signature's `Expires` (epoch seconds).
-pub fn validity(url: &str) -> Option<(SystemTime, SystemTime)> {
-    let parsed = url::Url::parse(url).ok()?;
-    let mut date = None;
-    let mut expires = None;
-    let (mut sas_start, mut sas_end, mut v2_expires) = (None, None, None);
-    for (k, v) in parsed.query_pairs() {
-        match k.to_ascii_lowercase().as_str() {
-            "x-amz-date" | "x-goog-date" => date = compact_time(&v),
-            "x-amz-expires" | "x-goog-expires" => expires = v.parse::<u64>().ok(),
-            "st" => sas_start = rfc3339(&v),
-            "se" => sas_end = rfc3339(&v),
-            "expires" => v2_expires = v.parse::<u64>().ok(),
-            _ => {}
-        }
-    }
-    if let (Some(start), Some(secs)) = (date, expires) {
-        return Some((start, start + Duration::from_secs(secs)));
-    }
-    if let Some(end) = sas_end {
-        return Some((sas_start.unwrap_or(SystemTime::UNIX_EPOCH), end));
-    }
-    v2_expires.map(|secs| {
-        (
-            SystemTime::UNIX_EPOCH,
-            SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
-        )
-    })
-}
-
-/// `20261202T041500Z`.
-fn compact_time(text: &str) -> Option<SystemTime> {
-    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    let t = time::PrimitiveDateTime::parse(text, &format).ok()?.assume_utc();
-    Some(SystemTime::from(t))
-}
-
-/// `2026-12-02T04:15:00Z` (an Azure SAS also allows dropping the seconds, or the time).
-fn rfc3339(text: &str) -> Option<SystemTime> {
-    use time::format_description::well_known::Rfc3339;
-    if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
-        return Some(SystemTime::from(t));
-    }
-    let minutes = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]Z");
-    if let Ok(t) = time::PrimitiveDateTime::parse(text, &minutes) {
-        return Some(SystemTime::from(t.assume_utc()));
-    }
-    let day = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(text, &day)
-        .ok()
-        .map(|d| SystemTime::from(d.midnight().assume_utc()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,6 +396,9 @@ mod tests {
             1_796_169_600
         );
         assert_eq!(validity("https://x/k"), None);
+        // A repeated parameter: the last one counts (a start appended after the signer's own).
+        let restarted = format!("{sas}&st=2026-12-04T00:00:00Z");
+        assert_eq!(secs(validity(&restarted).expect("sas").0), 1_796_169_600 + 2 * 86_400);
     }
 
     #[test]

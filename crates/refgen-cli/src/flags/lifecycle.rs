@@ -1,35 +1,24 @@
-//! The command-line definition of what comes after `submit`: batches, exports,
-//! jobs, webhooks, and verifying a references file.
+//! The flags of what comes after `submit`: batches, exports, jobs, webhooks.
 
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::args::{ReferenceArgs, RequestArgs, RoboflowArgs, StoreArgs, duration, http_url, rate};
+use super::common::{ApiArgs, ReferenceArgs, RequestArgs, RoboflowArgs, StoreArgs, http_url, rate};
 
-/// Roboflow access, and how hard each request is tried.
+/// A workspace's list: how long, and how to reach it.
 #[derive(Debug, Args)]
-pub struct ApiArgs {
+pub struct ListArgs {
+    /// Show at most N.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+    pub limit: Option<usize>,
     #[command(flatten)]
-    pub roboflow: RoboflowArgs,
-
-    #[command(flatten)]
-    pub requests: RequestArgs,
-
-    /// Print JSON on stdout (a document, or JSON Lines where the command says so) instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    pub api: ApiArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum BatchesCommand {
     /// The workspace's batches, newest first as the API gives them.
-    List {
-        /// Show at most N batches.
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
-        limit: Option<usize>,
-        #[command(flatten)]
-        api: ApiArgs,
-    },
+    List(ListArgs),
     /// A batch's details, its file count and its shards with their status.
     Show {
         /// The batch id.
@@ -119,13 +108,7 @@ pub struct ExportArgs {
 #[derive(Debug, Subcommand)]
 pub enum JobsCommand {
     /// The workspace's jobs.
-    List {
-        /// Show at most N jobs.
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
-        limit: Option<usize>,
-        #[command(flatten)]
-        api: ApiArgs,
-    },
+    List(ListArgs),
     /// A job's state, its stages and their tasks by status.
     Show {
         /// The job id.
@@ -237,59 +220,4 @@ pub struct WebhookArgs {
 
     #[command(flatten)]
     pub requests: RequestArgs,
-}
-
-#[derive(Debug, Args)]
-#[command(after_help = "Examples:
-  refgen verify refs.jsonl
-  refgen verify refs.jsonl --all --min-valid 48h --json
-
-Every line is checked (name, extension, https, the signature's own validity
-dates); a sample of the URLs (or --all) is fetched with a one-byte ranged GET.
-Problems: bad-line, duplicate-name, bad-extension, plain-http, expired,
-not-yet-valid, expires-soon, signature-refused, missing, too-large (an image
-over 20 MiB), unreachable. Exit codes: 0 none, 1 some, 2 bad command line.")]
-pub struct VerifyArgs {
-    /// The references file.
-    pub file: std::path::PathBuf,
-
-    #[command(flatten)]
-    pub check: VerifyCheckArgs,
-
-    /// Images or videos (default: either extension list passes).
-    #[arg(long, conflicts_with = "videos")]
-    pub images: bool,
-
-    /// Videos.
-    #[arg(long)]
-    pub videos: bool,
-
-    /// Print the report as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-
-    #[command(flatten)]
-    pub requests: RequestArgs,
-}
-
-/// What `verify` (and `submit --verify`) fetches and requires.
-#[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Verify options")]
-pub struct VerifyCheckArgs {
-    /// Fetch a sample of N URLs (spread over the file, the same on every run).
-    #[arg(long, value_name = "N", default_value_t = 100, conflicts_with = "all")]
-    pub sample: usize,
-
-    /// Fetch every URL.
-    #[arg(long)]
-    pub all: bool,
-
-    /// URLs must stay valid at least this long [default: 24h, the batch's processing window].
-    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = duration)]
-    pub min_valid: std::time::Duration,
-
-    /// Requests at once.
-    #[arg(long, value_name = "N", default_value_t = 16,
-          value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub verify_concurrency: u16,
 }

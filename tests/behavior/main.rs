@@ -1,6 +1,10 @@
 //! The behaviour suite: each scenario written once and run against every local
-//! storage server (SeaweedFS, fake-gcs-server, Azurite) whose settings are there;
-//! a server that is not running is skipped with a message.
+//! storage server (SeaweedFS, fake-gcs-server, Azurite) whose settings are there,
+//! gated by what the server can show (`Backend::checks_signatures`); a server
+//! that is not running is skipped with a message. Provider files (`s3.rs`,
+//! `gcs.rs`, `azure.rs`) keep only what is truly provider-specific.
+
+mod signing;
 
 use std::collections::BTreeSet;
 

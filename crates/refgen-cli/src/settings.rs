@@ -1,0 +1,319 @@
+//! Flags → the library's options, resolved once per command: every check that
+//! needs two flags, or a flag's name in its message, is here, and returns a
+//! usage error (exit 2) before any request. The commands take what this
+//! returns and make one library call.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use refgen::api::ApiOptions;
+use refgen::core::source::SourceUrl;
+use refgen::core::writer::{OutputTarget, TargetFile};
+use refgen::failures::FailuresOptions;
+use refgen::generate::{GenerateOptions, Output, Plan};
+use refgen::roboflow::{JobOptions, MediaKind};
+use refgen::store::StoreOptions;
+use refgen::submit::{JobRequest, SubmitOptions, SubmitReferences};
+use refgen::verify::VerifyOptions;
+use serde_json::Value;
+
+use crate::exit::{io_text, usage};
+use crate::flags::{
+    ApiArgs, FailuresArgs, GenerateArgs, NameArg, ReferenceArgs, RequestArgs, RoboflowArgs, StoreArgs, SubmitArgs,
+    VerifyCheckArgs,
+};
+
+/// The store options these flags describe.
+pub fn store(args: &StoreArgs) -> Result<StoreOptions> {
+    let gcs_hmac = match (&args.gcs.hmac_access_id, &args.gcs.hmac_secret) {
+        (Some(id), Some(secret)) => Some((id.clone(), secret.as_str().into())),
+        (None, None) => None,
+        _ => return Err(usage!("--hmac-access-id and --hmac-secret go together")),
+    };
+    Ok(StoreOptions {
+        endpoint_url: args.endpoint_url.clone(),
+        page_size: args.page_size,
+        retry: args.requests.retry_config(),
+        max_attempts: args.requests.max_attempts,
+        s3_profile: args.s3.profile.clone(),
+        s3_region: args.s3.region.clone(),
+        s3_addressing: args.s3.addressing.map(Into::into),
+        gcs_credentials_file: args.gcs.credentials_file.clone(),
+        gcs_hmac,
+        gcs_service_account: args.gcs.service_account.clone(),
+        gcs_iam_endpoint: args.gcs.iam_endpoint.clone(),
+        azure_sas_token: args.azure.sas_token.as_deref().map(Into::into),
+        azure_account_key: args.azure.account_key.as_deref().map(Into::into),
+        azure_connection_string: args.azure.connection_string.as_deref().map(Into::into),
+    })
+}
+
+/// How to reach Roboflow with these flags.
+pub fn api(roboflow: &RoboflowArgs, requests: &RequestArgs) -> ApiOptions {
+    ApiOptions {
+        api_key: roboflow.api_key.clone(),
+        workspace: roboflow.workspace.clone(),
+        retry: requests.retry_config(),
+        backoff_base: requests.retry_delay,
+    }
+}
+
+/// How to reach Roboflow with a lifecycle command's flags.
+pub fn lifecycle_api(args: &ApiArgs) -> ApiOptions {
+    api(&args.roboflow, &args.requests)
+}
+
+/// The library's plan for a source and these selection flags: everything,
+/// the expiry too, checked before any request.
+pub fn plan(source: &str, args: &ReferenceArgs, concurrency: u16, allow_empty: bool) -> Result<Plan> {
+    let options = GenerateOptions {
+        include: args.include.clone(),
+        exclude: args.exclude.clone(),
+        ignore_case: args.ignore_case,
+        images: args.images,
+        videos: args.videos,
+        expires_in: refgen::core::expiry::parse_expiry(&args.expires_in)?,
+        name_mode: args.name.into(),
+        concurrency: usize::from(concurrency),
+        limit: args.limit,
+        allow_empty,
+        max_size: args.max_size,
+        shard: args.shard,
+        inventory: args.inventory.clone(),
+    };
+    Ok(Plan::new(source, &options)?)
+}
+
+/// Refuses an output name that promises compression: refgen writes plain JSON Lines,
+/// and a `.gz` name holding plain text would mislead whoever reads it.
+fn check_output_name(path: &str) -> Result<()> {
+    let lower = path.to_ascii_lowercase();
+    if let Some(ext) = [".gz", ".bz2", ".xz", ".zst", ".zip"]
+        .iter()
+        .find(|e| lower.ends_with(*e))
+    {
+        return Err(usage!(
+            "-o {path}: refgen writes plain JSON Lines, not {ext} (Roboflow reads plain files); name it .jsonl"
+        ));
+    }
+    Ok(())
+}
+
+/// `generate`'s plan, store options and output.
+pub fn generate(args: &GenerateArgs) -> Result<(Plan, StoreOptions, Output)> {
+    if args.json && args.output.as_deref().is_none_or(|o| o == "-") && !args.dry_run {
+        return Err(usage!(
+            "--json prints its summary on stdout, where the references go without -o: pass -o FILE (or --dry-run)"
+        ));
+    }
+    if let Some(path) = &args.output {
+        check_output_name(path)?;
+    }
+    let plan = plan(&args.source, &args.references, args.store.concurrency, args.allow_empty)?;
+    let target = OutputTarget::from_arg(args.output.as_deref().unwrap_or("-"));
+    let output = match (target, args.part_lines) {
+        _ if args.dry_run => Output::DryRun,
+        (OutputTarget::File(path), Some(lines)) => {
+            if args.resume {
+                check_resume(&args.references)?;
+            }
+            Output::Parts {
+                path,
+                lines,
+                resume: args.resume,
+            }
+        }
+        (_, Some(_)) => return Err(usage!("--part-lines writes numbered files: give -o FILE")),
+        (target, None) => Output::Target(target),
+    };
+    Ok((plan, store(&args.store)?, output))
+}
+
+/// What `--resume` cannot go with.
+fn check_resume(r: &ReferenceArgs) -> Result<()> {
+    if matches!(r.name, NameArg::Basename) || r.limit.is_some() {
+        return Err(usage!(
+            "--resume continues after the last line of the last part done: it does not go with --name basename or --limit"
+        ));
+    }
+    // A report resumes by row: it must be the same report, named by its manifest.
+    if r.inventory.as_deref().is_some_and(|i| !i.ends_with("manifest.json")) {
+        return Err(usage!(
+            "--resume with --inventory needs the report's manifest.json, not a folder (a newer report could appear between the runs)"
+        ));
+    }
+    Ok(())
+}
+
+/// The library's verify options from these flags.
+pub fn verify(check: &VerifyCheckArgs, requests: &RequestArgs, kind: Option<MediaKind>) -> VerifyOptions {
+    VerifyOptions {
+        sample: (!check.all).then_some(check.sample),
+        min_valid: check.min_valid,
+        concurrency: check.verify_concurrency.into(),
+        kind,
+        retry: requests.retry_config(),
+    }
+}
+
+/// `submit`'s options; the path of the kept references file, if `-o` gave one.
+pub fn submit(args: SubmitArgs) -> Result<(SubmitOptions, Option<PathBuf>)> {
+    refgen::roboflow::validate_batch_id(&args.batch_id)?;
+    if let Some(id) = &args.job.job_id {
+        refgen::roboflow::validate_job_id(id)?;
+    }
+    let wants_job = args.job.workflow_id.is_some();
+    if args.job.download_results.is_some() && !wants_job {
+        return Err(usage!(
+            "--download-results needs --workflow-id (results come from a job)"
+        ));
+    }
+    let workflow_parameters = workflow_parameters(&args)?;
+    let expires_in = refgen::core::expiry::parse_expiry(&args.references.expires_in)?;
+    let upload_to = args.upload_to.as_deref().map(upload_target).transpose()?;
+    let kind = match (args.references.images, args.references.videos) {
+        (true, true) => {
+            return Err(usage!(
+                "give --images or --videos, not both: a Roboflow batch holds one kind of media \
+                 (for a bucket of both, submit twice, to two batches)"
+            ));
+        }
+        (true, false) => Some(MediaKind::Images),
+        (false, true) => Some(MediaKind::Videos),
+        (false, false) => None,
+    };
+    let kept = args.output.as_deref().map(kept_file).transpose()?;
+    if let Some(shard) = args.references.shard
+        && (args.wait || wants_job)
+    {
+        return Err(usage!(
+            "--shard {shard} submits one worker's share: the batch is whole only when every worker is done, \
+             so --wait and --workflow-id belong to one step after them all"
+        ));
+    }
+    let references = match (&args.source, args.references_file.as_slice()) {
+        (Some(source), _) => SubmitReferences::Generate {
+            plan: Box::new(plan(source, &args.references, args.store.concurrency, false)?),
+            keep: kept.clone(),
+        },
+        (None, []) => return Err(usage!("give a source or --references FILE")),
+        (None, given) => SubmitReferences::Files(given.to_vec()),
+    };
+    let job = args.job.workflow_id.clone().map(|workflow_id| JobRequest {
+        workflow_id,
+        job_id: args.job.job_id.clone(),
+        options: JobOptions {
+            name: args.job.job_name.clone(),
+            machine_type: args.job.machine_type.clone(),
+            workers_per_machine: args.job.workers_per_machine,
+            processing_timeout_seconds: args.job.processing_timeout,
+            max_parallel_tasks: args.job.max_parallel_tasks,
+            max_image_failure_rate: args.job.max_image_failure_rate,
+            workflow_parameters,
+            image_input_name: args.job.image_input_name.clone(),
+            aggregation_format: args.job.aggregation_format.clone(),
+            max_video_fps: args.job.max_video_fps,
+            notifications_url: args.notifications_url.clone(),
+        },
+        download_results: args.job.download_results.clone(),
+    });
+    let options = SubmitOptions {
+        store: store(&args.store)?,
+        api: api(&args.roboflow, &args.store.requests),
+        verify: args
+            .verify
+            .then(|| verify(&args.verify_check, &args.store.requests, None)),
+        batch_id: args.batch_id,
+        batch_name: args.batch_name,
+        ingest_id: args.ingest_id,
+        notifications_url: args.notifications_url,
+        notification_categories: args.notification_category,
+        references,
+        kind,
+        upload_to,
+        expires_in,
+        inline_limit: args.roboflow.inline_limit,
+        job,
+        wait: args.wait,
+        timeout: args.timeout,
+        poll: args.poll_interval,
+        dry_run: args.dry_run,
+    };
+    Ok((options, kept))
+}
+
+/// The workflow parameters, from --workflow-parameters JSON or a --workflow-params file.
+fn workflow_parameters(args: &SubmitArgs) -> Result<Option<Value>> {
+    let (text, from) = match (&args.job.workflow_parameters, &args.job.workflow_params) {
+        (Some(text), _) => (text.clone(), "--workflow-parameters".to_owned()),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| usage!("--workflow-params {}: cannot read it: {}", path.display(), io_text(&e)))?;
+            (text, format!("--workflow-params {}", path.display()))
+        }
+        (None, None) => return Ok(None),
+    };
+    match serde_json::from_str::<Value>(&text) {
+        Ok(v @ Value::Object(_)) => Ok(Some(v)),
+        _ => Err(usage!("{from} must hold a JSON object, like '{{\"confidence\": 0.5}}'")),
+    }
+}
+
+/// `submit -o FILE`: the references file is kept there, and read back, so it must
+/// be a plain file (or a new one), not standard output or a device.
+fn kept_file(text: &str) -> Result<PathBuf> {
+    if text == "-" {
+        return Err(usage!(
+            "submit -o needs a file name: the references are read back from it"
+        ));
+    }
+    check_output_name(text)?;
+    let path = PathBuf::from(text);
+    match std::fs::metadata(&path) {
+        Ok(meta) if !meta.is_file() => Err(usage!(
+            "submit -o {text}: not a plain file (the references are read back from it)"
+        )),
+        _ => Ok(path),
+    }
+}
+
+/// `s3://bucket/refs/x.jsonl`: a full object key, no wildcards.
+fn upload_target(text: &str) -> Result<SourceUrl> {
+    let target: SourceUrl = text.parse().context("--upload-to")?;
+    if target.pattern.is_empty() || target.pattern.ends_with('/') {
+        return Err(usage!(
+            "--upload-to `{text}` must name an object (…/refs.jsonl), not a bucket or folder"
+        ));
+    }
+    if refgen::core::filter::literal_prefix(&target.pattern).1 {
+        return Err(usage!(
+            "--upload-to `{text}` must be a plain object name, without wildcards"
+        ));
+    }
+    Ok(target)
+}
+
+/// `batches failures`' options. The retry file's target is opened here, so it
+/// is checked before anything is listed or asked.
+pub fn failures(args: &FailuresArgs) -> Result<FailuresOptions> {
+    refgen::roboflow::validate_batch_id(&args.batch_id)?;
+    if args.retry_file.is_some() && args.references_file.is_none() && args.source.is_none() {
+        return Err(usage!(
+            "--retry-file needs --references FILE (the file the batch was made from) or --source URL \
+             (to list and sign again)"
+        ));
+    }
+    let retry_file = args.retry_file.as_deref().map(TargetFile::create).transpose()?;
+    let source = match &args.source {
+        Some(source) => Some(Box::new(plan(source, &args.references, args.store.concurrency, false)?)),
+        None => None,
+    };
+    Ok(FailuresOptions {
+        batch_id: args.batch_id.clone(),
+        references: args.references_file.clone(),
+        source,
+        store: store(&args.store)?,
+        retry_file,
+        api: api(&args.roboflow, &args.store.requests),
+    })
+}
