@@ -5,7 +5,11 @@
 #
 #   scripts/bench.sh [--objects N] [--runs R] [--latency-ms MS] [--no-inference-cli] [--latency-only]
 #   scripts/bench.sh --inventory-only [--rows N] [--runs R]
+#   scripts/bench.sh --baseline BIN [--baseline-only] [--objects N] [--runs R]
 #
+# --baseline BIN also runs BIN (an earlier build of refgen) on the same buckets, each
+# run right after the current build's, and prints a before/after table of wall time
+# and refgen's own CPU time (user + system); --baseline-only measures just that.
 # --latency-only measures only the rows with added latency (quick, while tuning the
 # concurrent listing). --inventory-only measures reading S3 Inventory reports of
 # --rows rows (default 1,000,000; CSV.gz, Parquet and ORC, 4 data files each, written by
@@ -27,6 +31,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REFGEN_ROOT"
 
 objects=100000 runs=3 latency_ms=50 inference=1 only_latency=0 only_inventory=0 inventory_rows=1000000
+baseline= only_baseline=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --objects) objects=$2; shift 2 ;;
@@ -36,6 +41,8 @@ while [ $# -gt 0 ]; do
     --latency-only) only_latency=1 inference=0; shift ;;
     --inventory-only) only_inventory=1 inference=0; shift ;;
     --rows) inventory_rows=$2; shift 2 ;;
+    --baseline) baseline=$(realpath "$2"); shift 2 ;;
+    --baseline-only) only_baseline=1 inference=0; shift ;;
     *) die "unknown option $1 (see the header of $0)" ;;
     esac
 done
@@ -152,7 +159,7 @@ fill_bucket "$flat_bucket" flat
 declare -A shape_bucket=([folders]=$bucket [flat]=$flat_bucket)
 for layout in one-folder chain files-and-folder; do
     shape_bucket[$layout]="bench-$layout-$objects"
-    fill_bucket "${shape_bucket[$layout]}" "$layout"
+    [ $only_baseline = 1 ] || fill_bucket "${shape_bucket[$layout]}" "$layout"
 done
 shapes=(folders flat one-folder chain files-and-folder)
 
@@ -168,19 +175,21 @@ server_cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}
 
 # measure NAME COMMAND...: median wall seconds, peak RSS (KiB) and the S3 server's
 # CPU seconds over $runs runs.
-declare -A wall rss cpu
+declare -A wall rss cpu own
 measure() {
-    local name=$1 times=() peaks=() cpus=() before
+    local name=$1 times=() peaks=() cpus=() owns=() before
     shift
     for _ in $(seq "$runs"); do
         before=$(server_cpu)
-        /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null 2>"$work/stderr" || { cat "$work/stderr" >&2; die "$name failed"; }
-        read -r t m <"$work/time"
+        /usr/bin/time -f "%e %M %U %S" -o "$work/time" "$@" >/dev/null 2>"$work/stderr" || { cat "$work/stderr" >&2; die "$name failed"; }
+        read -r t m u k <"$work/time"
         times+=("$t") peaks+=("$m") cpus+=("$(python3 -c "print(f'{$(server_cpu) - $before:.2f}')")")
+        owns+=("$(python3 -c "print(f'{$u + $k:.2f}')")")
     done
     wall[$name]=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")
     rss[$name]=$(printf '%s\n' "${peaks[@]}" | sort -n | tail -1)
     cpu[$name]=$(printf '%s\n' "${cpus[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")
+    own[$name]=$(printf '%s\n' "${owns[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")
     log "$name: ${wall[$name]} s (runs: ${times[*]}), peak RSS ${rss[$name]} KiB, server CPU ${cpu[$name]} s"
 }
 
@@ -188,6 +197,39 @@ ratio() { python3 -c "print(f'{float($1) / float($2):.2f}')"; }
 
 export RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=Other RCLONE_CONFIG_BENCH_ENDPOINT=$endpoint
 export RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
+
+if [ -n "$baseline" ]; then
+    # Alternating, so that a change in the machine's load falls on both alike.
+    declare -A pairs=(["generate"]=$bucket ["generate, flat"]=$flat_bucket)
+    for row in "generate" "generate, flat"; do
+        b=${pairs[$row]}
+        for _ in $(seq "$runs"); do
+            runs_saved=$runs runs=1
+            measure "now $row $_" "$refgen" generate "s3://$b/" --endpoint-url "$endpoint" -q -o "$work/now.jsonl"
+            measure "before $row $_" "$baseline" generate "s3://$b/" --endpoint-url "$endpoint" -q -o "$work/before.jsonl"
+            runs=$runs_saved
+        done
+        cmp -s <(cut -d, -f1 "$work/now.jsonl") <(cut -d, -f1 "$work/before.jsonl") ||
+            die "$row: the two builds list different names"
+    done
+    median() { printf '%s\n' "$@" | sort -n | sed -n "$((($# + 1) / 2))p"; }
+    {
+        echo "Before: $baseline; now: $refgen. $objects objects on SeaweedFS (127.0.0.1), median of $runs runs, alternating."
+        echo
+        echo "| run | wall before (s) | wall now (s) | refgen CPU before (s) | refgen CPU now (s) | CPU per object now (µs) |"
+        echo "|---|---:|---:|---:|---:|---:|"
+        for row in "generate" "generate, flat"; do
+            wb=() wn=() cb=() cn=()
+            for i in $(seq "$runs"); do
+                wb+=("${wall["before $row $i"]}") wn+=("${wall["now $row $i"]}")
+                cb+=("${own["before $row $i"]}") cn+=("${own["now $row $i"]}")
+            done
+            c=$(median "${cn[@]}")
+            echo "| refgen $row | $(median "${wb[@]}") | $(median "${wn[@]}") | $(median "${cb[@]}") | $c | $(python3 -c "print(f'{$c / $objects * 1e6:.1f}')") |"
+        done
+    } | tee "$work/baseline.md"
+    [ $only_baseline = 0 ] || exit 0
+fi
 
 if [ $only_latency = 0 ]; then
     measure "refgen generate" "$refgen" generate "s3://$bucket/" --endpoint-url "$endpoint" -q -o "$work/refgen.jsonl"

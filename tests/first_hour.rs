@@ -109,10 +109,7 @@ async fn readme_examples_run(doc: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_private_ca_is_trusted_through_aws_ca_bundle_and_the_profile() {
     require!(S3);
-    let env = s3_env();
-    let client = admin_client(&env);
-    let bucket = unique_bucket("tls");
-    create_bucket(&client, &bucket).await;
+    let (env, client, bucket) = new_s3_bucket("tls").await;
     put_objects(
         &client,
         &bucket,
@@ -132,9 +129,7 @@ async fn a_private_ca_is_trusted_through_aws_ca_bundle_and_the_profile() {
             "--name",
             "key",
         ])
-        .s3_credentials(&env.access_key, &env.secret_key)
-        .env("AWS_ENDPOINT_URL", &front.endpoint)
-        .env("AWS_REGION", "us-east-1")
+        .s3_admin_via(&env, &front.endpoint)
     };
 
     let refused = generate().run();
@@ -278,10 +273,7 @@ fn usage_errors_exit_2_with_one_line() {
 #[tokio::test(flavor = "multi_thread")]
 async fn messages_read_as_typed() {
     require!(S3);
-    let env = s3_env();
-    let client = admin_client(&env);
-    let bucket = unique_bucket("words");
-    create_bucket(&client, &bucket).await;
+    let (env, client, bucket) = new_s3_bucket("words").await;
     put_objects(&client, &bucket, vec![("a.jpg".into(), b"a".to_vec())]).await;
     let run = Refgen::new(["generate", &format!("s3://{bucket}/")])
         .s3_admin(&env)

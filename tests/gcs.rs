@@ -9,10 +9,6 @@ use base64::Engine as _;
 use refgen_e2e::stub::StubServer;
 use refgen_e2e::*;
 
-fn body_for(key: &str) -> Vec<u8> {
-    format!("gcs object {key:?}").into_bytes()
-}
-
 fn bucket_with(keys: &[String]) -> String {
     let endpoint = gcs_endpoint();
     let bucket = unique_bucket("gcs");
@@ -29,12 +25,11 @@ fn key_file_env(refgen: Refgen) -> Refgen {
         .env("GOOGLE_APPLICATION_CREDENTIALS", gcs_dummy_key())
 }
 
-/// More than one page (the JSON API returns at most 1,000 objects a page), in key
-/// order; globs and presets work as on S3.
+/// Globs and presets work as on S3, in key order (paging: behavior/listing.rs).
 #[test]
-fn listing_spans_pages_and_filters_apply() {
+fn globs_and_presets_apply() {
     require!(Gcs);
-    let mut keys: Vec<String> = (0..1234).map(|i| format!("frames/{i:05}.png")).collect();
+    let mut keys: Vec<String> = (0..12).map(|i| format!("frames/{i:05}.png")).collect();
     keys.extend(["frames/notes.txt", "other/x.png", "frames/clip.MP4"].map(String::from));
     let bucket = bucket_with(&keys);
     let run = key_file_env(Refgen::new([
@@ -46,9 +41,9 @@ fn listing_spans_pages_and_filters_apply() {
     .run()
     .assert_ok();
     let names: Vec<String> = parse_references(&run.stdout).into_iter().map(|l| l.name).collect();
-    let want: Vec<String> = (0..1234).map(|i| format!("frames/{i:05}.png")).collect();
+    let want: Vec<String> = (0..12).map(|i| format!("frames/{i:05}.png")).collect();
     assert_eq!(names, want);
-    assert!(run.stderr.contains("listed 1236 objects"), "{}", run.stderr);
+    assert!(run.stderr.contains("listed 14 objects"), "{}", run.stderr);
     let run = key_file_env(Refgen::new([
         "generate",
         &format!("gs://{bucket}/"),

@@ -79,6 +79,19 @@ async fn buckets(env: &S3Env) -> (String, String, Vec<String>) {
     (source, dest, stored)
 }
 
+/// The S3 server's settings, a source bucket with the fixture's tricky keys and
+/// its report's bucket; none without the server or pyarrow (which writes the
+/// reports), each saying so.
+async fn s3_fixture() -> Option<(S3Env, String, String, Vec<String>)> {
+    if !refgen_e2e::backends::Backend::S3.available() {
+        return None;
+    }
+    python()?;
+    let env = s3_env();
+    let (source, dest, keys) = buckets(&env).await;
+    Some((env, source, dest, keys))
+}
+
 /// The rows S3 would report for `keys`: each current, plus an older version of the
 /// first key, a delete marker, and `cold/frozen.jpg` in GLACIER.
 fn rows(keys: &[String]) -> Vec<Value> {
@@ -110,12 +123,9 @@ fn generate(env: &S3Env, source: &str, inventory: &str, args: &[&str]) -> Refgen
 /// counted; no listing request reaches the source bucket.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_report_gives_what_a_listing_gives() {
-    require!(S3);
-    if python().is_none() {
+    let Some((env, source, dest, keys)) = s3_fixture().await else {
         return;
-    }
-    let env = s3_env();
-    let (source, dest, keys) = buckets(&env).await;
+    };
     let listed = Refgen::new([
         "generate".to_owned(),
         format!("s3://{source}/"),
@@ -194,12 +204,9 @@ async fn a_report_gives_what_a_listing_gives() {
 /// report without its checksum are refused with one line.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_folder_form_and_refusals() {
-    require!(S3);
-    if python().is_none() {
+    let Some((env, source, dest, keys)) = s3_fixture().await else {
         return;
-    }
-    let env = s3_env();
-    let (source, dest, keys) = buckets(&env).await;
+    };
     let prefix = format!("{source}/daily/");
     let base = json!({"format": "CSV", "source_bucket": source, "destination_bucket": dest, "prefix": prefix});
     let with = |extra: Value| {
@@ -277,12 +284,9 @@ async fn the_folder_form_and_refusals() {
 /// by key hash otherwise; either way disjoint, together the whole output.
 #[tokio::test(flavor = "multi_thread")]
 async fn shards_of_a_report() {
-    require!(S3);
-    if python().is_none() {
+    let Some((env, source, dest, keys)) = s3_fixture().await else {
         return;
-    }
-    let env = s3_env();
-    let (source, dest, keys) = buckets(&env).await;
+    };
     for (files, label) in [(4, "by-file"), (1, "by-hash")] {
         let prefix = format!("{source}/{label}/");
         report(
@@ -316,12 +320,9 @@ async fn shards_of_a_report() {
 /// without a matching length), stalls. The output equals the run without faults.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_report_survives_every_fault() {
-    require!(S3);
-    if python().is_none() {
+    let Some((env, source, dest, keys)) = s3_fixture().await else {
         return;
-    }
-    let env = s3_env();
-    let (source, dest, keys) = buckets(&env).await;
+    };
     let prefix = format!("{source}/faults/");
     report(
         &env,
@@ -372,23 +373,9 @@ fn azure_put(container: &str, objects: &[(String, Vec<u8>)]) {
         Vec::new(),
     );
     assert!(status == 201 || status == 409, "create container {container}: {status}");
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     for (key, body) in objects {
-        let url = format!(
-            "{endpoint}/{container}/{}?{sas}",
-            refgen_azure::signer::encode_blob_path(key)
-        );
-        let request = ureq::http::Request::builder()
-            .method("PUT")
-            .uri(&url)
-            .header("x-ms-blob-type", "BlockBlob")
-            .body(body.clone())
-            .expect("request");
-        assert_eq!(
-            agent.run(request).expect("upload").status().as_u16(),
-            201,
-            "upload {key}"
-        );
+        let url = azure_blob_url(&endpoint, container, key, &sas);
+        assert_eq!(azure_put_blob(&url, body.clone()).0, 201, "upload {key}");
     }
 }
 
@@ -431,20 +418,22 @@ async fn an_azure_report_gives_the_containers_blobs() {
                                           "destination_container": dest, "files": 2, "rows": rows}),
         );
         azure_put(&dest, &files);
-        let run = Refgen::new([
-            "generate".to_owned(),
-            format!("az://{account}/{source}/"),
-            "--inventory".into(),
-            format!("az://{account}/{dest}/{prefix}Rule_1-manifest.json"),
-            "--name".into(),
-            "key".into(),
-            "--endpoint-url".into(),
-            endpoint.clone(),
-            "--json".into(),
-            "--dry-run".into(),
-        ])
-        .env("AZURE_STORAGE_KEY", &key)
-        .run();
+        // The report's run, with these options after the common ones.
+        let inventory_run = |more: &[&str]| {
+            let mut args = vec![
+                "generate".to_owned(),
+                format!("az://{account}/{source}/"),
+                "--inventory".into(),
+                format!("az://{account}/{dest}/{prefix}Rule_1-manifest.json"),
+                "--name".into(),
+                "key".into(),
+                "--endpoint-url".into(),
+                endpoint.clone(),
+            ];
+            args.extend(more.iter().map(|a| a.to_string()));
+            Refgen::new(args).env("AZURE_STORAGE_KEY", &key).run()
+        };
+        let run = inventory_run(&["--json", "--dry-run"]);
         if status != "Succeeded" {
             assert_eq!(run.code, Some(1), "{}", run.stderr);
             assert!(run.stderr.contains("not Succeeded"), "{}", run.stderr);
@@ -456,21 +445,7 @@ async fn an_azure_report_gives_the_containers_blobs() {
         assert_eq!(summary["skipped"]["archived"], 1, "{format}: {summary}");
         let out = tempfile::tempdir().expect("tempdir");
         let refs = out.path().join("refs.jsonl");
-        Refgen::new([
-            "generate".to_owned(),
-            format!("az://{account}/{source}/"),
-            "--inventory".into(),
-            format!("az://{account}/{dest}/{prefix}Rule_1-manifest.json"),
-            "--name".into(),
-            "key".into(),
-            "--endpoint-url".into(),
-            endpoint.clone(),
-            "-o".into(),
-            refs.display().to_string(),
-        ])
-        .env("AZURE_STORAGE_KEY", &key)
-        .run()
-        .assert_ok();
+        inventory_run(&["-o", &refs.display().to_string()]).assert_ok();
         let lines = parse_references(&std::fs::read(&refs).expect("refs"));
         let names: BTreeSet<String> = lines.iter().map(|l| l.name.clone()).collect();
         let want: BTreeSet<String> = ["a.jpg", "dir/b c.jpg", "unicodé/ç.png"].map(str::to_owned).into();
@@ -551,12 +526,9 @@ async fn a_gcs_report_from_its_manifest_or_a_glob() {
 /// command continues, and the parts equal an uninterrupted run's.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_inventory_run_resumes_by_row() {
-    require!(S3);
-    if python().is_none() {
+    let Some((env, source, dest, keys)) = s3_fixture().await else {
         return;
-    }
-    let env = s3_env();
-    let (source, dest, keys) = buckets(&env).await;
+    };
     let prefix = format!("{source}/resume/");
     let date = "2026-11-30T01-00Z";
     let spec = json!({"format": "CSV", "source_bucket": source, "destination_bucket": dest, "prefix": prefix,
@@ -635,12 +607,9 @@ async fn an_inventory_run_resumes_by_row() {
 /// than the source is refused before any request.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_broken_or_empty_report_is_named_and_leaves_nothing() {
-    require!(S3);
-    if python().is_none() {
+    let Some((env, source, dest, keys)) = s3_fixture().await else {
         return;
-    }
-    let env = s3_env();
-    let (source, dest, keys) = buckets(&env).await;
+    };
     let client = admin_client(&env);
     for format in ["CSV", "Parquet"] {
         let prefix = format!("{source}/broken-{}/", format.to_lowercase());

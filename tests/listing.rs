@@ -10,10 +10,7 @@ use refgen_e2e::*;
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_server_listing_out_of_byte_order_falls_back_to_sequential() {
     require!(S3);
-    let env = s3_env();
-    let client = admin_client(&env);
-    let bucket = unique_bucket("order");
-    create_bucket(&client, &bucket).await;
+    let (env, client, bucket) = new_s3_bucket("order").await;
     let mut keys: Vec<String> = (0..2500).map(|i| format!("f/{i:05}")).collect();
     for folder in ["a", "00150d", "01200d", "02000d"] {
         keys.extend((0..3).map(|j| format!("f/{folder}/k{j}")));
@@ -111,10 +108,7 @@ async fn s3_server_listing_out_of_byte_order_falls_back_to_sequential() {
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_server_walks_folders_as_the_chunk_boundary_check_assumes() {
     require!(S3);
-    let env = s3_env();
-    let client = admin_client(&env);
-    let bucket = unique_bucket("walk");
-    create_bucket(&client, &bucket).await;
+    let (_, client, bucket) = new_s3_bucket("walk").await;
     let keys: Vec<String> = (0..10)
         .map(|i| format!("f/k{i}"))
         .chain((0..5).map(|j| format!("f/k5/x{j:02}")))

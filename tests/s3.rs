@@ -2,64 +2,10 @@
 //! checks SigV4 signatures and expiry). Start it with scripts/test.sh.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 
+use refgen_e2e::backends::Backend;
+use refgen_e2e::faults::{Fault, FaultProxy, Plan};
 use refgen_e2e::*;
-
-fn body_for(key: &str) -> Vec<u8> {
-    format!("object body for {key:?}").into_bytes()
-}
-
-/// More than one page (S3 pages hold at most 1,000 keys), in key order, to stdout;
-/// and a reader that stops early (`| head`) ends the run quietly.
-#[tokio::test(flavor = "multi_thread")]
-async fn listing_spans_pages_in_key_order_and_stdout_can_be_cut() {
-    require!(S3);
-    let env = s3_env();
-    let client = admin_client(&env);
-    let bucket = unique_bucket("pages");
-    create_bucket(&client, &bucket).await;
-    let mut objects: Vec<(String, Vec<u8>)> = (0..2345)
-        .map(|i| (format!("img/{i:05}.jpg"), body_for(&i.to_string())))
-        .collect();
-    objects.push(("other/skip.jpg".into(), b"x".to_vec()));
-    let accepted = put_objects(&client, &bucket, objects).await;
-    assert_eq!(accepted.len(), 2346);
-
-    let run = Refgen::new(["generate", &format!("s3://{bucket}/img/"), "--name", "key"])
-        .s3_admin(&env)
-        .run()
-        .assert_ok();
-    let lines = parse_references(&run.stdout);
-    let names: Vec<String> = lines.iter().map(|l| l.name.clone()).collect();
-    let want: Vec<String> = (0..2345).map(|i| format!("img/{i:05}.jpg")).collect();
-    assert_eq!(names, want, "all keys under the prefix, in key order, across pages");
-    assert!(run.stderr.contains("listed 2345 objects"), "{}", run.stderr);
-    for i in [0, 999, 1000, 2344] {
-        let (status, body) = http_get(&lines[i].url);
-        assert_eq!((status, body), (200, body_for(&i.to_string())));
-    }
-
-    // A reader that takes one line and closes the pipe.
-    let mut refgen = Refgen::new(["generate", &format!("s3://{bucket}/img/")]).s3_admin(&env);
-    let mut child = refgen
-        .command()
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("one line");
-    // Dropping the reader closes the pipe while refgen still has ~800 KB to write.
-    let output = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(first.starts_with("{\"name\":\"img__00000.jpg\""), "{first}");
-    assert!(output.status.success(), "a closed pipe is not a failure: {stderr}");
-    assert!(!stderr.contains("error") && !stderr.contains("panicked"), "{stderr}");
-}
 
 async fn filter_bucket(env: &S3Env) -> String {
     let client = admin_client(env);
@@ -342,20 +288,9 @@ async fn bad_input_gets_one_clear_line_and_no_output_file() {
     let mut failures = Vec::new();
     for (what, refgen, needle) in cases {
         let run = refgen.run();
-        // One error line; a request that is retried says so first (WARN lines).
-        let stderr = without_retry_lines(&run.stderr);
-        let stderr = stderr.trim_end();
         let code = if usage.contains(&what) { 2 } else { 1 };
-        let ok = !run.success
-            && run.code == Some(code)
-            && stderr.lines().count() == 1
-            && stderr.starts_with("error: ")
-            && stderr.contains(needle)
-            && !stderr.contains("panicked")
-            && run.stdout.is_empty();
-        if !ok {
-            failures.push(format!("{what}: code {:?}, stderr {stderr:?}", run.code));
-        }
+        let wrong_code = (run.code != Some(code)).then(|| format!("{what}: exit {:?}, not {code}", run.code));
+        failures.extend(not_one_error_line(what, &run, needle).or(wrong_code));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(std::fs::read_to_string(&out).expect("read"), "previous contents\n");
@@ -489,10 +424,7 @@ async fn warns_when_temporary_credentials_end_before_the_urls() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unreadable_objects_are_skipped_and_counted() {
     require!(S3);
-    let env = s3_env();
-    let client = admin_client(&env);
-    let bucket = unique_bucket("classes");
-    create_bucket(&client, &bucket).await;
+    let (env, client, bucket) = new_s3_bucket("classes").await;
     use aws_sdk_s3::types::StorageClass;
     for (key, class) in [
         ("glacier.jpg", StorageClass::Glacier),
@@ -568,5 +500,42 @@ async fn unreadable_objects_are_skipped_and_counted() {
         ),
         (Some(5), Some(2)),
         "{summary}"
+    );
+}
+
+/// S3 attempts follow the AWS CLI's settings when refgen is not told: the
+/// environment's `AWS_MAX_ATTEMPTS`, else the profile's `max_attempts`, else 10;
+/// `--max-attempts` beats them all.
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_attempts_follow_aws_max_attempts_and_the_profile() {
+    require!(S3);
+    let bucket = Backend::S3.bucket_with(&["a.jpg".to_owned()]).await;
+    let source = Backend::S3.source(&bucket, "");
+    let attempts = |args: &[&str], env: &[(&str, &str)], profile: Option<&str>| {
+        let mut plan = Plan::every_fault(Backend::S3.service(), 1.0, 1);
+        plan.faults = vec![Fault::Busy];
+        let proxy = FaultProxy::start(&Backend::S3.upstream(), plan);
+        let mut refgen = Backend::S3.generate(&source, Some(&proxy.url), args);
+        for (k, v) in env {
+            refgen = refgen.env(k, v);
+        }
+        if let Some(profile) = profile {
+            let aws = refgen.home().join(".aws");
+            std::fs::create_dir_all(&aws).expect("mkdir");
+            std::fs::write(aws.join("config"), profile).expect("config");
+        }
+        let run = refgen.run();
+        assert_eq!(run.code, Some(1), "{}", run.stderr);
+        proxy.counts.total()
+    };
+    assert_eq!(attempts(&[], &[("AWS_MAX_ATTEMPTS", "2")], None), 2);
+    assert_eq!(attempts(&[], &[], Some("[default]\nmax_attempts = 4\n")), 4);
+    assert_eq!(
+        attempts(&["--max-attempts", "3"], &[("AWS_MAX_ATTEMPTS", "2")], None),
+        3
+    );
+    assert_eq!(
+        attempts(&[], &[("AWS_RETRY_MODE", "adaptive"), ("AWS_MAX_ATTEMPTS", "2")], None),
+        2
     );
 }

@@ -9,10 +9,6 @@ use refgen_e2e::roboflow::{FakeRoboflow, Fault};
 use refgen_e2e::stub::StubServer;
 use refgen_e2e::*;
 
-fn body_for(key: &str) -> Vec<u8> {
-    format!("image bytes of {key}").into_bytes()
-}
-
 /// A bucket with `n` images under `imgs/` and one text file.
 async fn bucket_with_images(env: &S3Env, n: usize) -> (String, Vec<String>) {
     let client = admin_client(env);
@@ -793,12 +789,8 @@ async fn output_quiet_and_dry_run_job_settings() {
     ])
     .s3_admin(&env)
     .run()
-    .assert_ok();
-    assert!(
-        run.stderr.contains("dry run without a Roboflow API key"),
-        "the dry run warns: {}",
-        run.stderr
-    );
+    .assert_ok()
+    .assert_stderr_has("dry run without a Roboflow API key");
     let planned: Vec<serde_json::Value> = run
         .stdout
         .split(|b| *b == b'\n')

@@ -126,9 +126,7 @@ async fn an_interrupted_submit_removes_its_temporary_folder() {
         "interrupted",
         "--dry-run",
     ])
-    .s3_credentials(&env.access_key, &env.secret_key)
-    .env("AWS_ENDPOINT_URL", &proxy.url)
-    .env("AWS_REGION", "us-east-1")
+    .s3_admin_via(&env, &proxy.url)
     .env("TMPDIR", tmp.path());
     let output = signal_while_listing(refgen, &proxy, || !entries(tmp.path()).is_empty(), "TERM");
     assert_eq!(

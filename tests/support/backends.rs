@@ -8,6 +8,36 @@ use std::time::{Duration, SystemTime};
 use crate::faults::Service;
 use crate::*;
 
+/// One test per backend for each scenario named (an `async fn(Backend)`), in a
+/// module of the scenario's name (`listing_survives_every_fault::gcs`), so the
+/// servers run in parallel and a failure names its server. A scenario returns at
+/// once on a backend that is not running or lacks what it needs.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($scenario:ident),+ $(,)?) => {
+        $(
+            mod $scenario {
+                use $crate::backends::Backend;
+
+                #[tokio::test(flavor = "multi_thread")]
+                async fn s3() {
+                    super::$scenario(Backend::S3).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread")]
+                async fn gcs() {
+                    super::$scenario(Backend::Gcs).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread")]
+                async fn azure() {
+                    super::$scenario(Backend::Azure).await;
+                }
+            }
+        )+
+    };
+}
+
 /// Every local storage server, for a scenario to run on each.
 pub const ALL: [Backend; 3] = [Backend::S3, Backend::Gcs, Backend::Azure];
 
@@ -103,24 +133,9 @@ impl Backend {
                     Vec::new(),
                 );
                 assert_eq!(status, 201, "create container");
-                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-                let mut accepted = Vec::new();
-                for k in keys {
-                    let url = format!(
-                        "{endpoint}/{bucket}/{}?{sas}",
-                        refgen_azure::signer::encode_blob_path(k)
-                    );
-                    let request = ureq::http::Request::builder()
-                        .method("PUT")
-                        .uri(&url)
-                        .header("x-ms-blob-type", "BlockBlob")
-                        .body(k.as_bytes().to_vec())
-                        .expect("request");
-                    if agent.run(request).expect("upload").status().as_u16() == 201 {
-                        accepted.push(k.clone());
-                    }
-                }
-                accepted
+                let put =
+                    |k: &&String| azure_put_blob(&azure_blob_url(&endpoint, &bucket, k, &sas), k.as_bytes().to_vec());
+                keys.iter().filter(|k| put(k).0 == 201).cloned().collect()
             }
         };
         (bucket, accepted)
@@ -136,15 +151,7 @@ impl Backend {
             }
             Backend::Gcs => gcs_put(&gcs_endpoint(), bucket, key, body),
             Backend::Azure => {
-                let url = azure_admin_url(bucket, key);
-                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-                let request = ureq::http::Request::builder()
-                    .method("PUT")
-                    .uri(&url)
-                    .header("x-ms-blob-type", "BlockBlob")
-                    .body(body)
-                    .expect("request");
-                assert_eq!(agent.run(request).expect("upload").status().as_u16(), 201, "put {key}");
+                assert_eq!(azure_put_blob(&azure_admin_url(bucket, key), body).0, 201, "put {key}");
             }
         }
     }
@@ -176,6 +183,44 @@ impl Backend {
                 let (status, _) = http_send("DELETE", &url, Vec::new());
                 assert_eq!(status, 202, "delete {key}");
             }
+        }
+    }
+
+    /// Whether the server has a storage tier a plain GET cannot read (S3's
+    /// GLACIER, Azure's Archive; GCS's Archive class is read at once).
+    pub fn archive_tier(self) -> bool {
+        self != Backend::Gcs
+    }
+
+    /// Puts `key` into `bucket` in the archive tier ([`Backend::archive_tier`]).
+    pub async fn put_archived(self, bucket: &str, key: &str) {
+        match self {
+            Backend::S3 => {
+                admin_client(&s3_env())
+                    .put_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .storage_class(aws_sdk_s3::types::StorageClass::Glacier)
+                    .body(aws_sdk_s3::primitives::ByteStream::from(key.as_bytes().to_vec()))
+                    .send()
+                    .await
+                    .expect("put in GLACIER");
+            }
+            Backend::Azure => {
+                let url = azure_admin_url(bucket, key);
+                assert_eq!(azure_put_blob(&url, key.as_bytes().to_vec()).0, 201, "put {key}");
+                let tier_url = url.replacen('?', "?comp=tier&", 1);
+                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                let request = ureq::http::Request::builder()
+                    .method("PUT")
+                    .uri(&tier_url)
+                    .header("x-ms-access-tier", "Archive")
+                    .body(Vec::new())
+                    .expect("request");
+                let status = agent.run(request).expect("set tier").status().as_u16();
+                assert!(status == 200 || status == 202, "set tier Archive: {status}");
+            }
+            Backend::Gcs => panic!("fake-gcs-server has no tier a GET cannot read"),
         }
     }
 
@@ -222,12 +267,7 @@ impl Backend {
 
 /// A blob's URL on Azurite with the admin SAS.
 fn azure_admin_url(bucket: &str, key: &str) -> String {
-    format!(
-        "{}/{bucket}/{}?{}",
-        azure_env().0,
-        refgen_azure::signer::encode_blob_path(key),
-        azure_admin_sas()
-    )
+    azure_blob_url(&azure_env().0, bucket, key, &azure_admin_sas())
 }
 
 /// An account SAS with every permission on Azurite, for fixtures.

@@ -207,6 +207,14 @@ impl Refgen {
             .env("AWS_ENDPOINT_URL", &env.endpoint)
     }
 
+    /// The server's admin credentials, reached at `endpoint` (a proxy or a TLS
+    /// front in front of it), in us-east-1.
+    pub fn s3_admin_via(self, env: &S3Env, endpoint: &str) -> Self {
+        self.s3_credentials(&env.access_key, &env.secret_key)
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_REGION", "us-east-1")
+    }
+
     /// These credentials through `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
     pub fn s3_credentials(self, access_key: &str, secret_key: &str) -> Self {
         self.env("AWS_ACCESS_KEY_ID", access_key)
@@ -320,6 +328,12 @@ impl Run {
         assert!(self.success, "refgen failed ({:?}): {}", self.code, self.stderr);
         self
     }
+
+    /// Panics with the stderr when it does not hold `needle`.
+    pub fn assert_stderr_has(self, needle: &str) -> Self {
+        assert!(self.stderr.contains(needle), "no {needle:?} in: {}", self.stderr);
+        self
+    }
 }
 
 /// Parses a references file strictly: every line one JSON object with exactly
@@ -361,6 +375,26 @@ pub fn http_send(method: &str, url: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
     let mut response = agent.run(request).unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let status = response.status().as_u16();
     (status, response.body_mut().read_to_vec().expect("read body"))
+}
+
+/// The URL of blob `key` in `container` at an Azure `endpoint`, with `sas`.
+pub fn azure_blob_url(endpoint: &str, container: &str, key: &str, sas: &str) -> String {
+    let path = refgen_azure::signer::encode_blob_path(key);
+    format!("{endpoint}/{container}/{path}?{sas}")
+}
+
+/// Puts a block blob at `url` (which carries its SAS): the answer's status and text.
+pub fn azure_put_blob(url: &str, body: Vec<u8>) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let request = ureq::http::Request::builder()
+        .method("PUT")
+        .uri(url)
+        .header("x-ms-blob-type", "BlockBlob")
+        .body(body)
+        .expect("request");
+    let mut response = agent.run(request).unwrap_or_else(|e| panic!("PUT {url}: {e}"));
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_string().unwrap_or_default())
 }
 
 /// An SDK client on the local server as admin, for fixtures.
@@ -461,4 +495,35 @@ pub fn tamper_signature(url: &str) -> String {
         }
     }
     panic!("no signature in {url}");
+}
+
+/// The bytes a test stores under `key`: its own, so a fetched URL proves which
+/// object it reached.
+pub fn body_for(key: &str) -> Vec<u8> {
+    format!("object body for {key:?}").into_bytes()
+}
+
+/// The local S3 server's settings, an admin client, and a new bucket named
+/// after `label`.
+pub async fn new_s3_bucket(label: &str) -> (S3Env, aws_sdk_s3::Client, String) {
+    let env = s3_env();
+    let client = admin_client(&env);
+    let bucket = unique_bucket(label);
+    create_bucket(&client, &bucket).await;
+    (env, client, bucket)
+}
+
+/// What is wrong with a failed run that must end in one line: `error: …` holding
+/// `needle` (the retry lines before it aside), nothing on stdout, no panic; none
+/// when it did so.
+pub fn not_one_error_line(what: &str, run: &Run, needle: &str) -> Option<String> {
+    let stderr = without_retry_lines(&run.stderr);
+    let stderr = stderr.trim_end();
+    let ok = !run.success
+        && stderr.lines().count() == 1
+        && stderr.starts_with("error: ")
+        && stderr.contains(needle)
+        && !stderr.contains("panicked")
+        && run.stdout.is_empty();
+    (!ok).then(|| format!("{what}: code {:?}, stderr {stderr:?}", run.code))
 }

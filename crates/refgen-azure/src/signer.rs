@@ -91,6 +91,41 @@ pub struct SasFields<'a> {
     pub content_type: Option<&'a str>,
 }
 
+impl<'a> SasFields<'a> {
+    /// The query parameters every SAS starts with: `st`, `se`, `sp`, `spr`, `sv`.
+    fn query_head(&self) -> [(&'static str, Option<&'a str>); 5] {
+        [
+            ("st", self.start),
+            ("se", Some(self.expiry)),
+            ("sp", Some(self.permissions)),
+            ("spr", self.protocol),
+            ("sv", Some(SERVICE_VERSION)),
+        ]
+    }
+
+    /// The signed IP (refgen signs none), protocol and service version, in the
+    /// middle of every string to sign.
+    fn ip_protocol_version(&self) -> [&'a str; 3] {
+        ["", self.protocol.unwrap_or(""), SERVICE_VERSION]
+    }
+
+    /// A service or user-delegation string to sign: `head`, the signed IP,
+    /// protocol and version, `after_version`, and the response-header overrides.
+    fn string_to_sign(&self, head: &[&str], after_version: &[&str]) -> String {
+        let middle = self.ip_protocol_version();
+        [head, &middle, after_version, &self.response_headers()]
+            .concat()
+            .join("\n")
+    }
+
+    /// The response-header overrides a service or user-delegation string to sign
+    /// ends with: `rscc`, `rscd`, `rsce`, `rscl`, `rsct` (refgen sets two).
+    fn response_headers(&self) -> [&'a str; 5] {
+        let (rscd, rsct) = (self.content_disposition.unwrap_or(""), self.content_type.unwrap_or(""));
+        ["", rscd, "", "", rsct]
+    }
+}
+
 /// A SAS: the string that was signed and the query to append (without `?`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sas {
@@ -137,37 +172,32 @@ pub enum Resource<'a> {
 /// A service SAS signed with the account key.
 pub fn service_sas(key: &AccountKey, account: &str, container: &str, resource: Resource<'_>, f: &SasFields<'_>) -> Sas {
     let (canonical, sr) = canonical_resource(account, container, resource);
-    let string_to_sign = [
+    let head = [
         f.permissions,
         f.start.unwrap_or(""),
         f.expiry,
         &canonical,
         "", // signed identifier
-        "", // signed IP
-        f.protocol.unwrap_or(""),
-        SERVICE_VERSION,
-        sr,
+    ];
+    let after_version = [
+        sr, // signed resource
         "", // snapshot time
         "", // encryption scope
-        "", // rscc
-        f.content_disposition.unwrap_or(""),
-        "", // rsce
-        "", // rscl
-        f.content_type.unwrap_or(""),
-    ]
-    .join("\n");
+    ];
+    let string_to_sign = f.string_to_sign(&head, &after_version);
     let sig = key.sign(&string_to_sign);
-    let query = query(&[
-        ("st", f.start),
-        ("se", Some(f.expiry)),
-        ("sp", Some(f.permissions)),
-        ("spr", f.protocol),
-        ("sv", Some(SERVICE_VERSION)),
-        ("sr", Some(sr)),
-        ("rscd", f.content_disposition),
-        ("rsct", f.content_type),
-        ("sig", Some(&sig)),
-    ]);
+    let query = query(
+        &[
+            &f.query_head()[..],
+            &[
+                ("sr", Some(sr)),
+                ("rscd", f.content_disposition),
+                ("rsct", f.content_type),
+                ("sig", Some(&sig)),
+            ],
+        ]
+        .concat(),
+    );
     Sas { string_to_sign, query }
 }
 
@@ -181,7 +211,7 @@ pub fn user_delegation_sas(
 ) -> Sas {
     let (canonical, sr) = canonical_resource(account, container, resource);
     let skdutid = key.signed_delegated_user_tid.as_deref();
-    let string_to_sign = [
+    let head = [
         f.permissions,
         f.start.unwrap_or(""),
         f.expiry,
@@ -197,70 +227,58 @@ pub fn user_delegation_sas(
         "", // correlation id
         skdutid.unwrap_or(""),
         "", // delegated user object id
-        "", // signed IP
-        f.protocol.unwrap_or(""),
-        SERVICE_VERSION,
-        sr,
+    ];
+    let after_version = [
+        sr, // signed resource
         "", // snapshot time
         "", // encryption scope
         "", // signed request headers
         "", // signed request query
-        "", // rscc
-        f.content_disposition.unwrap_or(""),
-        "", // rsce
-        "", // rscl
-        f.content_type.unwrap_or(""),
-    ]
-    .join("\n");
+    ];
+    let string_to_sign = f.string_to_sign(&head, &after_version);
     let sig = key.key.sign(&string_to_sign);
-    let query = query(&[
-        ("st", f.start),
-        ("se", Some(f.expiry)),
-        ("sp", Some(f.permissions)),
-        ("spr", f.protocol),
-        ("sv", Some(SERVICE_VERSION)),
-        ("sr", Some(sr)),
-        ("skoid", Some(&key.signed_oid)),
-        ("sktid", Some(&key.signed_tid)),
-        ("skt", Some(&key.signed_start)),
-        ("ske", Some(&key.signed_expiry)),
-        ("sks", Some(&key.signed_service)),
-        ("skv", Some(&key.signed_version)),
-        ("skdutid", skdutid),
-        ("rscd", f.content_disposition),
-        ("rsct", f.content_type),
-        ("sig", Some(&sig)),
-    ]);
+    let query = query(
+        &[
+            &f.query_head()[..],
+            &[
+                ("sr", Some(sr)),
+                ("skoid", Some(&key.signed_oid)),
+                ("sktid", Some(&key.signed_tid)),
+                ("skt", Some(&key.signed_start)),
+                ("ske", Some(&key.signed_expiry)),
+                ("sks", Some(&key.signed_service)),
+                ("skv", Some(&key.signed_version)),
+                ("skdutid", skdutid),
+                ("rscd", f.content_disposition),
+                ("rsct", f.content_type),
+                ("sig", Some(&sig)),
+            ],
+        ]
+        .concat(),
+    );
     Sas { string_to_sign, query }
 }
 
 /// An account SAS for the blob service (`ss=b`).
 pub fn account_sas(key: &AccountKey, account: &str, resource_types: &str, f: &SasFields<'_>) -> Sas {
-    let string_to_sign = [
+    let head = [
         account,
         f.permissions,
         "b",
         resource_types,
         f.start.unwrap_or(""),
         f.expiry,
-        "", // signed IP
-        f.protocol.unwrap_or(""),
-        SERVICE_VERSION,
-        "", // encryption scope
-        "",
-    ]
-    .join("\n");
+    ];
+    let tail = ["" /* encryption scope */, ""];
+    let string_to_sign = [&head[..], &f.ip_protocol_version(), &tail].concat().join("\n");
     let sig = key.sign(&string_to_sign);
-    let query = query(&[
-        ("st", f.start),
-        ("se", Some(f.expiry)),
-        ("sp", Some(f.permissions)),
-        ("spr", f.protocol),
-        ("sv", Some(SERVICE_VERSION)),
-        ("ss", Some("b")),
-        ("srt", Some(resource_types)),
-        ("sig", Some(&sig)),
-    ]);
+    let query = query(
+        &[
+            &f.query_head()[..],
+            &[("ss", Some("b")), ("srt", Some(resource_types)), ("sig", Some(&sig))],
+        ]
+        .concat(),
+    );
     Sas { string_to_sign, query }
 }
 
@@ -275,12 +293,12 @@ fn canonical_resource(account: &str, container: &str, resource: Resource<'_>) ->
 pub fn encode_blob_path(name: &str) -> String {
     encoding::path(name).to_string()
 }
+
 /// When a SAS starts and stops being valid, read from its query (`st`, `se`;
 /// no `st` means valid from the start); `None` for a query without `se`.
 pub fn validity(query: &[(String, String)]) -> Option<(std::time::SystemTime, std::time::SystemTime)> {
-    // The last of a repeated parameter counts, as the query is read in order.
-    let get = |name: &str| query.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v);
-    let end = refgen_core::expiry::parse_rfc3339(get("se")?)?;
-    let start = get("st").and_then(|t| refgen_core::expiry::parse_rfc3339(t));
+    use refgen_core::expiry::{parse_rfc3339, query_value};
+    let end = parse_rfc3339(query_value(query, "se")?)?;
+    let start = query_value(query, "st").and_then(parse_rfc3339);
     Some((start.unwrap_or(std::time::UNIX_EPOCH), end))
 }

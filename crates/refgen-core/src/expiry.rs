@@ -129,6 +129,20 @@ pub fn parse_compact_time(text: &str) -> Option<SystemTime> {
     Some(SystemTime::from(t))
 }
 
+/// The value of `name` in a URL's query pairs (without regard to case), the last
+/// when it repeats, as a reader of the query in order keeps it.
+pub fn query_value<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    let found = query.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(name));
+    found.map(|(_, v)| v.as_str())
+}
+
+/// When a URL signed at `date` (compact, [`parse_compact_time`]) for `seconds`
+/// starts and stops being valid: SigV4's and GCS V4's `…-Date` and `…-Expires`.
+pub fn dated_validity(date: &str, seconds: &str) -> Option<(SystemTime, SystemTime)> {
+    let start = parse_compact_time(date)?;
+    Some((start, start + Duration::from_secs(seconds.parse().ok()?)))
+}
+
 /// An RFC 3339 time, `2026-12-02T04:15:00Z`, or as an Azure SAS also allows it,
 /// without the seconds or the time.
 pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {

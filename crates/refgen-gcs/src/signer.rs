@@ -360,18 +360,13 @@ fn pem_body(pem: &str, label: &str) -> Option<Vec<u8>> {
     let body: String = pem[start..stop].chars().filter(|c| !c.is_whitespace()).collect();
     base64::engine::general_purpose::STANDARD.decode(body).ok()
 }
+
 /// When a V4 URL this signer made starts and stops being valid, read from its
 /// query (`X-Goog-Date` + `X-Goog-Expires`); `None` for any other query.
 pub fn validity(query: &[(String, String)]) -> Option<(std::time::SystemTime, std::time::SystemTime)> {
-    // The last of a repeated parameter counts, as the query is read in order.
-    let get = |name: &str| {
-        query
-            .iter()
-            .rev()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    };
-    let start = refgen_core::expiry::parse_compact_time(get("X-Goog-Date")?)?;
-    let secs: u64 = get("X-Goog-Expires")?.parse().ok()?;
-    Some((start, start + std::time::Duration::from_secs(secs)))
+    use refgen_core::expiry::{dated_validity, query_value};
+    dated_validity(
+        query_value(query, "X-Goog-Date")?,
+        query_value(query, "X-Goog-Expires")?,
+    )
 }

@@ -198,22 +198,15 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
         out.push(HEX[usize::from(b & 0xf)] as char);
     }
 }
+
 /// When a URL this signer made (or a V2 presigned URL) starts and stops being
 /// valid, read from its query: `X-Amz-Date` + `X-Amz-Expires`, or V2's
 /// `Expires` (epoch seconds). `None` when the query is not one of these.
 pub fn validity(query: &[(String, String)]) -> Option<(std::time::SystemTime, std::time::SystemTime)> {
-    // The last of a repeated parameter counts, as the query is read in order.
-    let get = |name: &str| {
-        query
-            .iter()
-            .rev()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    };
-    if let (Some(date), Some(secs)) = (get("X-Amz-Date"), get("X-Amz-Expires")) {
-        let start = refgen_core::expiry::parse_compact_time(date)?;
-        return Some((start, start + Duration::from_secs(secs.parse().ok()?)));
+    use refgen_core::expiry::{dated_validity, query_value};
+    if let (Some(date), Some(secs)) = (query_value(query, "X-Amz-Date"), query_value(query, "X-Amz-Expires")) {
+        return dated_validity(date, secs);
     }
-    let end = std::time::UNIX_EPOCH + Duration::from_secs(get("Expires")?.parse().ok()?);
+    let end = std::time::UNIX_EPOCH + Duration::from_secs(query_value(query, "Expires")?.parse().ok()?);
     Some((std::time::UNIX_EPOCH, end))
 }

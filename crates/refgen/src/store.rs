@@ -15,6 +15,8 @@ use refgen_core::source::{Provider, SourceUrl};
 use refgen_core::{Downloader, ListClient, Secret, Signer, Uploader};
 use refgen_http::RetryConfig;
 
+pub use refgen_s3::Addressing;
+
 use crate::Error;
 
 /// Everything a provider needs to be opened: what the command line's store
@@ -36,7 +38,7 @@ pub struct StoreOptions {
     /// S3: the region.
     pub s3_region: Option<String>,
     /// S3: path or virtual-hosted addressing.
-    pub s3_addressing: Option<refgen_s3::Addressing>,
+    pub s3_addressing: Option<Addressing>,
     /// GCS: a credentials file of any type.
     pub gcs_credentials_file: Option<PathBuf>,
     /// GCS: an HMAC key (access id, secret).

@@ -317,11 +317,11 @@ pub enum AddressingArg {
     Path,
 }
 
-impl From<AddressingArg> for refgen::s3::Addressing {
+impl From<AddressingArg> for refgen::store::Addressing {
     fn from(a: AddressingArg) -> Self {
         match a {
-            AddressingArg::Virtual => refgen::s3::Addressing::Virtual,
-            AddressingArg::Path => refgen::s3::Addressing::Path,
+            AddressingArg::Virtual => refgen::store::Addressing::Virtual,
+            AddressingArg::Path => refgen::store::Addressing::Path,
         }
     }
 }

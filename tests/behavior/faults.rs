@@ -1,7 +1,7 @@
-//! Faults are tested like features: the fault proxy sits in front of each real
-//! server and breaks listing requests (500, 503 in the service's words, 429 with
-//! Retry-After, resets before and in the body, 200s cut short with and without a
-//! length, stalls). At 10 % and 30 %, with and without concurrency, every run must
+//! Faults are tested like features, on every backend: the fault proxy sits in
+//! front of each real server and breaks listing requests (500, 503 in the
+//! service's words, 429 with Retry-After, resets before and in the body, 200s cut
+//! short with and without a length, stalls). At 10 % and 30 %, with and without concurrency, every run must
 //! write exactly the references of the fault-free run; with every attempt failing,
 //! a run must end with one line and leave its target as it was.
 
@@ -51,6 +51,11 @@ fn through(backend: Backend, source: &str, plan: Plan, args: &[&str]) -> (Run, V
     (run, file_names, proxy)
 }
 
+on_every_backend!(
+    listing_survives_every_fault,
+    a_request_that_always_fails_ends_in_one_line
+);
+
 async fn listing_survives_every_fault(backend: Backend) {
     if !backend.available() {
         return;
@@ -63,14 +68,8 @@ async fn listing_survives_every_fault(backend: Backend) {
     for concurrency in ["16", "1"] {
         // The fault-free run at the same concurrency: SeaweedFS lists folder by
         // folder, which only a sequential listing keeps.
-        let clean = backend
-            .generate(
-                &source,
-                None,
-                &["--name", "key", "--concurrency", concurrency, "--page-size", "100"],
-            )
-            .run()
-            .assert_ok();
+        let args = ["--name", "key", "--concurrency", concurrency, "--page-size", "100"];
+        let clean = backend.generate(&source, None, &args).run().assert_ok();
         let expected = names(&clean);
         let mut sorted = expected.clone();
         sorted.sort();
@@ -157,79 +156,4 @@ async fn a_request_that_always_fails_ends_in_one_line(backend: Backend) {
         assert_eq!(std::fs::read_to_string(&out).expect("read"), "old\n", "{label}");
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1, "{label}");
     }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn s3_listing_survives_every_fault() {
-    require!(S3);
-    listing_survives_every_fault(Backend::S3).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn gcs_listing_survives_every_fault() {
-    require!(Gcs);
-    listing_survives_every_fault(Backend::Gcs).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn azure_listing_survives_every_fault() {
-    require!(Azure);
-    listing_survives_every_fault(Backend::Azure).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn s3_request_that_always_fails_ends_in_one_line() {
-    require!(S3);
-    a_request_that_always_fails_ends_in_one_line(Backend::S3).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn gcs_request_that_always_fails_ends_in_one_line() {
-    require!(Gcs);
-    a_request_that_always_fails_ends_in_one_line(Backend::Gcs).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn azure_request_that_always_fails_ends_in_one_line() {
-    require!(Azure);
-    a_request_that_always_fails_ends_in_one_line(Backend::Azure).await;
-}
-
-/// S3 attempts follow the AWS CLI's settings when refgen is not told: the
-/// environment's `AWS_MAX_ATTEMPTS`, else the profile's `max_attempts`, else 10;
-/// `--max-attempts` beats them all.
-#[tokio::test(flavor = "multi_thread")]
-async fn s3_attempts_follow_aws_max_attempts_and_the_profile() {
-    if !Backend::S3.available() {
-        return;
-    }
-    let bucket = Backend::S3.bucket_with(&["a.jpg".to_owned()]).await;
-    let source = Backend::S3.source(&bucket, "");
-    let attempts = |args: &[&str], env: &[(&str, &str)], profile: Option<&str>| {
-        let mut plan = Plan::every_fault(Backend::S3.service(), 1.0, 1);
-        plan.faults = vec![Fault::Busy];
-        let proxy = FaultProxy::start(&Backend::S3.upstream(), plan);
-        let mut refgen = Backend::S3.generate(&source, Some(&proxy.url), args);
-        for (k, v) in env {
-            refgen = refgen.env(k, v);
-        }
-        if let Some(profile) = profile {
-            let aws = refgen.home().join(".aws");
-            std::fs::create_dir_all(&aws).expect("mkdir");
-            std::fs::write(aws.join("config"), profile).expect("config");
-        }
-        let run = refgen.run();
-        assert_eq!(run.code, Some(1), "{}", run.stderr);
-        proxy.counts.total()
-    };
-    assert_eq!(attempts(&[], &[("AWS_MAX_ATTEMPTS", "2")], None), 2);
-    assert_eq!(attempts(&[], &[], Some("[default]\nmax_attempts = 4\n")), 4);
-    assert_eq!(
-        attempts(&["--max-attempts", "3"], &[("AWS_MAX_ATTEMPTS", "2")], None),
-        3
-    );
-    assert_eq!(
-        attempts(&[], &[("AWS_RETRY_MODE", "adaptive"), ("AWS_MAX_ATTEMPTS", "2")], None),
-        2
-    );
 }
