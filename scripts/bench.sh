@@ -203,10 +203,10 @@ if [ -n "$baseline" ]; then
     declare -A pairs=(["generate"]=$bucket ["generate, flat"]=$flat_bucket)
     for row in "generate" "generate, flat"; do
         b=${pairs[$row]}
-        for _ in $(seq "$runs"); do
+        for i in $(seq "$runs"); do
             runs_saved=$runs runs=1
-            measure "now $row $_" "$refgen" generate "s3://$b/" --endpoint-url "$endpoint" -q -o "$work/now.jsonl"
-            measure "before $row $_" "$baseline" generate "s3://$b/" --endpoint-url "$endpoint" -q -o "$work/before.jsonl"
+            measure "now $row $i" "$refgen" generate "s3://$b/" --endpoint-url "$endpoint" -q -o "$work/now.jsonl"
+            measure "before $row $i" "$baseline" generate "s3://$b/" --endpoint-url "$endpoint" -q -o "$work/before.jsonl"
             runs=$runs_saved
         done
         cmp -s <(cut -d, -f1 "$work/now.jsonl") <(cut -d, -f1 "$work/before.jsonl") ||
