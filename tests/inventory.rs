@@ -4,56 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 
 use refgen_e2e::faults::{Fault, FaultProxy, Plan, Service};
 use refgen_e2e::*;
 use serde_json::{Value, json};
-
-/// The Python with pyarrow that scripts/test.sh installs; a test without it says so.
-fn python() -> Option<String> {
-    let found = std::env::var("REFGEN_TEST_PYTHON").ok();
-    if found.is_none() {
-        eprintln!("skipped: REFGEN_TEST_PYTHON is not set (scripts/test.sh installs pyarrow and sets it)");
-    }
-    found
-}
-
-/// The files of the report `spec` describes, written by scripts/inventory-fixture.py:
-/// each object's key (relative to its bucket) and bytes.
-fn fixture_files(spec: &Value) -> Vec<(String, Vec<u8>)> {
-    let python = python().expect("checked");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let spec_path = dir.path().join("spec.json");
-    std::fs::write(&spec_path, spec.to_string()).expect("spec");
-    let out = dir.path().join("out");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/inventory-fixture.py");
-    let status = Command::new(python)
-        .arg(script)
-        .arg(&spec_path)
-        .arg(&out)
-        .status()
-        .expect("python runs");
-    assert!(status.success(), "the fixture script failed");
-    let mut objects = Vec::new();
-    let mut stack = vec![out.clone()];
-    while let Some(folder) = stack.pop() {
-        for entry in std::fs::read_dir(&folder).expect("ls") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let key = path
-                    .strip_prefix(&out)
-                    .expect("under out")
-                    .to_string_lossy()
-                    .into_owned();
-                objects.push((key, std::fs::read(&path).expect("read")));
-            }
-        }
-    }
-    objects
-}
 
 /// Writes a report from `spec` and uploads its files to `dest`.
 async fn report(env: &S3Env, dest: &str, spec: Value) {

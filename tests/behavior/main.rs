@@ -1,12 +1,13 @@
 //! The behaviour suite: each scenario written once and run against every local
 //! storage server (SeaweedFS, fake-gcs-server, Azurite) whose settings are
 //! there, gated by what the server can show (`Backend::checks_signatures`,
-//! `Backend::archive_tier`); a server that is not running is skipped with a
-//! message. A long scenario is one test per backend (`on_every_backend!`), so
-//! the servers work in parallel. Provider files (`s3.rs`, `gcs.rs`, `azure.rs`)
-//! keep only what is truly provider-specific.
+//! `Backend::archive_tier`, `Backend::inventory_formats`); a server that is not
+//! running is skipped with a message. A long scenario is one test per backend
+//! (`on_every_backend!`), so the servers work in parallel. Provider files
+//! (`s3.rs`, `gcs.rs`, `azure.rs`) keep only what is truly provider-specific.
 
 mod faults;
+mod inventory;
 mod listing;
 mod signing;
 mod skipped;

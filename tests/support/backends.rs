@@ -224,6 +224,63 @@ impl Backend {
         }
     }
 
+    /// The formats of the cloud's inventory report refgen reads, as
+    /// `scripts/inventory-fixture.py` names them for this cloud.
+    pub fn inventory_formats(self) -> &'static [&'static str] {
+        match self {
+            Backend::S3 => &["CSV", "Parquet", "ORC"],
+            Backend::Gcs | Backend::Azure => &["csv", "parquet"],
+        }
+    }
+
+    /// The fixture spec of an inventory report in `format`, written to `dest`,
+    /// that lists `keys` of `source` as current objects, and the URL to give
+    /// `--inventory` (its manifest).
+    pub fn inventory_spec(
+        self,
+        source: &str,
+        dest: &str,
+        format: &str,
+        keys: &[String],
+    ) -> (serde_json::Value, String) {
+        use serde_json::json;
+        let prefix = format!("{source}/{}/", format.to_lowercase());
+        match self {
+            Backend::S3 => {
+                let date = "2026-11-30T01-00Z";
+                let rows: Vec<_> = keys
+                    .iter()
+                    .map(|k| json!({"key": k, "size": k.len(), "version": "v1", "latest": true, "class": "STANDARD"}))
+                    .collect();
+                let spec = json!({"format": format, "source_bucket": source, "destination_bucket": dest,
+                                  "prefix": prefix, "date": date, "files": 2, "rows": rows});
+                (spec, format!("s3://{dest}/{prefix}{date}/manifest.json"))
+            }
+            Backend::Gcs => {
+                let rows: Vec<_> = keys
+                    .iter()
+                    .map(|k| json!({"key": k, "size": k.len(), "class": "STANDARD"}))
+                    .collect();
+                let spec = json!({"flavor": "gcs", "format": format, "prefix": prefix, "source_bucket": source,
+                                  "files": 2, "rows": rows});
+                (
+                    spec,
+                    format!("gs://{dest}/{prefix}cfg_2026-11-30T01:00:00_manifest.json"),
+                )
+            }
+            Backend::Azure => {
+                let rows: Vec<_> = keys
+                    .iter()
+                    .map(|k| json!({"name": format!("{source}/{k}"), "size": k.len(), "tier": "Hot"}))
+                    .collect();
+                let spec = json!({"flavor": "azure", "format": format, "status": "Succeeded", "prefix": prefix,
+                                  "destination_container": dest, "files": 2, "rows": rows});
+                let account = azure_env().1;
+                (spec, format!("az://{account}/{dest}/{prefix}Rule_1-manifest.json"))
+            }
+        }
+    }
+
     /// Whether the server checks signatures (fake-gcs-server does not).
     pub fn checks_signatures(self) -> bool {
         self != Backend::Gcs

@@ -527,3 +527,48 @@ pub fn not_one_error_line(what: &str, run: &Run, needle: &str) -> Option<String>
         && run.stdout.is_empty();
     (!ok).then(|| format!("{what}: code {:?}, stderr {stderr:?}", run.code))
 }
+
+/// The Python with pyarrow that scripts/test.sh installs; a test without it says so.
+pub fn python() -> Option<String> {
+    let found = std::env::var("REFGEN_TEST_PYTHON").ok();
+    if found.is_none() {
+        eprintln!("skipped: REFGEN_TEST_PYTHON is not set (scripts/test.sh installs pyarrow and sets it)");
+    }
+    found
+}
+
+/// The files of the report `spec` describes, written by scripts/inventory-fixture.py:
+/// each object's key (relative to its bucket) and bytes.
+pub fn fixture_files(spec: &serde_json::Value) -> Vec<(String, Vec<u8>)> {
+    let python = python().expect("checked");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec_path = dir.path().join("spec.json");
+    std::fs::write(&spec_path, spec.to_string()).expect("spec");
+    let out = dir.path().join("out");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/inventory-fixture.py");
+    let status = std::process::Command::new(python)
+        .arg(script)
+        .arg(&spec_path)
+        .arg(&out)
+        .status()
+        .expect("python runs");
+    assert!(status.success(), "the fixture script failed");
+    let mut objects = Vec::new();
+    let mut stack = vec![out.clone()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).expect("ls") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let key = path
+                    .strip_prefix(&out)
+                    .expect("under out")
+                    .to_string_lossy()
+                    .into_owned();
+                objects.push((key, std::fs::read(&path).expect("read")));
+            }
+        }
+    }
+    objects
+}
