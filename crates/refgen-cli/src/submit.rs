@@ -28,6 +28,12 @@ pub async fn command(args: SubmitArgs, quiet: bool) -> Result<ExitCode> {
     let json = args.json;
     let (mut options, kept) = settings::submit(args)?;
     let dry_run = options.dry_run;
+    let has_key = options.api.api_key.is_some() || std::env::var_os("ROBOFLOW_API_KEY").is_some_and(|k| !k.is_empty());
+    if dry_run && !has_key {
+        tracing::warn!(
+            "dry run without a Roboflow API key (--api-key or ROBOFLOW_API_KEY): a real run would stop at the first request"
+        );
+    }
     let batch = options.batch_id.clone();
     let mut job = String::new();
     let expires_in = options.expires_in;
@@ -88,7 +94,8 @@ pub async fn command(args: SubmitArgs, quiet: bool) -> Result<ExitCode> {
                 bad.shard_id,
                 batch,
                 bad.status_name,
-                bad.status_metadata.as_ref().map(Value::to_string).unwrap_or_default()
+                // Server text: through the one redaction step, as every message is.
+                refgen::core::redact::redact(&bad.status_metadata.as_ref().map(Value::to_string).unwrap_or_default())
             );
         }
         SubmitEvent::Ingest(IngestEvent::Ingested { expected, .. }) => {
@@ -108,7 +115,7 @@ pub async fn command(args: SubmitArgs, quiet: bool) -> Result<ExitCode> {
         }
         SubmitEvent::Job(JobEvent::Failed(failed)) => eprintln!(
             "refgen: job {job} failed{}",
-            failed.last_notification.map(|n| format!(": {n}")).unwrap_or_default()
+            refgen::core::redact::redact(&failed.last_notification.map(|n| format!(": {n}")).unwrap_or_default())
         ),
         SubmitEvent::Job(JobEvent::Succeeded(_)) => say(quiet, format!("job {job} finished")),
         SubmitEvent::JobTimedOut { job_id } => {

@@ -571,12 +571,6 @@ fn dry_run_requests(
 ) -> Result<Vec<Value>, Error> {
     let workspace = o.api.workspace.clone();
     let shown = workspace.clone().unwrap_or_else(|| "<the API key's workspace>".into());
-    let has_key = o.api.api_key.is_some() || std::env::var_os("ROBOFLOW_API_KEY").is_some_and(|k| !k.is_empty());
-    if !has_key {
-        tracing::warn!(
-            "dry run without a Roboflow API key (--api-key or ROBOFLOW_API_KEY): a real run would stop at the first request"
-        );
-    }
     // Without a workspace, the path shows where it goes, escaped as the rest.
     let in_workspace = |path: &dyn Fn(&str) -> String| match &workspace {
         Some(ws) => path(ws),
