@@ -4,6 +4,8 @@
 //! scanned for every secret in every encoding a server may use.
 
 use base64::Engine as _;
+use refgen_e2e::backends::Backend;
+use refgen_e2e::roboflow::FakeRoboflow;
 use refgen_e2e::stub::{Recorded, StubServer};
 use refgen_e2e::*;
 
@@ -161,4 +163,40 @@ fn an_echoing_api_shows_no_key() {
         );
         assert_clean("the lifecycle commands' output", &output, &[key]);
     }
+}
+
+/// A shard that failed with a reason quoting the request (its API key, as an
+/// echoing server would): `submit --wait` says the shard failed, and the key is
+/// in no form on stderr.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_shards_reason_shows_no_key() {
+    require!(S3);
+    let env = s3_env();
+    let bucket = Backend::S3
+        .bucket_with(&["imgs/a.jpg".to_owned(), "imgs/b.jpg".to_owned()])
+        .await;
+    let rf = FakeRoboflow::start();
+    let reason = format!("cannot read https://api.example.com/x?api_key={} (403)", rf.api_key());
+    rf.state
+        .lock()
+        .expect("lock")
+        .broken_shards
+        .insert("leaky".into(), reason);
+    let run = Refgen::new([
+        "submit",
+        &format!("s3://{bucket}/imgs/"),
+        "--images",
+        "--batch-id",
+        "leaky",
+        "--wait",
+        "--poll-interval",
+        "1s",
+    ])
+    .s3_admin(&env)
+    .env("API_BASE_URL", rf.base_url())
+    .env("ROBOFLOW_API_KEY", rf.api_key())
+    .run();
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let run = run.assert_stderr_has("shard leaky-broken of batch leaky failed");
+    assert_clean("stderr", &run.stderr, &[rf.api_key()]);
 }
