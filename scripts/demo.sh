@@ -42,13 +42,15 @@ while IFS= read -r -d '' file; do
 done < <(find "$samples" -type f -print0)
 log "bucket s3://sample holds $count sample objects"
 
-cargo build --release --locked --bin refgen
+# The test command's profile (dev), not release: nine objects need no optimized
+# build, and `scripts/test.sh` after this reuses everything built here.
+cargo build --locked --bin refgen
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 
 export AWS_ACCESS_KEY_ID=$REFGEN_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$REFGEN_S3_SECRET_KEY
 export AWS_ENDPOINT_URL=$REFGEN_S3_ENDPOINT AWS_EC2_METADATA_DISABLED=true
 set -x
-"$target_dir/release/refgen" generate s3://sample/ --images -o sample-refs.jsonl
+"$target_dir/debug/refgen" generate s3://sample/ --images -o sample-refs.jsonl
 set +x
 echo
 head -n 3 sample-refs.jsonl
@@ -59,6 +61,6 @@ cat <<TXT
 
 Try more against the same bucket (the server is still running):
   export AWS_ACCESS_KEY_ID=$REFGEN_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$REFGEN_S3_SECRET_KEY AWS_ENDPOINT_URL=$REFGEN_S3_ENDPOINT
-  $target_dir/release/refgen generate 's3://sample/farm/**/*.png' --expires-in 1h
+  $target_dir/debug/refgen generate 's3://sample/farm/**/*.png' --expires-in 1h
 Stop the server with: scripts/s3-server.sh stop
 TXT
