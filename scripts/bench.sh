@@ -6,7 +6,11 @@
 #   scripts/bench.sh [--objects N] [--runs R] [--latency-ms MS] [--no-inference-cli] [--latency-only]
 #   scripts/bench.sh --inventory-only [--rows N] [--runs R]
 #   scripts/bench.sh --baseline BIN [--baseline-only] [--objects N] [--runs R]
+#   scripts/bench.sh --quick
 #
+# --quick: 10,000 objects, one run each, no inference-cli, the latency rows live only,
+# and no synthetic, RSA or criterion runs: the same table in under 2 minutes once the
+# buckets are filled (the first run on a server uploads them).
 # --baseline BIN also runs BIN (an earlier build of refgen) on the same buckets, each
 # run right after the current build's, and prints a before/after table of wall time
 # and refgen's own CPU time (user + system); --baseline-only measures just that.
@@ -31,7 +35,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REFGEN_ROOT"
 
 objects=100000 runs=3 latency_ms=50 inference=1 only_latency=0 only_inventory=0 inventory_rows=1000000
-baseline= only_baseline=0
+baseline= only_baseline=0 quick=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --objects) objects=$2; shift 2 ;;
@@ -43,6 +47,7 @@ while [ $# -gt 0 ]; do
     --rows) inventory_rows=$2; shift 2 ;;
     --baseline) baseline=$(realpath "$2"); shift 2 ;;
     --baseline-only) only_baseline=1 inference=0; shift ;;
+    --quick) quick=1 objects=10000 runs=1 inference=0; shift ;;
     *) die "unknown option $1 (see the header of $0)" ;;
     esac
 done
@@ -264,7 +269,9 @@ python3 scripts/bench/delay_proxy.py "$replay_port" "$REFGEN_S3_PORT" "$latency_
 replay_pid=$!
 trap 'kill ${rf_pid:-} $proxy_pid $replay_pid 2>/dev/null || true' EXIT
 sleep 1
-for mode in live replayed; do
+modes=(live replayed)
+[ $quick = 0 ] || modes=(live)
+for mode in "${modes[@]}"; do
     port=$proxy_port && [ $mode = live ] || port=$replay_port
     for shape in "${shapes[@]}"; do
         b=${shape_bucket[$shape]}
@@ -291,7 +298,7 @@ latency_table() {
     echo
     echo "| server | bucket | default concurrency (s) | --concurrency 1 (s) | speed-up | server CPU, concurrent (s) |"
     echo "|---|---|---:|---:|---:|---:|"
-    for mode in live replayed; do
+    for mode in "${modes[@]}"; do
         for shape in "${shapes[@]}"; do
             c="$mode $shape concurrent" q="$mode $shape sequential"
             echo "| $mode | $shape | ${wall[$c]} | ${wall[$q]} | $(ratio "${wall[$q]}" "${wall[$c]}")× | ${cpu[$c]} |"
@@ -304,17 +311,19 @@ if [ $only_latency = 1 ]; then
     exit 0
 fi
 
-measure "refgen pipeline, 1,000,000 synthetic objects" "$target_dir/release/examples/synthetic" 1000000 "$work/synthetic.jsonl"
-[ "$(wc -l <"$work/synthetic.jsonl")" = 1000000 ] || die "the synthetic run wrote $(wc -l <"$work/synthetic.jsonl") lines"
+if [ $quick = 0 ]; then
+    measure "refgen pipeline, 1,000,000 synthetic objects" "$target_dir/release/examples/synthetic" 1000000 "$work/synthetic.jsonl"
+    [ "$(wc -l <"$work/synthetic.jsonl")" = 1000000 ] || die "the synthetic run wrote $(wc -l <"$work/synthetic.jsonl") lines"
 
-log "GCS RSA signing through the pipeline against raw RSA-2048 on all cores (3 runs)"
-for _ in 1 2 3; do
-    "$target_dir/release/examples/synthetic_rsa" 40000 "$REFGEN_ROOT/../shared/vectors/gcs/test_service_account.not-a-test.json"
-done >"$work/rsa.txt"
+    log "GCS RSA signing through the pipeline against raw RSA-2048 on all cores (3 runs)"
+    for _ in 1 2 3; do
+        "$target_dir/release/examples/synthetic_rsa" 40000 "$REFGEN_ROOT/../shared/vectors/gcs/test_service_account.not-a-test.json"
+    done >"$work/rsa.txt"
 
-log "signing microbenchmarks (criterion)"
-cargo bench --locked -p refgen-s3 -p refgen-gcs -p refgen-azure --bench sign -- --warm-up-time 1 --measurement-time 3 2>/dev/null |
-    grep -E '^sign/' >"$work/criterion.txt" || true
+    log "signing microbenchmarks (criterion)"
+    cargo bench --locked -p refgen-s3 -p refgen-gcs -p refgen-azure --bench sign -- --warm-up-time 1 --measurement-time 3 2>/dev/null |
+        grep -E '^sign/' >"$work/criterion.txt" || true
+fi
 
 base=${wall["refgen generate"]}
 {
@@ -332,6 +341,7 @@ base=${wall["refgen generate"]}
     echo "The same $objects objects in one flat folder: refgen ${wall["refgen generate, flat"]} s, s5cmd ls ${wall["s5cmd ls, flat"]} s ($(ratio "${wall["refgen generate, flat"]}" "${wall["s5cmd ls, flat"]}") × s5cmd)."
     echo
     latency_table
+    [ $quick = 0 ] || exit 0
     echo
     syn="refgen pipeline, 1,000,000 synthetic objects"
     echo "1,000,000 objects in one flat folder (synthetic lister, through the concurrent chunked listing, real signing and writing): ${wall[$syn]} s, peak RSS $((rss[$syn] / 1024)) MiB."
