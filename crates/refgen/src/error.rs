@@ -65,6 +65,9 @@ pub enum Error {
     /// An export could not go on.
     #[error("{0}")]
     Export(String),
+    /// The HTTP client could not be built (TLS roots, settings).
+    #[error("cannot start the HTTP client: {0}")]
+    HttpClient(String),
     /// Verifying could not go on.
     #[error("{0}")]
     Verify(String),

@@ -199,8 +199,7 @@ pub async fn verify(path: &Path, options: &VerifyOptions) -> Result<Report, Erro
     let now = SystemTime::now();
     let mut report = Report::default();
     let mut names = HashSet::new();
-    let transport =
-        Transport::new(options.retry).map_err(|e| Error::Verify(format!("cannot start the HTTP client: {e}")))?;
+    let transport = Transport::new(options.retry).map_err(|e| Error::HttpClient(e.to_string()))?;
     // With --all, URLs are fetched a batch at a time as the file is read, so memory
     // does not grow with the file (only the names do, for the repeats).
     let mut batch = Vec::new();

@@ -71,7 +71,7 @@ pub async fn check(
     if let Some(key) = publishable_key {
         refgen_core::redact::register(key);
     }
-    let transport = Transport::new(retry).map_err(|e| Error::Verify(format!("cannot start the HTTP client: {e}")))?;
+    let transport = Transport::new(retry).map_err(|e| Error::HttpClient(e.to_string()))?;
     let mut results = Vec::new();
     for (kind, body) in samples(batch_id, job_id) {
         let doing = format!("POSTing a {kind} notification");
