@@ -954,3 +954,107 @@ async fn the_library_example_generates_verifies_and_submits() {
     assert!(stdout.starts_with("6 written, "), "{stdout}");
     assert!(stdout.contains(r#""outcome":"ingested""#), "{stdout}");
 }
+
+/// Every job option inference-cli offers reaches the job body exactly as the
+/// contract's "Every job option" says, under inference-cli's spellings (the
+/// two-letter short names too); the deprecated --machine-size becomes workers per
+/// machine, as that client maps it, with a warning. `jobs restart` takes it too.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_job_option_reaches_the_job_body() {
+    require!(S3);
+    let Fixture { env, bucket, rf, .. } = fixture(2).await;
+    let run = submit_images(
+        &env,
+        &rf,
+        &bucket,
+        "all-options",
+        &[
+            "-w",
+            "wf",
+            "-j",
+            "job-options",
+            "--save-image-outputs",
+            "--image-outputs-to-save",
+            "crops",
+            "--image-outputs-to-save",
+            "overlay",
+            "-p",
+            "images",
+            "-imp",
+            "metadata",
+            "-mm",
+            "camera=camera_id",
+            "--metadata-mapping",
+            "site=site=north",
+            "-ib",
+            "inference-models",
+            "-ms",
+            "s",
+            "--poll-interval",
+            "1s",
+        ],
+    )
+    .run()
+    .assert_ok()
+    .assert_stderr_has("--machine-size is deprecated");
+    let _ = run;
+    let body = rf
+        .state
+        .lock()
+        .expect("lock")
+        .jobs
+        .get("job-options")
+        .cloned()
+        .expect("job started");
+    let want = serde_json::json!({
+        "type": "simple-image-processing-v1",
+        "jobInput": {"type": "staging-batch-input-v1", "batchId": "all-options",
+            "partName": "images", "imagesMetadataPart": "metadata"},
+        "computeConfiguration": {"type": "compute-configuration-v2", "workersPerMachine": 4},
+        "processingSpecification": {"type": "workflows-processing-specification-v1", "workspace": rf.workspace(),
+            "workflowId": "wf", "persistImagesOutputs": true,
+            "imagesOutputsToBePersisted": ["crops", "overlay"],
+            "imagesMetadataInputsMapping": {"camera": "camera_id", "site": "site=north"}},
+        "inferenceBackend": "inference-models",
+    });
+    assert_eq!(body, want);
+    no_violations(&rf);
+
+    // Usage errors: both ways of giving workers, a mapping without `=`.
+    for (args, needle) in [
+        (vec!["-ms", "m", "--workers-per-machine", "2"], "cannot be used with"),
+        (vec!["--metadata-mapping", "camera"], "INPUT=FIELD"),
+        (vec!["--inference-backend", "fast"], "invalid value"),
+    ] {
+        let mut all = vec!["-w", "wf", "--dry-run"];
+        all.extend(args);
+        let run = submit_images(&env, &rf, &bucket, "bad-options", &all).run();
+        assert_eq!(run.code, Some(2), "{}", run.stderr);
+        assert!(run.stderr.contains(needle), "{}", run.stderr);
+    }
+
+    // jobs restart: --machine-size as workers per machine, and the other overrides.
+    let run = Refgen::new([
+        "jobs",
+        "restart",
+        "job-options",
+        "-ms",
+        "xs",
+        "--max-parallel-tasks",
+        "3",
+    ])
+    .env("API_BASE_URL", rf.base_url())
+    .env("ROBOFLOW_API_KEY", rf.api_key())
+    .run()
+    .assert_ok();
+    assert!(run.stderr.contains("deprecated"), "{}", run.stderr);
+    let restarts = rf.state.lock().expect("lock").restarts.clone();
+    assert_eq!(
+        restarts.last().and_then(|(_, b)| b.clone()),
+        Some(
+            serde_json::json!({"type": "parameters-override-v1", "maxParallelTasks": 3,
+            "computeConfiguration": {"type": "compute-configuration-v2", "workersPerMachine": 8}})
+        )
+    );
+    no_violations(&rf);
+}

@@ -75,7 +75,33 @@ pub struct State {
     pub download_base: Option<String>,
     /// How long each download takes (for a progress display to show).
     pub download_delay: std::time::Duration,
+    /// Batches made by local uploads: id → `simple-batch` (single images) or `sharded-batch`.
+    pub batch_types: BTreeMap<String, String>,
+    /// Signed upload URLs handed out and not yet used: token → what is to come.
+    pub pending_uploads: HashMap<String, PendingUpload>,
+    /// Every file received by local uploads, per batch: name → how many times.
+    pub uploads_received: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Every archive received: (batch, member names, notification_config.json).
+    pub archives: Vec<(String, Vec<String>, Option<Value>)>,
+    /// Faults for the next signed-upload PUTs (statuses, or a dropped connection).
+    pub put_faults: VecDeque<Fault>,
+    /// How long each signed-upload PUT takes (for a test to interrupt a run midway).
+    pub put_delay: std::time::Duration,
 }
+
+/// A signed upload URL handed out: where its PUT goes, and the headers it must carry.
+#[derive(Debug, Clone)]
+pub struct PendingUpload {
+    /// The batch.
+    pub batch: String,
+    /// `tar` or the video's name.
+    pub what: Option<String>,
+    /// The extension headers handed out with the URL.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Images per archive the stand-in accepts (Roboflow's documented limit).
+const ARCHIVE_MAX: usize = 500;
 
 /// Items per page of a lifecycle listing, whatever `pageSize` asks.
 const PAGE: usize = 2;
@@ -232,6 +258,282 @@ fn paged(st: &mut State, what: &str, query: &BTreeMap<String, String>, field: &s
     json_reply(200, answer)
 }
 
+/// As [`paged`], with pages of 1, 2 and 3 items in turn (by offset), so a
+/// reader cannot count on pages of one size.
+fn paged_unevenly(
+    st: &mut State,
+    what: &str,
+    query: &BTreeMap<String, String>,
+    field: &str,
+    items: Vec<Value>,
+) -> Reply {
+    let start: usize = query
+        .get("nextPageToken")
+        .and_then(|t| t.strip_prefix("offset-"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    if !query.contains_key("pageSize") {
+        st.violations.push(format!("{what} without a pageSize"));
+    }
+    let end = (start + 1 + start % 3).min(items.len());
+    let mut answer = json!({ field: items[start.min(end)..end].to_vec() });
+    if end < items.len() {
+        answer["nextPageToken"] = json!(format!("offset-{end}"));
+    }
+    json_reply(200, answer)
+}
+
+/// Files a local upload brought into `batch`: kept as ingested (so the count,
+/// `list` and the shards see them) and counted per name.
+fn receive(st: &mut State, batch: &str, kind: &str, display: Option<&String>, files: Vec<(String, Vec<u8>)>) {
+    let order = st.batches.len();
+    st.batches
+        .entry(batch.to_owned())
+        .or_insert_with(|| (display.cloned().unwrap_or_default(), kind.to_owned(), order));
+    for (name, bytes) in files {
+        *st.uploads_received
+            .entry(batch.to_owned())
+            .or_default()
+            .entry(name.clone())
+            .or_default() += 1;
+        st.taken.entry(batch.to_owned()).or_default().push(name.clone());
+        st.ingested.entry(batch.to_owned()).or_default().insert(name, bytes);
+    }
+}
+
+/// A batch made one way takes no upload of the other (the contract's "Local files").
+fn check_batch_type(st: &mut State, batch: &str, wanted: &str) -> Option<Reply> {
+    match st.batch_types.get(batch) {
+        Some(t) if t != wanted => {
+            st.violations.push(format!("a {wanted} upload into {batch}, a {t}"));
+            Some(error(400, "batch type mismatch"))
+        }
+        Some(_) => None,
+        None if st.batches.contains_key(batch) && wanted == "simple-batch" => {
+            st.violations
+                .push(format!("a single upload into {batch}, made by references"));
+            Some(error(400, "batch type mismatch"))
+        }
+        None => {
+            st.batch_types.insert(batch.to_owned(), wanted.to_owned());
+            None
+        }
+    }
+}
+
+/// `POST …/upload/image`: a multipart body of exactly one file part, named
+/// (field and file name) as the `fileName` parameter says.
+fn upload_image(st: &mut State, batch: &str, query: &BTreeMap<String, String>, req: &Recorded) -> Reply {
+    let Some(name) = query.get("fileName").cloned() else {
+        st.violations
+            .push(format!("upload/image into {batch} without fileName"));
+        return error(400, "fileName required");
+    };
+    let parsed = req
+        .header("content-type")
+        .and_then(|t| t.split("boundary=").nth(1))
+        .map(|b| b.trim_matches('"').to_owned())
+        .ok_or_else(|| "not multipart/form-data with a boundary".to_owned())
+        .and_then(|boundary| one_part(&req.body, &boundary));
+    let (field, file_name, bytes) = match parsed {
+        Ok(part) => part,
+        Err(why) => {
+            st.violations.push(format!("upload/image {name}: {why}"));
+            return error(400, "bad multipart body");
+        }
+    };
+    if field != name || file_name != name {
+        st.violations.push(format!(
+            "upload/image {name}: the part is named {field:?} (file name {file_name:?})"
+        ));
+    }
+    if let Some(reply) = check_batch_type(st, batch, "simple-batch") {
+        return reply;
+    }
+    receive(st, batch, "image", query.get("displayName"), vec![(name, bytes)]);
+    json_reply(200, json!({"status": "ok"}))
+}
+
+/// The one part of a multipart body: (field name, file name, bytes); HTML5's
+/// escapes (`%22`, `%0D`, `%0A`) undone in the names.
+fn one_part(body: &[u8], boundary: &str) -> Result<(String, String, Vec<u8>), String> {
+    let open = format!("--{boundary}\r\n");
+    let close = format!("\r\n--{boundary}--");
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    if !body.starts_with(open.as_bytes()) {
+        return Err("the body does not start with the boundary".into());
+    }
+    let rest = &body[open.len()..];
+    let head_end = find(rest, b"\r\n\r\n").ok_or("a part without headers")?;
+    let head = String::from_utf8_lossy(&rest[..head_end]).into_owned();
+    let data = &rest[head_end + 4..];
+    let end = find(data, close.as_bytes()).ok_or("no closing boundary")?;
+    if find(&data[..end], format!("\r\n--{boundary}\r\n").as_bytes()).is_some() {
+        return Err("more than one part".into());
+    }
+    let unescape = |s: &str| s.replace("%22", "\"").replace("%0D", "\r").replace("%0A", "\n");
+    let param = |key: &str| {
+        let marker = format!("{key}=\"");
+        head.find(&marker).and_then(|i| {
+            let after = &head[i + marker.len()..];
+            after.find('"').map(|j| unescape(&after[..j]))
+        })
+    };
+    let field = param(" name").ok_or("no field name")?;
+    let file_name = param("filename").ok_or("no file name")?;
+    Ok((field, file_name, data[..end].to_vec()))
+}
+
+/// `POST …/upload/video` or `…/bulk-upload/image-files`: a signed URL on the
+/// stand-in (or the proxy in front of it) and two extension headers to send with it.
+fn signed_url(
+    st: &mut State,
+    batch: &str,
+    query: &BTreeMap<String, String>,
+    base: &str,
+    video: bool,
+    req: &Recorded,
+) -> Reply {
+    if !req.body.is_empty() {
+        st.violations
+            .push(format!("an upload URL request for {batch} with a body"));
+    }
+    let what = if video {
+        let Some(name) = query.get("fileName").cloned() else {
+            st.violations
+                .push(format!("upload/video into {batch} without fileName"));
+            return error(400, "fileName required");
+        };
+        Some(name)
+    } else {
+        if let Some(reply) = check_batch_type(st, batch, "sharded-batch") {
+            return reply;
+        }
+        None
+    };
+    let token = format!(
+        "u{}",
+        st.pending_uploads.len() + st.archives.len() * 1000 + st.calls.len()
+    );
+    let headers = vec![
+        ("x-goog-meta-ingest".to_owned(), format!("{batch}-{token}")),
+        ("x-goog-content-length-range".to_owned(), "0,10737418240".to_owned()),
+    ];
+    let order = st.batches.len();
+    st.batches.entry(batch.to_owned()).or_insert_with(|| {
+        (
+            query.get("displayName").cloned().unwrap_or_default(),
+            if video { "video" } else { "image" }.to_owned(),
+            order,
+        )
+    });
+    st.pending_uploads.insert(
+        token.clone(),
+        PendingUpload {
+            batch: batch.to_owned(),
+            what,
+            headers: headers.clone(),
+        },
+    );
+    let extension: serde_json::Map<String, Value> = headers.into_iter().map(|(k, v)| (k, json!(v))).collect();
+    json_reply(
+        200,
+        json!({"signedURLDetails": {"uploadURL": format!("{base}/signed-upload/{token}?X-Goog-Signature=s1g"),
+            "extensionHeaders": extension}}),
+    )
+}
+
+/// The PUT of a signed upload: its headers exactly as handed out, a length, no
+/// API key; an archive must be a well-formed tar of unique names.
+fn put_upload(st: &mut State, token: &str, query: &BTreeMap<String, String>, req: &Recorded) -> Reply {
+    if let Some(fault) = st.put_faults.pop_front() {
+        return match fault {
+            Fault::Status(s) => error(s, &format!("injected {s}")),
+            Fault::Drop => (DROP_CONNECTION, vec![], Vec::new()),
+        };
+    }
+    let Some(pending) = st.pending_uploads.get(token).cloned() else {
+        st.violations
+            .push(format!("a PUT to an upload URL never handed out ({token})"));
+        return error(403, "no such upload");
+    };
+    if req.method != "PUT" {
+        st.violations.push(format!("{} to a signed upload URL", req.method));
+    }
+    if query.contains_key("api_key") || req.headers.iter().any(|(_, v)| v.contains(KEY)) {
+        st.violations.push("a signed upload was sent the API key".to_owned());
+    }
+    for (name, value) in &pending.headers {
+        if req.header(name) != Some(value.as_str()) {
+            st.violations.push(format!("the PUT lacks the header {name}: {value}"));
+        }
+    }
+    if req.header("content-length").is_none() {
+        st.violations.push("a PUT without Content-Length".to_owned());
+    }
+    match &pending.what {
+        Some(video) => {
+            receive(
+                st,
+                &pending.batch,
+                "video",
+                None,
+                vec![(video.clone(), req.body.clone())],
+            );
+        }
+        None => {
+            let mut archive = tar::Archive::new(req.body.as_slice());
+            let mut files = Vec::new();
+            let mut config = None;
+            let entries = match archive.entries() {
+                Ok(entries) => entries,
+                Err(e) => {
+                    st.violations.push(format!("an archive that is not a tar: {e}"));
+                    return error(400, "not a tar");
+                }
+            };
+            for entry in entries {
+                let mut entry = match entry {
+                    Ok(entry) => entry,
+                    Err(e) => {
+                        st.violations.push(format!("a broken tar member: {e}"));
+                        return error(400, "broken tar");
+                    }
+                };
+                let name = entry
+                    .path()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let mut bytes = Vec::new();
+                if let Err(e) = std::io::Read::read_to_end(&mut entry, &mut bytes) {
+                    st.violations.push(format!("a tar member that cannot be read: {e}"));
+                    return error(400, "broken tar");
+                }
+                if name == "notification_config.json" {
+                    config = serde_json::from_slice::<Value>(&bytes).ok();
+                    if config.is_none() {
+                        st.violations.push("notification_config.json is not JSON".to_owned());
+                    }
+                } else {
+                    files.push((name, bytes));
+                }
+            }
+            let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
+            let unique: HashSet<&String> = names.iter().collect();
+            if unique.len() != names.len() {
+                st.violations
+                    .push(format!("an archive with repeated member names: {names:?}"));
+            }
+            if names.is_empty() || names.len() > ARCHIVE_MAX {
+                st.violations.push(format!("an archive of {} images", names.len()));
+            }
+            st.archives.push((pending.batch.clone(), names, config));
+            receive(st, &pending.batch, "image", None, files);
+        }
+    }
+    (200, vec![], Vec::new())
+}
+
 fn batch_json(id: &str, name: &str, batch_type: &str, content: &str) -> Value {
     json!({"batchId": id, "displayName": name, "batchType": batch_type, "batchContentType": content,
         "createdDate": "2026-11-28T00:00:00Z", "expiryDate": "2026-12-05T00:00:00Z"})
@@ -240,7 +542,8 @@ fn batch_json(id: &str, name: &str, batch_type: &str, content: &str) -> Value {
 /// The batch `id` as the service describes it: one made by ingests, or a job's output.
 fn batch_of(st: &State, id: &str) -> Option<Value> {
     if let Some((name, kind, _)) = st.batches.get(id) {
-        return Some(batch_json(id, name, "sharded-batch", kind));
+        let batch_type = st.batch_types.get(id).map_or("sharded-batch", String::as_str);
+        return Some(batch_json(id, name, batch_type, kind));
     }
     let job = id.strip_prefix("out-")?;
     st.jobs
@@ -369,6 +672,16 @@ fn handle(req: &Recorded, state: &Arc<Mutex<State>>, base: &str) -> Reply {
         }
         return (200, vec![], format!("results for {path}\n").into_bytes());
     }
+    if let Some(token) = path.strip_prefix("/signed-upload/") {
+        let delay = st.put_delay;
+        if !delay.is_zero() {
+            // Without the lock: other requests go on meanwhile.
+            drop(st);
+            std::thread::sleep(delay);
+            st = state.lock().expect("lock");
+        }
+        return put_upload(&mut st, token, &query, req);
+    }
     if req.headers.iter().any(|(k, v)| k == "authorization" || v.contains(KEY)) {
         st.violations
             .push(format!("{path}: the API key travelled outside the api_key parameter"));
@@ -383,6 +696,30 @@ fn handle(req: &Recorded, state: &Arc<Mutex<State>>, base: &str) -> Reply {
         }
     }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if let ("POST", ["data-staging", "v1", "external", ws, "batches", batch, rest @ ..]) =
+        (req.method.as_str(), segments.as_slice())
+        && matches!(
+            rest,
+            ["upload", "image"] | ["upload", "video"] | ["bulk-upload", "image-files"]
+        )
+    {
+        if *ws != WORKSPACE {
+            st.violations.push(format!("upload into workspace {ws}"));
+        }
+        if !valid_id(batch, 64) {
+            st.violations
+                .push(format!("upload into batch {batch}: the id breaks the rules"));
+        }
+        if !query.contains_key("displayName") {
+            st.violations.push(format!("upload into {batch} without displayName"));
+        }
+        let base = st.download_base.clone().unwrap_or_else(|| base.to_owned());
+        return match rest {
+            ["upload", "image"] => upload_image(&mut st, batch, &query, req),
+            ["upload", "video"] => signed_url(&mut st, batch, &query, &base, true, req),
+            _ => signed_url(&mut st, batch, &query, &base, false, req),
+        };
+    }
     match (req.method.as_str(), segments.as_slice()) {
         ("GET", [""]) => json_reply(200, json!({"workspace": WORKSPACE})),
         (
@@ -481,7 +818,7 @@ fn handle(req: &Recorded, state: &Arc<Mutex<State>>, base: &str) -> Reply {
                     })
                     .unwrap_or_default()
             };
-            paged(&mut st, "list", &query, "filesMetadata", files)
+            paged_unevenly(&mut st, "list", &query, "filesMetadata", files)
         }
         ("POST", ["batch-processing", "v1", "external", ws, "jobs", job]) => start_job(&mut st, ws, job, &req.body),
         ("GET", ["batch-processing", "v1", "external", _, "jobs"]) => {
@@ -783,9 +1120,75 @@ fn start_job(st: &mut State, ws: &str, job: &str, body: &[u8]) -> Reply {
     if spec["type"] != "workflows-processing-specification-v1"
         || spec["workspace"] != ws
         || !spec["workflowId"].is_string()
-        || spec["persistImagesOutputs"] != false
+        || !spec["persistImagesOutputs"].is_boolean()
     {
         bad(format!("processingSpecification {spec}"));
+    }
+    // Every field the contract names ("Every job option"), and no other.
+    let allowed: [(&Value, &[&str]); 4] = [
+        (
+            &body,
+            &[
+                "type",
+                "jobInput",
+                "computeConfiguration",
+                "processingSpecification",
+                "processingTimeoutSeconds",
+                "maxParallelTasks",
+                "maxImageFailureRate",
+                "notificationsURL",
+                "inferenceBackend",
+            ],
+        ),
+        (
+            &body["jobInput"],
+            &["type", "batchId", "partName", "imagesMetadataPart"],
+        ),
+        (
+            &body["computeConfiguration"],
+            &["type", "machineType", "workersPerMachine"],
+        ),
+        (
+            spec,
+            &[
+                "type",
+                "workspace",
+                "workflowId",
+                "workflowParameters",
+                "imageInputName",
+                "persistImagesOutputs",
+                "imagesOutputsToBePersisted",
+                "aggregationFormat",
+                "maxVideoFPS",
+                "imagesMetadataInputsMapping",
+            ],
+        ),
+    ];
+    for (object, names) in allowed {
+        for key in object
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_else(Vec::new)
+        {
+            if !names.contains(&key.as_str()) {
+                bad(format!("unknown field {key}"));
+            }
+        }
+    }
+    if let Some(b) = body.get("inferenceBackend")
+        && !matches!(b.as_str(), Some("old-inference" | "inference-models"))
+    {
+        bad(format!("inferenceBackend {b}"));
+    }
+    if let Some(m) = spec.get("imagesMetadataInputsMapping")
+        && !m.as_object().is_some_and(|o| o.values().all(Value::is_string))
+    {
+        bad(format!("imagesMetadataInputsMapping {m}"));
+    }
+    if let Some(names) = spec.get("imagesOutputsToBePersisted")
+        && !names.as_array().is_some_and(|a| a.iter().all(Value::is_string))
+    {
+        bad(format!("imagesOutputsToBePersisted {names}"));
     }
     match st.jobs.get(job) {
         Some(existing) if *existing != body => error(409, "job id already used with a different definition"),

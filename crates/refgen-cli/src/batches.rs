@@ -1,5 +1,6 @@
 //! `refgen batches list|show|failures`.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,6 +76,40 @@ pub async fn command(command: BatchesCommand, quiet: bool) -> Result<ExitCode> {
                     )?;
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        BatchesCommand::Content {
+            batch_id,
+            part,
+            limit,
+            api,
+        } => {
+            refgen::roboflow::validate_batch_id(&batch_id)?;
+            let (client, ws) = settings::lifecycle_api(&api).connect().await?;
+            // Printed as each page comes: a batch of any size in one page of memory.
+            let mut out = std::io::BufWriter::new(std::io::stdout());
+            let count = refgen::batches::content(&client, &ws, &batch_id, part.as_deref(), limit, &mut |file| {
+                let written = if api.json {
+                    serde_json::to_writer(&mut out, &file)
+                        .map_err(std::io::Error::from)
+                        .and_then(|()| writeln!(out))
+                } else {
+                    writeln!(
+                        out,
+                        "{}\t{}\t{}",
+                        file.part_name.as_deref().unwrap_or("-"),
+                        file.file_name,
+                        file.content_type.as_deref().unwrap_or("-")
+                    )
+                };
+                written.map_err(|source| refgen::Error::Io {
+                    path: "standard output".into(),
+                    source,
+                })
+            })
+            .await?;
+            out.flush()?;
+            say(quiet, format!("batch {batch_id}: {}", plural(count, "file", "files")));
             Ok(ExitCode::SUCCESS)
         }
         BatchesCommand::Failures(args) => failures_command(*args, quiet).await,

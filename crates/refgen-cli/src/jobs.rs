@@ -82,7 +82,10 @@ pub async fn command(command: JobsCommand, quiet: bool) -> Result<ExitCode> {
             let (client, ws) = settings::lifecycle_api(&args.api).connect().await?;
             let options = RestartOptions {
                 machine_type: args.machine_type.clone(),
-                workers_per_machine: args.workers_per_machine,
+                workers_per_machine: settings::workers_per_machine(
+                    args.workers_per_machine,
+                    args.machine_size.as_deref(),
+                ),
                 max_parallel_tasks: args.max_parallel_tasks,
                 processing_timeout_seconds: args.processing_timeout,
                 max_image_failure_rate: args.max_image_failure_rate,

@@ -193,3 +193,29 @@ pub fn verified(file: &std::path::Path, report: &refgen::verify::Report, quiet: 
         }
     );
 }
+
+/// What uploading local files did (or, in a dry run, would do), in one line.
+pub fn upload_summary(upload: &refgen::upload::UploadReport, dry_run: bool) -> String {
+    let how = match upload.mode {
+        "bulk" => plural(upload.shards, "tar archive", "tar archives"),
+        "videos" => plural(upload.videos, "video upload", "video uploads"),
+        _ => plural(upload.single, "single upload", "single uploads"),
+    };
+    let mut line = format!(
+        "{} {} ({}) in {how}",
+        if dry_run { "would upload" } else { "uploaded" },
+        plural(upload.uploaded, "file", "files"),
+        refgen::core::size::display_size(upload.bytes)
+    );
+    if upload.already_uploaded > 0 {
+        line.push_str(&format!(
+            "; {} uploaded by an earlier run",
+            plural(upload.already_uploaded, "file was", "files were")
+        ));
+    }
+    let skipped: Vec<String> = upload.skipped.iter().map(|(why, n)| format!("{n} {why}")).collect();
+    if !skipped.is_empty() {
+        line.push_str(&format!("; skipped {} (-v names them)", skipped.join(", ")));
+    }
+    line
+}

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use refgen::api::ApiOptions;
+use refgen::core::filter::MediaPreset;
+use refgen::core::local::LocalSelection;
 use refgen::core::source::SourceUrl;
 use refgen::core::writer::{OutputTarget, TargetFile};
 use refgen::failures::FailuresOptions;
@@ -14,13 +16,14 @@ use refgen::generate::{GenerateOptions, Output, Plan};
 use refgen::roboflow::{JobOptions, MediaKind};
 use refgen::store::StoreOptions;
 use refgen::submit::{JobRequest, SubmitOptions, SubmitReferences};
+use refgen::upload::{LocalOptions, UploadMode};
 use refgen::verify::VerifyOptions;
 use serde_json::Value;
 
 use crate::exit::{io_text, usage};
 use crate::flags::{
     ApiArgs, FailuresArgs, GenerateArgs, NameArg, ReferenceArgs, RequestArgs, RoboflowArgs, StoreArgs, SubmitArgs,
-    VerifyCheckArgs,
+    UploadModeArg, VerifyCheckArgs,
 };
 
 /// The store options these flags describe.
@@ -169,6 +172,10 @@ pub fn submit(args: SubmitArgs) -> Result<(SubmitOptions, Option<PathBuf>)> {
         ));
     }
     let workflow_parameters = workflow_parameters(&args)?;
+    if !args.job.image_outputs_to_save.is_empty() && !args.job.save_image_outputs {
+        // Sent as given, as inference-cli does; the service keeps nothing without the switch.
+        tracing::warn!("--image-outputs-to-save names outputs to keep, but only --save-image-outputs keeps any");
+    }
     let expires_in = refgen::core::expiry::parse_expiry(&args.references.expires_in)?;
     let upload_to = args.upload_to.as_deref().map(upload_target).transpose()?;
     let kind = match (args.references.images, args.references.videos) {
@@ -191,13 +198,21 @@ pub fn submit(args: SubmitArgs) -> Result<(SubmitOptions, Option<PathBuf>)> {
              so --wait and --workflow-id belong to one step after them all"
         ));
     }
-    let references = match (&args.source, args.references_file.as_slice()) {
-        (Some(source), _) => SubmitReferences::Generate {
+    let local = !args.sources.is_empty() && args.sources.iter().all(|s| refgen::core::local::is_local(s));
+    let references = match (args.sources.as_slice(), args.references_file.as_slice()) {
+        (sources, _) if local => SubmitReferences::Local(Box::new(local_options(&args, sources, kind)?)),
+        ([source], _) => SubmitReferences::Generate {
             plan: Box::new(plan(source, &args.references, args.store.concurrency, false)?),
             keep: kept.clone(),
         },
-        (None, []) => return Err(usage!("give a source or --references FILE")),
-        (None, given) => SubmitReferences::Files(given.to_vec()),
+        ([], []) => return Err(usage!("give a source or --references FILE")),
+        ([], given) => SubmitReferences::Files(given.to_vec()),
+        (many, _) => {
+            return Err(usage!(
+                "{} sources: give one bucket source per submission (several sources are for local folders)",
+                many.len()
+            ));
+        }
     };
     let job = args.job.workflow_id.clone().map(|workflow_id| JobRequest {
         workflow_id,
@@ -205,7 +220,7 @@ pub fn submit(args: SubmitArgs) -> Result<(SubmitOptions, Option<PathBuf>)> {
         options: JobOptions {
             name: args.job.job_name.clone(),
             machine_type: args.job.machine_type.clone(),
-            workers_per_machine: args.job.workers_per_machine,
+            workers_per_machine: workers_per_machine(args.job.workers_per_machine, args.job.machine_size.as_deref()),
             processing_timeout_seconds: args.job.processing_timeout,
             max_parallel_tasks: args.job.max_parallel_tasks,
             max_image_failure_rate: args.job.max_image_failure_rate,
@@ -214,6 +229,12 @@ pub fn submit(args: SubmitArgs) -> Result<(SubmitOptions, Option<PathBuf>)> {
             aggregation_format: args.job.aggregation_format.clone(),
             max_video_fps: args.job.max_video_fps,
             notifications_url: args.notifications_url.clone(),
+            persist_images_outputs: args.job.save_image_outputs && !args.job.no_save_image_outputs,
+            images_outputs_to_be_persisted: args.job.image_outputs_to_save.clone(),
+            part_name: args.job.part_name.clone(),
+            images_metadata_part: args.job.images_metadata_part_name.clone(),
+            images_metadata_inputs_mapping: args.job.metadata_mapping.clone(),
+            inference_backend: args.job.inference_backend.clone(),
         },
         download_results: args.job.download_results.clone(),
     });
@@ -240,6 +261,82 @@ pub fn submit(args: SubmitArgs) -> Result<(SubmitOptions, Option<PathBuf>)> {
         dry_run: args.dry_run,
     };
     Ok((options, kept))
+}
+
+/// Workers per machine: given, or from inference-cli's deprecated `--machine-size`
+/// (which clap keeps from going with `--workers-per-machine`), said so once.
+pub fn workers_per_machine(workers: Option<u32>, machine_size: Option<&str>) -> Option<u32> {
+    let from_size = machine_size.and_then(refgen::roboflow::workers_for_machine_size);
+    if let (Some(size), Some(n)) = (machine_size, from_size) {
+        tracing::warn!(
+            "--machine-size is deprecated (as in inference-cli): {size} means --workers-per-machine {n}, which is sent"
+        );
+    }
+    workers.or(from_size)
+}
+
+/// A local source's options; what a bucket source's flags cannot do with it is refused.
+fn local_options(args: &SubmitArgs, sources: &[String], kind: Option<MediaKind>) -> Result<LocalOptions> {
+    let refuse = |flag: &str, why: &str| Err(usage!("{flag} does not go with local files: {why}"));
+    if args.upload_to.is_some() {
+        return refuse(
+            "--upload-to",
+            "the files themselves are uploaded, not a references file",
+        );
+    }
+    if args.output.is_some() {
+        return refuse("-o", "no references file is made");
+    }
+    if args.verify {
+        return refuse("--verify", "there is no references file to verify");
+    }
+    if args.references.shard.is_some() {
+        return refuse("--shard", "give each worker its own folders instead");
+    }
+    if args.references.inventory.is_some() {
+        return refuse("--inventory", "an inventory lists a bucket");
+    }
+    if args.references.expires_in != "24h" {
+        return refuse("--expires-in", "nothing is signed");
+    }
+    let Some(kind) = kind else {
+        return Err(usage!(
+            "give --images or --videos: local files go up as one kind (images one by one or in tar archives, videos one by one)"
+        ));
+    };
+    let mode = match args.local.upload_mode {
+        UploadModeArg::Auto => UploadMode::Auto,
+        UploadModeArg::Single => UploadMode::Single,
+        UploadModeArg::Bulk => UploadMode::Bulk,
+    };
+    if kind == MediaKind::Videos && mode != UploadMode::Auto {
+        return Err(usage!("--upload-mode is for images: videos go one by one"));
+    }
+    let r = &args.references;
+    // Roboflow refuses images over 20 MiB at ingest: they are not sent.
+    let max_size = r
+        .max_size
+        .or((kind == MediaKind::Images).then_some(refgen::upload::IMAGE_MAX_BYTES));
+    Ok(LocalOptions {
+        sources: sources.to_vec(),
+        select: LocalSelection {
+            include: r.include.clone(),
+            exclude: r.exclude.clone(),
+            presets: vec![match kind {
+                MediaKind::Images => MediaPreset::Images,
+                MediaKind::Videos => MediaPreset::Videos,
+            }],
+            ignore_case: r.ignore_case,
+            max_size,
+            hidden: args.local.hidden,
+        },
+        name_mode: r.name.into(),
+        limit: r.limit,
+        mode,
+        images_per_shard: usize::from(args.local.images_per_shard),
+        concurrency: usize::from(args.store.concurrency),
+        state_dir: args.local.state_dir.clone(),
+    })
 }
 
 /// The workflow parameters, from --workflow-parameters JSON or a --workflow-params file.

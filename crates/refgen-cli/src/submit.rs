@@ -59,6 +59,10 @@ pub async fn command(args: SubmitArgs, quiet: bool) -> Result<ExitCode> {
             }
         }
         SubmitEvent::KindInferred { count, kind } => say(quiet, inferred_kind(count, kind)),
+        SubmitEvent::Uploaded(done) => say(
+            quiet,
+            format!("uploaded {} ({} in the batch from these files)", done.what, done.done),
+        ),
         SubmitEvent::Verified { path, report } => render::verified(&path, &report, quiet),
         SubmitEvent::Accepted {
             number,
@@ -138,6 +142,15 @@ pub async fn command(args: SubmitArgs, quiet: bool) -> Result<ExitCode> {
         ),
         other => other.into(),
     })?;
+    if let Some(upload) = &report.upload {
+        say(quiet, render::upload_summary(upload, dry_run));
+    }
+    if dry_run && report.upload.is_some() {
+        for request in &report.dry_run_requests {
+            println!("{request}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if dry_run {
         for request in &report.dry_run_requests {
             println!("{request}");
@@ -153,12 +166,16 @@ pub async fn command(args: SubmitArgs, quiet: bool) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
+    let (one, many) = match report.upload {
+        Some(_) => ("file", "files"),
+        None => ("reference", "references"),
+    };
     say(
         quiet,
         format!(
             "batch {} ({}): {} after {:.0}s",
             report.batch_id,
-            plural(report.references, "reference", "references"),
+            plural(report.references, one, many),
             report.outcome.name(),
             report.elapsed.as_secs_f64()
         ),

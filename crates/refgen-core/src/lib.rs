@@ -25,6 +25,7 @@ pub mod expiry;
 pub mod filter;
 pub mod inventory;
 pub mod list;
+pub mod local;
 pub mod naming;
 mod object;
 pub mod pipeline;

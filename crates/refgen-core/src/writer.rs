@@ -30,6 +30,10 @@
 //! Every other file refgen writes (a retry file, a checkpoint, an exported
 //! download) goes through [`TargetFile`], which applies the same rules: nothing
 //! refgen writes is ever put in place by a rename of its own.
+//!
+//! The one file refgen adds to rather than replaces is a log of what an upload
+//! has done ([`AppendLog`]): whole lines, each write synced before it counts, a
+//! torn last line (a crash mid-write) set apart from the next and ignored.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, Write};
@@ -728,6 +732,105 @@ fn resolve_links(path: &Path) -> io::Result<PathBuf> {
     ))
 }
 
+/// A log refgen appends to: an upload's record of what the service confirmed, so
+/// a rerun sends only the rest. Each [`AppendLog::append`] writes whole lines in
+/// one write and syncs them before it returns; a line cut short by a crash is
+/// ended before the next write, and [`AppendLog::lines`] leaves it out. Only a
+/// regular (or new) file is a log: a folder, a FIFO, a device or a socket is refused.
+#[derive(Debug)]
+pub struct AppendLog {
+    path: PathBuf,
+    file: File,
+}
+
+impl AppendLog {
+    /// Opens (or creates, readable by its owner only) the log at `path`.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let fail = |source| Error::Output {
+            path: path.to_owned(),
+            source,
+        };
+        if let Ok(meta) = std::fs::metadata(path)
+            && !meta.is_file()
+        {
+            return Err(fail(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a plain file (a log of what was uploaded is kept in a plain file)",
+            )));
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).append(true).create(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path).map_err(fail)?;
+        // A last line without its end was cut short: end it, so it stays apart.
+        let length = file.metadata().map_err(fail)?.len();
+        if length > 0 {
+            use std::io::Read;
+            let mut last = [0u8; 1];
+            file.seek(io::SeekFrom::Start(length - 1)).map_err(fail)?;
+            file.read_exact(&mut last).map_err(fail)?;
+            if last[0] != b'\n' {
+                file.write_all(b"\n").map_err(fail)?;
+            }
+        }
+        Ok(AppendLog {
+            path: path.to_owned(),
+            file,
+        })
+    }
+
+    /// Appends `lines` (each without its end) in one write, and syncs them.
+    pub fn append<S: AsRef<str>>(&mut self, lines: &[S]) -> Result<(), Error> {
+        let mut buffer = String::new();
+        for line in lines {
+            buffer.push_str(line.as_ref());
+            buffer.push('\n');
+        }
+        let fail = |source| Error::Output {
+            path: self.path.clone(),
+            source,
+        };
+        self.file.write_all(buffer.as_bytes()).map_err(fail)?;
+        self.file.sync_data().map_err(fail)
+    }
+
+    /// The whole lines of the log at `path`, read as they are asked for (none
+    /// when there is no log yet); a last line without its end is left out.
+    pub fn lines(path: &Path) -> Result<impl Iterator<Item = Result<String, Error>> + use<>, Error> {
+        let owned = path.to_owned();
+        let file = match File::open(path) {
+            Ok(file) => Some(io::BufReader::new(file)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(source) => return Err(Error::Output { path: owned, source }),
+        };
+        let mut reader = file;
+        Ok(std::iter::from_fn(move || {
+            use std::io::BufRead;
+            let reader = reader.as_mut()?;
+            loop {
+                let mut line = Vec::new();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) => return None,
+                    // Cut short by a crash: not a line.
+                    Ok(_) if line.last() != Some(&b'\n') => return None,
+                    Ok(_) if line.len() == 1 => continue,
+                    Ok(_) => {
+                        line.pop();
+                        return Some(Ok(String::from_utf8_lossy(&line).into_owned()));
+                    }
+                    Err(source) => {
+                        return Some(Err(Error::Output {
+                            path: owned.clone(),
+                            source,
+                        }));
+                    }
+                }
+            }
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1037,5 +1140,36 @@ mod tests {
                 .file_type()
                 .is_fifo()
         );
+    }
+
+    #[test]
+    fn an_append_log_keeps_whole_lines_and_sets_a_torn_one_apart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.jsonl");
+        assert_eq!(AppendLog::lines(&path).expect("no log yet").count(), 0);
+        AppendLog::open(&path)
+            .expect("opens")
+            .append(&["one", "two"])
+            .expect("appends");
+        // A crash in the middle of a write leaves a line without its end.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(b"thr"))
+            .expect("torn write");
+        let read = |p: &Path| -> Vec<String> {
+            AppendLog::lines(p)
+                .expect("reads")
+                .collect::<Result<_, _>>()
+                .expect("lines")
+        };
+        assert_eq!(read(&path), ["one", "two"]);
+        AppendLog::open(&path)
+            .expect("opens again")
+            .append(&["four"])
+            .expect("appends");
+        assert_eq!(read(&path), ["one", "two", "thr", "four"]);
+        let err = AppendLog::open(dir.path()).expect_err("a folder is not a log");
+        assert!(err.to_string().contains("not a plain file"), "{err}");
     }
 }

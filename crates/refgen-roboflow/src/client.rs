@@ -154,6 +154,19 @@ impl Client {
         doing: &str,
         timeout: Duration,
     ) -> Result<Value, RoboflowError> {
+        self.call_with(method, path, query, Payload::from(body), doing, timeout)
+            .await
+    }
+
+    async fn call_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Payload<'_>,
+        doing: &str,
+        timeout: Duration,
+    ) -> Result<Value, RoboflowError> {
         let mut url = format!("{}{path}?api_key={}", self.base, enc(&self.api_key));
         for (k, v) in query {
             url.push_str(&format!("&{k}={}", enc(v)));
@@ -162,11 +175,24 @@ impl Client {
         // Every call is safe to repeat: reads are reads, and writes carry their own
         // id (ingestId, jobId), which the API treats as the same request again.
         let build = || async {
-            let mut request = self.transport.client().request(method.clone(), &url);
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            Ok(request)
+            let request = self.transport.client().request(method.clone(), &url);
+            Ok(match &body {
+                Payload::Empty => request,
+                Payload::Json(body) => request.json(body),
+                Payload::File { field, path, length } => {
+                    // Opened afresh for each attempt: a retry sends the file from its start.
+                    let file = tokio::fs::File::open(path)
+                        .await
+                        .map_err(|e| RoboflowError::Local(format!("cannot read {}: {e}", path.display())))?;
+                    // Names go as browsers and Python's requests send them (HTML5):
+                    // UTF-8 as it is, only a quote and line ends escaped.
+                    let shown = html5_escaped(field);
+                    let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::from(file), *length)
+                        .file_name(shown.clone());
+                    let form = reqwest::multipart::Form::new().percent_encode_noop().part(shown, part);
+                    request.multipart(form)
+                }
+            })
         };
         let parse = |response: refgen_http::Response| {
             // Parsed as it came; only the message below is ever shown.
@@ -500,6 +526,136 @@ impl Client {
         self.page(&path, &query, "logs", &doing, token).await
     }
 
+    /// Uploads one image into a batch (`POST …/upload/image`, multipart, the file
+    /// part named after the file), which makes or adds to a simple batch.
+    pub async fn upload_image(
+        &self,
+        workspace: &str,
+        batch_id: &str,
+        display_name: &str,
+        name: &str,
+        path: &std::path::Path,
+        length: u64,
+    ) -> Result<(), RoboflowError> {
+        let route = format!("{}/upload/image", batch_path(workspace, batch_id));
+        let doing = format!("uploading {name} into batch `{batch_id}`");
+        let query = [("displayName", display_name.to_owned()), ("fileName", name.to_owned())];
+        let body = Payload::File {
+            field: name,
+            path,
+            length,
+        };
+        self.call_with(
+            reqwest::Method::POST,
+            &route,
+            &query,
+            body,
+            &doing,
+            upload_timeout(length),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A signed URL to PUT one tar archive of images to (`POST …/bulk-upload/image-files`).
+    pub async fn bulk_upload_url(
+        &self,
+        workspace: &str,
+        batch_id: &str,
+        display_name: &str,
+    ) -> Result<SignedUpload, RoboflowError> {
+        let route = format!("{}/bulk-upload/image-files", batch_path(workspace, batch_id));
+        let doing = format!("asking where to upload images into batch `{batch_id}`");
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                &route,
+                &[("displayName", display_name.to_owned())],
+                None,
+                &doing,
+                Duration::from_secs(60),
+            )
+            .await?;
+        signed_upload(v, &doing)
+    }
+
+    /// A signed URL to PUT one video to (`POST …/upload/video`).
+    pub async fn video_upload_url(
+        &self,
+        workspace: &str,
+        batch_id: &str,
+        display_name: &str,
+        name: &str,
+    ) -> Result<SignedUpload, RoboflowError> {
+        let route = format!("{}/upload/video", batch_path(workspace, batch_id));
+        let doing = format!("asking where to upload {name} into batch `{batch_id}`");
+        let query = [("displayName", display_name.to_owned()), ("fileName", name.to_owned())];
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                &route,
+                &query,
+                None,
+                &doing,
+                Duration::from_secs(60),
+            )
+            .await?;
+        signed_upload(v, &doing)
+    }
+
+    /// PUTs the file at `path` to a signed upload URL with exactly its headers,
+    /// through the transport: each attempt sends the file whole, from its start
+    /// (a PUT replaces the object, so a repeat is harmless).
+    pub async fn put_signed(
+        &self,
+        upload: &SignedUpload,
+        path: &std::path::Path,
+        doing: &str,
+    ) -> Result<(), RoboflowError> {
+        let length = std::fs::metadata(path)
+            .map_err(|e| RoboflowError::Local(format!("cannot read {}: {e}", path.display())))?
+            .len();
+        let host = url::Url::parse(&upload.upload_url)
+            .map(|u| refgen_http::origin(&u))
+            .unwrap_or_else(|_| "the upload URL".to_owned());
+        self.transport
+            .call(doing)
+            .timeout(upload_timeout(length))
+            .send(
+                || async {
+                    let file = tokio::fs::File::open(path)
+                        .await
+                        .map_err(|e| RoboflowError::Local(format!("cannot read {}: {e}", path.display())))?;
+                    let mut request = self
+                        .transport
+                        .client()
+                        .put(&upload.upload_url)
+                        // The length is told, so the body is not sent chunked: signed
+                        // upload URLs want it.
+                        .header(reqwest::header::CONTENT_LENGTH, length)
+                        .body(reqwest::Body::from(file));
+                    for (name, value) in &upload.extension_headers {
+                        request = request.header(name.as_str(), value.as_str());
+                    }
+                    Ok(request)
+                },
+                |response| match response.status {
+                    200..=299 => Ok(()),
+                    status => Err(Reject::Fail(RoboflowError::Api {
+                        doing: doing.to_owned(),
+                        status,
+                        message: refgen_core::redact::redact(
+                            &response.text().chars().take(200).collect::<String>().replace('\n', " "),
+                        ),
+                        attempts: 1,
+                        elapsed: Duration::ZERO,
+                    })),
+                },
+            )
+            .await
+            .map_err(|e| failed(e, &host, doing))
+    }
+
     /// Downloads one file of a batch (a plain GET of its download URL) into `path`,
     /// streamed, through the shared transport: a download cut short is fetched again.
     pub async fn download_to(&self, url: &str, path: &std::path::Path) -> Result<(), RoboflowError> {
@@ -547,6 +703,68 @@ where
     }
     items.truncate(limit);
     Ok(items)
+}
+
+/// A request body: none, JSON, or one file as a multipart form.
+enum Payload<'a> {
+    Empty,
+    Json(&'a Value),
+    File {
+        /// The part's field and file name.
+        field: &'a str,
+        path: &'a std::path::Path,
+        length: u64,
+    },
+}
+
+impl<'a> From<Option<&'a Value>> for Payload<'a> {
+    fn from(body: Option<&'a Value>) -> Self {
+        body.map_or(Payload::Empty, Payload::Json)
+    }
+}
+
+/// A multipart field or file name as HTML5 forms write it: `"`, CR and LF as
+/// `%22`, `%0D`, `%0A`, everything else as it is.
+fn html5_escaped(name: &str) -> String {
+    name.replace('"', "%22").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// One upload's time: two minutes, and a minute more per started 8 MiB.
+fn upload_timeout(bytes: u64) -> Duration {
+    Duration::from_secs(120 + 60 * (bytes / (8 << 20)))
+}
+
+/// `{"signedURLDetails": {"uploadURL", "extensionHeaders"}}`, checked.
+fn signed_upload(v: Value, doing: &str) -> Result<SignedUpload, RoboflowError> {
+    let details = &v["signedURLDetails"];
+    let bad = |cause: &str| RoboflowError::BadAnswer {
+        doing: doing.to_owned(),
+        cause: cause.to_owned(),
+    };
+    let upload_url = details["uploadURL"]
+        .as_str()
+        .ok_or_else(|| bad("no signedURLDetails.uploadURL"))?;
+    let parsed = url::Url::parse(upload_url).map_err(|_| bad("signedURLDetails.uploadURL is not a URL"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad("signedURLDetails.uploadURL is not http(s)"));
+    }
+    let mut extension_headers = Vec::new();
+    match &details["extensionHeaders"] {
+        Value::Null => {}
+        Value::Object(headers) => {
+            for (name, value) in headers {
+                let value = value
+                    .as_str()
+                    .ok_or_else(|| bad("an extension header is not a string"))?;
+                extension_headers.push((name.clone(), value.to_owned()));
+            }
+        }
+        _ => return Err(bad("signedURLDetails.extensionHeaders is not an object")),
+    }
+    Ok(SignedUpload {
+        upload_url: upload_url.to_owned(),
+        extension_headers,
+    })
 }
 
 /// Items asked for per page of a listing.
@@ -601,7 +819,18 @@ pub fn job_body(workspace: &str, batch_id: &str, kind: MediaKind, workflow_id: &
         compute["workersPerMachine"] = json!(w);
     }
     let mut spec = json!({"type": "workflows-processing-specification-v1", "workspace": workspace,
-        "workflowId": workflow_id, "persistImagesOutputs": false});
+        "workflowId": workflow_id, "persistImagesOutputs": options.persist_images_outputs});
+    if !options.images_outputs_to_be_persisted.is_empty() {
+        spec["imagesOutputsToBePersisted"] = json!(options.images_outputs_to_be_persisted);
+    }
+    if !options.images_metadata_inputs_mapping.is_empty() {
+        let mapping: serde_json::Map<String, Value> = options
+            .images_metadata_inputs_mapping
+            .iter()
+            .map(|(input, field)| (input.clone(), json!(field)))
+            .collect();
+        spec["imagesMetadataInputsMapping"] = Value::Object(mapping);
+    }
     if let Some(p) = &options.workflow_parameters {
         spec["workflowParameters"] = p.clone();
     }
@@ -618,9 +847,18 @@ pub fn job_body(workspace: &str, batch_id: &str, kind: MediaKind, workflow_id: &
         MediaKind::Images => "simple-image-processing-v1",
         MediaKind::Videos => "simple-video-processing-v1",
     };
-    let mut body = json!({"type": job_type,
-        "jobInput": {"type": "staging-batch-input-v1", "batchId": batch_id},
+    let mut input = json!({"type": "staging-batch-input-v1", "batchId": batch_id});
+    if let Some(part) = &options.part_name {
+        input["partName"] = json!(part);
+    }
+    if let Some(part) = &options.images_metadata_part {
+        input["imagesMetadataPart"] = json!(part);
+    }
+    let mut body = json!({"type": job_type, "jobInput": input,
         "computeConfiguration": compute, "processingSpecification": spec});
+    if let Some(backend) = &options.inference_backend {
+        body["inferenceBackend"] = json!(backend);
+    }
     if let Some(t) = options.processing_timeout_seconds {
         body["processingTimeoutSeconds"] = json!(t);
     }

@@ -16,6 +16,9 @@ pub enum RoboflowError {
         /// The rule.
         rule: String,
     },
+    /// A local file to upload could not be read.
+    #[error("{0}")]
+    Local(String),
     /// No API key was given.
     #[error("no Roboflow API key (ROBOFLOW_API_KEY is not set)")]
     NoApiKey,

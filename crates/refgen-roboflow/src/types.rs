@@ -385,6 +385,50 @@ pub struct JobOptions {
     pub max_video_fps: Option<f64>,
     /// `notificationsURL`.
     pub notifications_url: Option<String>,
+    /// `processingSpecification.persistImagesOutputs`: keep the workflow's image outputs.
+    pub persist_images_outputs: bool,
+    /// `processingSpecification.imagesOutputsToBePersisted`: which image outputs to keep.
+    pub images_outputs_to_be_persisted: Vec<String>,
+    /// `jobInput.partName`: the part of a multipart batch to process.
+    pub part_name: Option<String>,
+    /// `jobInput.imagesMetadataPart`: the part holding per-image metadata.
+    pub images_metadata_part: Option<String>,
+    /// `processingSpecification.imagesMetadataInputsMapping`: workflow input → metadata
+    /// field, in the order given.
+    pub images_metadata_inputs_mapping: Vec<(String, String)>,
+    /// `inferenceBackend`: `old-inference` or `inference-models`.
+    pub inference_backend: Option<String>,
+}
+
+/// Where to PUT a local file: a signed URL and the headers to send with it, exactly.
+#[derive(Clone)]
+pub struct SignedUpload {
+    /// The signed URL.
+    pub upload_url: String,
+    /// Headers to send, as given.
+    pub extension_headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for SignedUpload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL's query is a credential.
+        f.debug_struct("SignedUpload")
+            .field("upload_url", &self.upload_url.split('?').next().unwrap_or_default())
+            .field("extension_headers", &self.extension_headers.len())
+            .finish()
+    }
+}
+
+/// The workers per machine of inference-cli's deprecated `--machine-size`
+/// (`xs`, `s`, `m`, `l`, `xl`), as that client maps it.
+pub fn workers_for_machine_size(size: &str) -> Option<u32> {
+    match size {
+        "xs" => Some(8),
+        "s" => Some(4),
+        "m" => Some(2),
+        "l" | "xl" => Some(1),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

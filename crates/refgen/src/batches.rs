@@ -1,7 +1,7 @@
 //! A workspace's batches: listed, or one shown whole (its count, shards and
 //! parts), as library calls returning plain data.
 
-use refgen_roboflow::{Batch, BatchPart, Client, Shard, collect_pages};
+use refgen_roboflow::{Batch, BatchPart, Client, FileMetadata, Shard, collect_pages};
 use serde::Serialize;
 
 use crate::Error;
@@ -59,4 +59,65 @@ pub async fn show(client: &Client, workspace: &str, batch_id: &str) -> Result<Ba
         failed_shards,
         parts,
     })
+}
+
+/// Every file of the batch `batch_id`, page after page, handed to `each` as it
+/// comes (so a batch of any size takes one page of memory): of `part` only when
+/// given, else of every part of a multipart batch in turn, else of the batch.
+/// Stops after `limit` files. Returns how many were handed over. Server text
+/// (names, URLs) goes through the redaction step first.
+pub async fn content(
+    client: &Client,
+    workspace: &str,
+    batch_id: &str,
+    part: Option<&str>,
+    limit: Option<u64>,
+    each: &mut (dyn FnMut(FileMetadata) -> Result<(), Error> + Send),
+) -> Result<u64, Error> {
+    refgen_roboflow::validate_batch_id(batch_id)?;
+    let parts: Vec<Option<String>> = match part {
+        Some(p) => vec![Some(p.to_owned())],
+        None => {
+            let batch = client.batch(workspace, batch_id).await?;
+            if batch.is_multipart() {
+                let parts = client.batch_parts(workspace, batch_id).await?;
+                parts.into_iter().map(|p| Some(p.name)).collect()
+            } else {
+                vec![None]
+            }
+        }
+    };
+    let limit = limit.unwrap_or(u64::MAX);
+    let mut handed = 0u64;
+    for part in &parts {
+        let mut token: Option<String> = None;
+        loop {
+            if handed >= limit {
+                return Ok(handed);
+            }
+            let page = client
+                .files_page(workspace, batch_id, part.as_deref(), token.as_deref())
+                .await?;
+            let next = page.next_after(token.as_deref());
+            for file in page.items {
+                if handed >= limit {
+                    return Ok(handed);
+                }
+                let redact = |s: &str| refgen_core::redact::redact(s);
+                each(FileMetadata {
+                    download_url: redact(&file.download_url),
+                    file_name: redact(&file.file_name),
+                    part_name: file.part_name.as_deref().map(redact).or_else(|| part.clone()),
+                    shard_id: file.shard_id.as_deref().map(redact),
+                    content_type: file.content_type.as_deref().map(redact),
+                })?;
+                handed += 1;
+            }
+            match next {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+    }
+    Ok(handed)
 }

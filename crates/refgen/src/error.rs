@@ -88,6 +88,32 @@ pub enum Error {
         /// What was found.
         problems: String,
     },
+    /// Local files to upload: nothing selected.
+    #[error("{}", no_local_files(sources, *found, skipped))]
+    NoLocalFiles {
+        /// The sources as given.
+        sources: String,
+        /// Files selected (all already uploaded when this is not 0).
+        found: u64,
+        /// Paths skipped, by reason.
+        skipped: String,
+    },
+    /// An upload's mode does not fit the batch it would go into.
+    #[error("{0}")]
+    UploadMode(String),
+    /// An upload failed after its retries; what came before is in the state file.
+    #[error("uploading {unit} failed: {source}; {done} files uploaded before are recorded in {}, and running the same command again sends only the rest", state.display())]
+    UploadFailed {
+        /// What: `shard 3 (256 files, the first a__b.jpg)`, `frames__a.jpg`.
+        unit: String,
+        /// Files confirmed by this run and the runs before.
+        done: u64,
+        /// The state file.
+        state: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
     /// A local file could not be read or written.
     #[error("cannot use {}: {source}", path.display())]
     Io {
@@ -107,7 +133,7 @@ impl Error {
         match self {
             Error::Core(e) => e.is_usage(),
             Error::Roboflow(e) => matches!(e, refgen_roboflow::RoboflowError::InvalidId { .. }),
-            Error::UnknownKind { .. } | Error::ResumeMismatch { .. } => true,
+            Error::UnknownKind { .. } | Error::ResumeMismatch { .. } | Error::UploadMode(_) => true,
             _ => false,
         }
     }
@@ -121,6 +147,16 @@ impl Error {
             Error::Empty { .. } => Some(Hint::AllowEmpty),
             _ => None,
         }
+    }
+}
+
+fn no_local_files(sources: &str, found: u64, skipped: &str) -> String {
+    match (found, skipped.is_empty()) {
+        (1.., _) => {
+            format!("every one of the {found} files selected in {sources} is already uploaded: nothing to send")
+        }
+        (0, true) => format!("no file in {sources}: nothing to send"),
+        (0, false) => format!("no file in {sources} is selected ({skipped}): nothing to send"),
     }
 }
 

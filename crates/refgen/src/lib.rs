@@ -8,6 +8,8 @@
 //! - [`submit::run`]: references made from a source or given as files,
 //!   verified, uploaded or sent inline, ingested, waited for, a job started and
 //!   its results downloaded, within one deadline;
+//! - [`upload`]: local images and videos into a batch (single uploads, tar
+//!   archives, videos), resumably, as a submission's source;
 //! - [`verify::verify`]: check a references file before a batch is spent on it;
 //! - [`failures::run`]: which references of a batch failed to ingest, and a retry file;
 //! - [`export::export_batch`], [`batches`], [`jobs`], [`webhook`]: what comes after;
@@ -55,6 +57,7 @@ pub mod jobs;
 pub mod references;
 pub mod store;
 pub mod submit;
+pub mod upload;
 pub mod verify;
 pub mod webhook;
 

@@ -210,6 +210,14 @@ pub(crate) fn http_url(text: &str) -> Result<String, String> {
     }
 }
 
+/// `INPUT=FIELD`: split at the first `=`, so a field may hold one.
+pub(crate) fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() && !value.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err("must be INPUT=FIELD (a workflow input, =, a metadata field)".to_owned()),
+    }
+}
+
 pub(crate) fn rate(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),

@@ -26,6 +26,19 @@ pub enum BatchesCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Every file of a batch, all pages and every part (--json: JSON Lines with download URLs).
+    Content {
+        /// The batch id.
+        batch_id: String,
+        /// Only this part of a multipart batch.
+        #[arg(long, value_name = "NAME")]
+        part: Option<String>,
+        /// Stop after this many files.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        limit: Option<u64>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// The references that failed to ingest, and why (--json: JSON Lines). Exit 1 when any did.
     #[command(after_help = FAILURES_EXAMPLES)]
     Failures(Box<FailuresArgs>),
@@ -161,6 +174,10 @@ pub struct RestartArgs {
     /// Highest tolerated share of failed images (0 to 1).
     #[arg(long, value_name = "RATE", value_parser = rate)]
     pub max_image_failure_rate: Option<f64>,
+
+    /// Deprecated in inference-cli: xs, s, m, l, xl = 8, 4, 2, 1, 1 workers per machine.
+    #[arg(long, value_name = "SIZE", value_parser = ["xs", "s", "m", "l", "xl"], conflicts_with = "workers_per_machine")]
+    pub machine_size: Option<String>,
 
     #[command(flatten)]
     pub api: ApiArgs,

@@ -73,6 +73,10 @@ pub fn inference_cli_names(args: impl Iterator<Item = std::ffi::OsString>) -> Ve
         ("-bn", "--batch-name"),
         ("-jn", "--job-name"),
         ("-mt", "--machine-type"),
+        ("-ms", "--machine-size"),
+        ("-imp", "--images-metadata-part-name"),
+        ("-mm", "--metadata-mapping"),
+        ("-ib", "--inference-backend"),
     ];
     args.map(
         |arg| match NAMES.iter().find(|(short, _)| arg.to_str() == Some(short)) {

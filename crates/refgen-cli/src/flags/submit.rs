@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::common::{ReferenceArgs, RoboflowArgs, StoreArgs, duration, http_url, not_empty, rate};
+use super::common::{ReferenceArgs, RoboflowArgs, StoreArgs, duration, http_url, key_value, not_empty, rate};
 use super::verify::VerifyCheckArgs;
 
 /// Every line at most 76 columns: clap wraps longer ones at the terminal's width,
@@ -14,14 +14,21 @@ pub(super) const SUBMIT_EXAMPLES: &str = "Examples:
   refgen submit s3://bucket/clips/ --videos --batch-id clips \\
       --upload-to s3://bucket/refs/clips.jsonl \\
       --workflow-id my-workflow --job-id clips-1 --download-results out/
+  refgen submit ./frames --images --batch-id frames --wait
+  refgen submit './day1/**/*.jpg' ./day2 --images --batch-id days
 
 Exit codes: 0 success, 1 failure, 2 bad command line, 124 --timeout reached.";
 
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
-    /// Bucket and optional prefix or glob to make the references from (or use --references).
-    #[arg(required_unless_present = "references_file", conflicts_with = "references_file")]
-    pub source: Option<String>,
+    /// Bucket and optional prefix or glob to make the references from (or use --references);
+    /// or local folders, files or globs ('./frames/**/*.jpg') whose files are uploaded.
+    #[arg(
+        required_unless_present = "references_file",
+        conflicts_with = "references_file",
+        value_name = "SOURCE"
+    )]
+    pub sources: Vec<String>,
 
     /// A references file made earlier (JSON Lines of name and url); repeat it for the
     /// parts of a run (--part-lines, --shard), all into the one batch.
@@ -87,6 +94,9 @@ pub struct SubmitArgs {
     pub verify_check: VerifyCheckArgs,
 
     #[command(flatten)]
+    pub local: LocalArgs,
+
+    #[command(flatten)]
     pub references: ReferenceArgs,
 
     #[command(flatten)]
@@ -97,6 +107,35 @@ pub struct SubmitArgs {
 
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Local files (a folder, files or a glob as the source)")]
+pub struct LocalArgs {
+    /// How images go: auto (one by one up to 32, tar archives above; an existing batch's own
+    /// mode), single, or bulk. --concurrency uploads run at once.
+    #[arg(long, value_enum, default_value_t = UploadModeArg::Auto)]
+    pub upload_mode: UploadModeArg,
+
+    /// Images per tar archive (bulk mode): 1 to 500.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=500))]
+    pub images_per_shard: u16,
+
+    /// Where the record of what was uploaded is kept, so that running the same command again
+    /// sends only the rest (default: $XDG_STATE_HOME/refgen or ~/.local/state/refgen).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<std::path::PathBuf>,
+
+    /// Upload hidden files and the files of hidden folders too (names starting with a dot).
+    #[arg(long)]
+    pub hidden: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum UploadModeArg {
+    Auto,
+    Single,
+    Bulk,
 }
 
 #[derive(Debug, Args)]
@@ -153,6 +192,40 @@ pub struct JobArgs {
     /// Frames per second to process (videos).
     #[arg(long, value_name = "FPS")]
     pub max_video_fps: Option<f64>,
+
+    /// Keep the workflow's outputs that are images (persistImagesOutputs).
+    #[arg(long, overrides_with = "no_save_image_outputs")]
+    pub save_image_outputs: bool,
+
+    /// Do not keep them (the default; inference-cli's spelling).
+    #[arg(long, hide = true, overrides_with = "save_image_outputs")]
+    pub no_save_image_outputs: bool,
+
+    /// Only these image outputs are kept (repeatable; with --save-image-outputs).
+    #[arg(long, value_name = "NAME")]
+    pub image_outputs_to_save: Vec<String>,
+
+    /// The part of a multipart batch to process (inference-cli's -p works too).
+    #[arg(short = 'p', long, value_name = "NAME")]
+    pub part_name: Option<String>,
+
+    /// The part of a multipart batch that holds per-image metadata (inference-cli's -imp works too).
+    #[arg(long, value_name = "NAME")]
+    pub images_metadata_part_name: Option<String>,
+
+    /// Workflow input fed from an image's metadata field, INPUT=FIELD (repeatable;
+    /// inference-cli's -mm works too).
+    #[arg(long, value_name = "INPUT=FIELD", value_parser = key_value)]
+    pub metadata_mapping: Vec<(String, String)>,
+
+    /// old-inference or inference-models (inference-cli's -ib works too).
+    #[arg(long, value_parser = ["old-inference", "inference-models"])]
+    pub inference_backend: Option<String>,
+
+    /// Deprecated in inference-cli: xs, s, m, l, xl = 8, 4, 2, 1, 1 workers per machine
+    /// (inference-cli's -ms works too).
+    #[arg(long, value_name = "SIZE", value_parser = ["xs", "s", "m", "l", "xl"], conflicts_with = "workers_per_machine")]
+    pub machine_size: Option<String>,
 
     /// Download the job's results into this folder (waits for the job).
     #[arg(long, value_name = "DIR")]

@@ -20,6 +20,7 @@ use crate::Error;
 use crate::api::ApiOptions;
 use crate::generate::{GenerateEvent, GenerateReport, Output, Plan};
 use crate::store::StoreOptions;
+use crate::upload::{Destination, LocalOptions, UploadReport, Uploaded};
 use crate::verify::{Report as VerifyReport, VerifyOptions};
 
 /// Where a submission's references come from.
@@ -34,6 +35,8 @@ pub enum SubmitReferences {
     },
     /// References files already made (one batch: the first file's kind is every one's).
     Files(Vec<PathBuf>),
+    /// Local files, uploaded (see [`crate::upload`]); the kind must be given.
+    Local(Box<LocalOptions>),
 }
 
 /// The job a submission starts once its references are ingested.
@@ -177,6 +180,9 @@ pub struct SubmitReport {
     pub outcome: Outcome,
     /// Result files downloaded, relative to their folder.
     pub result_files: Vec<String>,
+    /// What uploading local files did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload: Option<UploadReport>,
     /// Ingest requests sent (or, in a dry run, to send).
     #[serde(skip)]
     pub requests: usize,
@@ -209,6 +215,8 @@ pub enum SubmitEvent {
         /// What was found.
         report: VerifyReport,
     },
+    /// A local file, or an archive of them, was uploaded.
+    Uploaded(Uploaded),
     /// An ingest request was accepted.
     Accepted {
         /// From 1.
@@ -288,6 +296,10 @@ pub async fn run(options: SubmitOptions, events: &mut (dyn FnMut(SubmitEvent) + 
         crate::generate::check_expiry(target, o.expires_in)?;
     }
     let client = if o.dry_run { None } else { Some(o.api.client()?) };
+    if let SubmitReferences::Local(local) = &o.references {
+        let local = local.clone();
+        return submit_local(&o, &local, client, job_id, started, events).await;
+    }
 
     // --- The references files, each with its count.
     let temp = tempfile::tempdir().map_err(|source| Error::Io {
@@ -321,6 +333,8 @@ pub async fn run(options: SubmitOptions, events: &mut (dyn FnMut(SubmitEvent) + 
             };
             (vec![(path, count)], kind)
         }
+        // Taken above, before any reference is made.
+        SubmitReferences::Local(_) => return Err(Error::UploadMode("local files are uploaded, not referenced".into())),
         SubmitReferences::Files(given) => {
             let mut files = Vec::new();
             let mut kind = o.kind;
@@ -433,6 +447,7 @@ pub async fn run(options: SubmitOptions, events: &mut (dyn FnMut(SubmitEvent) + 
         requests,
         dry_run_requests: Vec::new(),
         elapsed: Duration::ZERO,
+        upload: None,
     };
 
     let Some(client) = client else {
@@ -456,28 +471,117 @@ pub async fn run(options: SubmitOptions, events: &mut (dyn FnMut(SubmitEvent) + 
             duplicated: answer.duplicated,
         });
     }
+    follow(&o, &client, &workspace, &mut report, count, kind, events).await?;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// Local files: uploaded (or, in a dry run, listed with how they would go),
+/// then followed as any submission.
+async fn submit_local(
+    o: &SubmitOptions,
+    local: &LocalOptions,
+    client: Option<refgen_roboflow::Client>,
+    job_id: Option<String>,
+    started: Instant,
+    events: &mut (dyn FnMut(SubmitEvent) + Send),
+) -> Result<SubmitReport, Error> {
+    let kind = o.kind.ok_or_else(|| {
+        Error::UploadMode("local files: say whether they are images or videos (a batch holds one kind)".to_owned())
+    })?;
+    if o.upload_to.is_some() || o.verify.is_some() {
+        return Err(Error::UploadMode(
+            "local files are uploaded themselves: there is no references file to upload or verify".to_owned(),
+        ));
+    }
+    // The sources are checked before any request.
+    crate::upload::check(local, kind)?;
+    let base_ingest_id = match &o.ingest_id {
+        Some(id) => id.clone(),
+        None => super::default_ingest_id(&o.batch_id, SystemTime::now()),
+    };
+    let display_name = o.batch_name.clone().unwrap_or_else(|| o.batch_id.clone());
+    let to = Destination {
+        batch_id: &o.batch_id,
+        display_name: &display_name,
+        kind,
+        base_ingest_id: &base_ingest_id,
+        notifications_url: o.notifications_url.as_deref(),
+        workspace: o.api.workspace.as_deref(),
+    };
+    let workspace = match &client {
+        Some(client) => Some(client.resolve_workspace(o.api.workspace.as_deref()).await?),
+        None => None,
+    };
+    let connection = client.as_ref().zip(workspace.as_deref());
+    let (upload, lines) =
+        crate::upload::run(local, &to, connection, &mut |done| events(SubmitEvent::Uploaded(done))).await?;
+    let mut report = SubmitReport {
+        batch_id: o.batch_id.clone(),
+        workspace: workspace.clone().or_else(|| o.api.workspace.clone()),
+        kind: kind_name(kind),
+        references: upload.found,
+        ingest_ids: Vec::new(),
+        duplicated: false,
+        references_url: None,
+        references_urls: Vec::new(),
+        job_id: job_id.clone(),
+        outcome: Outcome::Submitted,
+        result_files: Vec::new(),
+        requests: lines.len(),
+        dry_run_requests: Vec::new(),
+        elapsed: Duration::ZERO,
+        upload: None,
+    };
+    let found = upload.found;
+    report.upload = Some(upload);
+    match (&client, &workspace) {
+        (Some(client), Some(workspace)) => follow(o, client, workspace, &mut report, found, kind, events).await?,
+        _ => {
+            report.dry_run_requests = lines;
+            report
+                .dry_run_requests
+                .extend(dry_run_requests(o, std::iter::empty(), kind, job_id.as_deref())?);
+        }
+    }
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// After the ingest requests: waits for ingestion when asked (or for a job),
+/// starts the job, waits for it, downloads its results.
+async fn follow(
+    o: &SubmitOptions,
+    client: &refgen_roboflow::Client,
+    workspace: &str,
+    report: &mut SubmitReport,
+    count: u64,
+    kind: MediaKind,
+    events: &mut (dyn FnMut(SubmitEvent) + Send),
+) -> Result<(), Error> {
+    let job_id = report.job_id.clone();
     // The timeout bounds the waiting, which starts now: listing and ingesting a
     // big bucket do not eat into it.
     let deadline = tokio::time::Instant::now() + o.timeout;
     if o.wait || o.job.is_some() {
-        report.outcome = wait_for_ingest(&client, &workspace, &o.batch_id, count, deadline, o.poll, events).await?;
+        report.outcome = wait_for_ingest(client, workspace, &o.batch_id, count, deadline, o.poll, events).await?;
     }
     if report.outcome == Outcome::Ingested
         && let (Some(job), Some(id)) = (&o.job, &job_id)
     {
         client
-            .start_job(&workspace, id, &o.batch_id, kind, &job.workflow_id, &job.options)
+            .start_job(workspace, id, &o.batch_id, kind, &job.workflow_id, &job.options)
             .await?;
         events(SubmitEvent::JobStarted {
             job_id: id.clone(),
             workflow_id: job.workflow_id.clone(),
         });
         if o.wait || job.download_results.is_some() {
-            report.outcome = wait_for_job(&client, &workspace, id, deadline, o.poll, events).await?;
+            report.outcome = wait_for_job(client, workspace, id, deadline, o.poll, events).await?;
             if report.outcome == Outcome::JobSucceeded
                 && let Some(dir) = &job.download_results
             {
-                let written = super::download_results(&client, &workspace, id, dir).await?;
+                let written = super::download_results(client, workspace, id, dir).await?;
                 events(SubmitEvent::Downloaded {
                     files: written.len(),
                     dir: dir.clone(),
@@ -488,8 +592,7 @@ pub async fn run(options: SubmitOptions, events: &mut (dyn FnMut(SubmitEvent) + 
             report.outcome = Outcome::Submitted;
         }
     }
-    report.elapsed = started.elapsed();
-    Ok(report)
+    Ok(())
 }
 
 /// Follows ingestion until it ends or `deadline` passes.
