@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use refgen_e2e::faults::{FaultProxy, Plan, Service};
-use refgen_e2e::roboflow::FakeRoboflow;
+use refgen_e2e::roboflow::{FakeRoboflow, Fault};
 use refgen_e2e::*;
 
 /// A folder of `n` images spread over nested folders (each basename used twice),
@@ -33,7 +33,24 @@ fn frames(n: usize) -> (tempfile::TempDir, BTreeMap<String, Vec<u8>>) {
     std::fs::write(root.join(".thumb.jpg"), "hidden").expect("write");
     std::os::unix::fs::symlink(root.join("missing.jpg"), root.join("broken.jpg")).expect("link");
     std::os::unix::fs::symlink(&root, root.join("cam a/loop")).expect("link");
+    if !is_root(&root) {
+        // Root reads any file whatever its mode: the dangling link stands in there.
+        let locked = root.join("locked.jpg");
+        std::fs::write(&locked, "no access").expect("write");
+        std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000)).expect("chmod");
+    }
     (dir, want)
+}
+
+/// Whether files made here belong to root (who can read a file of mode 000).
+fn is_root(dir: &Path) -> bool {
+    std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(dir).expect("stat")) == 0
+}
+
+/// The unreadable paths [`frames`] holds: the dangling link, and a file of mode
+/// 000 unless the tests run as root.
+fn unreadable(dir: &Path) -> u64 {
+    if is_root(dir) { 1 } else { 2 }
 }
 
 fn submit(rf: &FakeRoboflow, api: &str, args: &[&str]) -> Refgen {
@@ -145,7 +162,7 @@ fn a_folder_goes_up_in_archives_with_unique_names() {
     );
     assert_eq!(
         upload["skipped"],
-        serde_json::json!({"filtered": 1, "hidden": 1, "unreadable": 1, "symlink-loop": 1})
+        serde_json::json!({"filtered": 1, "hidden": 1, "unreadable": unreadable(dir.path()), "symlink-loop": 1})
     );
     assert!(
         run.stderr.contains("broken.jpg"),
@@ -159,7 +176,8 @@ fn a_folder_goes_up_in_archives_with_unique_names() {
     for entry in std::fs::read_dir(dir.path().join("frames")).expect("frames") {
         inside.push(entry.expect("entry").file_name());
     }
-    assert_eq!(inside.len(), 5, "nothing added to the source folder: {inside:?}");
+    let made = 5 + unreadable(dir.path()) as usize - 1;
+    assert_eq!(inside.len(), made, "nothing added to the source folder: {inside:?}");
 
     // The same command again: everything is confirmed, nothing is sent again.
     let again = submit(
@@ -517,5 +535,69 @@ fn batches_content_lists_every_file_of_every_part() {
     assert_eq!(parts.iter().filter(|(p, _)| p == "results").count(), 3);
     assert_eq!(content(&["out-job-1", "--part", "visualisations", "--json"]).len(), 1);
     assert_eq!(content(&["listed", "--limit", "2", "--json"]).len(), 2);
+    no_violations(&rf);
+}
+
+/// An archive whose PUT fails after its retries ends the run with one line
+/// naming the archive and its first file; the state keeps what was confirmed,
+/// and the same command then sends only the rest, each file once.
+#[test]
+fn a_put_that_keeps_failing_names_its_archive_and_a_rerun_finishes() {
+    let rf = FakeRoboflow::start();
+    let (dir, want) = frames(34);
+    let folder = path_arg(&dir.path().join("frames"));
+    let state = path_arg(&dir.path().join("state"));
+    let args = [
+        folder.as_str(),
+        "--images",
+        "-b",
+        "put-fails",
+        "--images-per-shard",
+        "10",
+        "--concurrency",
+        "1",
+        "--state-dir",
+        &state,
+        "--max-attempts",
+        "2",
+        "--json",
+        "-q",
+    ];
+    {
+        // The first archive goes through; both attempts of the second are refused.
+        let mut st = rf.state.lock().expect("lock");
+        st.put_faults_from = 1;
+        st.put_faults.extend([Fault::Status(500), Fault::Status(500)]);
+    }
+    let run = submit(&rf, &rf.base_url(), &args).run();
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    // The fixture's loop is warned about; the failure is one line.
+    let errors: Vec<&str> = run.stderr.lines().filter(|l| !l.contains(" WARN ")).collect();
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    let line = errors[0];
+    for needle in [
+        "uploading shard 1 (10 files, the first ",
+        "cam a/shot 010.jpg",
+        "HTTP 500",
+        "after 2 attempts",
+        "10 files uploaded before are recorded in",
+    ] {
+        assert!(line.contains(needle), "{needle:?} in {line}");
+    }
+    assert_eq!(received(&rf, "put-fails").len(), 10);
+
+    let run = submit(&rf, &rf.base_url(), &args).run().assert_ok();
+    let upload = &json_of(&run)["upload"];
+    assert_eq!(
+        (upload["uploaded"].as_u64(), upload["alreadyUploaded"].as_u64()),
+        (Some(24), Some(10)),
+        "{upload}"
+    );
+    assert_eq!(received(&rf, "put-fails"), want);
+    assert!(
+        rf.state.lock().expect("lock").uploads_received["put-fails"]
+            .values()
+            .all(|n| *n == 1)
+    );
     no_violations(&rf);
 }

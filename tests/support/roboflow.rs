@@ -87,6 +87,10 @@ pub struct State {
     pub put_faults: VecDeque<Fault>,
     /// How long each signed-upload PUT takes (for a test to interrupt a run midway).
     pub put_delay: std::time::Duration,
+    /// `put_faults` apply from this PUT on (the ones before go through).
+    pub put_faults_from: usize,
+    /// Signed-upload PUTs seen.
+    pub puts_seen: usize,
 }
 
 /// A signed upload URL handed out: where its PUT goes, and the headers it must carry.
@@ -446,7 +450,9 @@ fn signed_url(
 /// The PUT of a signed upload: its headers exactly as handed out, a length, no
 /// API key; an archive must be a well-formed tar of unique names.
 fn put_upload(st: &mut State, token: &str, query: &BTreeMap<String, String>, req: &Recorded) -> Reply {
-    if let Some(fault) = st.put_faults.pop_front() {
+    st.puts_seen += 1;
+    let faulted = st.puts_seen > st.put_faults_from;
+    if let Some(fault) = faulted.then(|| st.put_faults.pop_front()).flatten() {
         return match fault {
             Fault::Status(s) => error(s, &format!("injected {s}")),
             Fault::Drop => (DROP_CONNECTION, vec![], Vec::new()),

@@ -1,5 +1,5 @@
 //! Progress on stderr, for every command that runs long: listing and signing,
-//! waiting for ingestion, exporting.
+//! uploading local files, waiting for ingestion, exporting.
 //!
 //! The library keeps counts as it goes; a [`Live`] display reads them. On a
 //! terminal: one live line (a bar when there is a total), drawn by indicatif
@@ -68,6 +68,27 @@ impl Source for Ingesting {
         Reading {
             line: format!("ingested {done} of {} references", self.expected),
             bar: Some((done, self.expected)),
+        }
+    }
+}
+
+/// Local files uploaded, as the uploads are confirmed.
+#[derive(Debug, Default)]
+pub struct Uploading {
+    /// Files in the batch from these sources (this run's and earlier runs').
+    pub files: AtomicU64,
+    /// Uploads done by this run (files, or archives).
+    pub uploads: AtomicU64,
+}
+
+impl Source for Uploading {
+    fn read(&self, elapsed: Duration) -> Reading {
+        let (files, uploads) = (self.files.load(Ordering::Relaxed), self.uploads.load(Ordering::Relaxed));
+        let secs = elapsed.as_secs_f64();
+        let rate = if secs > 0.0 { uploads as f64 / secs } else { 0.0 };
+        Reading {
+            line: format!("{files} files in the batch, {uploads} uploads done ({rate:.1}/s, {secs:.0}s)"),
+            bar: None,
         }
     }
 }

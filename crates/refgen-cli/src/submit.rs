@@ -14,7 +14,7 @@ use refgen::submit::{IngestEvent, JobEvent, Outcome, SubmitEvent, SubmitReferenc
 use serde_json::Value;
 
 use crate::flags::SubmitArgs;
-use crate::progress::{Ingesting, Live};
+use crate::progress::{Ingesting, Live, Uploading};
 use crate::render::{self, plural, say};
 use crate::settings;
 
@@ -44,97 +44,115 @@ pub async fn command(args: SubmitArgs, quiet: bool) -> Result<ExitCode> {
         live = Some(Live::start(progress, "listing", quiet, PROGRESS_INTERVAL));
     }
     let mut ingesting: Option<(Arc<Ingesting>, Live)> = None;
+    let mut uploading: Option<(Arc<Uploading>, Live)> = None;
     let shown = match &kept {
         Some(p) => p.display().to_string(),
         None => "the references file".to_owned(),
     };
-    let result = refgen::submit::run(options, &mut |event| match event {
-        SubmitEvent::Generate(event) => render::generate_event(&event, quiet),
-        SubmitEvent::Generated(report) => {
-            if let Some(live) = live.take() {
-                live.finish();
-            }
-            if !quiet {
-                render::generate_summary(&report, Some(&shown));
-            }
+    let result = refgen::submit::run(options, &mut |event| {
+        if !matches!(event, SubmitEvent::Uploaded(_)) {
+            // The uploads are over: their live line gives way to what follows.
+            uploading.take();
         }
-        SubmitEvent::KindInferred { count, kind } => say(quiet, inferred_kind(count, kind)),
-        SubmitEvent::Uploaded(done) => say(
-            quiet,
-            format!("uploaded {} ({} in the batch from these files)", done.what, done.done),
-        ),
-        SubmitEvent::Verified { path, report } => render::verified(&path, &report, quiet),
-        SubmitEvent::Accepted {
-            number,
-            total,
-            ingest_id,
-            duplicated,
-        } => say(
-            quiet,
-            format!(
-                "ingest {number}/{total} accepted (ingest id {ingest_id}{})",
-                if duplicated {
-                    ", a repeat Roboflow already had"
-                } else {
-                    ""
+        match event {
+            SubmitEvent::Generate(event) => render::generate_event(&event, quiet),
+            SubmitEvent::Generated(report) => {
+                if let Some(live) = live.take() {
+                    live.finish();
                 }
-            ),
-        ),
-        SubmitEvent::Ingest(IngestEvent::Progress { ingested, expected }) => {
-            let (counts, _) = ingesting.get_or_insert_with(|| {
-                let counts = Arc::new(Ingesting {
-                    ingested: 0.into(),
-                    expected,
+                if !quiet {
+                    render::generate_summary(&report, Some(&shown));
+                }
+            }
+            SubmitEvent::KindInferred { count, kind } => say(quiet, inferred_kind(count, kind)),
+            SubmitEvent::Uploaded(done) => {
+                let (counts, _) = uploading.get_or_insert_with(|| {
+                    let counts = Arc::new(Uploading::default());
+                    let live = Live::start(counts.clone(), "uploads", quiet, PROGRESS_INTERVAL);
+                    (counts, live)
                 });
-                let live = Live::start(counts.clone(), "references ingested", quiet, PROGRESS_INTERVAL);
-                (counts, live)
-            });
-            counts.ingested.store(ingested, Ordering::Relaxed);
-        }
-        SubmitEvent::Ingest(IngestEvent::ShardFailed(bad)) => {
-            ingesting.take();
-            eprintln!(
-                "refgen: shard {} of batch {} failed: {} ({})",
-                bad.shard_id,
-                batch,
-                bad.status_name,
-                // Server text: through the one redaction step, as every message is.
-                refgen::core::redact::redact(&bad.status_metadata.as_ref().map(Value::to_string).unwrap_or_default())
-            );
-        }
-        SubmitEvent::Ingest(IngestEvent::Ingested { expected, .. }) => {
-            ingesting.take();
-            say(quiet, format!("all {expected} references ingested into batch {batch}"));
-        }
-        SubmitEvent::IngestTimedOut { ingested, expected } => {
-            ingesting.take();
-            eprintln!("refgen: gave up waiting: {ingested} of {expected} references ingested when --timeout ran out");
-        }
-        SubmitEvent::JobStarted { job_id, workflow_id } => {
-            say(quiet, format!("job {job_id} started (workflow {workflow_id})"));
-            job = job_id;
-        }
-        SubmitEvent::Job(JobEvent::Stage { name, tasks }) => {
-            say(quiet, format!("job {job}: stage {name} ({tasks} tasks)"))
-        }
-        SubmitEvent::Job(JobEvent::Failed(failed)) => eprintln!(
-            "refgen: job {job} failed{}",
-            refgen::core::redact::redact(&failed.last_notification.map(|n| format!(": {n}")).unwrap_or_default())
-        ),
-        SubmitEvent::Job(JobEvent::Succeeded(_)) => say(quiet, format!("job {job} finished")),
-        SubmitEvent::JobTimedOut { job_id } => {
-            eprintln!("refgen: gave up waiting for job {job_id} when --timeout ran out")
-        }
-        SubmitEvent::Downloaded { files, dir } => say(
-            quiet,
-            format!(
-                "downloaded {} into {}",
-                plural(files as u64, "result file", "result files"),
-                dir.display()
+                counts.files.store(done.done, Ordering::Relaxed);
+                counts.uploads.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!("uploaded {}", done.what);
+            }
+            SubmitEvent::Verified { path, report } => render::verified(&path, &report, quiet),
+            SubmitEvent::Accepted {
+                number,
+                total,
+                ingest_id,
+                duplicated,
+            } => say(
+                quiet,
+                format!(
+                    "ingest {number}/{total} accepted (ingest id {ingest_id}{})",
+                    if duplicated {
+                        ", a repeat Roboflow already had"
+                    } else {
+                        ""
+                    }
+                ),
             ),
-        ),
+            SubmitEvent::Ingest(IngestEvent::Progress { ingested, expected }) => {
+                let (counts, _) = ingesting.get_or_insert_with(|| {
+                    let counts = Arc::new(Ingesting {
+                        ingested: 0.into(),
+                        expected,
+                    });
+                    let live = Live::start(counts.clone(), "references ingested", quiet, PROGRESS_INTERVAL);
+                    (counts, live)
+                });
+                counts.ingested.store(ingested, Ordering::Relaxed);
+            }
+            SubmitEvent::Ingest(IngestEvent::ShardFailed(bad)) => {
+                ingesting.take();
+                eprintln!(
+                    "refgen: shard {} of batch {} failed: {} ({})",
+                    bad.shard_id,
+                    batch,
+                    bad.status_name,
+                    // Server text: through the one redaction step, as every message is.
+                    refgen::core::redact::redact(
+                        &bad.status_metadata.as_ref().map(Value::to_string).unwrap_or_default()
+                    )
+                );
+            }
+            SubmitEvent::Ingest(IngestEvent::Ingested { expected, .. }) => {
+                ingesting.take();
+                say(quiet, format!("all {expected} references ingested into batch {batch}"));
+            }
+            SubmitEvent::IngestTimedOut { ingested, expected } => {
+                ingesting.take();
+                eprintln!(
+                    "refgen: gave up waiting: {ingested} of {expected} references ingested when --timeout ran out"
+                );
+            }
+            SubmitEvent::JobStarted { job_id, workflow_id } => {
+                say(quiet, format!("job {job_id} started (workflow {workflow_id})"));
+                job = job_id;
+            }
+            SubmitEvent::Job(JobEvent::Stage { name, tasks }) => {
+                say(quiet, format!("job {job}: stage {name} ({tasks} tasks)"))
+            }
+            SubmitEvent::Job(JobEvent::Failed(failed)) => eprintln!(
+                "refgen: job {job} failed{}",
+                refgen::core::redact::redact(&failed.last_notification.map(|n| format!(": {n}")).unwrap_or_default())
+            ),
+            SubmitEvent::Job(JobEvent::Succeeded(_)) => say(quiet, format!("job {job} finished")),
+            SubmitEvent::JobTimedOut { job_id } => {
+                eprintln!("refgen: gave up waiting for job {job_id} when --timeout ran out")
+            }
+            SubmitEvent::Downloaded { files, dir } => say(
+                quiet,
+                format!(
+                    "downloaded {} into {}",
+                    plural(files as u64, "result file", "result files"),
+                    dir.display()
+                ),
+            ),
+        }
     })
     .await;
+    drop(uploading);
     let report = result.map_err(|e| match e {
         refgen::Error::VerifyFailed { path, problems } => anyhow::anyhow!(
             "--verify found problems in {}: {problems}; nothing was submitted",

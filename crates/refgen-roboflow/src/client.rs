@@ -174,6 +174,7 @@ impl Client {
         tracing::debug!(%path, "Roboflow request");
         // Every call is safe to repeat: reads are reads, and writes carry their own
         // id (ingestId, jobId), which the API treats as the same request again.
+        let uploads = matches!(body, Payload::File { .. });
         let build = || async {
             let request = self.transport.client().request(method.clone(), &url);
             Ok(match &body {
@@ -198,6 +199,10 @@ impl Client {
             // Parsed as it came; only the message below is ever shown.
             let text = response.raw_text();
             let status = response.status;
+            // An upload's answer says nothing refgen needs: its status is the answer.
+            if response.is_success() && uploads {
+                return Ok(Value::Null);
+            }
             if response.is_success() {
                 return serde_json::from_str(if text.trim().is_empty() { "{}" } else { &text }).map_err(|e| {
                     // A 2xx whose body does not parse was cut short: ask again.
