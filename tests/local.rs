@@ -214,15 +214,39 @@ fn a_few_images_go_one_by_one_and_videos_by_signed_url() {
     let (dir, want) = frames(6);
     let state = path_arg(&dir.path().join("state"));
     let folder = path_arg(&dir.path().join("frames"));
+    // With a workflow: uploaded, waited for, and the job started on the batch.
     let run = submit(
         &rf,
         &rf.base_url(),
-        &[&folder, "--images", "-b", "few", "--state-dir", &state, "--json"],
+        &[
+            &folder,
+            "--images",
+            "-b",
+            "few",
+            "--state-dir",
+            &state,
+            "--json",
+            "-w",
+            "wf",
+            "-j",
+            "few-job",
+            "--poll-interval",
+            "1s",
+        ],
     )
     .run()
     .assert_ok();
     assert_eq!(json_of(&run)["upload"]["single"], 6);
     assert_eq!(received(&rf, "few"), want);
+    let job = rf
+        .state
+        .lock()
+        .expect("lock")
+        .jobs
+        .get("few-job")
+        .cloned()
+        .expect("the job was started");
+    assert_eq!(job["jobInput"]["batchId"], "few");
     assert!(rf.state.lock().expect("lock").archives.is_empty());
 
     // 40 more into that simple batch: one by one, as the batch holds them.
@@ -434,6 +458,41 @@ fn a_dry_run_shows_the_archives_and_sends_nothing() {
     assert!(run.stderr.contains("would upload 40 files"), "{}", run.stderr);
     assert!(rf.requests().is_empty(), "a dry run sends nothing");
     assert!(!state.exists(), "a dry run writes no state");
+
+    // Two sources keep their folders in the names; a glob selects below its folder.
+    let frames = dir.path().join("frames");
+    let run = submit(
+        &rf,
+        &rf.base_url(),
+        &[
+            &path_arg(&frames.join("cam a")),
+            &format!("{}/**/shot 00*.jpg", path_arg(&frames.join("cam b"))),
+            "--images",
+            "-b",
+            "dry",
+            "--dry-run",
+            "--upload-mode",
+            "single",
+            "--state-dir",
+            &path_arg(&state),
+        ],
+    )
+    .run()
+    .assert_ok();
+    let names: Vec<String> = run
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            serde_json::from_slice::<serde_json::Value>(l).expect("JSON")["fileName"]
+                .as_str()
+                .expect("name")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(names.len(), 20 + 10, "{names:?}");
+    assert_eq!(names[0], "cam a__shot 000.jpg");
+    assert_eq!(names[20], "cam b__ünïcode__shot 000.jpg");
 }
 
 /// What cannot work is one line and exit 2, before any request.

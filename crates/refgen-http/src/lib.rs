@@ -504,6 +504,8 @@ impl<'a> Call<'a> {
     {
         let timeout = self.timeout.unwrap_or(self.transport.config.attempt_timeout);
         let reauthorized = std::sync::atomic::AtomicBool::new(false);
+        // A download that ended with its connection, without a length: what it held.
+        let unframed: std::sync::Mutex<Option<(u64, u64)>> = std::sync::Mutex::new(None);
         let result = self
             .transport
             .config
@@ -520,7 +522,7 @@ impl<'a> Call<'a> {
                     }))
                 })?;
                 let endpoint = origin(request.url());
-                let answer = whole_answer(&client, request, &endpoint, self.into_file, self.max_body);
+                let answer = whole_answer(&client, request, &endpoint, self.into_file, self.max_body, &unframed);
                 let response = match tokio::time::timeout(timeout, answer).await {
                     Ok(Ok(response)) => response,
                     Ok(Err(broken)) if broken.fault.is_unreachable() => {
@@ -626,6 +628,7 @@ async fn whole_answer(
     endpoint: &str,
     into_file: Option<(&std::path::Path, Option<u64>)>,
     max_body: Option<usize>,
+    unframed: &std::sync::Mutex<Option<(u64, u64)>>,
 ) -> Result<Response, Broken> {
     let broken = |fault: Fault, e: reqwest::Error| Broken {
         fault,
@@ -645,7 +648,14 @@ async fn whole_answer(
     if let Some((path, expected)) = into_file
         && (200..300).contains(&status)
     {
-        let written = body_into_file(response, path, endpoint).await?;
+        // A body with a length (or in chunks) says where it ends; one that ends
+        // with its connection does not, and a connection cut midway looks the same.
+        let framed = headers.contains_key(http::header::CONTENT_LENGTH)
+            || headers
+                .get(http::header::TRANSFER_ENCODING)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+        let (written, digest) = body_into_file(response, path, endpoint).await?;
         if let Some(want) = expected
             && written != want
         {
@@ -654,6 +664,20 @@ async fn whole_answer(
                 endpoint: Some(endpoint.to_owned()),
                 source: None,
             });
+        }
+        if expected.is_none() && !framed {
+            // Trusted only when a second answer holds the same bytes.
+            let mut seen = unframed.lock().unwrap_or_else(|e| e.into_inner());
+            if seen.replace((written, digest)) != Some((written, digest)) {
+                return Err(Broken {
+                    fault: Fault::Interrupted(
+                        "the answer ended with its connection, without a length: fetched again to tell whether it was whole"
+                            .to_owned(),
+                    ),
+                    endpoint: Some(endpoint.to_owned()),
+                    source: None,
+                });
+            }
         }
         return Ok(Response {
             status,
@@ -684,8 +708,12 @@ async fn whole_answer(
     Ok(Response { status, headers, body })
 }
 
-/// Streams a body into `path`, returning its length.
-async fn body_into_file(response: reqwest::Response, path: &std::path::Path, endpoint: &str) -> Result<u64, Broken> {
+/// Streams a body into `path`, returning its length and a digest of it.
+async fn body_into_file(
+    response: reqwest::Response,
+    path: &std::path::Path,
+    endpoint: &str,
+) -> Result<(u64, u64), Broken> {
     use futures::StreamExt;
     use tokio::io::AsyncWriteExt;
     let local = |e: std::io::Error| Broken {
@@ -696,6 +724,7 @@ async fn body_into_file(response: reqwest::Response, path: &std::path::Path, end
     let mut file = tokio::fs::File::create(path).await.map_err(local)?;
     let mut body = response.bytes_stream();
     let mut written = 0u64;
+    let mut digest = xxhash_rust::xxh3::Xxh3::new();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| Broken {
             fault: Fault::Interrupted(describe(&e)),
@@ -703,10 +732,11 @@ async fn body_into_file(response: reqwest::Response, path: &std::path::Path, end
             source: Some(e.without_url()),
         })?;
         file.write_all(&chunk).await.map_err(local)?;
+        digest.update(&chunk);
         written += chunk.len() as u64;
     }
     file.flush().await.map_err(local)?;
-    Ok(written)
+    Ok((written, digest.digest()))
 }
 
 /// `scheme://host:port` of a URL: never its path or query, which may carry a SAS

@@ -328,3 +328,45 @@ async fn a_probe_reads_only_the_start_of_a_body() {
     let (result, _) = get(&base, quick()).await;
     assert!(matches!(result, Err(SendError::Transport { .. })), "{result:?}");
 }
+
+/// A download that ends with its connection and no length cannot tell a cut
+/// from an end: it is fetched again, and kept once two answers hold the same
+/// bytes; one with a length is kept at once.
+#[tokio::test]
+async fn a_download_without_a_length_is_kept_once_two_answers_agree() {
+    let unframed = |body: &str| Answer::Raw(format!("HTTP/1.1 200 X\r\nconnection: close\r\n\r\n{body}").into_bytes());
+    let download = |base: String| async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("file");
+        let transport = Transport::new(quick()).expect("client");
+        let result = transport
+            .call("downloading")
+            .into_file(&path, None)
+            .send(
+                || async { Ok::<_, String>(transport.client().get(&base)) },
+                |r| match r.status {
+                    200 => Ok(()),
+                    s => Err(Reject::Fail(format!("HTTP {s}"))),
+                },
+            )
+            .await;
+        result.map(|()| std::fs::read_to_string(&path).expect("file"))
+    };
+    // Cut to half by a closed connection, then whole twice: the whole one is kept.
+    let (base, seen) = serve(vec![
+        unframed("hal"),
+        unframed("half and half"),
+        unframed("half and half"),
+    ])
+    .await;
+    assert_eq!(download(base).await.expect("whole"), "half and half");
+    assert_eq!(seen.load(Ordering::SeqCst), 3);
+    // A server that never sends a length: two requests, the same bytes, kept.
+    let (base, seen) = serve(vec![unframed("always")]).await;
+    assert_eq!(download(base).await.expect("whole"), "always");
+    assert_eq!(seen.load(Ordering::SeqCst), 2);
+    // With a length: one request.
+    let (base, seen) = serve(vec![http(200, "", "framed")]).await;
+    assert_eq!(download(base).await.expect("whole"), "framed");
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+}
