@@ -417,6 +417,8 @@ mod tests {
             std::fs::write(p, body).expect("write");
         }
         std::os::unix::fs::symlink(dir.path().join("frames"), dir.path().join("frames/sub/loop")).expect("link");
+        // A link to a file elsewhere is followed: the file is sent under the link's name.
+        std::os::unix::fs::symlink(dir.path().join("other/a.jpg"), dir.path().join("frames/link.jpg")).expect("link");
         dir
     }
 
@@ -433,7 +435,7 @@ mod tests {
         let arg = dir.path().join("frames").display().to_string();
         let sources = LocalSources::new(&[arg], &select()).expect("resolves");
         let (kept, skipped) = files(&sources);
-        assert_eq!(kept, ["a.jpg", "sub/a.jpg", "sub/deeper/b.png"]);
+        assert_eq!(kept, ["a.jpg", "link.jpg", "sub/a.jpg", "sub/deeper/b.png"]);
         let mut reasons: Vec<(String, LocalSkip)> = skipped;
         reasons.sort();
         assert_eq!(
@@ -455,7 +457,14 @@ mod tests {
         .expect("resolves");
         assert_eq!(
             files(&all).0,
-            [".d.jpg", ".hidden/c.jpg", "a.jpg", "sub/a.jpg", "sub/deeper/b.png"]
+            [
+                ".d.jpg",
+                ".hidden/c.jpg",
+                "a.jpg",
+                "link.jpg",
+                "sub/a.jpg",
+                "sub/deeper/b.png"
+            ]
         );
     }
 
@@ -470,6 +479,7 @@ mod tests {
             kept,
             [
                 "frames/a.jpg",
+                "frames/link.jpg",
                 "frames/sub/a.jpg",
                 "frames/sub/deeper/b.png",
                 "other/a.jpg"
