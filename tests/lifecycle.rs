@@ -28,18 +28,6 @@ fn rf_cmd(rf: &FakeRoboflow, args: &[&str]) -> Refgen {
         .env("REFGEN_RETRY_DELAY", "20ms")
 }
 
-fn no_violations(rf: &FakeRoboflow) {
-    let violations = rf.state.lock().expect("lock").violations.clone();
-    assert!(violations.is_empty(), "contract violations: {violations:?}");
-}
-
-fn json_lines<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Vec<T> {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
 fn read_lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .expect("reads")
@@ -264,7 +252,7 @@ async fn submit_verify_stops_before_any_request() {
     .run()
     .assert_ok();
     assert_eq!(rf.wait_ingested("checked", 2).len(), 2);
-    no_violations(&rf);
+    rf.assert_no_violations();
 }
 
 /// A batch of 5 images on the stand-in where one reference fails to ingest (its
@@ -464,7 +452,7 @@ async fn batches_and_their_failures() {
     assert_eq!((status, body), (200, b"imgs/002 photo.jpg".to_vec()));
     let run = rf_cmd(rf, &["batches", "failures", "fail-batch", "--retry-file", &resigned]).run();
     assert_eq!(run.code, Some(2), "{}", run.stderr);
-    no_violations(rf);
+    rf.assert_no_violations();
 }
 
 /// `export`: every part of an output batch into a folder per part, over pages;
@@ -581,7 +569,7 @@ async fn export_is_resumable() {
     let names: BTreeSet<String> = read_lines(Path::new(&refs)).iter().map(|l| name_of(l)).collect();
     let exported: BTreeSet<String> = summary.paths.iter().map(|p| p.display().to_string()).collect();
     assert_eq!(exported, names);
-    no_violations(&rf);
+    rf.assert_no_violations();
 }
 
 fn walk(dir: &Path) -> Vec<String> {
@@ -704,7 +692,7 @@ fn jobs_are_listed_shown_aborted_restarted_and_logged() {
     let run = rf_cmd(&rf, &["jobs", "abort", "Bad Id"]).run();
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert_eq!(rf.state.lock().expect("lock").aborted, ["j-a"]);
-    no_violations(&rf);
+    rf.assert_no_violations();
     // The key travelled only as api_key.
     for request in rf.requests() {
         assert!(request.header("authorization").is_none());
@@ -867,7 +855,7 @@ async fn lifecycle_outputs_under_faults_equal_the_fault_free_ones() {
     for (a, b) in clean.iter().zip(&faulted) {
         assert_eq!(String::from_utf8_lossy(a), String::from_utf8_lossy(b));
     }
-    no_violations(rf);
+    rf.assert_no_violations();
 }
 
 /// On a terminal (a pseudo-terminal from `script`), `export` shows a bar of the
@@ -1026,7 +1014,7 @@ async fn the_retry_file_keeps_special_targets() {
         run.stderr
     );
     targets.assert_kept();
-    no_violations(&setup.rf);
+    setup.rf.assert_no_violations();
 }
 
 /// `export` writes each file under the same rules: with `--overwrite`, a file
@@ -1089,5 +1077,5 @@ fn export_keeps_special_targets() {
         run.stderr
     );
     targets.assert_kept();
-    no_violations(&rf);
+    rf.assert_no_violations();
 }

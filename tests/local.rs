@@ -66,21 +66,6 @@ fn path_arg(p: &Path) -> String {
     p.display().to_string()
 }
 
-fn received(rf: &FakeRoboflow, batch: &str) -> BTreeMap<String, Vec<u8>> {
-    rf.state
-        .lock()
-        .expect("lock")
-        .ingested
-        .get(batch)
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn no_violations(rf: &FakeRoboflow) {
-    let violations = rf.state.lock().expect("lock").violations.clone();
-    assert!(violations.is_empty(), "contract violations: {violations:?}");
-}
-
 fn json_of(run: &Run) -> serde_json::Value {
     serde_json::from_slice(&run.stdout).expect("--json prints one JSON document")
 }
@@ -118,7 +103,7 @@ fn a_folder_goes_up_in_archives_with_unique_names() {
     .run()
     .assert_ok();
     assert_eq!(
-        received(&rf, "local-bulk"),
+        rf.ingested("local-bulk"),
         want,
         "every image's bytes, under its flat name"
     );
@@ -147,7 +132,7 @@ fn a_folder_goes_up_in_archives_with_unique_names() {
         .collect();
     assert_eq!(ids.len(), 5, "an ingest id per archive");
     drop(st);
-    no_violations(&rf);
+    rf.assert_no_violations();
     let report = json_of(&run);
     assert_eq!(report["outcome"], "ingested");
     let upload = &report["upload"];
@@ -237,7 +222,7 @@ fn a_few_images_go_one_by_one_and_videos_by_signed_url() {
     .run()
     .assert_ok();
     assert_eq!(json_of(&run)["upload"]["single"], 6);
-    assert_eq!(received(&rf, "few"), want);
+    assert_eq!(rf.ingested("few"), want);
     let job = rf
         .state
         .lock()
@@ -270,7 +255,7 @@ fn a_few_images_go_one_by_one_and_videos_by_signed_url() {
     .assert_ok();
     assert_eq!(json_of(&run)["upload"]["single"], 20);
     assert_eq!(
-        received(&rf, "few").len(),
+        rf.ingested("few").len(),
         6 + more_want.keys().filter(|k| k.starts_with("cam a")).count() - 3
     );
     let refused = submit(
@@ -315,10 +300,10 @@ fn a_few_images_go_one_by_one_and_videos_by_signed_url() {
     .run()
     .assert_ok();
     assert_eq!(json_of(&run)["upload"]["videos"], 3);
-    let got = received(&rf, "clips");
+    let got = rf.ingested("clips");
     assert_eq!(got.keys().collect::<Vec<_>>(), ["a__clip.mp4", "b__clip.mp4", "c.mov"]);
     assert_eq!(got["b__clip.mp4"], b"clip b");
-    no_violations(&rf);
+    rf.assert_no_violations();
 }
 
 /// A run killed midway (SIGKILL) and started again uploads only what the state
@@ -370,14 +355,14 @@ fn an_interrupted_upload_resumes_with_only_the_rest() {
     );
     assert_eq!(sent + already, 120, "{upload}");
     assert!(already >= 8 * 4, "the confirmed archives are not sent again: {upload}");
-    assert_eq!(received(&rf, "resumed"), want);
+    assert_eq!(rf.ingested("resumed"), want);
     // At most the archives in flight when the run was killed went twice.
     let twice = rf.state.lock().expect("lock").uploads_received["resumed"]
         .values()
         .filter(|n| **n > 1)
         .count();
     assert!(twice <= 2 * 8, "{twice} files sent twice");
-    no_violations(&rf);
+    rf.assert_no_violations();
 }
 
 /// Faults on every API call and every PUT (errors, resets, bodies cut short,
@@ -408,8 +393,8 @@ fn uploads_survive_faults_on_the_api_and_the_puts() {
         .run();
         assert!(run.success, "rate {rate}: {}", run.stderr);
         assert!(proxy.counts.total() > 0, "faults were injected at {rate}");
-        assert_eq!(received(&rf, batch), want, "rate {rate}");
-        no_violations(&rf);
+        assert_eq!(rf.ingested(batch), want, "rate {rate}");
+        rf.assert_no_violations();
     }
 }
 
@@ -437,12 +422,7 @@ fn a_dry_run_shows_the_archives_and_sends_nothing() {
     )
     .run()
     .assert_ok();
-    let lines: Vec<serde_json::Value> = run
-        .stdout
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).expect("JSON"))
-        .collect();
+    let lines: Vec<serde_json::Value> = json_lines(&run.stdout);
     assert_eq!(lines.len(), 2, "one archive of 40, and the job: {lines:?}");
     assert_eq!(lines[0]["files"], 40);
     assert!(
@@ -479,16 +459,9 @@ fn a_dry_run_shows_the_archives_and_sends_nothing() {
     )
     .run()
     .assert_ok();
-    let names: Vec<String> = run
-        .stdout
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            serde_json::from_slice::<serde_json::Value>(l).expect("JSON")["fileName"]
-                .as_str()
-                .expect("name")
-                .to_owned()
-        })
+    let names: Vec<String> = json_lines::<serde_json::Value>(&run.stdout)
+        .iter()
+        .map(|l| l["fileName"].as_str().expect("name").to_owned())
         .collect();
     assert_eq!(names.len(), 20 + 10, "{names:?}");
     assert_eq!(names[0], "cam a__shot 000.jpg");
@@ -570,11 +543,7 @@ fn batches_content_lists_every_file_of_every_part() {
             .env("ROBOFLOW_API_KEY", rf.api_key())
             .run()
             .assert_ok();
-        run.stdout
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(|l| serde_json::from_slice(l).expect("JSON Lines"))
-            .collect()
+        json_lines(&run.stdout)
     };
     let names: Vec<String> = content(&["listed", "--json"])
         .iter()
@@ -594,7 +563,7 @@ fn batches_content_lists_every_file_of_every_part() {
     assert_eq!(parts.iter().filter(|(p, _)| p == "results").count(), 3);
     assert_eq!(content(&["out-job-1", "--part", "visualisations", "--json"]).len(), 1);
     assert_eq!(content(&["listed", "--limit", "2", "--json"]).len(), 2);
-    no_violations(&rf);
+    rf.assert_no_violations();
 }
 
 /// An archive whose PUT fails after its retries ends the run with one line
@@ -643,7 +612,7 @@ fn a_put_that_keeps_failing_names_its_archive_and_a_rerun_finishes() {
     ] {
         assert!(line.contains(needle), "{needle:?} in {line}");
     }
-    assert_eq!(received(&rf, "put-fails").len(), 10);
+    assert_eq!(rf.ingested("put-fails").len(), 10);
 
     let run = submit(&rf, &rf.base_url(), &args).run().assert_ok();
     let upload = &json_of(&run)["upload"];
@@ -652,11 +621,11 @@ fn a_put_that_keeps_failing_names_its_archive_and_a_rerun_finishes() {
         (Some(24), Some(10)),
         "{upload}"
     );
-    assert_eq!(received(&rf, "put-fails"), want);
+    assert_eq!(rf.ingested("put-fails"), want);
     assert!(
         rf.state.lock().expect("lock").uploads_received["put-fails"]
             .values()
             .all(|n| *n == 1)
     );
-    no_violations(&rf);
+    rf.assert_no_violations();
 }

@@ -64,11 +64,6 @@ fn expected(keys: &[String]) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
-fn no_violations(rf: &FakeRoboflow) {
-    let violations = rf.state.lock().expect("lock").violations.clone();
-    assert!(violations.is_empty(), "contract violations: {violations:?}");
-}
-
 /// Upload mode: the references file goes to the bucket, its signed URL to Roboflow;
 /// --wait ends when every object's exact bytes were ingested.
 #[tokio::test(flavor = "multi_thread")]
@@ -102,7 +97,7 @@ async fn upload_mode_ingests_every_objects_bytes_and_waits() {
         expected(&keys),
         "every object's exact bytes"
     );
-    no_violations(&rf);
+    rf.assert_no_violations();
     let summary: serde_json::Value = serde_json::from_slice(&run.stdout).expect("--json prints one JSON object");
     assert_eq!(summary["outcome"], "ingested");
     assert_eq!(summary["references"], 40);
@@ -143,7 +138,7 @@ async fn inline_mode_chunks_with_derived_ingest_ids() {
     .run()
     .assert_ok();
     assert_eq!(rf.wait_ingested("batch-inline", 30), expected(&keys));
-    no_violations(&rf);
+    rf.assert_no_violations();
     let st = rf.state.lock().expect("lock");
     let ids: Vec<(String, usize)> = st.ingests.iter().map(|(_, id, n, _)| (id.clone(), *n)).collect();
     assert_eq!(
@@ -207,7 +202,7 @@ async fn transient_failures_are_retried_and_repeats_are_success() {
         "{}",
         run.stderr
     );
-    no_violations(&rf);
+    rf.assert_no_violations();
 }
 
 /// Refusals: one clear line each, the API's own text shown, the key never.
@@ -332,7 +327,7 @@ async fn workflow_job_runs_and_results_are_downloaded() {
     .run()
     .assert_ok();
     assert_eq!(rf.wait_ingested("batch-job", 6), expected(&keys));
-    no_violations(&rf);
+    rf.assert_no_violations();
     let summary: serde_json::Value = serde_json::from_slice(&run.stdout).expect("JSON");
     assert_eq!(summary["outcome"], "job-succeeded");
     assert_eq!(summary["jobId"], "job-1");
@@ -448,7 +443,7 @@ async fn dry_run_sends_nothing_and_references_files_are_accepted() {
     .run()
     .assert_ok();
     assert_eq!(rf.wait_ingested("from-file", 4), expected(&keys));
-    no_violations(&rf);
+    rf.assert_no_violations();
 }
 
 /// The references file can go to another provider than the source: GCS (emulator)
@@ -524,7 +519,7 @@ async fn references_file_uploads_to_gcs_and_azure() {
     .run()
     .assert_ok();
     assert_eq!(rf.wait_ingested("to-azure", 3), expected(&keys));
-    no_violations(&rf);
+    rf.assert_no_violations();
 }
 
 /// The Roboflow API behind the fault proxy (every fault, 30 % of calls): the
@@ -556,7 +551,7 @@ async fn every_api_fault_is_survived() {
     assert_eq!(rf.wait_ingested("batch-faults", 30), expected(&keys), "{}", run.stderr);
     assert!(proxy.counts.total() > 0, "no fault was injected");
     eprintln!("survived {:?}", proxy.counts.by_kind());
-    no_violations(&rf);
+    rf.assert_no_violations();
 }
 
 /// Bad input to submit is refused before any request, one line each (2 for a bad
@@ -694,7 +689,7 @@ async fn the_kind_is_inferred_when_every_name_says_it() {
         "{}",
         run.stderr
     );
-    no_violations(&rf);
+    rf.assert_no_violations();
 }
 
 /// --timeout bounds the wait itself: the listing, the upload and the ingest requests
@@ -848,7 +843,7 @@ async fn sharded_workers_fill_one_batch() {
     )
     .run();
     assert_eq!(run.code, Some(2), "{}", run.stderr);
-    no_violations(&rf);
+    rf.assert_no_violations();
 }
 
 /// Several --references parts go into one batch: inline, chunked part by part; by
@@ -920,7 +915,7 @@ async fn several_parts_go_into_one_batch() {
         .collect();
     assert_eq!(urls.len(), 3);
     assert!(urls[2].ends_with("/refs/nightly-00002.jsonl"), "{urls:?}");
-    no_violations(&rf);
+    rf.assert_no_violations();
 }
 
 /// The library's example (`crates/refgen/examples/pipeline.rs`, built by
@@ -949,7 +944,7 @@ async fn the_library_example_generates_verifies_and_submits() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert_eq!(rf.wait_ingested("batch-example", 6), expected(&keys));
-    no_violations(&rf);
+    rf.assert_no_violations();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.starts_with("6 written, "), "{stdout}");
     assert!(stdout.contains(r#""outcome":"ingested""#), "{stdout}");
@@ -1018,7 +1013,7 @@ async fn every_job_option_reaches_the_job_body() {
         "inferenceBackend": "inference-models",
     });
     assert_eq!(body, want);
-    no_violations(&rf);
+    rf.assert_no_violations();
 
     // Usage errors: both ways of giving workers, a mapping without `=`.
     for (args, needle) in [
@@ -1056,5 +1051,5 @@ async fn every_job_option_reaches_the_job_body() {
             "computeConfiguration": {"type": "compute-configuration-v2", "workersPerMachine": 8}})
         )
     );
-    no_violations(&rf);
+    rf.assert_no_violations();
 }

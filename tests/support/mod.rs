@@ -572,3 +572,12 @@ pub fn fixture_files(spec: &serde_json::Value) -> Vec<(String, Vec<u8>)> {
     }
     objects
 }
+
+/// The JSON Lines of a command's output, each parsed (a line that is not JSON fails the test).
+pub fn json_lines<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Vec<T> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}

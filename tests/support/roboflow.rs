@@ -177,22 +177,8 @@ impl FakeRoboflow {
         );
     }
 
-    /// Waits (bounded) until the batch holds `n` references, then returns them.
-    pub fn wait_ingested(&self, batch: &str, n: usize) -> BTreeMap<String, Vec<u8>> {
-        for _ in 0..200 {
-            let got = self
-                .state
-                .lock()
-                .expect("lock")
-                .ingested
-                .get(batch)
-                .cloned()
-                .unwrap_or_default();
-            if got.len() >= n {
-                return got;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+    /// What the batch holds now: name → bytes.
+    pub fn ingested(&self, batch: &str) -> BTreeMap<String, Vec<u8>> {
         self.state
             .lock()
             .expect("lock")
@@ -200,6 +186,24 @@ impl FakeRoboflow {
             .get(batch)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Fails the test with every contract departure seen, if any.
+    pub fn assert_no_violations(&self) {
+        let violations = self.state.lock().expect("lock").violations.clone();
+        assert!(violations.is_empty(), "contract violations: {violations:?}");
+    }
+
+    /// Waits (bounded) until the batch holds `n` references, then returns them.
+    pub fn wait_ingested(&self, batch: &str, n: usize) -> BTreeMap<String, Vec<u8>> {
+        for _ in 0..200 {
+            let got = self.ingested(batch);
+            if got.len() >= n {
+                return got;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        self.ingested(batch)
     }
 }
 

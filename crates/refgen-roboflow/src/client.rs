@@ -571,17 +571,8 @@ impl Client {
     ) -> Result<SignedUpload, RoboflowError> {
         let route = format!("{}/bulk-upload/image-files", batch_path(workspace, batch_id));
         let doing = format!("asking where to upload images into batch `{batch_id}`");
-        let v = self
-            .call(
-                reqwest::Method::POST,
-                &route,
-                &[("displayName", display_name.to_owned())],
-                None,
-                &doing,
-                Duration::from_secs(60),
-            )
-            .await?;
-        signed_upload(v, &doing)
+        self.signed_upload(&route, &[("displayName", display_name.to_owned())], &doing)
+            .await
     }
 
     /// A signed URL to PUT one video to (`POST …/upload/video`).
@@ -595,17 +586,27 @@ impl Client {
         let route = format!("{}/upload/video", batch_path(workspace, batch_id));
         let doing = format!("asking where to upload {name} into batch `{batch_id}`");
         let query = [("displayName", display_name.to_owned()), ("fileName", name.to_owned())];
+        self.signed_upload(&route, &query, &doing).await
+    }
+
+    /// `POST route` (no body), answered with a signed upload URL and its headers.
+    async fn signed_upload(
+        &self,
+        route: &str,
+        query: &[(&str, String)],
+        doing: &str,
+    ) -> Result<SignedUpload, RoboflowError> {
         let v = self
             .call(
                 reqwest::Method::POST,
-                &route,
-                &query,
+                route,
+                query,
                 None,
-                &doing,
+                doing,
                 Duration::from_secs(60),
             )
             .await?;
-        signed_upload(v, &doing)
+        signed_upload(v, doing)
     }
 
     /// PUTs the file at `path` to a signed upload URL with exactly its headers,
