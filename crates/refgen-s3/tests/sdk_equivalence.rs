@@ -9,7 +9,7 @@ use aws_credential_types::Credentials;
 use aws_sdk_s3::config::{BehaviorVersion, Region};
 use aws_sdk_s3::presigning::PresigningConfig;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use refgen_s3::{SigV4Presigner, SigningCredentials};
 
 const ALPHABET: &[&str] = &[
