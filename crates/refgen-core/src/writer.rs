@@ -744,20 +744,30 @@ pub struct AppendLog {
 }
 
 impl AppendLog {
+    /// Refuses what cannot be a log: anything but a regular file (a FIFO would
+    /// block the read, a device swallow the lines), and a read-only file (which
+    /// root could otherwise write).
+    fn check(path: &Path) -> Result<(), Error> {
+        let refuse = |why: &str| Error::Output {
+            path: path.to_owned(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, why.to_owned()),
+        };
+        match std::fs::metadata(path) {
+            Ok(meta) if !meta.is_file() => Err(refuse(
+                "not a plain file (a log of what was uploaded is kept in a plain file)",
+            )),
+            Ok(meta) if meta.permissions().readonly() => Err(refuse("is read-only (refusing to add to it)")),
+            _ => Ok(()),
+        }
+    }
+
     /// Opens (or creates, readable by its owner only) the log at `path`.
     pub fn open(path: &Path) -> Result<Self, Error> {
         let fail = |source| Error::Output {
             path: path.to_owned(),
             source,
         };
-        if let Ok(meta) = std::fs::metadata(path)
-            && !meta.is_file()
-        {
-            return Err(fail(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a plain file (a log of what was uploaded is kept in a plain file)",
-            )));
-        }
+        Self::check(path)?;
         let mut options = std::fs::OpenOptions::new();
         options.read(true).append(true).create(true);
         #[cfg(unix)]
@@ -798,6 +808,7 @@ impl AppendLog {
     /// The whole lines of the log at `path`, read as they are asked for (none
     /// when there is no log yet); a last line without its end is left out.
     pub fn lines(path: &Path) -> Result<impl Iterator<Item = Result<String, Error>> + use<>, Error> {
+        Self::check(path)?;
         let owned = path.to_owned();
         let file = match File::open(path) {
             Ok(file) => Some(io::BufReader::new(file)),
@@ -1171,5 +1182,22 @@ mod tests {
         assert_eq!(read(&path), ["one", "two", "thr", "four"]);
         let err = AppendLog::open(dir.path()).expect_err("a folder is not a log");
         assert!(err.to_string().contains("not a plain file"), "{err}");
+        // A FIFO is refused before it is opened: reading it would wait for a writer.
+        let fifo = dir.path().join("fifo.jsonl");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .expect("mkfifo")
+                .success()
+        );
+        let err = AppendLog::lines(&fifo).map(|_| ()).expect_err("a FIFO is not a log");
+        assert!(err.to_string().contains("not a plain file"), "{err}");
+        assert!(AppendLog::open(&fifo).is_err());
+        let read_only = dir.path().join("read-only.jsonl");
+        std::fs::write(&read_only, "").expect("write");
+        std::fs::set_permissions(&read_only, std::os::unix::fs::PermissionsExt::from_mode(0o444)).expect("chmod");
+        let err = AppendLog::open(&read_only).expect_err("read-only");
+        assert!(err.to_string().contains("read-only"), "{err}");
     }
 }
