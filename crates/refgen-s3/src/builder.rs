@@ -209,6 +209,7 @@ impl S3Builder {
                         .token_bucket(TokenBucket::unlimited())
                         .build(),
                 )
+                .interceptor(crate::pages::FastPages::new())
                 .interceptor(WholePage)
                 .interceptor(MarkUnreachable {
                     unreachable_attempts: self.retry.unreachable_attempts,

@@ -21,6 +21,7 @@ mod builder;
 mod client;
 mod error;
 pub mod inventory;
+mod pages;
 mod retry;
 pub mod signer;
 
@@ -196,7 +197,11 @@ impl Signer for S3Store {
         let state = self.fresh_state().await?;
         self.warn_if_credentials_outlived(&state, expires_in);
         let batch = state.presigner.batch(SystemTime::now(), expires_in);
-        Ok(objects.iter().map(|o| batch.presign(&o.key)).collect())
+        let mut scratch = signer::Scratch::default();
+        Ok(objects
+            .iter()
+            .map(|o| batch.presign_with(&o.key, &mut scratch))
+            .collect())
     }
 }
 
