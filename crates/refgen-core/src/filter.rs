@@ -349,12 +349,16 @@ impl Selection {
         {
             return below;
         }
+        if self.folder.is_empty() {
+            return key;
+        }
         key.strip_prefix(self.folder.as_str()).unwrap_or(key)
     }
 
     /// True when the object with this key is wanted.
     pub fn matches(&self, key: &str) -> bool {
-        if !key.starts_with(&self.prefix) {
+        // (An empty prefix, a whole bucket, is common: no call to compare nothing.)
+        if !self.prefix.is_empty() && !key.starts_with(&self.prefix) {
             return false;
         }
         if let Some(glob) = &self.key_glob

@@ -7,7 +7,8 @@
 //! local file, row by row into pages of [`ObjectMeta`], which go through the same
 //! selection, signing and writing as a listing's pages. Memory stays flat: a CSV
 //! file is streamed (through gzip when compressed), a Parquet file is read by row
-//! groups with only the needed columns projected.
+//! groups, a thousand rows at a time from each needed column only, and an ORC
+//! file a thousand rows at a time with only the needed columns projected.
 //!
 //! Rows that are not an object a GET reads are marked, not dropped, so the run
 //! counts them: older versions and delete markers ([`ObjectMeta::superseded`]),
@@ -119,7 +120,7 @@ pub fn pages(
     downloader: std::sync::Arc<dyn crate::Downloader>,
     container: String,
 ) -> crate::list::PageStream<'static> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<ObjectMeta>, Error>>(4);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<ObjectMeta>, Error>>(8);
     // The temporary folder belongs to the stream, not to the task: a task still
     // running when the runtime shuts down is never dropped, and the folder (with a
     // data file in it) was left behind; the stream is dropped with the run on
@@ -231,7 +232,15 @@ struct Row {
     size: Option<u64>,
     latest: Option<bool>,
     delete_marker: Option<bool>,
-    class: Option<String>,
+    /// In a class a plain GET cannot read ([`Layout::archived_classes`]).
+    archived: bool,
+}
+
+impl Layout {
+    /// Whether `class` is one a plain GET cannot read.
+    fn is_archived(&self, class: Option<&str>) -> bool {
+        class.is_some_and(|c| self.archived_classes.iter().any(|a| a.eq_ignore_ascii_case(c)))
+    }
 }
 
 impl Row {
@@ -245,35 +254,37 @@ impl Row {
         } else {
             self.key
         };
-        let archived = self
-            .class
-            .as_deref()
-            .is_some_and(|c| layout.archived_classes.iter().any(|a| a.eq_ignore_ascii_case(c)));
         Some(ObjectMeta {
             key,
             size: self.size.unwrap_or(0),
             last_modified: None,
-            archived,
+            archived: self.archived,
             superseded: self.latest == Some(false) || self.delete_marker == Some(true),
         })
     }
 }
 
 fn truth(text: &str) -> Option<bool> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "true" => Some(true),
-        "false" => Some(false),
-        _ => None,
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if text.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
     }
 }
 
 fn decode_key(path: &Path, raw: &str, encoding: KeyEncoding) -> Result<String, Error> {
     match encoding {
-        KeyEncoding::Raw => Ok(raw.to_owned()),
-        KeyEncoding::Form => percent_encoding::percent_decode_str(&raw.replace('+', " "))
-            .decode_utf8()
-            .map(|k| k.into_owned())
-            .map_err(|_| bad(path, format!("the key `{raw}` is not UTF-8 once decoded"))),
+        // Most keys have nothing to decode.
+        KeyEncoding::Form if raw.bytes().any(|b| b == b'+' || b == b'%') => {
+            percent_encoding::percent_decode_str(&raw.replace('+', " "))
+                .decode_utf8()
+                .map(|k| k.into_owned())
+                .map_err(|_| bad(path, format!("the key `{raw}` is not UTF-8 once decoded")))
+        }
+        KeyEncoding::Form | KeyEncoding::Raw => Ok(raw.to_owned()),
     }
 }
 
@@ -327,7 +338,7 @@ fn read_csv(
             size: field(size).and_then(|s| s.trim().parse().ok()),
             latest: field(latest).and_then(truth),
             delete_marker: field(marker).and_then(truth),
-            class: field(class).map(str::to_owned),
+            archived: layout.is_archived(field(class)),
         };
         if !push(row) {
             return Ok(());
@@ -335,87 +346,186 @@ fn read_csv(
     }
 }
 
+/// Parquet files are read a row group at a time, [`PAGE_ROWS`] rows at once from
+/// each needed column (the low-level column readers: the row API built a map of
+/// named fields per row and was the slowest part of a run).
 fn read_parquet(path: &Path, layout: &Layout, push: &mut impl FnMut(Row) -> bool) -> Result<(), Error> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
-    use parquet::record::Field;
-    use parquet::schema::types::Type;
-    use std::sync::Arc;
 
     let file = File::open(path).map_err(|e| bad(path, format!("cannot open it: {e}")))?;
     let reader = SerializedFileReader::new(file).map_err(|e| bad(path, format!("not a Parquet file: {e}")))?;
-    let schema = reader.metadata().file_metadata().schema();
-    let wanted: Vec<&str> = [
-        Some(layout.key.as_str()),
-        layout.size.as_deref(),
-        layout.latest.as_deref(),
-        layout.delete_marker.as_deref(),
-        layout.class.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    // Only the columns needed are read (a projection of the file's schema).
-    let fields: Vec<Arc<Type>> = schema
-        .get_fields()
-        .iter()
-        .filter(|f| wanted.iter().any(|w| f.name().eq_ignore_ascii_case(w)))
-        .cloned()
-        .collect();
-    if !fields.iter().any(|f| f.name().eq_ignore_ascii_case(&layout.key)) {
-        return Err(bad(path, format!("no `{}` column", layout.key)));
-    }
-    let projection = Type::group_type_builder(schema.name())
-        .with_fields(fields)
-        .build()
-        .map_err(|e| bad(path, format!("cannot project its columns: {e}")))?;
-    let rows = reader
-        .get_row_iter(Some(projection))
-        .map_err(|e| bad(path, format!("cannot read its rows: {e}")))?;
-    let is = |name: &str, wanted: &Option<String>| wanted.as_deref().is_some_and(|w| name.eq_ignore_ascii_case(w));
-    for row in rows {
-        let row = row.map_err(|e| bad(path, format!("a row cannot be read: {e}")))?;
-        let mut out = Row::default();
-        let mut has_key = false;
-        for (name, field) in row.get_column_iter() {
-            let text = match field {
-                Field::Str(s) => Some(s.clone()),
-                Field::Bytes(b) => std::str::from_utf8(b.data()).ok().map(str::to_owned),
-                _ => None,
-            };
-            let number = match field {
-                Field::Long(n) => u64::try_from(*n).ok(),
-                Field::Int(n) => u64::try_from(*n).ok(),
-                Field::ULong(n) => Some(*n),
-                Field::UInt(n) => Some(u64::from(*n)),
-                _ => text.as_deref().and_then(|t| t.parse().ok()),
-            };
-            let flag = match field {
-                Field::Bool(b) => Some(*b),
-                _ => text.as_deref().and_then(truth),
-            };
-            if name.eq_ignore_ascii_case(&layout.key) {
-                if let Some(raw) = text {
-                    out.key = decode_key(path, &raw, layout.key_encoding)?;
-                    has_key = true;
+    let schema = reader.metadata().file_metadata().schema_descr_ptr();
+    // The report's columns are flat: a top-level leaf of that name.
+    let find = |name: Option<&str>| -> Option<usize> {
+        let name = name?;
+        (0..schema.num_columns()).find(|&i| {
+            let column = schema.column(i);
+            column.path().parts().len() == 1 && column.name().eq_ignore_ascii_case(name)
+        })
+    };
+    let key = find(Some(&layout.key)).ok_or_else(|| bad(path, format!("no `{}` column", layout.key)))?;
+    let wanted = [
+        Some(key),
+        find(layout.size.as_deref()),
+        find(layout.latest.as_deref()),
+        find(layout.delete_marker.as_deref()),
+        find(layout.class.as_deref()),
+    ];
+    let failed = |e: parquet::errors::ParquetError| bad(path, format!("a row group cannot be read: {e}"));
+    let mut chunks: [Chunk; 5] = Default::default();
+    for group in 0..reader.num_row_groups() {
+        let group = reader.get_row_group(group).map_err(failed)?;
+        let rows = usize::try_from(group.metadata().num_rows()).unwrap_or(0);
+        let mut columns = Vec::with_capacity(wanted.len());
+        for index in wanted {
+            columns.push(match index {
+                Some(i) => Some((
+                    ParquetColumn::new(group.get_column_reader(i).map_err(failed)?),
+                    schema.column(i).max_def_level(),
+                )),
+                None => None,
+            });
+        }
+        let mut done = 0;
+        while done < rows {
+            let n = (rows - done).min(PAGE_ROWS);
+            for (column, chunk) in columns.iter_mut().zip(chunks.iter_mut()) {
+                match column {
+                    Some((column, max_def)) => column.read(n, *max_def, chunk).map_err(failed)?,
+                    None => chunk.clear(n),
                 }
-            } else if is(name, &layout.size) {
-                out.size = number;
-            } else if is(name, &layout.latest) {
-                out.latest = flag;
-            } else if is(name, &layout.delete_marker) {
-                out.delete_marker = flag;
-            } else if is(name, &layout.class) {
-                out.class = text;
             }
-        }
-        if !has_key {
-            return Err(bad(path, "a row has no key"));
-        }
-        if !push(out) {
-            return Ok(());
+            if chunks[0].records != n {
+                return Err(bad(path, format!("a row group holds fewer keys than its {rows} rows")));
+            }
+            let [keys, sizes, latest, markers, classes] = &mut chunks;
+            for row in 0..n {
+                let raw = keys.text(row).ok_or_else(|| bad(path, "a row has no key"))?;
+                let row = Row {
+                    key: decode_key(path, raw, layout.key_encoding)?,
+                    size: sizes.number(row),
+                    latest: latest.flag(row),
+                    delete_marker: markers.flag(row),
+                    archived: layout.is_archived(classes.text(row)),
+                };
+                if !push(row) {
+                    return Ok(());
+                }
+            }
+            done += n;
         }
     }
     Ok(())
+}
+
+/// A Parquet column of one of the types an inventory uses; other types read as absent.
+enum ParquetColumn {
+    Bytes(parquet::column::reader::ColumnReaderImpl<parquet::data_type::ByteArrayType>),
+    Int32(parquet::column::reader::ColumnReaderImpl<parquet::data_type::Int32Type>),
+    Int64(parquet::column::reader::ColumnReaderImpl<parquet::data_type::Int64Type>),
+    Bool(parquet::column::reader::ColumnReaderImpl<parquet::data_type::BoolType>),
+    Other,
+}
+
+/// [`PAGE_ROWS`] rows of one column: the values present, in order, and (for a
+/// column that may be null) each row's definition level.
+#[derive(Default)]
+struct Chunk {
+    records: usize,
+    /// The definition level of a present value; 0 for a required column (no levels).
+    max_def: i16,
+    defs: Vec<i16>,
+    bytes: Vec<parquet::data_type::ByteArray>,
+    ints: Vec<i64>,
+    bools: Vec<bool>,
+    /// The next value to hand out (rows are taken in order).
+    next: usize,
+}
+
+impl ParquetColumn {
+    fn new(reader: parquet::column::reader::ColumnReader) -> Self {
+        use parquet::column::reader::ColumnReader as R;
+        match reader {
+            R::ByteArrayColumnReader(r) => ParquetColumn::Bytes(r),
+            R::Int32ColumnReader(r) => ParquetColumn::Int32(r),
+            R::Int64ColumnReader(r) => ParquetColumn::Int64(r),
+            R::BoolColumnReader(r) => ParquetColumn::Bool(r),
+            _ => ParquetColumn::Other,
+        }
+    }
+
+    fn read(&mut self, rows: usize, max_def: i16, chunk: &mut Chunk) -> parquet::errors::Result<()> {
+        chunk.clear(rows);
+        chunk.max_def = max_def;
+        let defs = &mut chunk.defs;
+        let (records, _, _) = match self {
+            ParquetColumn::Bytes(r) => r.read_records(rows, Some(defs), None, &mut chunk.bytes)?,
+            ParquetColumn::Int64(r) => r.read_records(rows, Some(defs), None, &mut chunk.ints)?,
+            ParquetColumn::Int32(r) => {
+                let mut values = Vec::with_capacity(rows);
+                let read = r.read_records(rows, Some(defs), None, &mut values)?;
+                chunk.ints.extend(values.into_iter().map(i64::from));
+                read
+            }
+            ParquetColumn::Bool(r) => r.read_records(rows, Some(defs), None, &mut chunk.bools)?,
+            ParquetColumn::Other => return Ok(()),
+        };
+        chunk.records = records;
+        Ok(())
+    }
+}
+
+impl Chunk {
+    fn clear(&mut self, rows: usize) {
+        self.records = rows;
+        self.max_def = 0;
+        self.next = 0;
+        self.defs.clear();
+        self.bytes.clear();
+        self.ints.clear();
+        self.bools.clear();
+    }
+
+    /// The index of row `row`'s value, if it has one (called for every row, in order).
+    fn take(&mut self, row: usize) -> Option<usize> {
+        // A required column has no levels: every row has its value. An absent
+        // column (no reader) has neither levels nor values.
+        if self.max_def > 0 && self.defs.get(row).is_none_or(|&d| d < self.max_def) {
+            return None;
+        }
+        let index = self.next;
+        self.next += 1;
+        Some(index)
+    }
+
+    fn text(&mut self, row: usize) -> Option<&str> {
+        let index = self.take(row)?;
+        self.bytes.get(index).and_then(|b| std::str::from_utf8(b.data()).ok())
+    }
+
+    fn number(&mut self, row: usize) -> Option<u64> {
+        let index = self.take(row)?;
+        match self.ints.get(index) {
+            Some(n) => u64::try_from(*n).ok(),
+            None => self
+                .bytes
+                .get(index)
+                .and_then(|b| std::str::from_utf8(b.data()).ok())
+                .and_then(|t| t.trim().parse().ok()),
+        }
+    }
+
+    fn flag(&mut self, row: usize) -> Option<bool> {
+        let index = self.take(row)?;
+        match self.bools.get(index) {
+            Some(b) => Some(*b),
+            None => self
+                .bytes
+                .get(index)
+                .and_then(|b| std::str::from_utf8(b.data()).ok())
+                .and_then(truth),
+        }
+    }
 }
 
 /// ORC files are read a batch at a time (orc-rust, into Arrow arrays), with only
@@ -461,17 +571,17 @@ fn read_orc(path: &Path, layout: &Layout, push: &mut impl FnMut(Row) -> bool) ->
             .position(|f| f.name().eq_ignore_ascii_case(name))?;
         Some(batch.column(index).clone())
     };
-    let text = |array: &Option<ArrayRef>, i: usize| -> Option<String> {
+    fn text(array: &Option<ArrayRef>, i: usize) -> Option<&str> {
         let array = array.as_ref()?;
         if array.is_null(i) {
             return None;
         }
-        array.as_string_opt::<i32>().map(|a| a.value(i).to_owned()).or_else(|| {
+        array.as_string_opt::<i32>().map(|a| a.value(i)).or_else(|| {
             array
                 .as_binary_opt::<i32>()
-                .and_then(|a| std::str::from_utf8(a.value(i)).ok().map(str::to_owned))
+                .and_then(|a| std::str::from_utf8(a.value(i)).ok())
         })
-    };
+    }
     let flag = |array: &Option<ArrayRef>, i: usize| -> Option<bool> {
         let array = array.as_ref()?;
         (!array.is_null(i)).then(|| array.as_boolean_opt().map(|a| a.value(i)))?
@@ -486,7 +596,7 @@ fn read_orc(path: &Path, layout: &Layout, push: &mut impl FnMut(Row) -> bool) ->
         for i in 0..batch.num_rows() {
             let raw = text(&key, i).ok_or_else(|| bad(path, "a row has no key"))?;
             let row = Row {
-                key: decode_key(path, &raw, layout.key_encoding)?,
+                key: decode_key(path, raw, layout.key_encoding)?,
                 size: size
                     .as_ref()
                     .filter(|a| !a.is_null(i))
@@ -494,7 +604,7 @@ fn read_orc(path: &Path, layout: &Layout, push: &mut impl FnMut(Row) -> bool) ->
                     .and_then(|n| u64::try_from(n).ok()),
                 latest: flag(&latest, i),
                 delete_marker: flag(&marker, i),
-                class: text(&class, i),
+                archived: layout.is_archived(text(&class, i)),
             };
             if !push(row) {
                 return Ok(());

@@ -65,6 +65,16 @@ impl Namer {
         self.seen.clear();
     }
 
+    /// How to name a key, when a name depends on its key alone (so names can be
+    /// made anywhere, in any order); `None` when they depend on the names before.
+    pub fn stateless(&self) -> Option<fn(&str) -> String> {
+        match self.mode {
+            NameMode::Flat => Some(flat_name),
+            NameMode::Key => Some(str::to_owned),
+            NameMode::Basename => None,
+        }
+    }
+
     /// The name for the next key.
     pub fn name(&mut self, key: &str) -> String {
         match self.mode {

@@ -22,7 +22,7 @@ use crate::writer::ReferenceWriter;
 use crate::{Error, Signer, StorageErrorKind};
 
 /// How many pages may be signed ahead of the one being written.
-pub const SIGN_AHEAD: usize = 4;
+pub const SIGN_AHEAD: usize = 8;
 
 /// Counts from one run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -255,54 +255,33 @@ impl Pass<'_> {
     async fn write_all(&self, concurrency: usize, namer: &mut Namer, out: &mut Output<'_>) -> Result<Summary, Error> {
         let mut summary = Summary::default();
         let sign = matches!(out, Output::Write(_));
-        let selection = self.selection;
+        // Everything a page needs is moved into its own task: selecting, signing and
+        // (when a name depends on its key alone) naming run beside the writer, which
+        // is the one sequential step.
+        let selection = Arc::new(self.selection.clone());
+        let stateless = namer.stateless();
         let skip_rows = self.options.skip_rows;
         let mut rows: u64 = 0;
         let expires_in = self.expires_in;
         let mut signed_pages = self
             .objects
-            .stream(selection.prefix(), concurrency)
+            .stream(self.selection.prefix(), concurrency)
             .map_ok(|page| {
-                let listed = page.len() as u64;
-                let mut skipped = Skipped::default();
-                let mut unreadable = Vec::new();
-                let mut kept = Vec::with_capacity(page.len());
-                let mut positions = Vec::with_capacity(page.len());
-                for object in page {
-                    // The object's place in the run's order (a report's row), for a
-                    // checkpoint that resumes by position.
-                    let position = rows;
-                    rows += 1;
-                    let verdict = if position < skip_rows {
-                        Verdict::Resumed
-                    } else {
-                        selection.verdict(&object)
-                    };
-                    match verdict {
-                        Verdict::Keep => {
-                            kept.push(object);
-                            positions.push(position);
-                        }
-                        verdict => {
-                            skipped.add(verdict);
-                            if matches!(verdict, Verdict::Archived | Verdict::TooLarge)
-                                && skipped.archived + skipped.too_large <= 2 * SKIPPED_SHOWN
-                            {
-                                unreadable.push((verdict, object));
-                            }
-                        }
-                    }
-                }
+                // The page's first object's place in the run's order (a report's
+                // row), for a checkpoint that resumes by position.
+                let first = rows;
+                rows += page.len() as u64;
                 let signer = Arc::clone(self.signer);
-                // A task per page: the writer, on this task, is the one sequential
-                // step, and signing would otherwise share its core.
+                let selection = Arc::clone(&selection);
                 let signing = tokio::spawn(async move {
-                    let urls = if sign {
-                        signer.sign_page(&kept, expires_in).await?
-                    } else {
-                        Vec::new()
-                    };
-                    Ok::<_, Error>((listed, skipped, unreadable, kept, positions, urls))
+                    let mut page = select(page, first, skip_rows, &selection);
+                    if sign {
+                        page.urls = signer.sign_page(&page.kept, expires_in).await?;
+                    }
+                    if let Some(name) = stateless {
+                        page.names = page.kept.iter().map(|o| name(&o.key)).collect();
+                    }
+                    Ok::<_, Error>(page)
                 });
                 async move {
                     signing.await.map_err(|source| Error::Task {
@@ -315,7 +294,16 @@ impl Pass<'_> {
         let limit = self.options.limit.unwrap_or(u64::MAX);
         let (mut shown_archived, mut shown_too_large) = (0, 0);
         let progress = self.options.progress.as_deref();
-        while let Some((listed, skipped, unreadable, kept, positions, urls)) = signed_pages.try_next().await? {
+        while let Some(SelectedPage {
+            listed,
+            skipped,
+            unreadable,
+            kept,
+            positions,
+            urls,
+            names,
+        }) = signed_pages.try_next().await?
+        {
             summary.listed += listed;
             for (verdict, object) in unreadable {
                 let shown = match verdict {
@@ -338,8 +326,16 @@ impl Pass<'_> {
             summary.matched += taken as u64;
             match out {
                 Output::Write(writer) => {
-                    for ((object, url), position) in kept.iter().zip(&urls).zip(&positions).take(taken) {
-                        writer.write_at(&object.key, *position, &namer.name(&object.key), url)?;
+                    if names.len() == kept.len() {
+                        for (((object, url), position), name) in
+                            kept.iter().zip(&urls).zip(&positions).zip(&names).take(taken)
+                        {
+                            writer.write_at(&object.key, *position, name, url)?;
+                        }
+                    } else {
+                        for ((object, url), position) in kept.iter().zip(&urls).zip(&positions).take(taken) {
+                            writer.write_at(&object.key, *position, &namer.name(&object.key), url)?;
+                        }
                     }
                 }
                 Output::DryRun => {
@@ -363,6 +359,62 @@ impl Pass<'_> {
             }
         }
         Ok(summary)
+    }
+}
+
+/// One page once selected (and signed and named, in its task).
+struct SelectedPage {
+    listed: u64,
+    skipped: Skipped,
+    /// A few objects skipped as unreadable, to be shown.
+    unreadable: Vec<(Verdict, crate::ObjectMeta)>,
+    kept: Vec<crate::ObjectMeta>,
+    /// Each kept object's place in the run's order.
+    positions: Vec<u64>,
+    urls: Vec<String>,
+    /// Each kept object's name, when names depend on the key alone; otherwise empty,
+    /// and the writer's namer names them in order.
+    names: Vec<String>,
+}
+
+/// Sorts a page's objects into kept and skipped; `first` is the place of its first
+/// object in the run's order, and objects before `skip_rows` were done by an
+/// interrupted run.
+fn select(page: Vec<crate::ObjectMeta>, first: u64, skip_rows: u64, selection: &Selection) -> SelectedPage {
+    let listed = page.len() as u64;
+    let mut skipped = Skipped::default();
+    let mut unreadable = Vec::new();
+    let mut kept = Vec::with_capacity(page.len());
+    let mut positions = Vec::with_capacity(page.len());
+    for (position, object) in (first..).zip(page) {
+        let verdict = if position < skip_rows {
+            Verdict::Resumed
+        } else {
+            selection.verdict(&object)
+        };
+        match verdict {
+            Verdict::Keep => {
+                kept.push(object);
+                positions.push(position);
+            }
+            verdict => {
+                skipped.add(verdict);
+                if matches!(verdict, Verdict::Archived | Verdict::TooLarge)
+                    && skipped.archived + skipped.too_large <= 2 * SKIPPED_SHOWN
+                {
+                    unreadable.push((verdict, object));
+                }
+            }
+        }
+    }
+    SelectedPage {
+        listed,
+        skipped,
+        unreadable,
+        kept,
+        positions,
+        urls: Vec::new(),
+        names: Vec::new(),
     }
 }
 
