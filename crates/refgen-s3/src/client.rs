@@ -39,46 +39,41 @@ impl S3Store {
             request = request.delimiter("/");
         }
         let started = std::time::Instant::now();
-        let out = request
+        let mut out = request
             .send()
             .await
             .map_err(|e| self.sdk_error(&e, &format!("listing s3://{}/{prefix}", self.bucket), started))?;
         let url_encoded = out.encoding_type() == Some(&EncodingType::Url);
+        // The page's keys are moved out, not copied: most need no decoding at all.
+        let decode = |raw: String| if url_encoded { decode_listed(raw) } else { Ok(raw) };
         let objects = out
-            .contents()
-            .iter()
+            .contents
+            .take()
+            .unwrap_or_default()
+            .into_iter()
             .map(|o| {
-                let raw = o.key().unwrap_or_default();
-                let key = if url_encoded {
-                    decode_listed_key(raw)?
-                } else {
-                    raw.to_owned()
-                };
                 let restore = o.restore_status();
+                let archived = archived(
+                    o.storage_class().map(|c| c.as_str()),
+                    restore.and_then(|r| r.is_restore_in_progress()),
+                    restore.is_some_and(|r| r.restore_expiry_date().is_some()),
+                );
                 Ok(ObjectMeta {
-                    key,
                     size: o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
                     last_modified: o.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
-                    archived: archived(
-                        o.storage_class().map(|c| c.as_str()),
-                        restore.and_then(|r| r.is_restore_in_progress()),
-                        restore.is_some_and(|r| r.restore_expiry_date().is_some()),
-                    ),
+                    archived,
                     superseded: false,
+                    key: decode(o.key.unwrap_or_default())?,
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
         let prefixes = out
-            .common_prefixes()
-            .iter()
-            .filter_map(|p| p.prefix())
-            .map(|p| {
-                if url_encoded {
-                    decode_listed_key(p)
-                } else {
-                    Ok(p.to_owned())
-                }
-            })
+            .common_prefixes
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| p.prefix)
+            .map(decode)
             .collect::<Result<Vec<_>, Error>>()?;
         let next = match (out.is_truncated(), out.next_continuation_token()) {
             (Some(true), Some(token)) => Some(token.to_owned()),
@@ -134,6 +129,15 @@ impl S3Store {
             .await
             .map_err(|e| self.sdk_error(&e, &doing, started))?;
         Ok(())
+    }
+}
+
+/// [`decode_listed_key`], keeping the listed string when there is nothing to decode.
+fn decode_listed(raw: String) -> Result<String, Error> {
+    if raw.bytes().any(|b| b == b'+' || b == b'%') {
+        decode_listed_key(&raw)
+    } else {
+        Ok(raw)
     }
 }
 
@@ -249,6 +253,12 @@ mod tests {
         );
         assert_eq!(decode_listed_key("new%0Aline").ok().as_deref(), Some("new\nline"));
         assert!(decode_listed_key("bad%FF").is_err());
+        assert_eq!(
+            decode_listed("plain/key.jpg".into()).ok().as_deref(),
+            Some("plain/key.jpg")
+        );
+        assert_eq!(decode_listed("a+b%2B.jpg".into()).ok().as_deref(), Some("a b+.jpg"));
+        assert!(decode_listed("bad%FF".into()).is_err());
     }
 
     #[test]

@@ -98,18 +98,31 @@ pub fn list_concurrently(client: Arc<dyn ListClient>, prefix: String, concurrenc
             // beside the plan's further rounds; a plan that is the prefix itself,
             // unsplit or flat, covers every key and needs no check.
             let (answered, first_level) = tokio::sync::oneshot::channel();
-            let flat = async {
-                if first_level.await.is_err() {
-                    return Ok(Vec::new());
+            let mut flat = AbortOnDrop(tokio::spawn({
+                let context = context.clone();
+                let prefix = prefix.clone();
+                async move {
+                    if first_level.await.is_err() {
+                        return Ok(Vec::new());
+                    }
+                    let _permit = context.requests.acquire().await;
+                    context.client.first_page(&prefix).await.map(|(page, _)| page)
                 }
-                let _permit = context.requests.acquire().await;
-                context.client.first_page(&prefix).await.map(|(page, _)| page)
-            };
-            let planned = plan::plan(&context, &prefix, concurrency * 4, Some(answered));
-            let (parts, flat) = futures::try_join!(planned, flat)?;
+            }));
+            let parts = plan::plan(&context, &prefix, concurrency * 4, Some(answered)).await?;
+            // The parts start listing as soon as the plan is made, while the flat
+            // page may still be on its way (waiting for it first cost a round trip
+            // on every listing); no page is handed on before it has shown the plan
+            // whole, and a plan it does not show whole is dropped, unlisted pages and all.
+            let started = start(window::run(context.clone(), parts.clone(), concurrency));
+            let flat = (&mut flat.0).await.map_err(|source| Error::Task {
+                doing: "checking the folder listing",
+                source,
+            })??;
             Ok::<_, Error>(match plan::uncovered(&parts, &flat) {
-                None => window::run(context.clone(), parts, concurrency),
+                None => started,
                 Some(key) => {
+                    drop(started);
                     let shown = if prefix.is_empty() {
                         "the bucket".to_owned()
                     } else {
@@ -128,6 +141,33 @@ pub fn list_concurrently(client: Arc<dyn ListClient>, prefix: String, concurrenc
         }
     };
     stream::once(planned).try_flatten().boxed()
+}
+
+/// A task aborted when this is dropped (a listing given up on stops its requests).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// `pages`, listed from now on by a task of their own rather than once polled;
+/// dropping the stream stops the task, and with it the listing.
+fn start(mut pages: PageStream<'static>) -> PageStream<'static> {
+    let (tx, rx) = mpsc::channel(PAGES_AHEAD);
+    let task = AbortOnDrop(tokio::spawn(async move {
+        while let Some(page) = pages.next().await {
+            let failed = page.is_err();
+            if tx.send(page).await.is_err() || failed {
+                return;
+            }
+        }
+    }));
+    stream::unfold((rx, task), |(mut rx, task)| async move {
+        rx.recv().await.map(|page| (page, (rx, task)))
+    })
+    .boxed()
 }
 
 /// The pages a task sends, as a stream.
