@@ -78,6 +78,8 @@ if [ $first_run = 1 ]; then
     (
         cd "$dir/refgen"
         export CARGO_TARGET_DIR="$dir/target"
+        # The shared test vectors live beside the project, not beside the clone.
+        export REFGEN_SHARED_DIR=${REFGEN_SHARED_DIR:-$(realpath "$REFGEN_ROOT/../shared")}
         /usr/bin/time -f "%e %U %S" -o "$dir/demo.time" scripts/demo.sh >"$dir/demo.log" 2>&1 ||
             die "scripts/demo.sh failed (see $dir/demo.log)"
         /usr/bin/time -f "%e %U %S" -o "$dir/test.time" scripts/test.sh >"$dir/test.log" 2>&1 ||
