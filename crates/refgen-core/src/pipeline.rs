@@ -278,7 +278,7 @@ impl Pass<'_> {
                     if sign {
                         page.urls = signer.sign_page(&page.kept, expires_in).await?;
                     }
-                    if let Some(name) = stateless {
+                    if sign && let Some(name) = stateless {
                         page.names = page.kept.iter().map(|o| name(&o.key)).collect();
                     }
                     Ok::<_, Error>(page)
@@ -326,16 +326,13 @@ impl Pass<'_> {
             summary.matched += taken as u64;
             match out {
                 Output::Write(writer) => {
-                    if names.len() == kept.len() {
-                        for (((object, url), position), name) in
-                            kept.iter().zip(&urls).zip(&positions).zip(&names).take(taken)
-                        {
-                            writer.write_at(&object.key, *position, name, url)?;
-                        }
-                    } else {
-                        for ((object, url), position) in kept.iter().zip(&urls).zip(&positions).take(taken) {
-                            writer.write_at(&object.key, *position, &namer.name(&object.key), url)?;
-                        }
+                    let lines = kept.iter().zip(&urls).zip(&positions).enumerate();
+                    for (i, ((object, url), position)) in lines.take(taken) {
+                        let name = match names.get(i) {
+                            Some(name) => std::borrow::Cow::Borrowed(name.as_str()),
+                            None => std::borrow::Cow::Owned(namer.name(&object.key)),
+                        };
+                        writer.write_at(&object.key, *position, &name, url)?;
                     }
                 }
                 Output::DryRun => {
@@ -372,8 +369,8 @@ struct SelectedPage {
     /// Each kept object's place in the run's order.
     positions: Vec<u64>,
     urls: Vec<String>,
-    /// Each kept object's name, when names depend on the key alone; otherwise empty,
-    /// and the writer's namer names them in order.
+    /// Each kept object's name, when names depend on the key alone and the page is
+    /// written; otherwise empty, and the writer's namer names them in order.
     names: Vec<String>,
 }
 
