@@ -8,13 +8,21 @@ With --replay, the answer to a GET is recorded the first time its request line
 (method, path and query) is seen and replayed after that, signatures aside: the
 local server's CPU time then drops out, as a cloud's does (it runs on the cloud's
 machines, not ours), and only the latency is left to hide. The benchmark warms the
-cache with one run first, and reports live and replayed figures apart."""
+cache with one run first, and reports live and replayed figures apart.
+
+With DELAY_PROXY_LOG=FILE in the environment, each request is logged there as it
+is answered: the wall-clock times it arrived and was answered (seconds) and its
+request line, to see how a run's requests overlap (which round each one is in).
+"""
 import asyncio
+import os
 import sys
+import time
 
 listen, target, delay = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]) / 1000
 replay = "--replay" in sys.argv[4:]
 recorded: dict[bytes, bytes] = {}
+log = open(os.environ["DELAY_PROXY_LOG"], "a", buffering=1) if os.environ.get("DELAY_PROXY_LOG") else None
 
 
 async def read_message(reader, is_response, method=b""):
@@ -52,6 +60,7 @@ async def handle(client_reader, client_writer):
             head, body = request
             request_line = head.split(b"\r\n", 1)[0]
             method = request_line.split(b" ", 1)[0]
+            arrived = time.time()
             await asyncio.sleep(delay)
             answer = recorded.get(request_line) if replay and method == b"GET" else None
             if answer is None:
@@ -65,6 +74,8 @@ async def handle(client_reader, client_writer):
                     recorded[request_line] = answer
             client_writer.write(answer)
             await client_writer.drain()
+            if log:
+                log.write(f"{arrived:.4f} {time.time():.4f} {request_line.decode(errors='replace')}\n")
     except (ConnectionError, asyncio.IncompleteReadError):
         pass
     finally:

@@ -1,13 +1,20 @@
 //! Chunks: one key range `(after, until]` of a flat part, listed with "start
 //! after", and the state its part's chunks share with the window.
 //!
+//! The newest chunk of a part is open-ended: it goes on with continuation tokens,
+//! one page per request, none wasted. When a request permit is spare, the window
+//! starts another chunk a step ahead, at a guessed boundary, and bounds the open
+//! one there ([`Bound`]); so a part is split only as far as there are permits to
+//! list it with, and a chunk that a boundary cuts costs at most the part of its
+//! last page past it. (Chunks fixed in advance ran past a folder's end and
+//! stopped at boundaries that no other chunk had started from: a fifth of the
+//! requests wasted when 20 folders shared 16 permits.)
+//!
 //! A chunk checks that the server lists in byte order (ranges only partition a
 //! listing that does), stops at its upper boundary, and reports how it went: how
-//! many keys it held (to rescale the boundaries), where the next key is when it
-//! held none (so a gap costs one request), or, for an open-ended last chunk, a
-//! page to cut the rest from again. The shared state is one struct behind one
-//! lock, taken briefly and never across an await, so what the window reads is
-//! always one consistent moment.
+//! many keys it held (to rescale the boundaries) or, when asked, a page to learn
+//! boundaries from. The shared state is behind locks taken briefly and never
+//! across an await, so what the window reads is always one consistent moment.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -21,31 +28,84 @@ use crate::{Error, ObjectMeta};
 pub(super) struct ChunkState {
     /// Some chunk reached the end of the listing: later chunks would be empty.
     pub ended: bool,
+    /// The last key of the listing, once a chunk has reached it: a chunk that
+    /// starts there or after is empty.
+    pub end: Option<String>,
     /// Chunks started but not finished.
     pub outstanding: usize,
-    /// How many chunks may be outstanding: starts at the context's first chunks
-    /// and grows by two per chunk that finds keys (doubling each round trip while
-    /// they do), so a small folder costs few empty requests and a big one soon
-    /// fills the window.
-    pub allowed: usize,
-    /// Keys held by the latest chunk to finish (or to overflow), for rescaling.
+    /// Keys held by the latest bounded chunk to finish (or to overflow), for
+    /// rescaling.
     pub latest: Option<usize>,
-    /// The first key after a chunk that found none: no key lies between the
-    /// boundaries handed out so far and it, so the next chunk reaches past it.
-    pub skip_to: Option<String>,
-    /// The last page of an open-ended chunk that stopped early to have the rest
-    /// of the part cut again (see [`ChunkEnd::Handoff`]).
+    /// The page an open-ended chunk handed back, asked for by its bound's
+    /// `want_sample` (see [`ChunkEnd::Handoff`]).
     pub handoff: Option<Vec<ObjectMeta>>,
+    /// How many chunks may be listing at once without having found keys: the
+    /// part's share of the permits. Chunks started past the part's end (which
+    /// speculation cannot tell apart before they answer) stay that few.
+    pub credit: usize,
+    /// Chunks started that have found nothing yet and are still listing.
+    pub unproven: usize,
+}
+
+impl ChunkState {
+    /// Whether another chunk may be started on speculation.
+    pub fn may_speculate(&self) -> bool {
+        self.unproven < self.credit
+    }
+}
+
+/// Where a chunk stops, which the window may set while it lists.
+#[derive(Debug, Default)]
+pub(super) struct Bound {
+    /// The chunk's upper boundary; `None` while it is the part's last.
+    pub until: Option<String>,
+    /// Where the chunk starts.
+    pub after: String,
+    /// The last key it has handed on (or `after`).
+    pub reached: String,
+    /// It has stopped, or will stop without listing further: no bound may be
+    /// set any more.
+    pub done: bool,
+    /// Hand back the next full page (no boundaries could be guessed yet).
+    pub want_sample: bool,
+    /// It has found keys (and no longer counts in [`ChunkState::unproven`]).
+    pub proven: bool,
+}
+
+/// A chunk's [`Bound`], shared with the window.
+#[derive(Debug, Default)]
+pub(super) struct BoundCell(Mutex<Bound>);
+
+impl BoundCell {
+    /// The bound; every field is a hint or a position written under this one
+    /// lock, so poisoning is ignored.
+    pub fn lock(&self) -> MutexGuard<'_, Bound> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Bounds the chunk at `until` if it has not listed that far and has not
+    /// stopped; `true` when it is bounded (the range above is free to list).
+    /// Bounds the chunk at `until` if it has not listed that far, has not
+    /// stopped and was bounded further on (or not at all); returns the bound
+    /// it had (`Some(None)` when it was open-ended), so the range between is
+    /// free to list. `None` when it cannot be cut there.
+    pub fn cut(&self, until: &str) -> Option<Option<String>> {
+        let mut bound = self.lock();
+        let free =
+            !bound.done && bound.reached.as_str() < until && bound.until.as_deref().is_none_or(|old| until < old);
+        free.then(|| bound.until.replace(until.to_owned()))
+    }
 }
 
 /// The state a flat part's chunks share, behind one lock.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct ChunkProgress(Mutex<ChunkState>);
 
 impl ChunkProgress {
-    pub fn new(first_chunks: usize) -> Arc<ChunkProgress> {
+    /// `credit`: chunks that may be started before any has found keys.
+    pub fn new(credit: usize) -> Arc<ChunkProgress> {
         Arc::new(ChunkProgress(Mutex::new(ChunkState {
-            allowed: first_chunks,
+            credit: credit.max(1),
             ..ChunkState::default()
         })))
     }
@@ -56,36 +116,51 @@ impl ChunkProgress {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts listing `(after, until]` under `prefix`; the receiver its pages
-    /// come through.
+    /// Starts listing `(after, until]` under `prefix`; with no `until`, as the
+    /// part's new open-ended chunk. Returns the receiver its pages come
+    /// through, and its bound.
     pub fn spawn_chunk(
         self: &Arc<Self>,
         context: &Context,
         prefix: &str,
-        after: &str,
-        until: Option<String>,
-    ) -> mpsc::Receiver<PageResult> {
+        (after, until): (&str, Option<String>),
+        want_sample: bool,
+        speculative: bool,
+    ) -> (mpsc::Receiver<PageResult>, Arc<BoundCell>) {
         // Room for a chunk a page over target, so that it is listed to its end (its
         // last request runs past the boundary) ahead.
         let (tx, rx) = mpsc::channel(PAGES_AHEAD + 2);
-        self.lock().outstanding += 1;
+        let bound = Arc::new(BoundCell(Mutex::new(Bound {
+            after: after.to_owned(),
+            reached: after.to_owned(),
+            until,
+            want_sample,
+            ..Bound::default()
+        })));
+        {
+            let mut state = self.lock();
+            state.outstanding += 1;
+            state.unproven += 1;
+        }
         let chunk = Chunk {
             prefix: prefix.to_owned(),
-            after: after.to_owned(),
-            until,
+            speculative,
+            bound,
             target: context.chunk_target(),
             progress: Arc::clone(self),
         };
+        let handle = Arc::clone(&chunk.bound);
         tokio::spawn(list_chunk(context.clone(), chunk, tx));
-        rx
+        (rx, handle)
     }
 }
 
-/// Keys `(after, until]` under `prefix`; with no `until`, everything after `after`.
+/// Keys after its bound's `after` under `prefix`, up to its `until` once set.
 pub(super) struct Chunk {
     pub prefix: String,
-    pub after: String,
-    pub until: Option<String>,
+    /// Started ahead of the open chunk, where keys may not be.
+    pub speculative: bool,
+    pub bound: Arc<BoundCell>,
     pub target: usize,
     pub progress: Arc<ChunkProgress>,
 }
@@ -93,16 +168,15 @@ pub(super) struct Chunk {
 /// How a chunk ended.
 #[derive(Debug)]
 pub(super) enum ChunkEnd {
-    /// Stopped at the chunk's upper boundary, having listed this many keys; `next`
-    /// is the first key past it.
-    Boundary { listed: usize, next: String },
+    /// Stopped at the chunk's upper boundary, having listed this many keys.
+    Boundary { listed: usize },
     /// The listing itself ended within the chunk.
     EndOfListing,
-    /// An open-ended chunk stopped after about a chunk's worth of keys and this
-    /// full page, its last: the rest of the part is cut again from it. Without
-    /// this, a tail the first boundaries did not reach (a folder of files followed
-    /// by big sub-folders, or names longer than the sample's) is one sequential
-    /// listing.
+    /// An open-ended chunk asked for a sample stopped after about a chunk's worth
+    /// of keys and this full page, its last: the rest of the part is cut from it.
+    /// Without this, a part whose first page gave no boundaries (names the
+    /// splitter cannot read as numbers yet, or past the numbers it had) would be
+    /// one sequential listing.
     Handoff(Vec<ObjectMeta>),
     /// The consumer went away.
     Abandoned,
@@ -111,23 +185,28 @@ pub(super) enum ChunkEnd {
 /// Lists one chunk into its channel, and reports how it went.
 async fn list_chunk(context: Context, chunk: Chunk, tx: mpsc::Sender<PageResult>) {
     let outcome = list_chunk_pages(&context, &chunk, &tx).await;
+    chunk.bound.lock().done = true;
     if let Ok(end) = &outcome {
-        tracing::trace!(after = chunk.after, until = chunk.until, "chunk listed: {end:?}");
+        tracing::trace!(after = chunk.bound.lock().after, "chunk listed: {end:?}");
     }
     let error = {
         // One update: the report and the end of `outstanding` are seen together.
         let mut state = chunk.progress.lock();
         state.outstanding -= 1;
+        if !chunk.bound.lock().proven {
+            state.unproven = state.unproven.saturating_sub(1);
+        }
         match outcome {
-            Ok(ChunkEnd::Boundary { listed, next }) => {
+            Ok(ChunkEnd::Boundary { listed, .. }) => {
                 state.latest = Some(listed);
-                if listed == 0 && state.skip_to.as_ref().is_none_or(|known| *known < next) {
-                    state.skip_to = Some(next);
-                }
                 None
             }
             Ok(ChunkEnd::EndOfListing) => {
                 state.ended = true;
+                let last = chunk.bound.lock().reached.clone();
+                if state.end.as_ref().is_none_or(|end| last < *end) {
+                    state.end = Some(last);
+                }
                 None
             }
             Ok(ChunkEnd::Handoff(page)) => {
@@ -150,46 +229,67 @@ pub(super) async fn list_chunk_pages(
     chunk: &Chunk,
     tx: &mpsc::Sender<PageResult>,
 ) -> Result<ChunkEnd, Error> {
-    let mut pages = context.client.list(&chunk.prefix, Some(&chunk.after));
-    let (mut listed, mut previous) = (0usize, chunk.after.clone());
-    let mut reported_growth = false;
-    while let Some(page) = context.next(&mut pages).await {
-        let mut page = page?;
+    let after = chunk.bound.lock().after.clone();
+    let mut pages = context.client.list_telling_more(&chunk.prefix, Some(&after));
+    let (mut listed, mut previous) = (0usize, after.clone());
+    let mut more = true;
+    while more {
+        // A chunk started on speculation waits for a spare permit until it has
+        // found keys (it may lie past the part's end).
+        let speculative = chunk.speculative && !chunk.bound.lock().proven;
+        let page = if speculative {
+            context.next_spare(&mut pages).await
+        } else {
+            context.next(&mut pages).await
+        };
+        let Some(page) = page else { break };
+        let (mut page, more_after): (Vec<ObjectMeta>, bool) = page?;
+        more = more_after;
         for key in page.iter().map(|o| &o.key) {
             if *key <= previous {
                 return Err(out_of_order(key, &previous));
             }
             previous.clone_from(key);
         }
-        let past = chunk
-            .until
-            .as_deref()
-            .and_then(|until| page.iter().position(|o| o.key.as_str() > until));
-        let next = past.map(|i| {
-            let next = page[i].key.clone();
-            page.truncate(i);
-            next
-        });
-        if let (Some(next), Some(until)) = (&next, &chunk.until) {
+        // The bound as it is now, and what this page hands on, in one moment: a
+        // boundary set later lies past every key handed on.
+        let (until, next, handoff) = {
+            let mut bound = chunk.bound.lock();
+            let until = bound.until.clone();
+            let past = until
+                .as_deref()
+                .and_then(|until| page.iter().position(|o| o.key.as_str() > until));
+            let next = past.map(|i| {
+                let next = page[i].key.clone();
+                page.truncate(i);
+                next
+            });
+            let full = page.len() >= context.capabilities.page_len;
+            let handoff = until.is_none() && bound.want_sample && listed + page.len() >= chunk.target && full;
+            if let Some(last) = page.last() {
+                bound.reached.clone_from(&last.key);
+                if !std::mem::replace(&mut bound.proven, true) {
+                    let mut state = chunk.progress.lock();
+                    state.unproven = state.unproven.saturating_sub(1);
+                }
+            }
+            // Stopping here: no boundary may be set past what it listed.
+            bound.done |= next.is_some() || handoff || !more;
+            (until, next, handoff.then(|| page.clone()))
+        };
+        if let (Some(next), Some(until)) = (&next, &until) {
             check_folder_gap(context, chunk, until, next).await?;
         }
         listed += page.len();
-        if !page.is_empty() && !reported_growth {
-            reported_growth = true;
-            chunk.progress.lock().allowed += 2;
-            context.wake.notify_one();
-        }
-        if listed > chunk.target * 2 {
+        if until.is_some() && listed > chunk.target * 2 {
             // Far bigger than wanted: let the next boundaries be closer now.
             chunk.progress.lock().latest = Some(listed);
         }
-        let full = page.len() >= context.capabilities.page_len;
-        let handoff = (chunk.until.is_none() && listed >= chunk.target && full).then(|| page.clone());
         if !page.is_empty() && tx.send(Ok(page)).await.is_err() {
             return Ok(ChunkEnd::Abandoned);
         }
-        if let Some(next) = next {
-            return Ok(ChunkEnd::Boundary { listed, next });
+        if next.is_some() {
+            return Ok(ChunkEnd::Boundary { listed });
         }
         if let Some(page) = handoff {
             return Ok(ChunkEnd::Handoff(page));

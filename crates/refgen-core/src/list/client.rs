@@ -10,6 +10,7 @@
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 
 use super::paginate::{continues, paginate};
 use crate::{Error, ObjectMeta};
@@ -116,6 +117,19 @@ pub trait ListClientExt: ListClient {
     /// to it are listed and dropped here; where it can, only the key itself is
     /// dropped (an inclusive start lists it).
     fn list<'a>(&'a self, prefix: &'a str, start_after: Option<&'a str>) -> PageStream<'a> {
+        self.list_telling_more(prefix, start_after)
+            .map_ok(|(page, _)| page)
+            .boxed()
+    }
+
+    /// [`list`](ListClientExt::list), each page with whether more follow: a
+    /// caller that holds a permit per request need not take one to learn that
+    /// the listing has ended.
+    fn list_telling_more<'a>(
+        &'a self,
+        prefix: &'a str,
+        start_after: Option<&'a str>,
+    ) -> BoxStream<'a, Result<(Vec<ObjectMeta>, bool), Error>> {
         let seeks = self.capabilities().start_after;
         paginate(move |token| async move {
             let request = ListRequest {
@@ -137,7 +151,8 @@ pub trait ListClientExt: ListClient {
                 Some(after) => page.objects.retain(|o| o.key.as_str() > after),
                 None => {}
             }
-            Ok((page.objects, page.next))
+            let more = continues(page.next.as_deref());
+            Ok(((page.objects, more), page.next))
         })
     }
 

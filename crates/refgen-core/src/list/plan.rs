@@ -7,8 +7,10 @@
 //! top-level folder, a chain `a/b/c/d/e/`, a few files beside one big folder)
 //! still goes deeper, so the split does not depend on where the listing starts.
 //! A lone prefix is checked for a chain of single folders, which is gone down in
-//! two round trips whatever its length (see [`expand_chain`]). Rounds that multiply the prefixes are bounded by
-//! [`MAX_DEPTH`], rounds in all by [`MAX_ROUNDS`].
+//! one round trip whatever its length when the listing's first flat page names
+//! its first key, two when it does not (see [`expand_chain`]). Rounds that
+//! multiply the prefixes are bounded by [`MAX_DEPTH`], rounds in all by
+//! [`MAX_ROUNDS`].
 //!
 //! A level whose first page holds only files, with more pages to come, is flat:
 //! one part, chunked later. A level with more than [`MAX_DIRECT_PAGES`] pages of
@@ -46,13 +48,13 @@ impl Part {
 }
 
 /// Splits `prefix` into parts, breadth first, until there are at least `want`.
-/// `answered` is told once the first level has answered, unless the plan is
-/// already the prefix itself (unsplit or flat), which covers every key.
+/// `hint`: the keys of the prefix's first flat page, when they are on their way,
+/// for the first chain of single folders (see [`expand_chain`]).
 pub(super) async fn plan(
     context: &Context,
     prefix: &str,
     want: usize,
-    mut answered: Option<tokio::sync::oneshot::Sender<()>>,
+    mut hint: Option<tokio::sync::oneshot::Receiver<Vec<String>>>,
 ) -> Result<Vec<Part>, Error> {
     let mut parts = vec![Part::Prefix(prefix.to_owned())];
     let mut depth = 0;
@@ -66,12 +68,16 @@ pub(super) async fn plan(
         // may head a chain of single folders: it is gone down in one go. Not the
         // listing's own prefix: its level alone is usually enough.
         let lone = prefixes == 1 && round > 0;
+        let mut hint = if lone { hint.take() } else { None };
         let expanded: Vec<(bool, Vec<Part>)> = stream::iter(parts)
-            .map(|part| async move {
-                match part {
-                    Part::Prefix(p) if lone => expand_chain(context, p).await,
-                    Part::Prefix(p) => expand(context, p).await,
-                    other => Ok((false, vec![other])),
+            .map(|part| {
+                let hint = hint.take();
+                async move {
+                    match part {
+                        Part::Prefix(p) if lone => expand_chain(context, p, hint).await,
+                        Part::Prefix(p) => expand(context, p).await,
+                        other => Ok((false, vec![other])),
+                    }
                 }
             })
             .buffered(want)
@@ -79,12 +85,6 @@ pub(super) async fn plan(
             .await?;
         let went_deeper = expanded.iter().any(|(deeper, _)| *deeper);
         parts = expanded.into_iter().flat_map(|(_, parts)| parts).collect();
-        let whole = matches!(&parts[..], [Part::Prefix(p)] | [Part::Flat { prefix: p, .. }] if p == prefix);
-        if let Some(tell) = answered.take()
-            && !whole
-        {
-            let _ = tell.send(());
-        }
         if parts.iter().filter(|p| p.is_prefix()).count() > prefixes {
             depth += 1;
         }
@@ -120,27 +120,46 @@ pub(super) fn uncovered<'a>(parts: &[Part], flat: &'a [ObjectMeta]) -> Option<&'
 }
 
 /// [`expand`] for a prefix that may head a chain of single folders (`a/` holding
-/// only `a/b/`, holding only `a/b/c/`…): its first key, listed beside its level,
-/// names the folders the chain can go through, and their levels are listed all
-/// at once. So a chain costs two round trips, not one per level; the first
-/// key's request is wasted when the level is not a single folder.
-async fn expand_chain(context: &Context, prefix: String) -> Result<(bool, Vec<Part>), Error> {
+/// only `a/b/`, holding only `a/b/c/`…): its first key names the folders the
+/// chain can go through, and their levels are listed all at once. The first key
+/// comes from `hint` (the listing's first flat page, which holds it when it holds
+/// any key under `prefix`), and else from a request beside the level's. So a chain
+/// costs one or two round trips, not one per level.
+async fn expand_chain(
+    context: &Context,
+    prefix: String,
+    hint: Option<tokio::sync::oneshot::Receiver<Vec<String>>>,
+) -> Result<(bool, Vec<Part>), Error> {
+    let hinted = match hint {
+        Some(hint) => hint
+            .await
+            .ok()
+            .and_then(|keys| keys.into_iter().find(|k| k.starts_with(&prefix))),
+        None => None,
+    };
+    if let Some(key) = hinted {
+        // The prefix's own level beside its folders' on the key's path.
+        let folders = folders_to(&prefix, &key);
+        let levels: Vec<(bool, Vec<Part>)> = stream::iter([prefix].into_iter().chain(folders.iter().cloned()))
+            .map(|folder| expand(context, folder))
+            .buffered(folders.len() + 1)
+            .try_collect()
+            .await?;
+        let mut levels = levels.into_iter();
+        let Some(level) = levels.next() else {
+            unreachable!("the prefix's own level is listed")
+        };
+        return Ok(down(level, levels, &folders));
+    }
     let first_key = async {
-        let _permit = context.requests.acquire().await;
+        let _permit = context.permit().await;
         let (page, _) = context.client.first_page(&prefix).await?;
         Ok::<_, Error>(page.into_iter().next().map(|o| o.key))
     };
     let (level, first_key) = futures::try_join!(expand(context, prefix.clone()), first_key)?;
-    let (Some(key), [Part::Prefix(only)]) = (first_key, level.1.as_slice()) else {
-        return Ok(level);
-    };
-    // The folders between `prefix` and the first key's own folder, in order.
-    let folders: Vec<String> = key[prefix.len()..]
-        .match_indices('/')
-        .map(|(i, _)| key[..prefix.len() + i + 1].to_owned())
-        .take(MAX_ROUNDS)
-        .collect();
-    if folders.first() != Some(only) {
+    let Some(key) = first_key else { return Ok(level) };
+    let folders = folders_to(&prefix, &key);
+    if !matches!(level.1.as_slice(), [Part::Prefix(only)] if folders.first() == Some(only)) {
         return Ok(level);
     }
     let levels: Vec<(bool, Vec<Part>)> = stream::iter(folders.iter().cloned())
@@ -148,16 +167,34 @@ async fn expand_chain(context: &Context, prefix: String) -> Result<(bool, Vec<Pa
         .buffered(folders.len().max(1))
         .try_collect()
         .await?;
-    // Down the chain while each level holds only the next folder.
+    Ok(down(level, levels.into_iter(), &folders))
+}
+
+/// The folders between `prefix` and `key`'s own folder, in order.
+fn folders_to(prefix: &str, key: &str) -> Vec<String> {
+    key[prefix.len()..]
+        .match_indices('/')
+        .map(|(i, _)| key[..prefix.len() + i + 1].to_owned())
+        .take(MAX_ROUNDS)
+        .collect()
+}
+
+/// Down a chain from `level` (the prefix's), through `levels` (those of
+/// `folders`, in order), while each level holds only the next folder: the
+/// deepest such level's parts.
+fn down(
+    level: (bool, Vec<Part>),
+    levels: impl Iterator<Item = (bool, Vec<Part>)>,
+    folders: &[String],
+) -> (bool, Vec<Part>) {
     let mut deepest = level;
-    for (level, next) in levels.into_iter().zip(folders.iter().skip(1).map(Some).chain([None])) {
-        let single = matches!(level.1.as_slice(), [Part::Prefix(p)] if Some(p) == next);
-        deepest = (true, level.1);
-        if !single {
+    for (level, folder) in levels.zip(folders) {
+        if !matches!(deepest.1.as_slice(), [Part::Prefix(p)] if p == folder) {
             break;
         }
+        deepest = (true, level.1);
     }
-    Ok(deepest)
+    deepest
 }
 
 /// One level of `prefix`: its direct objects and sub-prefixes, in key order, and

@@ -35,7 +35,7 @@ pub(super) async fn sample(
         return list_whole(&context, &prefix, 0, &tx).await;
     }
     let first = {
-        let _permit = context.requests.acquire().await;
+        let _permit = context.permit().await;
         context.client.first_page(&prefix).await
     };
     let (page, more) = match first {

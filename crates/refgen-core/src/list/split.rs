@@ -97,6 +97,38 @@ impl Splitter {
         (at < self.limit).then(|| self.key_of(at))
     }
 
+    /// The first boundary of the grid that steps from `start` (as
+    /// [`boundary_after`](Self::boundary_after) does) that lies past `reached`:
+    /// where a chunk listing from `start`, now at `reached`, is cut. The same
+    /// places from run to run, whatever the timing.
+    pub(crate) fn grid_after(&self, start: &str, reached: &str) -> Option<String> {
+        let mut at = self.boundary_after(start)?;
+        while at.as_str() <= reached {
+            at = self.boundary_after(&at)?;
+        }
+        Some(at)
+    }
+
+    /// The key about `keys` keys after `reached`, at the density the step says.
+    pub(crate) fn ahead(&self, reached: &str, keys: usize, target: usize) -> Option<String> {
+        let ahead = (self.step.saturating_mul(keys as u128) / target.max(1) as u128).max(1);
+        let at = self.ceil(reached.as_bytes())?.checked_add(ahead)?;
+        (at < self.limit).then(|| self.key_of(at))
+    }
+
+    /// Boundaries that cut `(from, until]` into equal pieces of fewer than
+    /// `keys` keys each, in order (none when it is that small already). A piece
+    /// under a page is listed in one request that also shows its end.
+    pub(crate) fn pieces(&self, from: &str, until: &str, keys: usize, target: usize) -> Vec<String> {
+        let (Some(from), Some(to)) = (self.ceil(from.as_bytes()), self.ceil(until.as_bytes())) else {
+            return Vec::new();
+        };
+        let per = (self.step.saturating_mul(keys as u128) / target.max(1) as u128).max(1);
+        let span = to.saturating_sub(from);
+        let n = span.div_ceil(per).min(64);
+        (1..n).map(|j| self.key_of(from + span * j / n)).collect()
+    }
+
     /// Adjusts the step from a finished chunk that held `listed` keys where
     /// `target` were wanted, by a factor of at most 4 either way, unless it is
     /// within 5 % already. An empty chunk (a gap, or the end) doubles it.

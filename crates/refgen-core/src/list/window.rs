@@ -1,9 +1,17 @@
 //! The window: planned parts and their chunks as an ordered queue of units, each
 //! a task listing ahead into a small channel, pages taken from the first only.
 //!
-//! The window holds at most `2 × concurrency` units of at most `PAGES_AHEAD + 2`
-//! pages each; units are added in key order as room frees, part by part, so a
+//! The window holds at most `3 × concurrency` listing units of at most
+//! `PAGES_AHEAD + 2` pages each (pages the plan found are held already and do
+//! not count); units are added in key order as room frees, part by part, so a
 //! part still sampling or ramping up does not hold back the parts after it.
+//!
+//! A flat part is listed by an open-ended chunk; more chunks are cut from the
+//! running ones only on permits no request waits for (see [`Context::spare`]),
+//! ahead of the open chunk while the end is unknown, and within the chunks still
+//! listing once it is (pieces of under a page, one request each), so the last
+//! round trips are not spent on one chunk's pages one after another. Chunks
+//! started past the end are dropped from the window when a chunk reaches it.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -11,25 +19,26 @@ use std::sync::Arc;
 use futures::{StreamExt, stream};
 use tokio::sync::{mpsc, oneshot};
 
-use super::chunk::ChunkProgress;
+use super::chunk::{BoundCell, ChunkProgress};
 use super::plan::Part;
 use super::sample::{Sampled, list_whole, sample};
 use super::split::Splitter;
-use super::{Context, FIRST_CHUNKS, PAGES_AHEAD, PageResult, PageStream};
+use super::{Context, PAGES_AHEAD, PageResult, PageStream};
 use crate::ObjectMeta;
 
 /// Lists the parts in key order with up to `concurrency` requests in flight.
 pub(super) fn run(mut context: Context, parts: Vec<Part>, concurrency: usize) -> PageStream<'static> {
+    // A part's share of half the permits: how many of its chunks may be listing
+    // at once before they have found keys (a part listed alone: 8 of 16). At most
+    // that many requests are wasted past its end, against round trips of ramping
+    // up; the other half keeps the chunks that found keys going.
     let listing = parts.iter().filter(|p| !matches!(p, Part::Objects(_))).count();
-    context.first_chunks = match listing {
-        1 => (concurrency / 2).max(FIRST_CHUNKS),
-        _ => FIRST_CHUNKS,
-    };
+    context.first_chunks = (concurrency / 2 / listing.max(1)).max(1);
     let window = Window {
         context,
         waiting: parts.into(),
         segments: VecDeque::new(),
-        max_units: concurrency * 2,
+        max_units: concurrency * 3,
     };
     stream::unfold(window, |mut window| async move {
         let page = window.next().await?;
@@ -41,7 +50,9 @@ pub(super) fn run(mut context: Context, parts: Vec<Part>, concurrency: usize) ->
 /// One unit of the window, in key order.
 enum Unit {
     Ready(Vec<ObjectMeta>),
-    Listing(mpsc::Receiver<PageResult>),
+    /// A listing task's pages; a chunk's comes with its bound, which the window
+    /// may cut to start another chunk in the rest of its range.
+    Listing(mpsc::Receiver<PageResult>, Option<Arc<BoundCell>>),
 }
 
 /// Where a part's units come from, after the ones it has.
@@ -53,31 +64,27 @@ enum Source {
         prefix: String,
         verdict: oneshot::Receiver<Sampled>,
     },
-    /// A flat part being cut into chunks, `after` the last boundary handed out.
+    /// A flat part listed in chunks: its first starts `after` the part's first
+    /// page; more are cut ahead of the open one on spare permits, at boundaries
+    /// from `splitter` (when there is none yet, the open chunk hands back a page
+    /// to learn them from).
     Chunking {
         prefix: String,
-        splitter: Splitter,
+        splitter: Option<Splitter>,
         after: String,
         progress: Arc<ChunkProgress>,
         /// Chunks started so far, for the log.
         started: usize,
     },
-    /// A flat part whose last chunk is open-ended (the boundaries ran out, or
-    /// there were none to guess): it may hand the rest back to be cut again.
-    Tail {
-        prefix: String,
-        progress: Arc<ChunkProgress>,
-        started: usize,
-    },
 }
 
 impl Source {
-    fn chunking(prefix: String, splitter: Splitter, after: String, first_chunks: usize) -> Source {
+    fn chunking(prefix: String, splitter: Option<Splitter>, after: String, context: &Context) -> Source {
         Source::Chunking {
             prefix,
             splitter,
             after,
-            progress: ChunkProgress::new(first_chunks),
+            progress: ChunkProgress::new(context.first_chunks),
             started: 0,
         }
     }
@@ -102,7 +109,7 @@ impl Segment {
                 let (verdict_tx, verdict) = oneshot::channel();
                 tokio::spawn(sample(context.clone(), prefix.clone(), verdict_tx, tx));
                 Segment {
-                    units: VecDeque::from([Unit::Listing(rx)]),
+                    units: VecDeque::from([Unit::Listing(rx, None)]),
                     source: Source::Sampling { prefix, verdict },
                 }
             }
@@ -110,29 +117,18 @@ impl Segment {
                 let splitter = Splitter::from_sample(&prefix, &first, context.chunk_target());
                 let after = first.last().map(|o| o.key.clone());
                 let mut units = VecDeque::from([Unit::Ready(first)]);
-                let source = match (splitter, after) {
-                    (Some(splitter), Some(after)) => {
+                let source = match after {
+                    Some(after) => {
                         tracing::debug!(prefix, "listing in chunks: the first page is full and flat");
-                        Source::chunking(prefix, splitter, after, context.first_chunks)
-                    }
-                    // No boundaries to guess from that page: the rest as one
-                    // open-ended chunk, which may hand a sample back for more.
-                    (None, Some(after)) => {
-                        let progress = ChunkProgress::new(context.first_chunks);
-                        units.push_back(Unit::Listing(progress.spawn_chunk(context, &prefix, &after, None)));
-                        Source::Tail {
-                            prefix,
-                            progress,
-                            started: 1,
-                        }
+                        Source::chunking(prefix, splitter, after, context)
                     }
                     // Nothing to start after (never so for a plan's flat part):
                     // the whole prefix, as a plain listing.
-                    (_, None) => {
+                    None => {
                         let (tx, rx) = mpsc::channel(PAGES_AHEAD);
                         let context = context.clone();
                         tokio::spawn(async move { list_whole(&context, &prefix, 0, &tx).await });
-                        units.push_back(Unit::Listing(rx));
+                        units.push_back(Unit::Listing(rx, None));
                         Source::Done
                     }
                 };
@@ -141,8 +137,9 @@ impl Segment {
         }
     }
 
-    /// Adds up to `room` units; returns how many it added.
-    fn advance(&mut self, context: &Context, room: usize) -> usize {
+    /// Adds up to `room` units, speculative chunks only while `spare` permits
+    /// last (each takes one); returns how many it added.
+    fn advance(&mut self, context: &Context, room: usize, spare: &mut usize) -> usize {
         let mut added = 0;
         while added < room {
             match &mut self.source {
@@ -153,7 +150,7 @@ impl Segment {
                     // needs no more units.
                     Ok(Sampled::Whole) | Err(oneshot::error::TryRecvError::Closed) => self.source = Source::Done,
                     Ok(Sampled::Chunked { splitter, after }) => {
-                        self.source = Source::chunking(std::mem::take(prefix), splitter, after, context.first_chunks);
+                        self.source = Source::chunking(std::mem::take(prefix), Some(splitter), after, context);
                     }
                 },
                 Source::Chunking {
@@ -163,86 +160,153 @@ impl Segment {
                     progress,
                     started,
                 } => {
-                    let (latest, skip_to) = {
+                    let target = context.chunk_target();
+                    let (ended, outstanding, latest, handoff, may_speculate, end) = {
                         let mut state = progress.lock();
-                        if state.ended {
-                            drop(state);
-                            tracing::debug!(prefix, chunks = *started, "chunked listing: the end is reached");
-                            self.source = Source::Done;
-                            continue;
+                        let may = state.may_speculate();
+                        let end = state.end.clone();
+                        (
+                            state.ended,
+                            state.outstanding,
+                            state.latest.take(),
+                            state.handoff.take(),
+                            may,
+                            end,
+                        )
+                    };
+                    if let Some(end) = end {
+                        // Chunks started past the end on speculation hold nothing:
+                        // the listing does not wait for their answers.
+                        self.units.retain(|unit| match unit {
+                            Unit::Listing(_, Some(bound)) => bound.lock().after < end,
+                            _ => true,
+                        });
+                    }
+                    // Once the end is known, the part is listed when none of its
+                    // chunks left in the window is still listing (the ones
+                    // dropped above may be, on their own).
+                    let running = || {
+                        self.units
+                            .iter()
+                            .any(|u| matches!(u, Unit::Listing(_, Some(b)) if !b.lock().done))
+                    };
+                    if ended && handoff.is_none() && !running() {
+                        tracing::debug!(prefix, chunks = *started, "chunked listing: the end is reached");
+                        self.source = Source::Done;
+                        continue;
+                    }
+                    if let (Some(listed), Some(splitter)) = (latest, splitter.as_mut()) {
+                        splitter.rescale(listed, target);
+                    }
+                    // The first chunk, or the one after a page handed back: the
+                    // part goes on from there, whatever the permits.
+                    let from = match handoff {
+                        Some(page) => {
+                            let Some(last) = page.last() else { continue };
+                            *splitter = Splitter::from_sample(prefix, &page, target);
+                            tracing::debug!(prefix, after = last.key, "chunked listing: boundaries learnt again");
+                            Some(last.key.clone())
                         }
-                        if state.outstanding >= state.allowed {
+                        None if *started == 0 => Some(std::mem::take(after)),
+                        None => None,
+                    };
+                    if let Some(from) = from {
+                        let (rx, bound) =
+                            progress.spawn_chunk(context, prefix, (&from, None), splitter.is_none(), false);
+                        self.units.push_back(Unit::Listing(rx, Some(bound)));
+                        (*started, added, *spare) = (*started + 1, added + 1, spare.saturating_sub(1));
+                        continue;
+                    }
+                    if outstanding == 0 {
+                        // Nothing runs and nothing was handed back: the part is listed.
+                        self.source = Source::Done;
+                        continue;
+                    }
+                    // A chunk in the rest of a running one's range, on a permit no
+                    // one waits for: the first (in key order) with more than a
+                    // page and a half still to list, else ahead of the open one.
+                    if *spare == 0 || !may_speculate {
+                        break;
+                    }
+                    let Some(splitter_now) = splitter.as_ref() else { break };
+                    let page_len = context.capabilities.page_len;
+                    let mut cut = None;
+                    for (i, unit) in self.units.iter().enumerate() {
+                        let Unit::Listing(_, Some(bound)) = unit else { continue };
+                        let (after, reached, until) = {
+                            let b = bound.lock();
+                            if b.done {
+                                continue;
+                            }
+                            (b.after.clone(), b.reached.clone(), b.until.clone())
+                        };
+                        // Cuts fall on boundaries from the chunk's start, not from
+                        // where it happens to be: a run makes the same requests as
+                        // the one before it.
+                        let mut points = match &until {
+                            // Once the end is known, the chunks still listing are what
+                            // is left: the rest of one, past the page its request in
+                            // flight brings, is cut into pieces of under a page, each
+                            // listed in one request while permits are spare.
+                            Some(until) if ended => {
+                                let Some(ahead) = splitter_now.ahead(&reached, page_len * 19 / 20, target) else {
+                                    continue;
+                                };
+                                let pieces = splitter_now.pieces(&after, until, page_len * 9 / 10, target);
+                                // The chunk keeps what its request in flight brings: it
+                                // is cut at the last piece that page reaches, else at
+                                // the first past where it is.
+                                let past = pieces.partition_point(|p| p.as_str() <= reached.as_str());
+                                let within = pieces.partition_point(|p| *p <= ahead);
+                                let first = if within > past { within - 1 } else { past };
+                                if first >= pieces.len() {
+                                    continue;
+                                }
+                                pieces[first..].to_vec()
+                            }
+                            Some(_) => continue,
+                            // Past the listing's end, once a chunk has reached it.
+                            None if ended => continue,
+                            // Past the page its request in flight brings.
+                            None => match splitter_now
+                                .ahead(&reached, page_len * 19 / 20, target)
+                                .and_then(|ahead| splitter_now.grid_after(&after, &ahead))
+                            {
+                                Some(at) => vec![at],
+                                None => {
+                                    // Past the numbers the boundaries came from: the
+                                    // open chunk hands back a page to learn new ones.
+                                    tracing::debug!(
+                                        prefix,
+                                        after = reached,
+                                        "chunked listing: past the guessed boundaries"
+                                    );
+                                    bound.lock().want_sample = true;
+                                    continue;
+                                }
+                            },
+                        };
+                        points.truncate((*spare).min(room - added).max(1));
+                        if let Some(old) = bound.cut(&points[0]) {
+                            cut = Some((i, points, old));
                             break;
                         }
-                        (state.latest.take(), state.skip_to.take())
-                    };
-                    if let Some(listed) = latest {
-                        splitter.rescale(listed, context.chunk_target());
                     }
-                    // After an empty chunk, from the next key listed: a gap (or a
-                    // run of names the sample said nothing of) costs one request.
-                    let until = match skip_to {
-                        Some(next) if next > *after => splitter.boundary_after(&next),
-                        _ => splitter.boundary_after(after),
-                    };
-                    let rx = progress.spawn_chunk(context, prefix, after, until.clone());
-                    self.units.push_back(Unit::Listing(rx));
-                    *started += 1;
-                    added += 1;
-                    match until {
-                        Some(boundary) => *after = boundary,
-                        // The numbers ran out: that chunk is open-ended, the part's last.
-                        None => {
-                            tracing::debug!(
-                                prefix,
-                                chunks = *started,
-                                "chunked listing: the last chunk is open-ended"
-                            );
-                            self.source = Source::Tail {
-                                prefix: std::mem::take(prefix),
-                                progress: Arc::clone(progress),
-                                started: *started,
-                            };
-                        }
-                    }
-                }
-                Source::Tail {
-                    prefix,
-                    progress,
-                    started,
-                } => {
-                    // One look at the state: a chunk leaves its handoff and stops
-                    // counting as outstanding in one update, so none is missed.
-                    let (idle, handoff) = {
-                        let mut state = progress.lock();
-                        (state.outstanding == 0, state.handoff.take())
-                    };
-                    let Some((sample, after)) = handoff.and_then(|page| {
-                        let after = page.last()?.key.clone();
-                        Some((page, after))
-                    }) else {
-                        if idle {
-                            self.source = Source::Done;
+                    let Some((i, points, old)) = cut else {
+                        if self
+                            .units
+                            .iter()
+                            .any(|u| matches!(u, Unit::Listing(_, Some(b)) if b.lock().want_sample))
+                        {
+                            *splitter = None;
                         }
                         break;
                     };
-                    match Splitter::from_sample(prefix, &sample, context.chunk_target()) {
-                        Some(splitter) => {
-                            tracing::debug!(prefix, after, "chunked listing: cutting the tail again");
-                            self.source = Source::Chunking {
-                                prefix: std::mem::take(prefix),
-                                splitter,
-                                after,
-                                progress: Arc::clone(progress),
-                                started: *started,
-                            };
-                        }
-                        None => {
-                            let rx = progress.spawn_chunk(context, prefix, &after, None);
-                            self.units.push_back(Unit::Listing(rx));
-                            *started += 1;
-                            added += 1;
-                        }
+                    for (j, at) in points.iter().enumerate() {
+                        let until = points.get(j + 1).cloned().or_else(|| old.clone());
+                        let (rx, bound) = progress.spawn_chunk(context, prefix, (at, until), false, true);
+                        self.units.insert(i + 1 + j, Unit::Listing(rx, Some(bound)));
+                        (*started, added, *spare) = (*started + 1, added + 1, spare.saturating_sub(1));
                     }
                 }
             }
@@ -262,15 +326,19 @@ struct Window {
 impl Window {
     /// Adds units in key order, part by part, until the window is full.
     fn fill(&mut self) {
-        let mut units: usize = self.segments.iter().map(|s| s.units.len()).sum();
+        // Units that list count; a ready one holds a page the plan held already.
+        let listing = |s: &Segment| s.units.iter().filter(|u| matches!(u, Unit::Listing(..))).count();
+        let mut units: usize = self.segments.iter().map(listing).sum();
+        let mut spare = self.context.spare();
         for segment in &mut self.segments {
-            units += segment.advance(&self.context, self.max_units.saturating_sub(units));
+            units += segment.advance(&self.context, self.max_units.saturating_sub(units), &mut spare);
         }
         while units < self.max_units {
             let Some(part) = self.waiting.pop_front() else { break };
             let mut segment = Segment::start(part, &self.context);
-            units += segment.units.len();
-            units += segment.advance(&self.context, self.max_units.saturating_sub(units));
+            units += listing(&segment);
+            spare = spare.saturating_sub(listing(&segment));
+            units += segment.advance(&self.context, self.max_units.saturating_sub(units), &mut spare);
             self.segments.push_back(segment);
         }
     }
@@ -300,7 +368,7 @@ impl Window {
                         return Some(Ok(page));
                     }
                 }
-                Some(Unit::Listing(rx)) => tokio::select! {
+                Some(Unit::Listing(rx, _)) => tokio::select! {
                     biased;
                     page = rx.recv() => match page {
                         Some(Ok(page)) => return Some(Ok(page)),
