@@ -10,8 +10,8 @@
 //!    ("folders"), breadth first, until there are enough parts for the
 //!    concurrency. A level that holds a single folder (a bucket with one top-level
 //!    folder, a chain `a/b/c/`) is gone through too, a chain's levels all at once
-//!    from the first key, so where the listing starts does not decide whether it
-//!    is split.
+//!    once its first key is known, so where the listing starts does not decide
+//!    whether it is split.
 //! 2. **Sample and chunk** ([`sample`](self::sample), [`chunk`](self::chunk),
 //!    [`split`](self::split)): a part whose first page is full and flat is listed
 //!    in key ranges `(after, until]` with "start after": an open-ended chunk, and
@@ -22,7 +22,7 @@
 //!    the first unit only.
 //!
 //! Trust, checked: the plan relies on one-level listings naming every folder. One
-//! flat page of the prefix, fetched beside the first level, must be covered by the
+//! flat page of the prefix, fetched once the first level has answered, must be covered by the
 //! plan (each of its keys among the plan's objects or under one of its parts);
 //! when it is not, the store's folder listing is not whole and the prefix is
 //! listed flat, with one warning. (Its keys also give the plan a lone folder's
@@ -33,8 +33,8 @@
 //! request made on speculation (a chunk that may lie past its part's end) takes
 //! only a permit nothing else is queued for. Memory stays bounded by the window,
 //! whatever the size of the bucket. With every request one round trip long, the
-//! benchmark's shapes of 100 pages list in 8 or 9 round trips on 16 permits,
-//! 100 ÷ 16 rounded up plus the one or two levels that find where to split.
+//! benchmark's shapes of 100 pages list in 8 to 10 round trips on 16 permits:
+//! 100 ÷ 16 rounded up, plus the levels that find where to split.
 
 //! Order: at one level, an object key and a sub-prefix compare as strings, and all
 //! keys under a sub-prefix sort together right where the prefix sorts (they start
@@ -96,21 +96,28 @@ pub fn list_concurrently(client: Arc<dyn ListClient>, prefix: String, concurrenc
             // The folder walk is checked against one flat page of the same prefix: a
             // store whose one-level listings leave out folders (s3rver drops a
             // folder that holds only folders) would otherwise lose their keys
-            // without a word. The page is asked for beside the first level: its
-            // keys also show the plan the folders under a lone one (a chain
-            // `a/b/c/`), which it then lists all at once, a round trip sooner.
+            // without a word. The page is asked for once the first level has
+            // answered (so a server that fails gets no second request to fail),
+            // beside the plan's further rounds; its keys also give the plan the
+            // first key under a lone folder (see `plan::expand_chain`), which
+            // then needs no request of its own. A plan that is the prefix itself,
+            // unsplit or flat, covers every key and needs no check.
+            let (answered, first_level) = tokio::sync::oneshot::channel();
             let (hint_tx, hint) = tokio::sync::oneshot::channel();
             let mut flat = AbortOnDrop(tokio::spawn({
                 let context = context.clone();
                 let prefix = prefix.clone();
                 async move {
+                    if first_level.await.is_err() {
+                        return Ok(Vec::new());
+                    }
                     let _permit = context.permit().await;
                     let (page, _) = context.client.first_page(&prefix).await?;
                     let _ = hint_tx.send(page.iter().map(|o| o.key.clone()).collect());
                     Ok::<_, Error>(page)
                 }
             }));
-            let parts = plan::plan(&context, &prefix, concurrency, Some(hint)).await?;
+            let parts = plan::plan(&context, &prefix, concurrency, Some(answered), Some(hint)).await?;
             // The parts start listing as soon as the plan is made, while the flat
             // page may still be on its way (waiting for it first cost a round trip
             // on every listing); no page is handed on before it has shown the plan

@@ -7,8 +7,7 @@
 //! top-level folder, a chain `a/b/c/d/e/`, a few files beside one big folder)
 //! still goes deeper, so the split does not depend on where the listing starts.
 //! A lone prefix is checked for a chain of single folders, which is gone down in
-//! one round trip whatever its length when the listing's first flat page names
-//! its first key, two when it does not (see [`expand_chain`]). Rounds that
+//! two round trips whatever its length (see [`expand_chain`]). Rounds that
 //! multiply the prefixes are bounded by [`MAX_DEPTH`], rounds in all by
 //! [`MAX_ROUNDS`].
 //!
@@ -48,12 +47,15 @@ impl Part {
 }
 
 /// Splits `prefix` into parts, breadth first, until there are at least `want`.
-/// `hint`: the keys of the prefix's first flat page, when they are on their way,
-/// for the first chain of single folders (see [`expand_chain`]).
+/// `answered` is told once the first level has answered, unless the plan is
+/// already the prefix itself (unsplit or flat), which covers every key. `hint`:
+/// the keys of the prefix's first flat page, on their way once told, for the
+/// first chain of single folders (see [`expand_chain`]).
 pub(super) async fn plan(
     context: &Context,
     prefix: &str,
     want: usize,
+    mut answered: Option<tokio::sync::oneshot::Sender<()>>,
     mut hint: Option<tokio::sync::oneshot::Receiver<Vec<String>>>,
 ) -> Result<Vec<Part>, Error> {
     let mut parts = vec![Part::Prefix(prefix.to_owned())];
@@ -85,6 +87,12 @@ pub(super) async fn plan(
             .await?;
         let went_deeper = expanded.iter().any(|(deeper, _)| *deeper);
         parts = expanded.into_iter().flat_map(|(_, parts)| parts).collect();
+        let whole = matches!(&parts[..], [Part::Prefix(p)] | [Part::Flat { prefix: p, .. }] if p == prefix);
+        if let Some(tell) = answered.take()
+            && !whole
+        {
+            let _ = tell.send(());
+        }
         if parts.iter().filter(|p| p.is_prefix()).count() > prefixes {
             depth += 1;
         }
@@ -120,38 +128,28 @@ pub(super) fn uncovered<'a>(parts: &[Part], flat: &'a [ObjectMeta]) -> Option<&'
 }
 
 /// [`expand`] for a prefix that may head a chain of single folders (`a/` holding
-/// only `a/b/`, holding only `a/b/c/`…): its first key names the folders the
-/// chain can go through, and their levels are listed all at once. The first key
-/// comes from `hint` (the listing's first flat page, which holds it when it holds
-/// any key under `prefix`), and else from a request beside the level's. So a chain
-/// costs one or two round trips, not one per level.
+/// only `a/b/`, holding only `a/b/c/`…): its first key, found beside its level,
+/// names the folders the chain can go through, and their levels are listed all
+/// at once. So a chain costs two round trips, not one per level. The first key
+/// comes from `hint` (the listing's first flat page, asked for once the first
+/// level has answered, which holds it when it holds any key under `prefix`), and
+/// else from a request of its own.
 async fn expand_chain(
     context: &Context,
     prefix: String,
     hint: Option<tokio::sync::oneshot::Receiver<Vec<String>>>,
 ) -> Result<(bool, Vec<Part>), Error> {
-    let hinted = match hint {
-        Some(hint) => hint
-            .await
-            .ok()
-            .and_then(|keys| keys.into_iter().find(|k| k.starts_with(&prefix))),
-        None => None,
-    };
-    if let Some(key) = hinted {
-        // The prefix's own level beside its folders' on the key's path.
-        let folders = folders_to(&prefix, &key);
-        let levels: Vec<(bool, Vec<Part>)> = stream::iter([prefix].into_iter().chain(folders.iter().cloned()))
-            .map(|folder| expand(context, folder))
-            .buffered(folders.len() + 1)
-            .try_collect()
-            .await?;
-        let mut levels = levels.into_iter();
-        let Some(level) = levels.next() else {
-            unreachable!("the prefix's own level is listed")
-        };
-        return Ok(down(level, levels, &folders));
-    }
     let first_key = async {
+        let hinted = match hint {
+            Some(hint) => hint
+                .await
+                .ok()
+                .and_then(|keys| keys.into_iter().find(|k| k.starts_with(&prefix))),
+            None => None,
+        };
+        if hinted.is_some() {
+            return Ok(hinted);
+        }
         let _permit = context.permit().await;
         let (page, _) = context.client.first_page(&prefix).await?;
         Ok::<_, Error>(page.into_iter().next().map(|o| o.key))

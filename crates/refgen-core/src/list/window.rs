@@ -204,7 +204,7 @@ impl Segment {
                         Some(page) => {
                             let Some(last) = page.last() else { continue };
                             *splitter = Splitter::from_sample(prefix, &page, target);
-                            tracing::debug!(prefix, after = last.key, "chunked listing: boundaries learnt again");
+                            tracing::debug!(prefix, after = last.key, "chunked listing: cutting the tail again");
                             Some(last.key.clone())
                         }
                         None if *started == 0 => Some(std::mem::take(after)),
