@@ -6,7 +6,12 @@ following Google's documentation of the V4 signing process step by step
 (https://cloud.google.com/storage/docs/authentication/signatures), with nothing
 but the standard library and independently of refgen's Rust code. The output is
 stored in crates/refgen-gcs/tests/hmac_known_answer.txt and checked by a test.
+
+With `--user-project PROJECT`, the URL also carries `userProject` (a
+requester-pays bucket's billed project) as a signed query parameter: that answer
+is crates/refgen-gcs/tests/hmac_user_project_known_answer.txt (`my-project`).
 """
+import sys
 import hashlib
 import hmac
 import urllib.parse
@@ -25,6 +30,8 @@ query = {
     "X-Goog-Expires": str(EXPIRES),
     "X-Goog-SignedHeaders": "host",
 }
+if sys.argv[1:2] == ["--user-project"]:
+    query["userProject"] = sys.argv[2]
 quote = lambda s, safe: urllib.parse.quote(s, safe=safe)  # noqa: E731 (unreserved chars are always safe)
 canonical_query = "&".join(f"{quote(k, '')}={quote(v, '')}" for k, v in sorted(query.items()))
 path = f"/{BUCKET}/{quote(OBJECT, '/')}"

@@ -6,6 +6,8 @@
 use std::collections::HashSet;
 
 use base64::Engine as _;
+use refgen_e2e::backends::Backend;
+use refgen_e2e::faults::{FaultProxy, Plan};
 use refgen_e2e::stub::StubServer;
 use refgen_e2e::*;
 
@@ -302,4 +304,46 @@ fn gcs_user_credentials(dir: &std::path::Path) -> std::path::PathBuf {
     )
     .expect("write");
     path
+}
+
+/// A requester-pays bucket (`--user-project`): `userProject` on every listing
+/// request, and signed into every URL's query (which fake-gcs-server does not
+/// check: the signature over it is proven by a known answer in refgen-gcs's tests).
+#[test]
+fn user_project_goes_on_every_listing_and_into_every_url() {
+    require!(Gcs);
+    let keys = vec!["up/a b.jpg".to_owned(), "up/c.png".to_owned()];
+    let bucket = bucket_with(&keys);
+    let proxy = FaultProxy::start(&gcs_endpoint(), Plan::every_fault(Backend::Gcs.service(), 0.0, 1));
+    let run = Backend::Gcs
+        .generate(
+            &format!("gs://{bucket}/up/"),
+            Some(&proxy.url),
+            &[
+                "--user-project",
+                "my-project",
+                "--hmac-access-id",
+                "GOOG1TESTACCESSID",
+                "--hmac-secret",
+                "s",
+            ],
+        )
+        .run()
+        .assert_ok();
+    let lines = parse_references(&run.stdout);
+    assert_eq!(lines.len(), 2, "{}", run.stderr);
+    for line in &lines {
+        assert!(
+            line.url.contains("&userProject=my-project&X-Goog-Signature="),
+            "{}",
+            line.url
+        );
+    }
+    let heads = proxy.counts.heads.lock().expect("heads");
+    let listings: Vec<&Vec<String>> = heads.iter().filter(|h| h[0].contains("/o?")).collect();
+    assert!(!listings.is_empty(), "the listing went through the proxy");
+    for head in listings {
+        // Percent-encoded as every value of these requests is (`-` as `%2D`).
+        assert!(head[0].contains("&userProject=my%2Dproject"), "{}", head[0]);
+    }
 }

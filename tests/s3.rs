@@ -539,3 +539,58 @@ async fn s3_attempts_follow_aws_max_attempts_and_the_profile() {
         2
     );
 }
+
+/// A requester-pays bucket (`--request-payer requester`): every listing request
+/// says so (the SDK's signed `x-amz-request-payer` header), and every URL carries
+/// `x-amz-request-payer=requester` in its signed query, which SeaweedFS checks: the
+/// URL reads the object; the same URL without the parameter is refused. Without
+/// the flag, neither the requests nor the URLs carry it.
+#[tokio::test(flavor = "multi_thread")]
+async fn requester_pays_is_said_on_every_listing_and_signed_into_every_url() {
+    require!(S3);
+    let keys = ["rp/a b.jpg".to_owned(), "rp/c+d.jpg".to_owned()];
+    let bucket = Backend::S3.bucket_with(&keys).await;
+    let source = Backend::S3.source(&bucket, "rp/");
+    let payer = |line: &String| line.eq_ignore_ascii_case("x-amz-request-payer: requester");
+    for flag in [true, false] {
+        let proxy = FaultProxy::start(
+            &Backend::S3.upstream(),
+            Plan::every_fault(Backend::S3.service(), 0.0, 1),
+        );
+        let args: &[&str] = if flag {
+            &["--request-payer", "requester", "--name", "key"]
+        } else {
+            &["--name", "key"]
+        };
+        let run = Backend::S3.generate(&source, Some(&proxy.url), args).run().assert_ok();
+        let lines = parse_references(&run.stdout);
+        assert_eq!(lines.len(), 2, "{}", run.stderr);
+        let listings: Vec<Vec<String>> = proxy
+            .counts
+            .heads
+            .lock()
+            .expect("heads")
+            .iter()
+            .filter(|h| h[0].starts_with("GET ") && h[0].contains("list-type=2"))
+            .cloned()
+            .collect();
+        assert!(!listings.is_empty(), "the listing went through the proxy");
+        for head in &listings {
+            assert_eq!(head.iter().any(payer), flag, "flag {flag}: {head:?}");
+        }
+        for line in &lines {
+            assert_eq!(line.url.contains("x-amz-request-payer=requester"), flag, "{}", line.url);
+            // Each object holds its own key.
+            assert_eq!(
+                http_get(&line.url),
+                (200, line.name.as_bytes().to_vec()),
+                "{}",
+                line.url
+            );
+            if flag {
+                let without = line.url.replace("&x-amz-request-payer=requester", "");
+                assert_eq!(http_get(&without).0, 403, "the parameter is signed: {without}");
+            }
+        }
+    }
+}

@@ -106,6 +106,8 @@ pub struct Counts {
     pub picked: AtomicU64,
     /// Faults injected, by the order of [`Fault::ALL`].
     pub injected: [AtomicU64; 8],
+    /// Every request's head as it came (request line, then header lines).
+    pub heads: Mutex<Vec<Vec<String>>>,
 }
 
 impl Counts {
@@ -342,6 +344,11 @@ fn serve(mut client: TcpStream, upstream: &str, plan: &Plan, counts: &Counts, rn
     let mut reader = BufReader::new(client.try_clone()?);
     let head = read_head(&mut reader)?;
     let body = read_body(&mut reader, &head, false)?;
+    counts
+        .heads
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(head.clone());
     let request = Message { head, body };
     let mut words = request.head[0].split(' ');
     let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));

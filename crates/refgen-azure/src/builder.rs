@@ -41,6 +41,7 @@ pub struct AzureBuilder {
     connection_string: Option<Secret>,
     page_size: Option<u32>,
     retry: RetryConfig,
+    url_endpoint: Option<String>,
 }
 
 impl AzureBuilder {
@@ -65,6 +66,15 @@ impl AzureBuilder {
     /// Azurite's `http://127.0.0.1:10000/devstoreaccount1`.
     pub fn with_endpoint_url(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
+        self
+    }
+
+    /// Writes URLs for this endpoint instead of the one listed through (a custom
+    /// domain, or a reverse proxy's public name): a SAS does not cover the host,
+    /// so the same signature serves there. Its scheme decides the SAS's
+    /// protocol (`spr=https` only on an https URL endpoint).
+    pub fn with_url_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.url_endpoint = Some(url.into());
         self
     }
 
@@ -129,7 +139,18 @@ impl AzureBuilder {
         let endpoint = endpoint.trim_end_matches('/').to_owned();
         let parsed =
             refgen_http::check_endpoint_url(&endpoint).map_err(|why| storage(StorageErrorKind::InvalidConfig, why))?;
-        let https = parsed.scheme() == "https";
+        let url_endpoint = match &self.url_endpoint {
+            Some(url) => {
+                let url = url.trim_end_matches('/').to_owned();
+                refgen_http::check_endpoint_url(&url).map_err(|why| storage(StorageErrorKind::InvalidConfig, why))?;
+                Some(url)
+            }
+            None => None,
+        };
+        // The protocol the URLs are read over: the URL endpoint's when there is one.
+        let https = url_endpoint
+            .as_deref()
+            .map_or(parsed.scheme() == "https", |u| u.starts_with("https://"));
         if let Some(named) = endpoint_account(&parsed)
             && named != self.account
         {
@@ -196,6 +217,7 @@ impl AzureBuilder {
             mode,
             delegation: Default::default(),
             warned: Default::default(),
+            url_endpoint,
         })
     }
 }

@@ -86,6 +86,8 @@ pub struct AzureStore {
     /// Entra mode: the user delegation key, fetched once and reused while it lasts.
     pub(crate) delegation: Mutex<Option<(UserDelegationKey, SystemTime)>>,
     pub(crate) warned: OutlivedWarning,
+    /// Where URLs point, when not at `endpoint` (see `AzureBuilder::with_url_endpoint`).
+    pub(crate) url_endpoint: Option<String>,
 }
 
 impl std::fmt::Debug for AzureStore {
@@ -146,7 +148,7 @@ impl AzureStore {
     fn blob_url(&self, name: &str, sas_query: &str) -> String {
         format!(
             "{}/{}/{}?{sas_query}",
-            self.endpoint,
+            self.url_endpoint.as_deref().unwrap_or(&self.endpoint),
             self.container,
             encode_blob_path(name)
         )

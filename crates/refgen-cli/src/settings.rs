@@ -35,12 +35,15 @@ pub fn store(args: &StoreArgs) -> Result<StoreOptions> {
     };
     Ok(StoreOptions {
         endpoint_url: args.endpoint_url.clone(),
+        url_endpoint: args.url_endpoint.clone(),
         page_size: args.page_size,
         retry: args.requests.retry_config(),
         max_attempts: args.requests.max_attempts,
         s3_profile: args.s3.profile.clone(),
         s3_region: args.s3.region.clone(),
         s3_addressing: args.s3.addressing.map(Into::into),
+        s3_request_payer: args.s3.request_payer.is_some(),
+        gcs_user_project: args.gcs.user_project.clone(),
         gcs_credentials_file: args.gcs.credentials_file.clone(),
         gcs_hmac,
         gcs_service_account: args.gcs.service_account.clone(),

@@ -59,6 +59,11 @@ pub enum Hint {
     AllowEmpty,
     /// Run without resuming: a resumable run needs a listing in byte order.
     RunWithoutResume,
+    /// Say that the requester pays (an S3 bucket refused the listing, which a
+    /// requester-pays bucket does when the request does not say so).
+    PayAsRequester,
+    /// Name the project to bill (a requester-pays GCS bucket).
+    GiveUserProject,
 }
 
 impl std::fmt::Display for Hint {
@@ -74,6 +79,8 @@ impl std::fmt::Display for Hint {
             Hint::ChooseMediaKind => "say whether the references are images or videos (a batch holds one kind)",
             Hint::AllowEmpty => "allow an empty result to accept no references",
             Hint::RunWithoutResume => "run without resuming: the run works, but cannot be resumed on this server",
+            Hint::PayAsRequester => "if the bucket is requester pays, say that the requester pays",
+            Hint::GiveUserProject => "the bucket is requester pays: name the project to bill",
         })
     }
 }

@@ -46,6 +46,8 @@ pub struct GcsBuilder {
     iam_endpoint: Option<String>,
     page_size: u32,
     retry: RetryConfig,
+    user_project: Option<String>,
+    url_endpoint: Option<String>,
 }
 
 impl GcsBuilder {
@@ -61,6 +63,8 @@ impl GcsBuilder {
             iam_endpoint: None,
             page_size: 1000,
             retry: RetryConfig::default(),
+            user_project: None,
+            url_endpoint: None,
         }
     }
 
@@ -96,6 +100,22 @@ impl GcsBuilder {
         self
     }
 
+    /// Signs URLs for this endpoint (path style, `URL/bucket/object`) instead of
+    /// the one listed through: a private endpoint or a reverse proxy's public
+    /// name. The signature covers the host, so it is signed for this one.
+    pub fn with_url_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.url_endpoint = Some(url.into());
+        self
+    }
+
+    /// Bills this project for the requests to a requester-pays bucket (as
+    /// gsutil's `-u`): `userProject` on listings, reads and uploads, and signed
+    /// into every URL, so that whoever reads it is billed to the same project.
+    pub fn with_user_project(mut self, project: impl Into<String>) -> Self {
+        self.user_project = Some(project.into());
+        self
+    }
+
     /// Calls this IAM Credentials endpoint instead of Google's.
     pub fn with_iam_endpoint(mut self, url: impl Into<String>) -> Self {
         self.iam_endpoint = Some(url.into());
@@ -126,7 +146,14 @@ impl GcsBuilder {
             None => "https://storage.googleapis.com".to_owned(),
         };
         refgen_http::check_endpoint_url(&api_base).map_err(|why| storage(StorageErrorKind::InvalidConfig, why))?;
-        let url_endpoint = Endpoint::parse(&api_base, "https");
+        let url_endpoint = match &self.url_endpoint {
+            Some(url) => {
+                let url = url.trim_end_matches('/');
+                refgen_http::check_endpoint_url(url).map_err(|why| storage(StorageErrorKind::InvalidConfig, why))?;
+                Endpoint::parse(url, "https")
+            }
+            None => Endpoint::parse(&api_base, "https"),
+        };
 
         let explicit = self.hmac.clone().map(|(id, secret)| (id, secret.expose().to_owned()));
         let hmac = match (explicit, env("GCS_HMAC_ACCESS_ID"), env("GCS_HMAC_SECRET")) {
@@ -280,6 +307,10 @@ impl GcsBuilder {
             url_style: UrlStyle::Path,
             backend,
             max_expiry,
+            user_project: self
+                .user_project
+                .map(|p| vec![("userProject".to_owned(), p)])
+                .unwrap_or_default(),
         })
     }
 }

@@ -105,6 +105,7 @@ impl GcsStore {
         if delimited {
             url.push_str("&delimiter=%2F");
         }
+        url.push_str(&self.user_project_param());
         let doing = format!("listing gs://{}/{prefix}", self.bucket);
         let page: ListResponse = self
             .send(
@@ -155,10 +156,11 @@ impl GcsStore {
         let doing = format!("uploading gs://{}/{key}", self.bucket);
         let file = refgen_http::UploadFile::open(path, PROVIDER, &doing)?;
         let url = format!(
-            "{}/upload/storage/v1/b/{}/o?uploadType=media&name={}",
+            "{}/upload/storage/v1/b/{}/o?uploadType=media&name={}{}",
             self.api_base,
             utf8_percent_encode(&self.bucket, NON_ALPHANUMERIC),
-            utf8_percent_encode(key, NON_ALPHANUMERIC)
+            utf8_percent_encode(key, NON_ALPHANUMERIC),
+            self.user_project_param()
         );
         let timeout = file.timeout(self.transport.config());
         let build = || {
@@ -182,10 +184,11 @@ impl GcsStore {
     pub(crate) async fn get_file(&self, key: &str, to: &std::path::Path, expected: Option<u64>) -> Result<u64, Error> {
         let doing = format!("reading gs://{}/{key}", self.bucket);
         let url = format!(
-            "{}/storage/v1/b/{}/o/{}?alt=media",
+            "{}/storage/v1/b/{}/o/{}?alt=media{}",
             self.api_base,
             utf8_percent_encode(&self.bucket, NON_ALPHANUMERIC),
-            utf8_percent_encode(key, NON_ALPHANUMERIC)
+            utf8_percent_encode(key, NON_ALPHANUMERIC),
+            self.user_project_param()
         );
         let timeout = self.transport.config().upload_timeout(expected.unwrap_or(0));
         send_with_tokens(

@@ -23,5 +23,11 @@ pub(crate) fn from_status(doing: &str, status: u16, body: &str) -> Error {
         404 => (StorageErrorKind::BucketNotFound, "not found"),
         _ => (StorageErrorKind::Other, "the server refused the request"),
     };
-    storage(kind, format!("{doing} failed: {advice} (HTTP {status}: {message})"))
+    let error = storage(kind, format!("{doing} failed: {advice} (HTTP {status}: {message})"));
+    // "Bucket is a requester pays bucket but no user project provided."
+    if message.to_ascii_lowercase().contains("requester pays") {
+        error.with_hint(refgen_core::Hint::GiveUserProject)
+    } else {
+        error
+    }
 }

@@ -72,6 +72,9 @@ pub struct GcsStore {
     url_style: UrlStyle,
     backend: SigningBackend,
     max_expiry: Duration,
+    /// `userProject`, the project billed for a requester-pays bucket: on every
+    /// request, and signed into every URL. Empty when not given.
+    user_project: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for GcsStore {
@@ -91,7 +94,7 @@ impl GcsStore {
             bucket: &self.bucket,
             object: Some(key),
             headers: &[],
-            query: &[],
+            query: &self.user_project,
             endpoint: &self.url_endpoint,
             style: &self.url_style,
             at,
@@ -101,6 +104,19 @@ impl GcsStore {
 }
 
 impl GcsStore {
+    /// `&userProject=…` for the JSON API's requests, or nothing.
+    pub(crate) fn user_project_param(&self) -> String {
+        self.user_project
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "&{k}={}",
+                    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+                )
+            })
+            .collect()
+    }
+
     /// The bucket's name.
     pub(crate) fn bucket_name(&self) -> &str {
         &self.bucket
@@ -152,8 +168,12 @@ impl Signer for GcsStore {
                 // async workers, so listing goes on while pages are signed.
                 let signer = Arc::clone(signer);
                 let keys: Vec<String> = objects.iter().map(|o| o.key.clone()).collect();
-                let (bucket, endpoint, style) =
-                    (self.bucket.clone(), self.url_endpoint.clone(), self.url_style.clone());
+                let (bucket, endpoint, style, query) = (
+                    self.bucket.clone(),
+                    self.url_endpoint.clone(),
+                    self.url_style.clone(),
+                    self.user_project.clone(),
+                );
                 tokio::task::spawn_blocking(move || {
                     keys.iter()
                         .map(|key| {
@@ -162,7 +182,7 @@ impl Signer for GcsStore {
                                 bucket: &bucket,
                                 object: Some(key),
                                 headers: &[],
-                                query: &[],
+                                query: &query,
                                 endpoint: &endpoint,
                                 style: &style,
                                 at,

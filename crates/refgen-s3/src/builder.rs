@@ -53,6 +53,8 @@ pub struct S3Builder {
     retry: refgen_http::RetryConfig,
     max_attempts_explicit: bool,
     ca_bundle: Option<std::path::PathBuf>,
+    request_payer: bool,
+    url_endpoint: Option<String>,
 }
 
 impl S3Builder {
@@ -94,6 +96,23 @@ impl S3Builder {
     /// CLI's `--ca-bundle` does; over `AWS_CA_BUNDLE` and the profile's `ca_bundle`.
     pub fn with_ca_bundle(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.ca_bundle = Some(path.into());
+        self
+    }
+
+    /// The requester pays (a requester-pays bucket, as the AWS CLI's
+    /// `--request-payer requester`): every listing, read and upload says so, and
+    /// every signed URL carries `x-amz-request-payer=requester` in its signed query.
+    pub fn with_request_payer(mut self) -> Self {
+        self.request_payer = true;
+        self
+    }
+
+    /// Signs URLs for this endpoint instead of the one listed through (a reverse
+    /// proxy's public name in front of an internal store, a VPC endpoint's
+    /// counterpart): the signature covers the host, so it is signed for this one,
+    /// with the same addressing.
+    pub fn with_url_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.url_endpoint = Some(url.into());
         self
     }
 
@@ -238,25 +257,38 @@ impl S3Builder {
         let region = region.unwrap_or_else(|| "us-east-1".to_owned());
         let client = aws_sdk_s3::Client::from_conf(s3_config(&region));
 
-        let base = signing_base(&sdk, &self.bucket, &region, addressing, endpoint_url.as_deref()).await?;
+        if let Some(url) = &self.url_endpoint {
+            check_endpoint(url)?;
+        }
+        let url_endpoint = self.url_endpoint.as_deref().or(endpoint_url.as_deref());
+        let base = signing_base(&sdk, &self.bucket, &region, addressing, url_endpoint).await?;
         tracing::debug!(base = %base, region = %region, ?addressing, "signing base resolved");
         let signing = SigningCredentials::new(
             credentials.access_key_id(),
             credentials.secret_access_key(),
             credentials.session_token().map(str::to_owned),
         );
-        Ok(S3Store::new(
+        let mut store = S3Store::new(
             client,
             self.bucket,
             shown_endpoint,
             self.page_size,
-            (SigV4Presigner::new(&base, region, signing), credentials.expiry()),
+            (
+                if self.request_payer {
+                    SigV4Presigner::new(&base, region, signing).with_request_payer()
+                } else {
+                    SigV4Presigner::new(&base, region, signing)
+                },
+                credentials.expiry(),
+            ),
             provider,
             refgen_http::RetryConfig {
                 max_attempts: retry_config.max_attempts(),
                 ..self.retry
             },
-        ))
+        );
+        store.request_payer = self.request_payer.then_some(aws_sdk_s3::types::RequestPayer::Requester);
+        Ok(store)
     }
 
     async fn load_sdk_config(

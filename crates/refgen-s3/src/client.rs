@@ -31,6 +31,7 @@ impl S3Store {
             // Whether an archived object was restored (and so can be read).
             .optional_object_attributes(OptionalObjectAttributes::RestoreStatus)
             .set_max_keys(self.page_size)
+            .set_request_payer(self.request_payer.clone())
             .set_continuation_token(token);
         if let Some(after) = start_after {
             request = request.start_after(after);
@@ -39,10 +40,17 @@ impl S3Store {
             request = request.delimiter("/");
         }
         let started = std::time::Instant::now();
-        let mut out = request
-            .send()
-            .await
-            .map_err(|e| self.sdk_error(&e, &format!("listing s3://{}/{prefix}", self.bucket), started))?;
+        let mut out = request.send().await.map_err(|e| {
+            let error = self.sdk_error(&e, &format!("listing s3://{}/{prefix}", self.bucket), started);
+            // A requester-pays bucket refuses a listing that does not say who pays
+            // with a plain 403: the hint names what may be missing.
+            match error.storage_kind() {
+                Some(StorageErrorKind::AccessDenied) if self.request_payer.is_none() && error.hint().is_none() => {
+                    error.with_hint(refgen_core::Hint::PayAsRequester)
+                }
+                _ => error,
+            }
+        })?;
         let url_encoded = out.encoding_type() == Some(&EncodingType::Url);
         // The page's keys are moved out, not copied: most need no decoding at all.
         let decode = |raw: String| if url_encoded { decode_listed(raw) } else { Ok(raw) };
@@ -114,6 +122,7 @@ impl S3Store {
             .put_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_request_payer(self.request_payer.clone())
             .content_type(content_type)
             .body(body)
             .customize()
@@ -200,6 +209,7 @@ impl S3Store {
                     .get_object()
                     .bucket(&self.bucket)
                     .key(key)
+                    .set_request_payer(self.request_payer.clone())
                     .send()
                     .await
                     .map_err(|e| Attempt::Fail(self.sdk_error(&e, &doing, started)))?;

@@ -53,6 +53,8 @@ pub struct S3Store {
     warned_short_credentials: OutlivedWarning,
     /// Timeouts, and the attempts the SDK makes per request (for messages).
     retry: refgen_http::RetryConfig,
+    /// Requests (listing, reading, uploading) say the requester pays.
+    request_payer: Option<aws_sdk_s3::types::RequestPayer>,
 }
 
 struct SigningState {
@@ -89,6 +91,7 @@ impl S3Store {
         retry: refgen_http::RetryConfig,
     ) -> Self {
         S3Store {
+            request_payer: None,
             client,
             bucket,
             endpoint,

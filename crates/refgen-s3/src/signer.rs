@@ -70,6 +70,8 @@ pub struct SigV4Presigner {
     host: String,
     region: String,
     credentials: SigningCredentials,
+    /// `x-amz-request-payer=requester` in every URL's signed query.
+    request_payer: bool,
 }
 
 impl std::fmt::Debug for SigV4Presigner {
@@ -78,6 +80,7 @@ impl std::fmt::Debug for SigV4Presigner {
             .field("base_url", &self.base_url)
             .field("region", &self.region)
             .field("credentials", &self.credentials)
+            .field("request_payer", &self.request_payer)
             .finish()
     }
 }
@@ -110,7 +113,17 @@ impl SigV4Presigner {
             host,
             region: region.into(),
             credentials,
+            request_payer: false,
         }
+    }
+
+    /// Signs `x-amz-request-payer=requester` into every URL's query, for a
+    /// requester-pays bucket: the reader is charged for the GET, and S3 refuses
+    /// it without. In the query, not as a signed header (as botocore's
+    /// `RequestPayer` parameter would have it), so that a plain GET carries it.
+    pub fn with_request_payer(mut self) -> Self {
+        self.request_payer = true;
+        self
     }
 
     /// Replaces the credentials (after temporary ones were renewed).
@@ -135,6 +148,10 @@ impl SigV4Presigner {
             let _ = write!(query, "&X-Amz-Security-Token={}", encoding::query(token));
         }
         query.push_str("&X-Amz-SignedHeaders=host");
+        // Sorted after the `X-Amz-` names: lower case sorts after upper.
+        if self.request_payer {
+            query.push_str("&x-amz-request-payer=requester");
+        }
         let canonical_tail = format!("\n{query}\nhost:{}\n\nhost\nUNSIGNED-PAYLOAD", self.host);
         SigningBatch {
             presigner: self,

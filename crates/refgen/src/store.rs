@@ -27,6 +27,9 @@ use crate::Error;
 pub struct StoreOptions {
     /// Storage endpoint (an S3-compatible store, a GCS emulator, an Azure Blob endpoint).
     pub endpoint_url: Option<String>,
+    /// Where the signed URLs point, when not where the store is listed (a
+    /// reverse proxy's public name, a custom domain); signed for that host.
+    pub url_endpoint: Option<String>,
     /// Keys per listing page (default: each service's maximum).
     pub page_size: Option<u32>,
     /// Timeouts, attempts and the retry budget of every request.
@@ -39,6 +42,10 @@ pub struct StoreOptions {
     pub s3_region: Option<String>,
     /// S3: path or virtual-hosted addressing.
     pub s3_addressing: Option<Addressing>,
+    /// S3: the requester pays (requests say so; URLs carry it in their signed query).
+    pub s3_request_payer: bool,
+    /// GCS: the project billed for a requester-pays bucket (`userProject`).
+    pub gcs_user_project: Option<String>,
     /// GCS: a credentials file of any type.
     pub gcs_credentials_file: Option<PathBuf>,
     /// GCS: an HMAC key (access id, secret).
@@ -191,6 +198,12 @@ pub async fn open(source: &SourceUrl, options: &StoreOptions) -> Result<Store, E
             if let Some(a) = o.s3_addressing {
                 b = b.with_addressing(a);
             }
+            if o.s3_request_payer {
+                b = b.with_request_payer();
+            }
+            if let Some(u) = &o.url_endpoint {
+                b = b.with_url_endpoint(u);
+            }
             let store = Arc::new(b.build().await?);
             (store.clone(), Backend::S3(store))
         }
@@ -214,6 +227,12 @@ pub async fn open(source: &SourceUrl, options: &StoreOptions) -> Result<Store, E
             if let Some(u) = &o.gcs_iam_endpoint {
                 b = b.with_iam_endpoint(u);
             }
+            if let Some(p) = &o.gcs_user_project {
+                b = b.with_user_project(p);
+            }
+            if let Some(u) = &o.url_endpoint {
+                b = b.with_url_endpoint(u);
+            }
             let store = Arc::new(b.build().await?);
             (store.clone(), Backend::Gcs(store))
         }
@@ -234,6 +253,9 @@ pub async fn open(source: &SourceUrl, options: &StoreOptions) -> Result<Store, E
             }
             if let Some(c) = &o.azure_connection_string {
                 b = b.with_connection_string(c.expose());
+            }
+            if let Some(u) = &o.url_endpoint {
+                b = b.with_url_endpoint(u);
             }
             let store = Arc::new(b.build().await?);
             (store.clone(), Backend::Azure(store))

@@ -132,6 +132,11 @@ pub struct StoreArgs {
     #[arg(long, value_name = "URL", value_parser = endpoint_url)]
     pub endpoint_url: Option<String>,
 
+    /// Sign the URLs for this endpoint instead of --endpoint-url's (listing still goes
+    /// there): a reverse proxy's public name, a custom domain. The signature covers the host.
+    #[arg(long, value_name = "URL", value_parser = endpoint_url)]
+    pub url_endpoint: Option<String>,
+
     /// Listing requests in flight at once: the key space is split by folder, and flat folders
     /// into key ranges, listed in parts with the output still in key order. 1 lists
     /// sequentially (for servers that do not list in byte order).
@@ -281,6 +286,11 @@ pub struct GcsArgs {
     #[arg(long, value_name = "EMAIL")]
     pub service_account: Option<String>,
 
+    /// Project billed for a requester-pays bucket: sent as userProject on listings,
+    /// reads and uploads, and signed into every URL (as gsutil's -u and gcloud's --billing-project).
+    #[arg(long, value_name = "PROJECT")]
+    pub user_project: Option<String>,
+
     /// IAM Credentials API endpoint (also REFGEN_GCS_IAM_ENDPOINT); for private endpoints and tests.
     #[arg(long, value_name = "URL", hide = true)]
     pub iam_endpoint: Option<String>,
@@ -300,6 +310,17 @@ pub struct S3Args {
     /// Bucket addressing: path (default with a custom endpoint or a dotted bucket) or virtual.
     #[arg(long, value_enum)]
     pub addressing: Option<AddressingArg>,
+
+    /// Requester pays: listings, reads and uploads say so, and every URL carries
+    /// x-amz-request-payer=requester in its signed query (the reader is billed).
+    #[arg(long, value_enum, value_name = "WHO")]
+    pub request_payer: Option<RequestPayerArg>,
+}
+
+/// Who pays for a requester-pays bucket's requests (only `requester`, as in the AWS CLI).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RequestPayerArg {
+    Requester,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -350,6 +371,8 @@ pub fn hint_text(hint: refgen::core::Hint) -> &'static str {
         Hint::ChooseMediaKind => "pass --images or --videos (a batch holds one kind)",
         Hint::AllowEmpty => "pass --allow-empty to accept an empty references file",
         Hint::RunWithoutResume => "the run works without --resume (which needs a listing in byte order)",
+        Hint::PayAsRequester => "if the bucket is requester pays, pass --request-payer requester",
+        Hint::GiveUserProject => "the bucket is requester pays: pass --user-project PROJECT (the project billed)",
         _ => "see refgen --help",
     }
 }
