@@ -368,54 +368,103 @@ async fn output_is_deterministic() {
 }
 
 /// Temporary credentials (here from a `credential_process` that reports an
-/// expiration) that end before the URLs would: refgen says so, and still signs.
+/// expiration two hours away) that end before the URLs would (7 days): refused
+/// with one line naming both times and the fixes, the target untouched; with
+/// `--allow-short-expiry`, the URLs are signed for the two hours the credentials
+/// have, and the summary, `--json` and the URL itself say so.
 #[tokio::test(flavor = "multi_thread")]
-async fn warns_when_temporary_credentials_end_before_the_urls() {
+async fn temporary_credentials_that_end_before_the_urls_are_refused_or_signed_for_their_time() {
     require!(S3);
     let env = s3_env();
     let bucket = filter_bucket(&env).await;
-    let refgen = Refgen::new([
-        "generate",
-        &format!("s3://{bucket}/top"),
-        "--profile",
-        "temp",
-        "--expires-in",
-        "7d",
-    ]);
-    let aws = refgen.home().join(".aws");
-    std::fs::create_dir_all(&aws).expect("~/.aws");
     let expiration = std::time::SystemTime::now() + std::time::Duration::from_secs(2 * 3600 + 30);
     let secs = expiration
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after epoch")
         .as_secs();
-    let script = aws.join("creds.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nprintf '{{\"Version\": 1, \"AccessKeyId\": \"%s\", \"SecretAccessKey\": \"%s\", \"Expiration\": \"%s\"}}' \
-             '{}' '{}' \"$(date -u -d @{secs} +%Y-%m-%dT%H:%M:%SZ)\"\n",
-            env.access_key, env.secret_key
-        ),
-    )
-    .expect("script");
-    std::fs::write(
-        aws.join("config"),
-        format!(
-            "[profile temp]\nendpoint_url = {}\ncredential_process = sh {}\n",
-            env.endpoint,
-            script.display()
-        ),
-    )
-    .expect("config");
-    let run = refgen.run().assert_ok();
+    let with_profile = |extra: &[&str]| {
+        let mut args = vec![
+            "generate".to_owned(),
+            format!("s3://{bucket}/top"),
+            "--profile".into(),
+            "temp".into(),
+            "--expires-in".into(),
+            "7d".into(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let refgen = Refgen::new(args);
+        let aws = refgen.home().join(".aws");
+        std::fs::create_dir_all(&aws).expect("~/.aws");
+        let script = aws.join("creds.sh");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nprintf '{{\"Version\": 1, \"AccessKeyId\": \"%s\", \"SecretAccessKey\": \"%s\", \"Expiration\": \"%s\"}}' \
+                 '{}' '{}' \"$(date -u -d @{secs} +%Y-%m-%dT%H:%M:%SZ)\"\n",
+                env.access_key, env.secret_key
+            ),
+        )
+        .expect("script");
+        std::fs::write(
+            aws.join("config"),
+            format!(
+                "[profile temp]\nendpoint_url = {}\ncredential_process = sh {}\n",
+                env.endpoint,
+                script.display()
+            ),
+        )
+        .expect("config");
+        refgen
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("refs.jsonl");
+    std::fs::write(&out, "old\n").expect("seed");
+    let run = with_profile(&["-o", out.to_str().expect("path")]).run();
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    let line = run.stderr.trim();
+    assert_eq!(line.lines().count(), 1, "one line: {line}");
     assert!(
-        run.stderr.contains("temporary and expire in 2h, before the URLs' 7d"),
-        "warning expected: {}",
+        line.contains("the signing credentials expire at ")
+            && line.contains("before URLs valid for 7d would")
+            && line.contains("--allow-short-expiry")
+            && line.contains("--expires-in"),
+        "{line}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("read"),
+        "old\n",
+        "the target is untouched"
+    );
+
+    let json_out = dir.path().join("json.jsonl");
+    let run = with_profile(&["--allow-short-expiry", "--json", "-o", json_out.to_str().expect("path")])
+        .run()
+        .assert_ok();
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).expect("--json document");
+    let seconds = report["expires_in_seconds"].as_u64().expect("expires_in_seconds");
+    assert!((2 * 3600 - 60..=2 * 3600 + 30).contains(&seconds), "{seconds}");
+    let at = report["expires_at"].as_str().expect("expires_at");
+    let at = refgen::core::expiry::parse_rfc3339(at).expect("RFC 3339");
+    let off = at.duration_since(expiration).unwrap_or_else(|e| e.duration());
+    assert!(off.as_secs() <= 60, "expires_at is the credentials' end: {report}");
+    assert!(run.stderr.contains("the URLs are signed for 2h"), "{}", run.stderr);
+
+    let run = with_profile(&["--allow-short-expiry"]).run().assert_ok();
+    let line = parse_references(&run.stdout).remove(0);
+    let expires: u64 = line
+        .url
+        .split("X-Amz-Expires=")
+        .nth(1)
+        .and_then(|v| v.split('&').next())
+        .and_then(|v| v.parse().ok())
+        .expect("X-Amz-Expires");
+    assert!((2 * 3600 - 60..=2 * 3600 + 30).contains(&expires), "{}", line.url);
+    assert_eq!(http_get(&line.url), (200, body_for("top.jpeg")));
+    assert!(
+        run.stderr.contains("URLs valid for 2h") && run.stderr.contains("(the first until "),
+        "{}",
         run.stderr
     );
-    let line = parse_references(&run.stdout).remove(0);
-    assert_eq!(http_get(&line.url), (200, body_for("top.jpeg")));
 }
 
 /// GLACIER and DEEP_ARCHIVE objects (not restored) are skipped and counted; the

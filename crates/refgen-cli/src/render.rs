@@ -139,10 +139,15 @@ pub fn generate_summary(report: &GenerateReport, destination: Option<&str>) {
         Some(destination) => {
             let rate = if secs > 0.0 { report.written as f64 / secs } else { 0.0 };
             eprintln!(
-                "refgen: listed {listed}, matched {}, wrote {} to {destination} in {secs:.2}s ({rate:.0}/s){limited}; URLs valid for {}",
+                "refgen: listed {listed}, matched {}, wrote {} to {destination} in {secs:.2}s ({rate:.0}/s){limited}; URLs valid for {}{}",
                 report.matched,
                 plural(report.written, "reference", "references"),
-                display_duration(Duration::from_secs(report.expires_in_seconds))
+                display_duration(Duration::from_secs(report.expires_in_seconds)),
+                report
+                    .expires_at
+                    .as_deref()
+                    .map(|at| format!(" (the first until {at})"))
+                    .unwrap_or_default()
             );
         }
         None => eprintln!(

@@ -83,6 +83,7 @@ pub fn plan(source: &str, args: &ReferenceArgs, concurrency: u16, allow_empty: b
         concurrency: usize::from(concurrency),
         limit: args.limit,
         allow_empty,
+        allow_short_expiry: args.allow_short_expiry,
         max_size: args.max_size,
         shard: args.shard,
         inventory: args.inventory.clone(),

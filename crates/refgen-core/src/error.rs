@@ -64,6 +64,9 @@ pub enum Hint {
     PayAsRequester,
     /// Name the project to bill (a requester-pays GCS bucket).
     GiveUserProject,
+    /// Sign for the time the credentials have, ask for a shorter expiry, or
+    /// sign with longer-lived credentials.
+    AllowShortExpiry,
 }
 
 impl std::fmt::Display for Hint {
@@ -81,6 +84,9 @@ impl std::fmt::Display for Hint {
             Hint::RunWithoutResume => "run without resuming: the run works, but cannot be resumed on this server",
             Hint::PayAsRequester => "if the bucket is requester pays, say that the requester pays",
             Hint::GiveUserProject => "the bucket is requester pays: name the project to bill",
+            Hint::AllowShortExpiry => {
+                "accept URLs that expire with the credentials, ask for a shorter expiry, or sign with longer-lived credentials"
+            }
         })
     }
 }
@@ -114,6 +120,19 @@ pub enum Error {
         input: String,
         /// Why it was refused.
         reason: String,
+    },
+    /// The signing credentials expire before the URLs would.
+    #[error(
+        "the signing credentials expire at {credentials_expire}, before URLs valid for {expires_in} would \
+         (at {urls_expire}): the URLs would stop working then"
+    )]
+    ShortCredentials {
+        /// When the credentials expire (RFC 3339).
+        credentials_expire: String,
+        /// The expiry asked for.
+        expires_in: String,
+        /// When the URLs would expire (RFC 3339).
+        urls_expire: String,
     },
     /// A size was malformed or out of range.
     #[error("invalid size `{input}`: {reason}")]
@@ -241,6 +260,7 @@ impl Error {
             Error::Storage { hint, .. } => *hint,
             Error::ListingOrder { .. } => Some(Hint::ListSequentially),
             Error::ResumeOrder { .. } => Some(Hint::RunWithoutResume),
+            Error::ShortCredentials { .. } => Some(Hint::AllowShortExpiry),
             _ => None,
         }
     }
@@ -253,6 +273,7 @@ impl Error {
             Error::InvalidSource { .. }
                 | Error::InvalidGlob { .. }
                 | Error::InvalidExpiry { .. }
+                | Error::ShortCredentials { .. }
                 | Error::InvalidSetting { .. }
         )
     }

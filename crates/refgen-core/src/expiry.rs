@@ -143,6 +143,20 @@ pub fn dated_validity(date: &str, seconds: &str) -> Option<(SystemTime, SystemTi
     Some((start, start + Duration::from_secs(seconds.parse().ok()?)))
 }
 
+/// `at` in RFC 3339, to the second, in UTC: `2026-12-02T04:15:00Z`.
+pub fn format_rfc3339(at: SystemTime) -> String {
+    let t = time::OffsetDateTime::from(at);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 /// An RFC 3339 time, `2026-12-02T04:15:00Z`, or as an Azure SAS also allows it,
 /// without the seconds or the time.
 pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {

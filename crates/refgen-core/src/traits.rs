@@ -13,6 +13,14 @@ pub trait Signer: Send + Sync {
     /// The longest expiry the provider accepts for a signed URL.
     fn max_expiry(&self) -> Duration;
 
+    /// When the credentials that sign the URLs stop working, if they are
+    /// temporary and say so (an STS session, an assumed role, SSO, a
+    /// `credential_process` with an `Expiration`): a URL signed with them is
+    /// refused from then on, whatever its own expiry.
+    fn credentials_expire_at(&self) -> Option<std::time::SystemTime> {
+        None
+    }
+
     /// Signs one GET URL per object, in the same order, each valid for `expires_in`.
     async fn sign_page(&self, objects: &[ObjectMeta], expires_in: Duration) -> Result<Vec<String>, Error>;
 }

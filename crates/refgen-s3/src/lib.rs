@@ -193,6 +193,10 @@ impl Signer for S3Store {
         MAX_PRESIGN_EXPIRY
     }
 
+    fn credentials_expire_at(&self) -> Option<SystemTime> {
+        self.state().expiry
+    }
+
     async fn sign_page(&self, objects: &[ObjectMeta], expires_in: Duration) -> Result<Vec<String>, Error> {
         if objects.is_empty() {
             return Ok(Vec::new());

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use refgen_core::expiry::display_duration;
 use refgen_core::filter::{MediaPreset, Selection, SelectionBuilder};
@@ -44,6 +44,9 @@ pub struct GenerateOptions {
     pub limit: Option<u64>,
     /// A run that selects no object succeeds (with an empty file) instead of failing.
     pub allow_empty: bool,
+    /// Sign for the time the credentials have left when they expire before
+    /// `expires_in` would (refused otherwise).
+    pub allow_short_expiry: bool,
     /// Skip objects larger than this; by default, with `images`, Roboflow's limit
     /// on an image ([`ROBOFLOW_IMAGE_LIMIT`], 20 MiB).
     pub max_size: Option<u64>,
@@ -66,6 +69,7 @@ impl Default for GenerateOptions {
             concurrency: refgen_core::list::DEFAULT_CONCURRENCY,
             limit: None,
             allow_empty: false,
+            allow_short_expiry: false,
             max_size: None,
             shard: None,
             inventory: None,
@@ -88,6 +92,9 @@ pub struct Plan {
     pub run: RunOptions,
     /// Whether selecting no object is a success.
     pub allow_empty: bool,
+    /// Whether URLs may be signed for less than `expires_in` when the
+    /// credentials end sooner.
+    pub allow_short_expiry: bool,
     /// The inventory report to read instead of listing, if any.
     pub inventory: Option<SourceUrl>,
     /// This worker's share, if only a share is kept.
@@ -146,6 +153,7 @@ impl Plan {
                 skip_rows: 0,
             },
             allow_empty: options.allow_empty,
+            allow_short_expiry: options.allow_short_expiry,
             inventory,
             shard: options.shard,
             settings: serde_json::json!({
@@ -223,8 +231,12 @@ pub struct GenerateReport {
     pub dry_run: bool,
     /// The file written (none for standard output or a dry run).
     pub output: Option<PathBuf>,
-    /// How long each URL is valid.
+    /// How long each URL is valid (less than asked for when the credentials end
+    /// sooner and that was allowed).
     pub expires_in_seconds: u64,
+    /// When the first URL signed expires (RFC 3339); later ones, signed later,
+    /// last as long from their own signing. None for a dry run.
+    pub expires_at: Option<String>,
     /// How long the run took.
     pub elapsed_seconds: f64,
 }
@@ -299,7 +311,9 @@ pub async fn run(
         } => Some(resumable(plan, path, *lines, events)?),
     };
     let opened = crate::store::open(&plan.source, store).await?;
-    check_signer_expiry(&opened, plan.expires_in)?;
+    plan.expires_in = effective_expiry(&opened, plan.expires_in, plan.allow_short_expiry)?;
+    // The first URL's expiry: every later one is signed later, for as long.
+    let expires_at = refgen_core::expiry::format_rfc3339(SystemTime::now() + plan.expires_in);
     let objects = match plan.inventory.clone() {
         Some(location) => {
             let report = if location.bucket == plan.source.bucket {
@@ -332,6 +346,7 @@ pub async fn run(
         skipped: summary.skipped,
         limited: summary.limited,
         dry_run: output == Output::DryRun,
+        expires_at: (output != Output::DryRun).then_some(expires_at),
         output: match output {
             Output::Target(OutputTarget::File(path)) | Output::Parts { path, .. } => Some(path),
             _ => None,
@@ -381,6 +396,40 @@ fn resumable(
         settings,
         by_row,
     )?)
+}
+
+/// The expiry the URLs get: `expires_in`, checked against the signer's limit
+/// ([`check_signer_expiry`]) and against the lifetime of the credentials that
+/// sign (a batch reads its URLs for up to its processing window, so a URL that
+/// dies with its credentials fails the batch later, far from its cause).
+/// Credentials that end first are refused, or, with `allow_short`, the URLs are
+/// signed for the whole seconds they have left, with a warning.
+pub fn effective_expiry(store: &Store, expires_in: Duration, allow_short: bool) -> Result<Duration, Error> {
+    check_signer_expiry(store, expires_in)?;
+    let Some(end) = store.signer().credentials_expire_at() else {
+        return Ok(expires_in);
+    };
+    let now = SystemTime::now();
+    if now + expires_in <= end {
+        return Ok(expires_in);
+    }
+    let left = end.duration_since(now).unwrap_or_default();
+    if !allow_short || left.as_secs() == 0 {
+        return Err(refgen_core::Error::ShortCredentials {
+            credentials_expire: refgen_core::expiry::format_rfc3339(end),
+            expires_in: display_duration(expires_in),
+            urls_expire: refgen_core::expiry::format_rfc3339(now + expires_in),
+        }
+        .into());
+    }
+    let left = Duration::from_secs(left.as_secs());
+    tracing::warn!(
+        "the signing credentials expire at {}: the URLs are signed for {} instead of {}",
+        refgen_core::expiry::format_rfc3339(end),
+        display_duration(left),
+        display_duration(expires_in)
+    );
+    Ok(left)
 }
 
 /// Refuses an expiry longer than this store's signer can sign with the

@@ -66,6 +66,11 @@ pub struct ReferenceArgs {
     #[arg(long, value_name = "DURATION", default_value = "24h", allow_hyphen_values = true)]
     pub expires_in: String,
 
+    /// Sign even when the credentials expire before the URLs would: the URLs are
+    /// then signed for the time the credentials have left (refused by default).
+    #[arg(long)]
+    pub allow_short_expiry: bool,
+
     /// How names are made: flat (key with / as __, unique), key (raw key), basename (unique).
     #[arg(long, value_enum, default_value_t = NameArg::Flat)]
     pub name: NameArg,
@@ -373,6 +378,10 @@ pub fn hint_text(hint: refgen::core::Hint) -> &'static str {
         Hint::RunWithoutResume => "the run works without --resume (which needs a listing in byte order)",
         Hint::PayAsRequester => "if the bucket is requester pays, pass --request-payer requester",
         Hint::GiveUserProject => "the bucket is requester pays: pass --user-project PROJECT (the project billed)",
+        Hint::AllowShortExpiry => {
+            "pass --allow-short-expiry to sign for the time the credentials have, a shorter --expires-in, or sign with \
+             longer-lived credentials (an IAM user's keys, a longer session)"
+        }
         _ => "see refgen --help",
     }
 }
