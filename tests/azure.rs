@@ -419,3 +419,50 @@ fn entra_id_tokens_are_renewed_during_a_long_listing() {
         "a request went out with an expired token"
     );
 }
+
+/// Data Lake (hierarchical namespace) folders are blobs with the metadata
+/// `hdi_isfolder=true`, named like the folder without a trailing `/`: they are
+/// skipped as folder markers (counted as filtered), listed concurrently or one
+/// request at a time. An empty blob without the metadata is a file, and kept.
+#[test]
+fn data_lake_folders_are_skipped_as_folder_markers() {
+    require!(Azure);
+    let (endpoint, account, _) = azure_env();
+    let container = container_with(&["adls/dir/a.jpg".to_owned(), "adls/dir/sub/b.jpg".to_owned()]);
+    let sas = admin_sas();
+    for folder in ["adls/dir", "adls/dir/sub"] {
+        let url = azure_blob_url(&endpoint, &container, folder, &sas);
+        let (status, text) = azure_put_blob_with_metadata(&url, Vec::new(), &[("hdi_isfolder", "true")]);
+        assert_eq!(status, 201, "{folder}: {text}");
+    }
+    let (status, text) = azure_put_blob(&azure_blob_url(&endpoint, &container, "adls/empty", &sas), Vec::new());
+    assert_eq!(status, 201, "{text}");
+    for concurrency in ["16", "1"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("refs.jsonl");
+        let run = account_key_run(&[
+            "generate",
+            &format!("az://{account}/{container}/adls/"),
+            "--name",
+            "key",
+            "--json",
+            "--concurrency",
+            concurrency,
+            "-o",
+            out.to_str().expect("path"),
+        ])
+        .run()
+        .assert_ok();
+        let names: Vec<String> = parse_references(&std::fs::read(&out).expect("read"))
+            .into_iter()
+            .map(|l| l.name)
+            .collect();
+        assert_eq!(
+            names,
+            ["adls/dir/a.jpg", "adls/dir/sub/b.jpg", "adls/empty"],
+            "{concurrency}"
+        );
+        let report: serde_json::Value = serde_json::from_slice(&run.stdout).expect("--json");
+        assert_eq!(report["skipped"]["filtered"], 2, "{concurrency}: {report}");
+    }
+}

@@ -385,13 +385,20 @@ pub fn azure_blob_url(endpoint: &str, container: &str, key: &str, sas: &str) -> 
 
 /// Puts a block blob at `url` (which carries its SAS): the answer's status and text.
 pub fn azure_put_blob(url: &str, body: Vec<u8>) -> (u16, String) {
+    azure_put_blob_with_metadata(url, body, &[])
+}
+
+/// [`azure_put_blob`] with user metadata (`x-ms-meta-NAME: VALUE`).
+pub fn azure_put_blob_with_metadata(url: &str, body: Vec<u8>, metadata: &[(&str, &str)]) -> (u16, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let request = ureq::http::Request::builder()
+    let mut request = ureq::http::Request::builder()
         .method("PUT")
         .uri(url)
-        .header("x-ms-blob-type", "BlockBlob")
-        .body(body)
-        .expect("request");
+        .header("x-ms-blob-type", "BlockBlob");
+    for (name, value) in metadata {
+        request = request.header(format!("x-ms-meta-{name}"), *value);
+    }
+    let request = request.body(body).expect("request");
     let mut response = agent.run(request).unwrap_or_else(|e| panic!("PUT {url}: {e}"));
     let status = response.status().as_u16();
     (status, response.body_mut().read_to_string().unwrap_or_default())

@@ -48,6 +48,28 @@ pub(crate) struct Blob {
     pub name: BlobName,
     #[serde(rename = "Properties")]
     pub properties: Option<Properties>,
+    /// User metadata (asked for with `include=metadata`).
+    #[serde(rename = "Metadata", default)]
+    pub metadata: Option<Metadata>,
+}
+
+/// The one piece of a blob's metadata refgen reads.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Metadata {
+    /// `true` on a Data Lake (hierarchical namespace) folder, which the Blob API
+    /// lists as a zero-length blob named like the folder, without a trailing `/`.
+    #[serde(rename = "hdi_isfolder", default)]
+    pub hdi_isfolder: Option<String>,
+}
+
+impl Blob {
+    /// A Data Lake folder, not a file.
+    pub(crate) fn is_folder(&self) -> bool {
+        self.metadata
+            .as_ref()
+            .and_then(|m| m.hdi_isfolder.as_deref())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,6 +149,8 @@ impl AzureStore {
         if delimited {
             url.push_str("&delimiter=%2F");
         }
+        // With each blob's metadata: a Data Lake folder is known by `hdi_isfolder`.
+        url.push_str("&include=metadata");
         let doing = format!("listing container `{}` of account `{}`", self.container, self.account);
         let page = self
             .send(
@@ -181,11 +205,13 @@ impl AzureStore {
                         format!("{doing} failed: a blob name is not UTF-8 once decoded"),
                     )
                 })?;
+                let folder = b.is_folder();
                 let props = b.properties;
                 Ok(ObjectMeta {
                     key,
                     archived: props.as_ref().is_some_and(Properties::archived),
                     superseded: false,
+                    folder,
                     size: props.as_ref().and_then(|p| p.content_length).unwrap_or(0),
                     last_modified: props
                         .and_then(|p| p.last_modified)
@@ -357,5 +383,13 @@ mod tests {
         for cut in 0..xml.len() {
             assert!(parse(&xml.as_bytes()[..cut]).is_err(), "cut at {cut} was accepted");
         }
+    }
+
+    #[test]
+    fn a_data_lake_folder_is_known_by_its_metadata() {
+        let xml = r#"<?xml version="1.0" encoding="utf-8"?><EnumerationResults><Blobs><Blob><Name>dir</Name><Properties><Content-Length>0</Content-Length></Properties><Metadata><hdi_isfolder>true</hdi_isfolder><other>x</other></Metadata></Blob><Blob><Name>dir/a.jpg</Name><Properties><Content-Length>3</Content-Length></Properties><Metadata/></Blob><Blob><Name>empty</Name></Blob></Blobs><NextMarker/></EnumerationResults>"#;
+        let page = parse(xml.as_bytes()).expect("parses");
+        let folders: Vec<bool> = page.blobs.blob.iter().map(Blob::is_folder).collect();
+        assert_eq!(folders, [true, false, false]);
     }
 }

@@ -260,6 +260,7 @@ impl Row {
             last_modified: None,
             archived: self.archived,
             superseded: self.latest == Some(false) || self.delete_marker == Some(true),
+            folder: false,
         })
     }
 }

@@ -358,6 +358,7 @@ impl LocalSources {
             last_modified: None,
             archived: false,
             superseded: false,
+            folder: false,
         };
         match root.selection.verdict(&object) {
             Verdict::Keep => {}

@@ -18,12 +18,16 @@ pub struct ObjectMeta {
     /// An inventory row of a version that is not the current one, or of a delete
     /// marker: the object a plain GET reads is another (or none).
     pub superseded: bool,
+    /// The store says this is a folder, not a file (a Data Lake folder: a blob
+    /// with the metadata `hdi_isfolder=true`, whatever its name).
+    pub folder: bool,
 }
 
 impl ObjectMeta {
     /// A zero-byte object whose key ends in `/` is a "folder" placeholder made by
-    /// consoles and sync tools, not a file: references to it are never wanted.
+    /// consoles and sync tools, not a file, as is an object the store says is a
+    /// folder: references to them are never wanted.
     pub fn is_folder_marker(&self) -> bool {
-        self.size == 0 && self.key.ends_with('/')
+        self.folder || (self.size == 0 && self.key.ends_with('/'))
     }
 }

@@ -41,6 +41,7 @@ impl ListClient for SyntheticBucket {
                 last_modified: None,
                 archived: false,
                 superseded: false,
+                folder: false,
             })
             .collect();
         let next = (end < self.objects).then(|| (p + 1).to_string());

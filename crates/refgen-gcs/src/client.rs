@@ -65,6 +65,7 @@ impl ListedObject {
             // Every GCS storage class, Archive included, is read by a plain GET.
             archived: false,
             superseded: false,
+            folder: false,
             key: self.name,
         }
     }

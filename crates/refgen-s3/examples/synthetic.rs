@@ -57,6 +57,7 @@ impl SyntheticBucket {
                 last_modified: None,
                 archived: false,
                 superseded: false,
+                folder: false,
             })
             .collect()
     }

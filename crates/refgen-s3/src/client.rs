@@ -71,6 +71,7 @@ impl S3Store {
                     last_modified: o.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
                     archived,
                     superseded: false,
+                    folder: false,
                     key: decode(o.key.unwrap_or_default())?,
                 })
             })

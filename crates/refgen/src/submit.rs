@@ -240,6 +240,7 @@ pub async fn upload_references(
         last_modified: None,
         archived: false,
         superseded: false,
+        folder: false,
     };
     let url = store
         .signer()

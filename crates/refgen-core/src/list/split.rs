@@ -198,6 +198,7 @@ mod tests {
                 last_modified: None,
                 archived: false,
                 superseded: false,
+                folder: false,
             })
             .collect()
     }

@@ -92,6 +92,7 @@ impl MemoryBucket {
             last_modified: None,
             archived: false,
             superseded: false,
+            folder: false,
         }
     }
 
