@@ -643,3 +643,48 @@ async fn requester_pays_is_said_on_every_listing_and_signed_into_every_url() {
         }
     }
 }
+
+/// An object stored with a customer-provided key (SSE-C) cannot be read by a plain
+/// GET, whatever its signature: `verify` names it `customer-key` (from the store's
+/// 400 answer), not `signature-refused` or `unreachable`, and the plain object
+/// beside it passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_names_objects_behind_a_customer_key() {
+    require!(S3);
+    use base64::Engine as _;
+    let (env, client, bucket) = new_s3_bucket("ssec").await;
+    put_objects(&client, &bucket, vec![("c/ok.jpg".to_owned(), body_for("c/ok.jpg"))]).await;
+    let key = [7u8; 32];
+    client
+        .put_object()
+        .bucket(&bucket)
+        .key("c/secret.jpg")
+        .body(body_for("c/secret.jpg").into())
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(base64::engine::general_purpose::STANDARD.encode(key))
+        .sse_customer_key_md5(base64::engine::general_purpose::STANDARD.encode(<md5::Md5 as md5::Digest>::digest(key)))
+        .send()
+        .await
+        .expect("SSE-C upload");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("refs.jsonl");
+    Refgen::new([
+        "generate",
+        &format!("s3://{bucket}/c/"),
+        "--name",
+        "key",
+        "-o",
+        file.to_str().expect("path"),
+    ])
+    .s3_admin(&env)
+    .run()
+    .assert_ok();
+    let run = Refgen::new(["verify", file.to_str().expect("path"), "--all", "--json"]).run();
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).expect("JSON report");
+    assert_eq!(
+        report["problems"],
+        serde_json::json!({"customer-key": {"count": 1, "names": ["c/secret.jpg"]}}),
+        "{report}"
+    );
+}

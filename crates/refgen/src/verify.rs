@@ -66,6 +66,12 @@ pub enum Problem {
     ExpiresSoon,
     /// The store refused the signature.
     SignatureRefused,
+    /// The object is encrypted with a key its reader must send (S3 SSE-C, a GCS
+    /// customer-supplied key, Azure's customer-provided key): no URL can carry
+    /// it, so no plain GET reads the object.
+    CustomerKey,
+    /// The object is encrypted with a KMS key the URL's signer may not use.
+    KmsDenied,
     /// The store has no such object.
     Missing,
     /// The object is larger than Roboflow takes for an image (20 MiB).
@@ -87,10 +93,45 @@ impl Problem {
             Problem::NotYetValid => "not-yet-valid",
             Problem::ExpiresSoon => "expires-soon",
             Problem::SignatureRefused => "signature-refused",
+            Problem::CustomerKey => "customer-key",
+            Problem::KmsDenied => "kms-denied",
             Problem::Missing => "missing",
             Problem::TooLarge => "too-large",
             Problem::Unreachable => "unreachable",
         }
+    }
+}
+
+/// What a store's refusal of a ranged GET says about the URL, from its status and
+/// its error text (codes and messages as S3, GCS and Azure word them).
+fn refused(status: u16, text: &str) -> Problem {
+    let text = text.to_ascii_lowercase();
+    let says = |words: &[&str]| words.iter().any(|w| text.contains(w));
+    match status {
+        404 => Problem::Missing,
+        // S3: 400 InvalidRequest "…stored using a form of Server Side Encryption. The
+        // correct parameters must be provided…"; GCS: 400
+        // ResourceIsEncryptedWithCustomerEncryptionKey; Azure: 409
+        // BlobUsesCustomerSpecifiedEncryption.
+        400 | 403 | 409
+            if says(&[
+                "server side encryption",
+                "server-side encryption",
+                "customer encryption key",
+                "customer-supplied encryption key",
+                "customerspecifiedencryption",
+                "customer specified encryption",
+                "sse-c",
+            ]) =>
+        {
+            Problem::CustomerKey
+        }
+        // S3 with SSE-KMS: 403 AccessDenied naming `kms:Decrypt`, or a `KMS.…` code.
+        400 | 403 if says(&["kms:decrypt", "kms."]) => Problem::KmsDenied,
+        400 | 401 | 403 if says(&["expired", "expiry"]) => Problem::Expired,
+        400 | 401 | 403 if says(&["not yet valid", "not valid yet"]) => Problem::NotYetValid,
+        400 | 401 | 403 => Problem::SignatureRefused,
+        _ => Problem::Unreachable,
     }
 }
 
@@ -326,16 +367,7 @@ async fn probe(transport: &Transport, url: &str, name: &str, kind: Option<MediaK
                 if response.is_success() {
                     return Ok(total_size(&response.headers));
                 }
-                let text = response.text().to_ascii_lowercase();
-                Err(Reject::Fail(match response.status {
-                    404 => Problem::Missing,
-                    400 | 401 | 403 if text.contains("expired") || text.contains("expiry") => Problem::Expired,
-                    400 | 401 | 403 if text.contains("not yet valid") || text.contains("not valid yet") => {
-                        Problem::NotYetValid
-                    }
-                    400 | 401 | 403 => Problem::SignatureRefused,
-                    _ => Problem::Unreachable,
-                }))
+                Err(Reject::Fail(refused(response.status, &response.text())))
             },
         )
         .await;
@@ -408,5 +440,52 @@ mod tests {
         assert_eq!(total_size(&h), Some(20_971_521));
         h.remove("content-range");
         assert_eq!(total_size(&h), Some(1));
+    }
+
+    /// The stores' own words for an object no plain GET can read.
+    #[test]
+    fn refusals_name_customer_keys_and_kms() {
+        let cases = [
+            (
+                400,
+                "<Error><Code>InvalidRequest</Code><Message>The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.</Message></Error>",
+                Problem::CustomerKey,
+            ),
+            (
+                400,
+                r#"{"error":{"code":400,"message":"The target object is encrypted by a customer-supplied encryption key.","errors":[{"reason":"resourceIsEncryptedWithCustomerEncryptionKey"}]}}"#,
+                Problem::CustomerKey,
+            ),
+            (
+                409,
+                "<Error><Code>BlobUsesCustomerSpecifiedEncryption</Code><Message>The blob is encrypted with customer specified encryption, but it was not provided in the request.</Message></Error>",
+                Problem::CustomerKey,
+            ),
+            (
+                403,
+                "<Error><Code>AccessDenied</Code><Message>User: arn:aws:sts::1:assumed-role/r/s is not authorized to perform: kms:Decrypt on resource: arn:aws:kms:us-east-1:1:key/k</Message></Error>",
+                Problem::KmsDenied,
+            ),
+            (
+                400,
+                "<Error><Code>KMS.DisabledException</Code><Message>arn:aws:kms:… is disabled.</Message></Error>",
+                Problem::KmsDenied,
+            ),
+            (
+                403,
+                "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+                Problem::Expired,
+            ),
+            (
+                403,
+                "<Error><Code>SignatureDoesNotMatch</Code></Error>",
+                Problem::SignatureRefused,
+            ),
+            (404, "", Problem::Missing),
+            (409, "<Error><Code>Conflict</Code></Error>", Problem::Unreachable),
+        ];
+        for (status, text, want) in cases {
+            assert_eq!(refused(status, text), want, "{status} {text}");
+        }
     }
 }
