@@ -186,6 +186,15 @@ fn usage_errors_exit_2_with_one_line() {
             "--json prints its summary on stdout",
         ),
         (&["generate", "s3://b/x", "--limit", "0"], "--limit"),
+        (
+            &["generate", "gs://b/x", "--request-payer", "requester"],
+            "--request-payer is for s3:// sources, not GCS",
+        ),
+        (
+            &["generate", "s3://b/x", "--user-project", "p"],
+            "--user-project is for gs:// sources, not S3",
+        ),
+        (&["generate", "s3://b/x", "--request-payer", "me"], "invalid value 'me'"),
         (&["submit", "s3://b/x", "--batch-id", "Bad Id"], "invalid batch id"),
         (
             &[

@@ -133,7 +133,25 @@ pub fn generate(args: &GenerateArgs) -> Result<(Plan, StoreOptions, Output)> {
         (_, Some(_)) => return Err(usage!("--part-lines writes numbered files: give -o FILE")),
         (target, None) => Output::Target(target),
     };
+    check_provider_flags(&args.store, plan.source.provider)?;
     Ok((plan, store(&args.store)?, output))
+}
+
+/// One provider's billing flags given for another's source: refused rather than
+/// ignored, since the run would not do what they ask.
+fn check_provider_flags(args: &StoreArgs, provider: refgen::core::source::Provider) -> Result<()> {
+    use refgen::core::source::Provider;
+    if args.s3.request_payer.is_some() && provider != Provider::S3 {
+        return Err(usage!(
+            "--request-payer is for s3:// sources, not {provider} (a requester-pays GCS bucket takes --user-project)"
+        ));
+    }
+    if args.gcs.user_project.is_some() && provider != Provider::Gcs {
+        return Err(usage!(
+            "--user-project is for gs:// sources, not {provider} (a requester-pays S3 bucket takes --request-payer requester)"
+        ));
+    }
+    Ok(())
 }
 
 /// What `--resume` cannot go with.
