@@ -135,18 +135,9 @@ pub struct Sas {
     pub query: String,
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ`, the form SAS times take.
+/// `YYYY-MM-DDTHH:MM:SSZ`, the form SAS times take (RFC 3339 to the second).
 pub fn sas_time(t: SystemTime) -> String {
-    let t = time::OffsetDateTime::from(t);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    refgen_core::expiry::format_rfc3339(t)
 }
 
 fn query(pairs: &[(&str, Option<&str>)]) -> String {
