@@ -140,6 +140,11 @@ n = max(1, spec.get("files", 1))
 chunks = [rows[i::n] for i in range(n)]
 files = []
 csv_schema = "Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, StorageClass"
+# With "encryption": true, the report has S3's EncryptionStatus column (a row's
+# "encryption", default SSE-S3).
+encryption = spec.get("encryption", False)
+if encryption:
+    csv_schema += ", EncryptionStatus"
 
 
 def write(key, data):
@@ -163,7 +168,7 @@ for i, chunk in enumerate(chunks):
                 "true" if r.get("delete_marker", False) else "false",
                 "" if r.get("delete_marker") else str(r.get("size", 0)),
                 "" if r.get("delete_marker") else r.get("class", "STANDARD"),
-            ])
+            ] + ([r.get("encryption", "SSE-S3")] if encryption else []))
         write(f"{prefix}data/{spec['date']}-{i:04d}.csv.gz", gzip.compress(text.getvalue().encode()))
     else:
         import pyarrow as pa
@@ -176,6 +181,7 @@ for i, chunk in enumerate(chunks):
             "is_delete_marker": [bool(r.get("delete_marker", False)) for r in chunk],
             "size": pa.array([None if r.get("delete_marker") else r.get("size", 0) for r in chunk], pa.int64()),
             "storage_class": [None if r.get("delete_marker") else r.get("class", "STANDARD") for r in chunk],
+            **({"encryption_status": [r.get("encryption", "SSE-S3") for r in chunk]} if encryption else {}),
         })
         sink = io.BytesIO()
         if spec["format"] == "ORC":
@@ -188,11 +194,12 @@ for i, chunk in enumerate(chunks):
 
 schema = csv_schema if spec["format"] == "CSV" else (
     "struct<bucket:string,key:string,version_id:string,is_latest:boolean,is_delete_marker:boolean,"
-    "size:bigint,storage_class:string>"
+    "size:bigint,storage_class:string" + (",encryption_status:string" if encryption else "") + ">"
 ) if spec["format"] == "ORC" else (
     "message s3.inventory { required binary bucket (UTF8); required binary key (UTF8); "
     "optional binary version_id (UTF8); optional boolean is_latest; optional boolean is_delete_marker; "
-    "optional int64 size; optional binary storage_class (UTF8); }"
+    "optional int64 size; optional binary storage_class (UTF8); "
+    + ("optional binary encryption_status (UTF8); " if encryption else "") + "}"
 )
 if spec.get("empty"):
     # A manifest that lists no data file (S3 writes one for an empty bucket).

@@ -195,6 +195,34 @@ fn usage_errors_exit_2_with_one_line() {
             "--user-project is for gs:// sources, not S3",
         ),
         (&["generate", "s3://b/x", "--request-payer", "me"], "invalid value 'me'"),
+        // Every provider's own settings are refused for another's source.
+        (
+            &["generate", "gs://b/x", "--profile", "p"],
+            "--profile is for s3:// sources, not GCS",
+        ),
+        (
+            &["generate", "s3://b/x", "--sas-token", "sv=x"],
+            "--sas-token is for azure://",
+        ),
+        (
+            &[
+                "generate",
+                "az://acct/c/",
+                "--hmac-access-id",
+                "i",
+                "--hmac-secret",
+                "s",
+            ],
+            "--hmac-access-id is for gs://",
+        ),
+        (
+            &["submit", "s3://b/x", "--batch-id", "b1", "--credentials-file", "k.json"],
+            "--credentials-file is for gs://",
+        ),
+        (
+            &["submit", "./photos", "--batch-id", "b1", "--pin-versions"],
+            "--pin-versions is for bucket sources",
+        ),
         (&["submit", "s3://b/x", "--batch-id", "Bad Id"], "invalid batch id"),
         (
             &[

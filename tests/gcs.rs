@@ -347,3 +347,62 @@ fn user_project_goes_on_every_listing_and_into_every_url() {
         assert!(head[0].contains("&userProject=my%2Dproject"), "{}", head[0]);
     }
 }
+
+/// A bucket-bound hostname (`--url-endpoint URL --bucket-bound`, or a host named
+/// like the bucket, as a CNAME to `c.storage.googleapis.com` is): the URLs put the
+/// object at the root of that host, `URL/OBJECT`, with no bucket in the path (the
+/// V4 signature over that host and path is checked against Google's library in
+/// refgen-gcs's `sdk_known_answers.json`). The URL endpoint is never contacted: the
+/// same path under `/BUCKET` on the emulator reads the object.
+#[test]
+fn bucket_bound_hostnames_serve_objects_at_their_root() {
+    require!(Gcs);
+    let keys = vec!["pub/a b.jpg".to_owned(), "pub/ü+1.jpg".to_owned()];
+    let plain = bucket_with(&keys);
+    let cname = format!("{plain}.localhost");
+    gcs_create_bucket(&gcs_endpoint(), &cname);
+    for key in &keys {
+        gcs_put(&gcs_endpoint(), &cname, key, body_for(key));
+    }
+    for (bucket, host, extra) in [
+        (&plain, "cdn.localhost:1".to_owned(), Some("--bucket-bound")),
+        (&cname, format!("{cname}:1"), None),
+    ] {
+        let public = format!("http://{host}");
+        let mut args = vec![
+            "generate".to_owned(),
+            format!("gs://{bucket}/pub/"),
+            "--url-endpoint".to_owned(),
+            public.clone(),
+            "--name".to_owned(),
+            "key".to_owned(),
+        ];
+        args.extend(extra.map(str::to_owned));
+        let run = key_file_env(Refgen::new(args)).run().assert_ok();
+        let lines = parse_references(&run.stdout);
+        assert_eq!(lines.len(), 2, "{}", run.stderr);
+        for line in &lines {
+            let rest = line
+                .url
+                .strip_prefix(&format!("{public}/pub/"))
+                .unwrap_or_else(|| panic!("the object at the host's root: {}", line.url));
+            let on_emulator = format!("{}/{bucket}/pub/{rest}", gcs_endpoint());
+            assert_eq!(http_get(&on_emulator), (200, body_for(&line.name)), "{on_emulator}");
+        }
+    }
+    // Without a URL endpoint there is no bucket-bound host to sign for.
+    let run = key_file_env(Refgen::new(["generate", &format!("gs://{plain}/"), "--bucket-bound"])).run();
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("--url-endpoint"), "{}", run.stderr);
+    // And it is a GCS setting.
+    let run = Refgen::new([
+        "generate",
+        "s3://b/",
+        "--url-endpoint",
+        "http://cdn.localhost:1",
+        "--bucket-bound",
+    ])
+    .run();
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("--bucket-bound is for gs://"), "{}", run.stderr);
+}

@@ -631,3 +631,90 @@ async fn a_broken_or_empty_report_is_named_and_leaves_nothing() {
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("source's own cloud"), "{}", run.stderr);
 }
+
+/// `--pin-versions` from a report: each URL names the row's `VersionId`, so it
+/// reads the bytes of the version the report lists after the key is overwritten;
+/// a row of an object encrypted with a customer-provided key (`EncryptionStatus`
+/// `SSE-C`) is skipped as `customer-key`, pinned or not, in every format.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_pins_versions_and_skips_customer_keys() {
+    if !refgen_e2e::backends::Backend::S3.available() || python().is_none() {
+        return;
+    }
+    let (env, client, source) = new_s3_bucket("inv-versions").await;
+    let dest = unique_bucket("inv-versions-dest");
+    create_bucket(&client, &dest).await;
+    client
+        .put_bucket_versioning()
+        .bucket(&source)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("versioning on");
+    let keys = ["a b.jpg", "dir/c+d.jpg"];
+    let mut rows = Vec::new();
+    for key in keys {
+        let put = client
+            .put_object()
+            .bucket(&source)
+            .key(key)
+            .body(body_for(key).into())
+            .send()
+            .await
+            .expect("put");
+        let version = put.version_id().expect("a version id").to_owned();
+        rows.push(json!({"key": key, "size": body_for(key).len(), "version": version, "latest": true}));
+    }
+    rows.push(json!({"key": "secret.jpg", "size": 3, "version": "v7", "latest": true, "encryption": "SSE-C"}));
+    rows.push(json!({"key": "dir/kms.jpg", "size": 3, "version": "v8", "latest": true, "encryption": "SSE-KMS", "class": "GLACIER"}));
+    for (format, date) in [
+        ("CSV", "2026-11-29T01-00Z"),
+        ("Parquet", "2026-11-30T01-00Z"),
+        ("ORC", "2026-12-01T01-00Z"),
+    ] {
+        let prefix = format!("{source}/{}/", format.to_lowercase());
+        report(
+            &env,
+            &dest,
+            json!({"format": format, "source_bucket": source, "destination_bucket": dest, "prefix": prefix,
+                   "date": date, "files": 2, "rows": rows, "encryption": true}),
+        )
+        .await;
+        let manifest = format!("s3://{dest}/{prefix}{date}/manifest.json");
+        for pin in [true, false] {
+            let mut args = vec!["--name", "key", "--json", "-o"];
+            let dir = tempfile::tempdir().expect("tempdir");
+            let out = dir.path().join("refs.jsonl");
+            args.push(out.to_str().expect("path"));
+            if pin {
+                args.push("--pin-versions");
+            }
+            let run = generate(&env, &source, &manifest, &args).run().assert_ok();
+            let summary: Value = serde_json::from_slice(&run.stdout).expect("JSON");
+            assert_eq!(summary["skipped"]["customer_key"], 1, "{format} pin={pin}: {summary}");
+            assert_eq!(summary["skipped"]["archived"], 1, "{format} pin={pin}: {summary}");
+            assert_eq!(summary["pinned"], if pin { 2 } else { 0 }, "{format}: {summary}");
+            assert!(run.stderr.contains("customer-provided key"), "{format}: {}", run.stderr);
+            let lines = parse_references(&std::fs::read(&out).expect("refs"));
+            let names: Vec<&str> = lines.iter().map(|l| l.name.as_str()).collect();
+            assert_eq!(names, keys, "{format} pin={pin}");
+            for (line, row) in lines.iter().zip(&rows) {
+                let version = format!("versionId={}", row["version"].as_str().expect("version"));
+                assert_eq!(line.url.contains(&version), pin, "{format}: {}", line.url);
+            }
+            if pin && format == "ORC" {
+                // Overwritten after the report: the pinned URLs read what it listed.
+                for key in keys {
+                    put_objects(&client, &source, vec![(key.to_owned(), b"new".to_vec())]).await;
+                }
+                for line in &lines {
+                    assert_eq!(http_get(&line.url), (200, body_for(&line.name)), "{}", line.url);
+                }
+            }
+        }
+    }
+}

@@ -11,6 +11,7 @@ mod inventory;
 mod listing;
 mod signing;
 mod skipped;
+mod versions;
 
 use std::collections::BTreeSet;
 

@@ -141,6 +141,49 @@ impl Backend {
         (bucket, accepted)
     }
 
+    /// Whether the server keeps versions, so that a pinned URL can be shown to
+    /// read the bytes listed after an overwrite (SeaweedFS's S3 versioning,
+    /// fake-gcs-server's generations; Azurite keeps none).
+    pub fn keeps_versions(self) -> bool {
+        self != Backend::Azure
+    }
+
+    /// A new bucket that keeps every version of its objects (versioning on; a
+    /// server without it gets a plain bucket), holding `keys` each with the bytes `key`.
+    pub async fn versioned_bucket_with(self, keys: &[String]) -> String {
+        let bucket = unique_bucket("versions");
+        match self {
+            Backend::S3 => {
+                let client = admin_client(&s3_env());
+                create_bucket(&client, &bucket).await;
+                client
+                    .put_bucket_versioning()
+                    .bucket(&bucket)
+                    .versioning_configuration(
+                        aws_sdk_s3::types::VersioningConfiguration::builder()
+                            .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .expect("versioning on");
+            }
+            Backend::Gcs => {
+                let (status, body) = http_send(
+                    "POST",
+                    &format!("{}/storage/v1/b?project=refgen", gcs_endpoint()),
+                    format!("{{\"name\":\"{bucket}\",\"versioning\":{{\"enabled\":true}}}}").into_bytes(),
+                );
+                assert_eq!(status, 200, "create {bucket}: {}", String::from_utf8_lossy(&body));
+            }
+            Backend::Azure => return self.bucket_with(keys).await,
+        }
+        for key in keys {
+            self.put(&bucket, key, key.as_bytes().to_vec()).await;
+        }
+        bucket
+    }
+
     /// Puts one object with these bytes into `bucket` (made by [`Backend::bucket_with`]).
     pub async fn put(self, bucket: &str, key: &str, body: Vec<u8>) {
         match self {

@@ -91,7 +91,13 @@ impl Plan {
     fn picks(&self, method: &str, target: &str) -> bool {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         match self.service {
-            Service::S3 => method == "GET" && query.split('&').any(|p| p == "list-type=2"),
+            // ListObjectsV2, and ListObjectVersions (pinned versions).
+            Service::S3 => {
+                method == "GET"
+                    && query
+                        .split('&')
+                        .any(|p| p == "list-type=2" || p == "versions" || p == "versions=")
+            }
             Service::Gcs => method == "GET" && path.starts_with("/storage/v1/b/") && path.ends_with("/o"),
             Service::Azure => method == "GET" && query.split('&').any(|p| p == "comp=list"),
             Service::Api => true,

@@ -42,6 +42,7 @@ pub struct AzureBuilder {
     page_size: Option<u32>,
     retry: RetryConfig,
     url_endpoint: Option<String>,
+    pin_versions: bool,
 }
 
 impl AzureBuilder {
@@ -66,6 +67,15 @@ impl AzureBuilder {
     /// Azurite's `http://127.0.0.1:10000/devstoreaccount1`.
     pub fn with_endpoint_url(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
+        self
+    }
+
+    /// Lists every version and signs each current blob's own (`versionid`, a SAS
+    /// for that version), so that a URL reads the bytes listed even after the
+    /// blob is overwritten. An account without blob versioning is refused at the
+    /// first blob listed.
+    pub fn with_pin_versions(mut self) -> Self {
+        self.pin_versions = true;
         self
     }
 
@@ -218,6 +228,7 @@ impl AzureBuilder {
             delegation: Default::default(),
             warned: Default::default(),
             url_endpoint,
+            pin_versions: self.pin_versions,
         })
     }
 }

@@ -51,6 +51,12 @@ pub(crate) struct Blob {
     /// User metadata (asked for with `include=metadata`).
     #[serde(rename = "Metadata", default)]
     pub metadata: Option<Metadata>,
+    /// The version (where the account keeps versions; listed with `include=versions`).
+    #[serde(rename = "VersionId", default)]
+    pub version_id: Option<String>,
+    /// Whether this version is the blob's current one.
+    #[serde(rename = "IsCurrentVersion", default)]
+    pub is_current_version: Option<bool>,
 }
 
 /// The one piece of a blob's metadata refgen reads.
@@ -150,7 +156,12 @@ impl AzureStore {
             url.push_str("&delimiter=%2F");
         }
         // With each blob's metadata: a Data Lake folder is known by `hdi_isfolder`.
-        url.push_str("&include=metadata");
+        // Pinned, every version, of which the current ones are kept.
+        url.push_str(if self.pin_versions {
+            "&include=metadata%2Cversions"
+        } else {
+            "&include=metadata"
+        });
         let doing = format!("listing container `{}` of account `{}`", self.container, self.account);
         let page = self
             .send(
@@ -194,11 +205,25 @@ impl AzureStore {
                     format!("{doing} failed: a prefix is not UTF-8 once decoded"),
                 )
             })?;
+        let pin = self.pin_versions;
         let objects = page
             .blobs
             .blob
             .into_iter()
+            // Older versions are not what a plain GET of the name reads.
+            .filter(|b| !pin || b.is_current_version != Some(false))
             .map(|b| {
+                let version = match (pin, b.version_id.clone()) {
+                    (true, None) => {
+                        return Err(Error::InvalidSource {
+                            url: format!("azure://{}/{}", self.account, self.container),
+                            reason: "versions cannot be pinned: the account does not keep blob versions (turn on versioning for blobs)"
+                                .to_owned(),
+                        });
+                    }
+                    (true, version) => version,
+                    (false, _) => None,
+                };
                 let key = b.name.decoded().ok_or_else(|| {
                     storage(
                         StorageErrorKind::Other,
@@ -212,6 +237,8 @@ impl AzureStore {
                     archived: props.as_ref().is_some_and(Properties::archived),
                     superseded: false,
                     folder,
+                    version,
+                    customer_key: false,
                     size: props.as_ref().and_then(|p| p.content_length).unwrap_or(0),
                     last_modified: props
                         .and_then(|p| p.last_modified)

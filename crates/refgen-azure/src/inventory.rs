@@ -93,6 +93,8 @@ pub async fn open_report(store: &AzureStore, location: &str, source_container: &
         delete_marker: has("Deleted"),
         class: Some("AccessTier".into()),
         archived_classes: vec!["Archive".into()],
+        version: None,
+        customer_key: None,
         key_encoding: KeyEncoding::Raw,
         container_in_key: true,
         unique_keys: true,

@@ -88,6 +88,8 @@ pub struct AzureStore {
     pub(crate) warned: OutlivedWarning,
     /// Where URLs point, when not at `endpoint` (see `AzureBuilder::with_url_endpoint`).
     pub(crate) url_endpoint: Option<String>,
+    /// List versions and sign the current one's id (see `AzureBuilder::with_pin_versions`).
+    pub(crate) pin_versions: bool,
 }
 
 impl std::fmt::Debug for AzureStore {
@@ -152,6 +154,25 @@ impl AzureStore {
             self.container,
             encode_blob_path(name)
         )
+    }
+
+    /// [`AzureStore::blob_url`] of one version (`versionid=…` ahead of the SAS).
+    fn object_url(&self, object: &ObjectMeta, sas_query: &str) -> String {
+        match &object.version {
+            Some(version) => self.blob_url(
+                &object.key,
+                &format!("versionid={}&{sas_query}", refgen_core::encoding::query(version)),
+            ),
+            None => self.blob_url(&object.key, sas_query),
+        }
+    }
+}
+
+/// What a URL's SAS is for: the blob, or the version listed.
+fn resource(object: &ObjectMeta) -> Resource<'_> {
+    match &object.version {
+        Some(version) => Resource::BlobVersion(&object.key, version),
+        None => Resource::Blob(&object.key),
     }
 }
 
@@ -219,13 +240,13 @@ impl Signer for AzureStore {
                     let left = se.duration_since(now).unwrap_or_default();
                     self.warned.check("the SAS token expires", left, expires_in);
                 }
-                objects.iter().map(|o| self.blob_url(&o.key, &token.query)).collect()
+                objects.iter().map(|o| self.object_url(o, &token.query)).collect()
             }
             Mode::AccountKey(key) => objects
                 .iter()
                 .map(|o| {
-                    let sas = service_sas(key, &self.account, &self.container, Resource::Blob(&o.key), &fields);
-                    self.blob_url(&o.key, &sas.query)
+                    let sas = service_sas(key, &self.account, &self.container, resource(o), &fields);
+                    self.object_url(o, &sas.query)
                 })
                 .collect(),
             Mode::Entra(_) => {
@@ -233,9 +254,8 @@ impl Signer for AzureStore {
                 objects
                     .iter()
                     .map(|o| {
-                        let sas =
-                            user_delegation_sas(&key, &self.account, &self.container, Resource::Blob(&o.key), &fields);
-                        self.blob_url(&o.key, &sas.query)
+                        let sas = user_delegation_sas(&key, &self.account, &self.container, resource(o), &fields);
+                        self.object_url(o, &sas.query)
                     })
                     .collect()
             }

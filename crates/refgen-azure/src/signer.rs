@@ -156,6 +156,8 @@ fn query(pairs: &[(&str, Option<&str>)]) -> String {
 pub enum Resource<'a> {
     /// One blob (`sr=b`).
     Blob(&'a str),
+    /// One version of a blob (`sr=bv`; the URL carries `versionid`).
+    BlobVersion(&'a str, &'a str),
     /// The whole container (`sr=c`).
     Container,
 }
@@ -171,9 +173,9 @@ pub fn service_sas(key: &AccountKey, account: &str, container: &str, resource: R
         "", // signed identifier
     ];
     let after_version = [
-        sr, // signed resource
-        "", // snapshot time
-        "", // encryption scope
+        sr,                 // signed resource
+        resource.version(), // snapshot time, or the version id
+        "",                 // encryption scope
     ];
     let string_to_sign = f.string_to_sign(&head, &after_version);
     let sig = key.sign(&string_to_sign);
@@ -220,11 +222,11 @@ pub fn user_delegation_sas(
         "", // delegated user object id
     ];
     let after_version = [
-        sr, // signed resource
-        "", // snapshot time
-        "", // encryption scope
-        "", // signed request headers
-        "", // signed request query
+        sr,                 // signed resource
+        resource.version(), // snapshot time, or the version id
+        "",                 // encryption scope
+        "",                 // signed request headers
+        "",                 // signed request query
     ];
     let string_to_sign = f.string_to_sign(&head, &after_version);
     let sig = key.key.sign(&string_to_sign);
@@ -273,9 +275,20 @@ pub fn account_sas(key: &AccountKey, account: &str, resource_types: &str, f: &Sa
     Sas { string_to_sign, query }
 }
 
+impl Resource<'_> {
+    /// The version a SAS is for (signed in the snapshot time's place), or "".
+    fn version(&self) -> &str {
+        match self {
+            Resource::BlobVersion(_, version) => version,
+            _ => "",
+        }
+    }
+}
+
 fn canonical_resource(account: &str, container: &str, resource: Resource<'_>) -> (String, &'static str) {
     match resource {
         Resource::Blob(name) => (format!("/blob/{account}/{container}/{name}"), "b"),
+        Resource::BlobVersion(name, _) => (format!("/blob/{account}/{container}/{name}"), "bv"),
         Resource::Container => (format!("/blob/{account}/{container}"), "c"),
     }
 }

@@ -125,6 +125,7 @@ pub fn generate_summary(report: &GenerateReport, destination: Option<&str>) {
     let reasons: Vec<String> = [
         (skipped.archived, "archived"),
         (skipped.too_large, "too large"),
+        (skipped.customer_key, "encrypted with a customer key"),
         (skipped.other_shards, "in other shards"),
         (skipped.superseded, "older versions or delete markers"),
     ]
@@ -139,9 +140,14 @@ pub fn generate_summary(report: &GenerateReport, destination: Option<&str>) {
         Some(destination) => {
             let rate = if secs > 0.0 { report.written as f64 / secs } else { 0.0 };
             eprintln!(
-                "refgen: listed {listed}, matched {}, wrote {} to {destination} in {secs:.2}s ({rate:.0}/s){limited}; URLs valid for {}{}",
+                "refgen: listed {listed}, matched {}, wrote {}{} to {destination} in {secs:.2}s ({rate:.0}/s){limited}; URLs valid for {}{}",
                 report.matched,
                 plural(report.written, "reference", "references"),
+                if report.pinned > 0 {
+                    format!(" ({} pinned to the version listed)", report.pinned)
+                } else {
+                    String::new()
+                },
                 display_duration(Duration::from_secs(report.expires_in_seconds)),
                 report
                     .expires_at

@@ -36,6 +36,7 @@ pub fn store(args: &StoreArgs) -> Result<StoreOptions> {
     Ok(StoreOptions {
         endpoint_url: args.endpoint_url.clone(),
         url_endpoint: args.url_endpoint.clone(),
+        url_endpoint_bucket_bound: args.bucket_bound,
         page_size: args.page_size,
         retry: args.requests.retry_config(),
         max_attempts: args.requests.max_attempts,
@@ -51,6 +52,7 @@ pub fn store(args: &StoreArgs) -> Result<StoreOptions> {
         azure_sas_token: args.azure.sas_token.as_deref().map(Into::into),
         azure_account_key: args.azure.account_key.as_deref().map(Into::into),
         azure_connection_string: args.azure.connection_string.as_deref().map(Into::into),
+        pin_versions: false,
     })
 }
 
@@ -87,6 +89,7 @@ pub fn plan(source: &str, args: &ReferenceArgs, concurrency: u16, allow_empty: b
         max_size: args.max_size,
         shard: args.shard,
         inventory: args.inventory.clone(),
+        pin_versions: args.pin_versions,
     };
     Ok(Plan::new(source, &options)?)
 }
@@ -137,9 +140,9 @@ pub fn generate(args: &GenerateArgs) -> Result<(Plan, StoreOptions, Output)> {
     Ok((plan, store(&args.store)?, output))
 }
 
-/// One provider's billing flags given for another's source: refused rather than
+/// One provider's flags given for another's source: refused rather than
 /// ignored, since the run would not do what they ask.
-fn check_provider_flags(args: &StoreArgs, provider: refgen::core::source::Provider) -> Result<()> {
+pub(crate) fn check_provider_flags(args: &StoreArgs, provider: refgen::core::source::Provider) -> Result<()> {
     use refgen::core::source::Provider;
     if args.s3.request_payer.is_some() && provider != Provider::S3 {
         return Err(usage!(
@@ -150,6 +153,46 @@ fn check_provider_flags(args: &StoreArgs, provider: refgen::core::source::Provid
         return Err(usage!(
             "--user-project is for gs:// sources, not {provider} (a requester-pays S3 bucket takes --request-payer requester)"
         ));
+    }
+    let (s3, gcs, azure) = (&args.s3, &args.gcs, &args.azure);
+    let given = |flags: &[(&'static str, bool)]| flags.iter().find(|(_, set)| *set).map(|(name, _)| *name);
+    let others = [
+        (
+            Provider::S3,
+            "s3://",
+            given(&[
+                ("--profile", s3.profile.is_some()),
+                ("--region", s3.region.is_some()),
+                ("--addressing", s3.addressing.is_some()),
+            ]),
+        ),
+        (
+            Provider::Gcs,
+            "gs://",
+            given(&[
+                ("--credentials-file", gcs.credentials_file.is_some()),
+                ("--hmac-access-id", gcs.hmac_access_id.is_some()),
+                ("--hmac-secret", gcs.hmac_secret.is_some()),
+                ("--service-account", gcs.service_account.is_some()),
+                ("--bucket-bound", args.bucket_bound),
+            ]),
+        ),
+        (
+            Provider::Azure,
+            "azure:// (or https://ACCOUNT.blob…)",
+            given(&[
+                ("--sas-token", azure.sas_token.is_some()),
+                ("--account-key", azure.account_key.is_some()),
+                ("--connection-string", azure.connection_string.is_some()),
+            ]),
+        ),
+    ];
+    for (owner, scheme, flag) in others {
+        if let Some(flag) = flag
+            && owner != provider
+        {
+            return Err(usage!("{flag} is for {scheme} sources, not {provider}"));
+        }
     }
     Ok(())
 }
@@ -222,11 +265,20 @@ pub fn submit(args: SubmitArgs) -> Result<(SubmitOptions, Option<PathBuf>)> {
     }
     let local = !args.sources.is_empty() && args.sources.iter().all(|s| refgen::core::local::is_local(s));
     let references = match (args.sources.as_slice(), args.references_file.as_slice()) {
+        (_, _) if local && args.references.pin_versions => {
+            return Err(usage!(
+                "--pin-versions is for bucket sources: a local folder has no versions"
+            ));
+        }
         (sources, _) if local => SubmitReferences::Local(Box::new(local_options(&args, sources, kind)?)),
-        ([source], _) => SubmitReferences::Generate {
-            plan: Box::new(plan(source, &args.references, args.store.concurrency, false)?),
-            keep: kept.clone(),
-        },
+        ([source], _) => {
+            let plan = plan(source, &args.references, args.store.concurrency, false)?;
+            check_provider_flags(&args.store, plan.source.provider)?;
+            SubmitReferences::Generate {
+                plan: Box::new(plan),
+                keep: kept.clone(),
+            }
+        }
         ([], []) => return Err(usage!("give a source or --references FILE")),
         ([], given) => SubmitReferences::Files(given.to_vec()),
         (many, _) => {

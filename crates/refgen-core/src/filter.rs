@@ -118,6 +118,9 @@ pub enum Verdict {
     OtherShard,
     /// Selected, but in an archive a GET cannot read.
     Archived,
+    /// Selected, but encrypted with a customer-provided key (SSE-C): a plain GET
+    /// is refused, and a URL cannot carry the key.
+    CustomerKey,
     /// An inventory row of an older version or a delete marker.
     Superseded,
     /// At or before the key an interrupted run stopped after: already written.
@@ -308,6 +311,8 @@ impl Selection {
             Verdict::Superseded
         } else if object.archived {
             Verdict::Archived
+        } else if object.customer_key {
+            Verdict::CustomerKey
         } else if self.max_size.is_some_and(|max| object.size > max) {
             Verdict::TooLarge
         } else {

@@ -65,6 +65,13 @@ pub struct Layout {
     pub class: Option<String>,
     /// Classes a plain GET cannot read (compared without regard to case).
     pub archived_classes: Vec<String>,
+    /// The version id, read only when versions are pinned (the caller sets it
+    /// then; a report without that column is refused rather than read unpinned).
+    pub version: Option<String>,
+    /// The column and the value that mark an object encrypted with a
+    /// customer-provided key (S3's `EncryptionStatus` = `SSE-C`): a plain GET
+    /// cannot read it ([`ObjectMeta::customer_key`]).
+    pub customer_key: Option<(String, String)>,
     /// How keys are written.
     pub key_encoding: KeyEncoding,
     /// The key column holds `container/blob` for every container of the account
@@ -234,12 +241,34 @@ struct Row {
     delete_marker: Option<bool>,
     /// In a class a plain GET cannot read ([`Layout::archived_classes`]).
     archived: bool,
+    version: Option<String>,
+    customer_key: bool,
 }
 
 impl Layout {
     /// Whether `class` is one a plain GET cannot read.
     fn is_archived(&self, class: Option<&str>) -> bool {
         class.is_some_and(|c| self.archived_classes.iter().any(|a| a.eq_ignore_ascii_case(c)))
+    }
+
+    /// Whether an encryption status says the object needs a customer key.
+    fn is_customer_key(&self, status: Option<&str>) -> bool {
+        status.is_some_and(|s| {
+            self.customer_key
+                .as_ref()
+                .is_some_and(|(_, value)| value.eq_ignore_ascii_case(s.trim()))
+        })
+    }
+
+    /// The one error for a pinned read of a report without version ids.
+    fn no_versions(&self, path: &Path) -> Error {
+        bad(
+            path,
+            format!(
+                "no `{}` column: the report lists current versions only, so versions cannot be pinned (include all versions in the inventory, or drop --pin-versions)",
+                self.version.as_deref().unwrap_or_default()
+            ),
+        )
     }
 }
 
@@ -261,6 +290,8 @@ impl Row {
             archived: self.archived,
             superseded: self.latest == Some(false) || self.delete_marker == Some(true),
             folder: false,
+            version: self.version,
+            customer_key: self.customer_key,
         })
     }
 }
@@ -325,6 +356,11 @@ fn read_csv(
         find(&layout.delete_marker),
         find(&layout.class),
     );
+    let encryption = find(&layout.customer_key.as_ref().map(|(column, _)| column.clone()));
+    let version = match &layout.version {
+        Some(_) => Some(find(&layout.version).ok_or_else(|| layout.no_versions(path))?),
+        None => None,
+    };
     let mut record = csv::StringRecord::new();
     loop {
         match csv.read_record(&mut record) {
@@ -340,6 +376,8 @@ fn read_csv(
             latest: field(latest).and_then(truth),
             delete_marker: field(marker).and_then(truth),
             archived: layout.is_archived(field(class)),
+            version: field(version).map(str::to_owned),
+            customer_key: layout.is_customer_key(field(encryption)),
         };
         if !push(row) {
             return Ok(());
@@ -365,15 +403,21 @@ fn read_parquet(path: &Path, layout: &Layout, push: &mut impl FnMut(Row) -> bool
         })
     };
     let key = find(Some(&layout.key)).ok_or_else(|| bad(path, format!("no `{}` column", layout.key)))?;
+    let version = match layout.version.as_deref() {
+        Some(name) => Some(find(Some(name)).ok_or_else(|| layout.no_versions(path))?),
+        None => None,
+    };
     let wanted = [
         Some(key),
         find(layout.size.as_deref()),
         find(layout.latest.as_deref()),
         find(layout.delete_marker.as_deref()),
         find(layout.class.as_deref()),
+        version,
+        find(layout.customer_key.as_ref().map(|(column, _)| column.as_str())),
     ];
     let failed = |e: parquet::errors::ParquetError| bad(path, format!("a row group cannot be read: {e}"));
-    let mut chunks: [Chunk; 5] = Default::default();
+    let mut chunks: [Chunk; 7] = Default::default();
     for group in 0..reader.num_row_groups() {
         let group = reader.get_row_group(group).map_err(failed)?;
         let rows = usize::try_from(group.metadata().num_rows()).unwrap_or(0);
@@ -399,7 +443,7 @@ fn read_parquet(path: &Path, layout: &Layout, push: &mut impl FnMut(Row) -> bool
             if chunks[0].records != n {
                 return Err(bad(path, format!("a row group holds fewer keys than its {rows} rows")));
             }
-            let [keys, sizes, latest, markers, classes] = &mut chunks;
+            let [keys, sizes, latest, markers, classes, versions, encryption] = &mut chunks;
             for row in 0..n {
                 let raw = keys.text(row).ok_or_else(|| bad(path, "a row has no key"))?;
                 let row = Row {
@@ -408,6 +452,8 @@ fn read_parquet(path: &Path, layout: &Layout, push: &mut impl FnMut(Row) -> bool
                     latest: latest.flag(row),
                     delete_marker: markers.flag(row),
                     archived: layout.is_archived(classes.text(row)),
+                    version: versions.text(row).map(str::to_owned),
+                    customer_key: layout.is_customer_key(encryption.text(row)),
                 };
                 if !push(row) {
                     return Ok(());
@@ -546,6 +592,8 @@ fn read_orc(path: &Path, layout: &Layout, push: &mut impl FnMut(Row) -> bool) ->
         layout.latest.as_ref(),
         layout.delete_marker.as_ref(),
         layout.class.as_ref(),
+        layout.version.as_ref(),
+        layout.customer_key.as_ref().map(|(column, _)| column),
     ]
     .into_iter()
     .flatten()
@@ -561,6 +609,12 @@ fn read_orc(path: &Path, layout: &Layout, push: &mut impl FnMut(Row) -> bool) ->
     if !present.iter().any(|n| n.eq_ignore_ascii_case(&layout.key)) {
         return Err(bad(path, format!("no `{}` column", layout.key)));
     }
+    if let Some(version) = &layout.version
+        && !present.iter().any(|n| n.eq_ignore_ascii_case(version))
+    {
+        return Err(layout.no_versions(path));
+    }
+    let encryption_column = layout.customer_key.as_ref().map(|(column, _)| column.clone());
     let projection = ProjectionMask::named_roots(root, &present);
     let reader = builder.with_projection(projection).with_batch_size(PAGE_ROWS).build();
     let column = |batch: &arrow_array::RecordBatch, name: &Option<String>| -> Option<ArrayRef> {
@@ -594,6 +648,8 @@ fn read_orc(path: &Path, layout: &Layout, push: &mut impl FnMut(Row) -> bool) ->
         let latest = column(&batch, &layout.latest);
         let marker = column(&batch, &layout.delete_marker);
         let class = column(&batch, &layout.class);
+        let versions = column(&batch, &layout.version);
+        let encryption = column(&batch, &encryption_column);
         for i in 0..batch.num_rows() {
             let raw = text(&key, i).ok_or_else(|| bad(path, "a row has no key"))?;
             let row = Row {
@@ -606,6 +662,8 @@ fn read_orc(path: &Path, layout: &Layout, push: &mut impl FnMut(Row) -> bool) ->
                 latest: flag(&latest, i),
                 delete_marker: flag(&marker, i),
                 archived: layout.is_archived(text(&class, i)),
+                version: text(&versions, i).map(str::to_owned),
+                customer_key: layout.is_customer_key(text(&encryption, i)),
             };
             if !push(row) {
                 return Ok(());
@@ -630,6 +688,8 @@ mod tests {
             delete_marker: Some("IsDeleteMarker".into()),
             class: Some("StorageClass".into()),
             archived_classes: vec!["GLACIER".into(), "DEEP_ARCHIVE".into()],
+            version: None,
+            customer_key: None,
             key_encoding: KeyEncoding::Form,
             container_in_key: false,
             unique_keys: false,
@@ -697,6 +757,41 @@ mod tests {
         );
     }
 
+    /// Pinned versions need the report's version ids: a report of current
+    /// versions only (no `VersionId` column) is refused, not read unpinned; with
+    /// the column, each object carries its row's version.
+    #[test]
+    fn versions_are_read_only_from_a_report_that_has_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("data.csv");
+        std::fs::write(
+            &path,
+            "\"b\",\"a.jpg\",\"5\",\"SSE-C\"\n\"b\",\"b.jpg\",\"6\",\"SSE-S3\"\n",
+        )
+        .expect("write");
+        let csv = FileFormat::Csv {
+            gzip: false,
+            header: false,
+        };
+        let mut layout = s3_layout(&["Bucket", "Key", "Size", "EncryptionStatus"]);
+        layout.customer_key = Some(("EncryptionStatus".into(), "SSE-C".into()));
+        let objects = read(&path, csv, &layout);
+        let shown: Vec<(&str, bool, Option<&str>)> = objects
+            .iter()
+            .map(|o| (o.key.as_str(), o.customer_key, o.version.as_deref()))
+            .collect();
+        assert_eq!(shown, [("a.jpg", true, None), ("b.jpg", false, None)]);
+        layout.version = Some("VersionId".into());
+        let err = read_file(&path, csv, &layout, "c", |_| true).expect_err("refused");
+        assert!(err.to_string().contains("current versions only"), "{err}");
+        std::fs::write(&path, "\"b\",\"a.jpg\",\"v1\",\"5\"\n").expect("write");
+        let layout = Layout {
+            version: Some("VersionId".into()),
+            ..s3_layout(&["Bucket", "Key", "VersionId", "Size"])
+        };
+        assert_eq!(read(&path, csv, &layout)[0].version.as_deref(), Some("v1"));
+    }
+
     /// Azure: a header row, `container/blob` names, repeated rows, other containers.
     #[test]
     fn azure_csv_keeps_the_sources_container_only() {
@@ -715,6 +810,8 @@ mod tests {
             delete_marker: None,
             class: Some("AccessTier".into()),
             archived_classes: vec!["Archive".into()],
+            version: None,
+            customer_key: None,
             key_encoding: KeyEncoding::Raw,
             container_in_key: true,
             unique_keys: true,

@@ -359,6 +359,8 @@ impl LocalSources {
             archived: false,
             superseded: false,
             folder: false,
+            version: None,
+            customer_key: false,
         };
         match root.selection.verdict(&object) {
             Verdict::Keep => {}

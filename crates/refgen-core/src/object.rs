@@ -21,6 +21,15 @@ pub struct ObjectMeta {
     /// The store says this is a folder, not a file (a Data Lake folder: a blob
     /// with the metadata `hdi_isfolder=true`, whatever its name).
     pub folder: bool,
+    /// The version listed, when the listing was asked to pin versions (S3's
+    /// `versionId`, GCS's `generation`, Azure's `versionid`): the URL then reads
+    /// exactly these bytes, even after the object is overwritten. `None`: the URL
+    /// reads whatever the key holds when it is fetched.
+    pub version: Option<String>,
+    /// Encrypted with a key the reader must send (S3 SSE-C, known from an
+    /// inventory's `EncryptionStatus`): a plain GET is refused, and a
+    /// references file cannot carry the key, so it is never referenced.
+    pub customer_key: bool,
 }
 
 impl ObjectMeta {

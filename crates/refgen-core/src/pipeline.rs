@@ -33,6 +33,8 @@ pub struct Summary {
     pub matched: u64,
     /// Lines written.
     pub written: u64,
+    /// References whose URL names the exact version listed (`version` set).
+    pub pinned: u64,
     /// Wall time of the run.
     pub elapsed: Duration,
     /// The run stopped at its limit of references, before the listing's end.
@@ -52,6 +54,8 @@ pub struct Skipped {
     pub archived: u64,
     /// Over the size limit.
     pub too_large: u64,
+    /// Encrypted with a customer-provided key (SSE-C), which a URL cannot carry.
+    pub customer_key: u64,
     /// Inventory rows of older versions and delete markers.
     pub superseded: u64,
     /// Written by the interrupted run this one resumes.
@@ -65,6 +69,7 @@ impl Skipped {
             Verdict::OtherShard => self.other_shards += 1,
             Verdict::Archived => self.archived += 1,
             Verdict::TooLarge => self.too_large += 1,
+            Verdict::CustomerKey => self.customer_key += 1,
             Verdict::Superseded => self.superseded += 1,
             Verdict::Resumed => self.resumed += 1,
             Verdict::Keep => {}
@@ -319,11 +324,13 @@ impl Pass<'_> {
             summary.skipped.other_shards += skipped.other_shards;
             summary.skipped.archived += skipped.archived;
             summary.skipped.too_large += skipped.too_large;
+            summary.skipped.customer_key += skipped.customer_key;
             summary.skipped.superseded += skipped.superseded;
             summary.skipped.resumed += skipped.resumed;
             let room = usize::try_from(limit - summary.matched).unwrap_or(usize::MAX);
             let taken = kept.len().min(room);
             summary.matched += taken as u64;
+            summary.pinned += kept.iter().take(taken).filter(|o| o.version.is_some()).count() as u64;
             match out {
                 Output::Write(writer) => {
                     let lines = kept.iter().zip(&urls).zip(&positions).enumerate();

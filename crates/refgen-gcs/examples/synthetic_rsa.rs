@@ -42,6 +42,8 @@ impl ListClient for SyntheticBucket {
                 archived: false,
                 superseded: false,
                 folder: false,
+                version: None,
+                customer_key: false,
             })
             .collect();
         let next = (end < self.objects).then(|| (p + 1).to_string());

@@ -48,6 +48,8 @@ pub struct GcsBuilder {
     retry: RetryConfig,
     user_project: Option<String>,
     url_endpoint: Option<String>,
+    bucket_bound: bool,
+    pin_versions: bool,
 }
 
 impl GcsBuilder {
@@ -65,6 +67,8 @@ impl GcsBuilder {
             retry: RetryConfig::default(),
             user_project: None,
             url_endpoint: None,
+            bucket_bound: false,
+            pin_versions: false,
         }
     }
 
@@ -105,6 +109,24 @@ impl GcsBuilder {
     /// name. The signature covers the host, so it is signed for this one.
     pub fn with_url_endpoint(mut self, url: impl Into<String>) -> Self {
         self.url_endpoint = Some(url.into());
+        self
+    }
+
+    /// The URL endpoint serves this bucket at its root (`URL/object`): a
+    /// bucket-bound hostname, such as a load balancer's backend bucket or a
+    /// CNAME to `c.storage.googleapis.com` (whose bucket is named like the host,
+    /// which is then assumed). V4 signs for that host and that path.
+    pub fn with_bucket_bound_url_endpoint(mut self) -> Self {
+        self.bucket_bound = true;
+        self
+    }
+
+    /// Lists each object's generation and signs `generation=…` into its URL, so
+    /// that the URL reads the bytes listed: once the object is overwritten, that
+    /// generation is read while the bucket keeps noncurrent versions, and is
+    /// refused (404) otherwise, never replaced by other bytes.
+    pub fn with_pin_versions(mut self) -> Self {
+        self.pin_versions = true;
         self
     }
 
@@ -153,6 +175,15 @@ impl GcsBuilder {
                 Endpoint::parse(url, "https")
             }
             None => Endpoint::parse(&api_base, "https"),
+        };
+        // A CNAME-bound bucket is named like its host (the port aside).
+        let host = url_endpoint.authority.split(':').next().unwrap_or_default();
+        let bucket_bound =
+            self.url_endpoint.is_some() && (self.bucket_bound || host.eq_ignore_ascii_case(&self.bucket));
+        let url_style = if bucket_bound {
+            UrlStyle::BucketBound(url_endpoint.authority.clone())
+        } else {
+            UrlStyle::Path
         };
 
         let explicit = self.hmac.clone().map(|(id, secret)| (id, secret.expose().to_owned()));
@@ -304,7 +335,8 @@ impl GcsBuilder {
             tokens,
             page_size: self.page_size,
             url_endpoint,
-            url_style: UrlStyle::Path,
+            url_style,
+            pin_versions: self.pin_versions,
             backend,
             max_expiry,
             user_project: self

@@ -55,7 +55,8 @@ struct ListResponse {
 }
 
 impl ListedObject {
-    fn into_meta(self) -> ObjectMeta {
+    /// `pin`: keep the generation listed, for a URL of that generation only.
+    fn into_meta(self, pin: bool) -> ObjectMeta {
         ObjectMeta {
             size: self.size.and_then(|s| s.parse().ok()).unwrap_or(0),
             last_modified: self
@@ -66,6 +67,8 @@ impl ListedObject {
             archived: false,
             superseded: false,
             folder: false,
+            version: self.generation.filter(|_| pin),
+            customer_key: false,
             key: self.name,
         }
     }
@@ -77,6 +80,8 @@ struct ListedObject {
     /// The JSON API sends sizes as decimal strings.
     size: Option<String>,
     updated: Option<String>,
+    /// The live generation (decimal string), asked for when versions are pinned.
+    generation: Option<String>,
 }
 
 impl GcsStore {
@@ -88,9 +93,10 @@ impl GcsStore {
         delimited: bool,
     ) -> Result<ListPage, Error> {
         let mut url = format!(
-            "{}/storage/v1/b/{}/o?fields=items(name,size,updated),prefixes,nextPageToken&maxResults={}&prefix={}",
+            "{}/storage/v1/b/{}/o?fields=items(name,size,updated{}),prefixes,nextPageToken&maxResults={}&prefix={}",
             self.api_base,
             utf8_percent_encode(&self.bucket, NON_ALPHANUMERIC),
+            if self.pin_versions { ",generation" } else { "" },
             self.page_size,
             utf8_percent_encode(prefix, NON_ALPHANUMERIC)
         );
@@ -134,7 +140,21 @@ impl GcsStore {
             )
             .await?;
         Ok(ListPage {
-            objects: page.items.into_iter().map(ListedObject::into_meta).collect(),
+            objects: {
+                let objects: Vec<ObjectMeta> = page.items.into_iter().map(|o| o.into_meta(self.pin_versions)).collect();
+                if self.pin_versions
+                    && let Some(o) = objects.iter().find(|o| o.version.is_none())
+                {
+                    return Err(storage(
+                        StorageErrorKind::Other,
+                        format!(
+                            "{doing} failed: `{}` was listed without its generation, which a pinned URL needs",
+                            o.key
+                        ),
+                    ));
+                }
+                objects
+            },
             prefixes: page.prefixes,
             next: page.next_page_token,
         })

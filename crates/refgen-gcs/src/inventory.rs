@@ -92,6 +92,8 @@ pub async fn open_report(store: &GcsStore, location: &str) -> Result<Report, Err
             class: None,
             // Every GCS class, Archive included, is read by a plain GET.
             archived_classes: Vec::new(),
+            version: None,
+            customer_key: None,
             key_encoding: KeyEncoding::Raw,
             container_in_key: false,
             unique_keys: false,

@@ -75,6 +75,9 @@ pub struct GcsStore {
     /// `userProject`, the project billed for a requester-pays bucket: on every
     /// request, and signed into every URL. Empty when not given.
     user_project: Vec<(String, String)>,
+    /// List each object's generation and sign it into its URL (see
+    /// `GcsBuilder::with_pin_versions`).
+    pin_versions: bool,
 }
 
 impl std::fmt::Debug for GcsStore {
@@ -88,19 +91,35 @@ impl std::fmt::Debug for GcsStore {
 }
 
 impl GcsStore {
-    fn request<'a>(&'a self, key: &'a str, at: SystemTime, expires_in: Duration) -> V4Request<'a> {
+    fn request<'a>(
+        &'a self,
+        key: &'a str,
+        query: &'a [(String, String)],
+        at: SystemTime,
+        expires_in: Duration,
+    ) -> V4Request<'a> {
         V4Request {
             method: "GET",
             bucket: &self.bucket,
             object: Some(key),
             headers: &[],
-            query: &self.user_project,
+            query,
             endpoint: &self.url_endpoint,
             style: &self.url_style,
             at,
             expires_in,
         }
     }
+}
+
+/// The signed query of one object's URL: `userProject` (a requester-pays
+/// bucket's billed project) and the `generation` listed, when pinned.
+fn object_query(user_project: &[(String, String)], object: &ObjectMeta) -> Vec<(String, String)> {
+    let mut query = user_project.to_vec();
+    if let Some(generation) = &object.version {
+        query.push(("generation".to_owned(), generation.clone()));
+    }
+    query
 }
 
 impl GcsStore {
@@ -167,22 +186,21 @@ impl Signer for GcsStore {
                 // RSA signing takes a fraction of a millisecond per URL: keep it off the
                 // async workers, so listing goes on while pages are signed.
                 let signer = Arc::clone(signer);
-                let keys: Vec<String> = objects.iter().map(|o| o.key.clone()).collect();
-                let (bucket, endpoint, style, query) = (
-                    self.bucket.clone(),
-                    self.url_endpoint.clone(),
-                    self.url_style.clone(),
-                    self.user_project.clone(),
-                );
+                let keys: Vec<(String, Vec<(String, String)>)> = objects
+                    .iter()
+                    .map(|o| (o.key.clone(), object_query(&self.user_project, o)))
+                    .collect();
+                let (bucket, endpoint, style) =
+                    (self.bucket.clone(), self.url_endpoint.clone(), self.url_style.clone());
                 tokio::task::spawn_blocking(move || {
                     keys.iter()
-                        .map(|key| {
+                        .map(|(key, query)| {
                             let req = V4Request {
                                 method: "GET",
                                 bucket: &bucket,
                                 object: Some(key),
                                 headers: &[],
-                                query: &query,
+                                query,
                                 endpoint: &endpoint,
                                 style: &style,
                                 at,
@@ -200,8 +218,9 @@ impl Signer for GcsStore {
                 let prepared: Vec<signer::Prepared> = objects
                     .iter()
                     .map(|o| {
+                        let query = object_query(&self.user_project, o);
                         signer::prepare(
-                            &self.request(&o.key, at, expires_in),
+                            &self.request(&o.key, &query, at, expires_in),
                             "GOOG4-RSA-SHA256",
                             client.service_account(),
                         )

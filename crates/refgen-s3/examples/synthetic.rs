@@ -58,6 +58,8 @@ impl SyntheticBucket {
                 archived: false,
                 superseded: false,
                 folder: false,
+                version: None,
+                customer_key: false,
             })
             .collect()
     }

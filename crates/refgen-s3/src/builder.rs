@@ -55,6 +55,7 @@ pub struct S3Builder {
     ca_bundle: Option<std::path::PathBuf>,
     request_payer: bool,
     url_endpoint: Option<String>,
+    pin_versions: bool,
 }
 
 impl S3Builder {
@@ -104,6 +105,16 @@ impl S3Builder {
     /// every signed URL carries `x-amz-request-payer=requester` in its signed query.
     pub fn with_request_payer(mut self) -> Self {
         self.request_payer = true;
+        self
+    }
+
+    /// Lists versions (ListObjectVersions: the latest of each key, not a delete
+    /// marker) and signs each URL with the `versionId` listed, so that it reads
+    /// the bytes listed even after the key is overwritten. A bucket whose
+    /// versioning was never enabled is refused when first listed: its one
+    /// `null` version is overwritten in place.
+    pub fn with_pin_versions(mut self) -> Self {
+        self.pin_versions = true;
         self
     }
 
@@ -288,6 +299,7 @@ impl S3Builder {
             },
         );
         store.request_payer = self.request_payer.then_some(aws_sdk_s3::types::RequestPayer::Requester);
+        store.pin_versions = self.pin_versions;
         Ok(store)
     }
 

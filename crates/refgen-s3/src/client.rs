@@ -72,6 +72,8 @@ impl S3Store {
                     archived,
                     superseded: false,
                     folder: false,
+                    version: None,
+                    customer_key: false,
                     key: decode(o.key.unwrap_or_default())?,
                 })
             })
@@ -92,6 +94,135 @@ impl S3Store {
                     StorageErrorKind::Other,
                     format!(
                         "listing s3://{} failed: the server said the listing goes on but sent no continuation token",
+                        self.bucket
+                    ),
+                ));
+            }
+            _ => None,
+        };
+        Ok(ListPage {
+            objects,
+            prefixes,
+            next,
+        })
+    }
+
+    /// Refuses to pin versions in a bucket whose versioning was never enabled
+    /// (GetBucketVersioning has no status): there, overwriting a key replaces its
+    /// one `null` version, so a URL pinned to it would read the new bytes. A
+    /// caller not allowed to ask is given the benefit of the doubt.
+    pub(crate) async fn check_versioning(&self) -> Result<(), Error> {
+        let started = std::time::Instant::now();
+        let answer = self
+            .client
+            .get_bucket_versioning()
+            .bucket(&self.bucket)
+            .set_expected_bucket_owner(None)
+            .send()
+            .await;
+        match answer {
+            Ok(out) if out.status().is_none() => Err(Error::InvalidSource {
+                url: format!("s3://{}", self.bucket),
+                reason: "versions cannot be pinned: the bucket's versioning was never enabled, so overwriting a key replaces its only version"
+                    .to_owned(),
+            }),
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let error = self.sdk_error(&e, &format!("reading the versioning of s3://{}", self.bucket), started);
+                if error.storage_kind() == Some(StorageErrorKind::AccessDenied) {
+                    tracing::debug!("cannot read the bucket's versioning status; pinning what is listed");
+                    Ok(())
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
+
+    /// A ListObjectVersions page with each key's latest version (not a delete
+    /// marker), its `versionId` kept for the URL. The token holds both markers.
+    pub(crate) async fn fetch_versions_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        token: Option<String>,
+        delimited: bool,
+    ) -> Result<ListPage, Error> {
+        let (key_marker, version_marker) = match token.as_deref().map(split_version_token) {
+            Some(Some((key, version))) => (Some(key.to_owned()), version.map(str::to_owned)),
+            Some(None) => {
+                return Err(Error::storage(
+                    PROVIDER,
+                    StorageErrorKind::Other,
+                    format!("listing s3://{}: a version listing token did not parse", self.bucket),
+                ));
+            }
+            // Versions are listed after the key marker's own versions: "start
+            // after" this key.
+            None => (start_after.map(str::to_owned), None),
+        };
+        let mut request = self
+            .client
+            .list_object_versions()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .encoding_type(EncodingType::Url)
+            .set_max_keys(self.page_size)
+            .set_request_payer(self.request_payer.clone())
+            .set_key_marker(key_marker)
+            .set_version_id_marker(version_marker);
+        if delimited {
+            request = request.delimiter("/");
+        }
+        let started = std::time::Instant::now();
+        let mut out = request.send().await.map_err(|e| {
+            self.sdk_error(
+                &e,
+                &format!("listing the versions in s3://{}/{prefix}", self.bucket),
+                started,
+            )
+        })?;
+        let url_encoded = out.encoding_type() == Some(&EncodingType::Url);
+        let decode = |raw: String| if url_encoded { decode_listed(raw) } else { Ok(raw) };
+        let objects = out
+            .versions
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|v| v.is_latest() == Some(true))
+            .map(|v| {
+                let restore = v.restore_status();
+                let archived = archived(
+                    v.storage_class().map(|c| c.as_str()),
+                    restore.and_then(|r| r.is_restore_in_progress()),
+                    restore.is_some_and(|r| r.restore_expiry_date().is_some()),
+                );
+                Ok(ObjectMeta {
+                    size: v.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                    last_modified: v.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
+                    archived,
+                    version: Some(v.version_id.unwrap_or_else(|| "null".to_owned())),
+                    key: decode(v.key.unwrap_or_default())?,
+                    ..ObjectMeta::default()
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let prefixes = out
+            .common_prefixes
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| p.prefix)
+            .map(decode)
+            .collect::<Result<Vec<_>, Error>>()?;
+        let next = match (out.is_truncated(), out.next_key_marker.take()) {
+            (Some(true), Some(key)) => Some(version_token(&decode(key)?, out.next_version_id_marker())),
+            (Some(true), None) => {
+                return Err(Error::storage(
+                    PROVIDER,
+                    StorageErrorKind::Other,
+                    format!(
+                        "listing the versions in s3://{} failed: the server said the listing goes on but sent no key marker",
                         self.bucket
                     ),
                 ));
@@ -140,6 +271,22 @@ impl S3Store {
             .map_err(|e| self.sdk_error(&e, &doing, started))?;
         Ok(())
     }
+}
+
+/// A version listing's position as one token: `<length of the version
+/// marker>:<version marker><key marker>` (either may hold any character).
+fn version_token(key: &str, version: Option<&str>) -> String {
+    let version = version.unwrap_or_default();
+    format!("{}:{version}{key}", version.len())
+}
+
+/// The key marker and version marker (if any) of a [`version_token`].
+fn split_version_token(token: &str) -> Option<(&str, Option<&str>)> {
+    let (len, rest) = token.split_once(':')?;
+    let len: usize = len.parse().ok()?;
+    let version = rest.get(..len)?;
+    let key = rest.get(len..)?;
+    Some((key, (!version.is_empty()).then_some(version)))
 }
 
 /// [`decode_listed_key`], keeping the listed string when there is nothing to decode.
@@ -247,6 +394,21 @@ impl S3Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_tokens_hold_both_markers_whatever_they_contain() {
+        for (key, version) in [
+            ("a.jpg", Some("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY/MTRCxf")),
+            ("12:odd:key", Some("v")),
+            ("", None),
+            ("weird 1:2", None),
+        ] {
+            let token = version_token(key, version);
+            assert_eq!(split_version_token(&token), Some((key, version)), "{token}");
+        }
+        assert_eq!(split_version_token("x"), None);
+        assert_eq!(split_version_token("9:short"), None);
+    }
 
     #[test]
     fn listed_keys_decode_like_botocore() {

@@ -125,6 +125,9 @@ pub async fn open_report(store: &S3Store, location: &str, source_bucket: &str) -
                 delete_marker: Some("IsDeleteMarker".into()),
                 class: Some("StorageClass".into()),
                 archived_classes,
+                // Read only when versions are pinned (the run clears it otherwise).
+                version: Some("VersionId".into()),
+                customer_key: Some(("EncryptionStatus".into(), "SSE-C".into())),
                 key_encoding: KeyEncoding::Form,
                 container_in_key: false,
                 unique_keys: false,
@@ -145,6 +148,8 @@ pub async fn open_report(store: &S3Store, location: &str, source_bucket: &str) -
                 delete_marker: Some("is_delete_marker".into()),
                 class: Some("storage_class".into()),
                 archived_classes,
+                version: Some("version_id".into()),
+                customer_key: Some(("encryption_status".into(), "SSE-C".into())),
                 key_encoding: KeyEncoding::Raw,
                 container_in_key: false,
                 unique_keys: false,

@@ -55,6 +55,11 @@ pub struct S3Store {
     retry: refgen_http::RetryConfig,
     /// Requests (listing, reading, uploading) say the requester pays.
     request_payer: Option<aws_sdk_s3::types::RequestPayer>,
+    /// List versions and sign the one listed (see [`S3Builder::with_pin_versions`]).
+    pin_versions: bool,
+    /// Set once the bucket was found to keep versions (checked before the first
+    /// pinned listing).
+    keeps_versions: tokio::sync::OnceCell<()>,
 }
 
 struct SigningState {
@@ -92,6 +97,8 @@ impl S3Store {
     ) -> Self {
         S3Store {
             request_payer: None,
+            pin_versions: false,
+            keeps_versions: tokio::sync::OnceCell::new(),
             client,
             bucket,
             endpoint,
@@ -183,6 +190,12 @@ impl ListClient for S3Store {
         // The continuation token carries the position; StartAfter only seeds it.
         let after = request.start_after.filter(|_| request.token.is_none());
         let token = request.token.map(str::to_owned);
+        if self.pin_versions {
+            self.keeps_versions.get_or_try_init(|| self.check_versioning()).await?;
+            return self
+                .fetch_versions_page(request.prefix, after, token, request.delimited)
+                .await;
+        }
         self.fetch_page(request.prefix, after, token, request.delimited).await
     }
 }
@@ -207,7 +220,7 @@ impl Signer for S3Store {
         let mut scratch = signer::Scratch::default();
         Ok(objects
             .iter()
-            .map(|o| batch.presign_with(&o.key, &mut scratch))
+            .map(|o| batch.presign_version_with(&o.key, o.version.as_deref(), &mut scratch))
             .collect())
     }
 }

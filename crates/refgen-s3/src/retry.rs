@@ -19,6 +19,7 @@
 use aws_sdk_s3::config::interceptors::{AfterDeserializationInterceptorContextRef, InterceptorContext};
 use aws_sdk_s3::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 
 /// The SDK's error type for interceptors.
@@ -51,11 +52,15 @@ impl Intercept for WholePage {
         let Ok(output) = ctx.output_or_error() else {
             return Ok(());
         };
-        let Some(page) = output.downcast_ref::<ListObjectsV2Output>() else {
+        let body = ctx.response().body().bytes().unwrap_or_default();
+        let checked = if let Some(page) = output.downcast_ref::<ListObjectsV2Output>() {
+            check_page(body, page)
+        } else if let Some(page) = output.downcast_ref::<ListObjectVersionsOutput>() {
+            check_versions_page(body, page)
+        } else {
             return Ok(());
         };
-        let body = ctx.response().body().bytes().unwrap_or_default();
-        check_page(body, page).map_err(|why| Box::new(IncompletePage(why)) as BoxError)
+        checked.map_err(|why| Box::new(IncompletePage(why)) as BoxError)
     }
 }
 
@@ -81,6 +86,21 @@ fn check_page(body: &[u8], page: &ListObjectsV2Output) -> Result<(), String> {
     }
     if page.is_truncated() == Some(true) && page.next_continuation_token().is_none_or(str::is_empty) {
         return Err("the listing goes on but no continuation token came".to_owned());
+    }
+    Ok(())
+}
+
+/// [`check_page`] for a ListObjectVersions answer (versions pinned): whole to its
+/// closing tag, and a truncated page says where the next one starts.
+fn check_versions_page(body: &[u8], page: &ListObjectVersionsOutput) -> Result<(), String> {
+    if !body.trim_ascii_end().ends_with(b"</ListVersionsResult>") {
+        return Err("the document ends before </ListVersionsResult> (cut short)".to_owned());
+    }
+    if page.is_truncated().is_none() {
+        return Err("<IsTruncated> is missing".to_owned());
+    }
+    if page.is_truncated() == Some(true) && page.next_key_marker().is_none_or(str::is_empty) {
+        return Err("the listing goes on but no NextKeyMarker came".to_owned());
     }
     Ok(())
 }

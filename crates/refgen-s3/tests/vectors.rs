@@ -139,3 +139,24 @@ fn requester_pays_is_signed_into_the_query_as_botocore_signs_it() {
     let signature = |u: &str| u.rsplit_once("X-Amz-Signature=").map(|(_, s)| s.to_owned());
     assert_ne!(signature(&plain), signature(&got));
 }
+
+/// A URL pinned to one version (`versionId`, sorted between the `X-Amz-` names
+/// and `x-amz-request-payer`), against botocore's own query signer given the
+/// same URL, key, time and credentials
+/// (`scripts/s3-requester-pays-known-answer.py --version-id …`).
+#[test]
+fn a_version_is_signed_into_the_query_as_botocore_signs_it() {
+    let want = include_str!("version_id_known_answer.txt").trim();
+    let creds = SigningCredentials::new("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", None);
+    let endpoint = url::Url::parse("https://examplebucket.s3.amazonaws.com").expect("url");
+    let signer = SigV4Presigner::new(&endpoint, "us-east-1", creds).with_request_payer();
+    let batch = signer.batch(parse_amz_date("20260102T030405Z"), Duration::from_secs(3600));
+    let mut scratch = refgen_s3::signer::Scratch::default();
+    let version = "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo";
+    let got = batch.presign_version_with("photos/a b+c.jpg", Some(version), &mut scratch);
+    assert_same_url(&got, want, "versionId");
+    // The scratch buffers serve the next URL, pinned or not, unchanged.
+    let plain = batch.presign_with("photos/a b+c.jpg", &mut scratch);
+    assert_eq!(plain, batch.presign("photos/a b+c.jpg"));
+    assert!(!plain.contains("versionId"), "{plain}");
+}

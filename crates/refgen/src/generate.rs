@@ -54,6 +54,9 @@ pub struct GenerateOptions {
     pub shard: Option<Shard>,
     /// An inventory report to read instead of listing (its manifest or folder URL).
     pub inventory: Option<String>,
+    /// Each URL names the version listed (S3 `versionId`, GCS `generation`, Azure
+    /// `versionid`), so the batch reads the bytes that were listed.
+    pub pin_versions: bool,
 }
 
 impl Default for GenerateOptions {
@@ -73,6 +76,7 @@ impl Default for GenerateOptions {
             max_size: None,
             shard: None,
             inventory: None,
+            pin_versions: false,
         }
     }
 }
@@ -99,6 +103,8 @@ pub struct Plan {
     pub inventory: Option<SourceUrl>,
     /// This worker's share, if only a share is kept.
     pub shard: Option<Shard>,
+    /// URLs name the version listed.
+    pub pin_versions: bool,
     /// What makes two runs the same run (the URLs' signatures aside): a
     /// resumable run continues only a checkpoint written with these.
     settings: serde_json::Value,
@@ -156,12 +162,13 @@ impl Plan {
             allow_short_expiry: options.allow_short_expiry,
             inventory,
             shard: options.shard,
+            pin_versions: options.pin_versions,
             settings: serde_json::json!({
                 "source": source_text, "include": options.include, "exclude": options.exclude,
                 "images": options.images, "videos": options.videos, "ignore_case": options.ignore_case,
                 "name": format!("{:?}", options.name_mode), "expires_in": options.expires_in.as_secs(),
                 "max_size": options.max_size, "shard": options.shard.map(|s| s.to_string()),
-                "inventory": options.inventory,
+                "inventory": options.inventory, "pin_versions": options.pin_versions,
             }),
         })
     }
@@ -223,6 +230,8 @@ pub struct GenerateReport {
     pub matched: u64,
     /// References written.
     pub written: u64,
+    /// References whose URL names the exact version listed (`--pin-versions`).
+    pub pinned: u64,
     /// Objects not written, by reason.
     pub skipped: Skipped,
     /// Whether the run stopped at its limit.
@@ -310,6 +319,10 @@ pub async fn run(
             resume: true,
         } => Some(resumable(plan, path, *lines, events)?),
     };
+    let store = &StoreOptions {
+        pin_versions: plan.pin_versions,
+        ..store.clone()
+    };
     let opened = crate::store::open(&plan.source, store).await?;
     plan.expires_in = effective_expiry(&opened, plan.expires_in, plan.allow_short_expiry)?;
     // The first URL's expiry: every later one is signed later, for as long.
@@ -343,6 +356,7 @@ pub async fn run(
         listed: summary.listed,
         matched: summary.matched,
         written: summary.written,
+        pinned: summary.pinned,
         skipped: summary.skipped,
         limited: summary.limited,
         dry_run: output == Output::DryRun,
@@ -470,6 +484,18 @@ async fn inventory(plan: &mut Plan, report: &Store, location: &str) -> Result<Ob
         }
         .into());
     }
+    if !plan.pin_versions {
+        found.layout.version = None;
+    } else if found.layout.version.is_none() {
+        return Err(refgen_core::Error::Inventory {
+            file: found.name.clone(),
+            reason: format!(
+                "versions can be pinned from S3 Inventory reports only, not from {}'s: list the bucket instead",
+                plan.source.provider
+            ),
+        }
+        .into());
+    }
     if let Some(shard) = plan.selection.shard()
         && found.take_shard(shard)
     {
@@ -514,11 +540,17 @@ async fn write(plan: &mut Plan, store: &Store, objects: Objects, out: PipelineOu
             plural(summary.skipped.archived, "object", "objects")
         );
     }
+    if summary.skipped.customer_key > 0 {
+        tracing::warn!(
+            "skipped {} encrypted with a customer-provided key (SSE-C): a URL cannot carry the key",
+            plural(summary.skipped.customer_key, "object", "objects")
+        );
+    }
     if summary.matched == 0 && !plan.allow_empty {
         return Err(Error::Empty {
             url: plan.source.to_string(),
             listed: summary.listed,
-            unreadable: summary.skipped.archived + summary.skipped.too_large,
+            unreadable: summary.skipped.archived + summary.skipped.too_large + summary.skipped.customer_key,
             other_shards: summary.skipped.other_shards,
         });
     }

@@ -30,6 +30,8 @@ pub struct StoreOptions {
     /// Where the signed URLs point, when not where the store is listed (a
     /// reverse proxy's public name, a custom domain); signed for that host.
     pub url_endpoint: Option<String>,
+    /// GCS: `url_endpoint` serves the bucket at its root (a bucket-bound hostname).
+    pub url_endpoint_bucket_bound: bool,
     /// Keys per listing page (default: each service's maximum).
     pub page_size: Option<u32>,
     /// Timeouts, attempts and the retry budget of every request.
@@ -60,6 +62,10 @@ pub struct StoreOptions {
     pub azure_account_key: Option<Secret>,
     /// Azure: a connection string.
     pub azure_connection_string: Option<Secret>,
+    /// List versions, so that each object's URL names the version listed
+    /// (set by a run with `pin_versions`; the provider refuses a bucket that
+    /// keeps no versions).
+    pub pin_versions: bool,
 }
 
 /// What every provider's store is: listed, signed for, uploaded to.
@@ -201,6 +207,9 @@ pub async fn open(source: &SourceUrl, options: &StoreOptions) -> Result<Store, E
             if o.s3_request_payer {
                 b = b.with_request_payer();
             }
+            if o.pin_versions {
+                b = b.with_pin_versions();
+            }
             if let Some(u) = &o.url_endpoint {
                 b = b.with_url_endpoint(u);
             }
@@ -230,8 +239,14 @@ pub async fn open(source: &SourceUrl, options: &StoreOptions) -> Result<Store, E
             if let Some(p) = &o.gcs_user_project {
                 b = b.with_user_project(p);
             }
+            if o.pin_versions {
+                b = b.with_pin_versions();
+            }
             if let Some(u) = &o.url_endpoint {
                 b = b.with_url_endpoint(u);
+            }
+            if o.url_endpoint_bucket_bound {
+                b = b.with_bucket_bound_url_endpoint();
             }
             let store = Arc::new(b.build().await?);
             (store.clone(), Backend::Gcs(store))
@@ -256,6 +271,9 @@ pub async fn open(source: &SourceUrl, options: &StoreOptions) -> Result<Store, E
             }
             if let Some(u) = &o.url_endpoint {
                 b = b.with_url_endpoint(u);
+            }
+            if o.pin_versions {
+                b = b.with_pin_versions();
             }
             let store = Arc::new(b.build().await?);
             (store.clone(), Backend::Azure(store))

@@ -241,6 +241,8 @@ pub async fn upload_references(
         archived: false,
         superseded: false,
         folder: false,
+        version: None,
+        customer_key: false,
     };
     let url = store
         .signer()

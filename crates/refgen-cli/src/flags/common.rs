@@ -71,6 +71,12 @@ pub struct ReferenceArgs {
     #[arg(long)]
     pub allow_short_expiry: bool,
 
+    /// Each URL names the exact version listed (S3 versionId, GCS generation, Azure
+    /// versionid), so the batch reads the bytes listed even if the object is overwritten
+    /// meanwhile. Needs versioning (S3, Azure); from an S3 inventory, its VersionId column.
+    #[arg(long)]
+    pub pin_versions: bool,
+
     /// How names are made: flat (key with / as __, unique), key (raw key), basename (unique).
     #[arg(long, value_enum, default_value_t = NameArg::Flat)]
     pub name: NameArg,
@@ -141,6 +147,11 @@ pub struct StoreArgs {
     /// there): a reverse proxy's public name, a custom domain. The signature covers the host.
     #[arg(long, value_name = "URL", value_parser = endpoint_url)]
     pub url_endpoint: Option<String>,
+
+    /// GCS: --url-endpoint serves the bucket at its root (URL/OBJECT), a bucket-bound
+    /// hostname (a load balancer's backend bucket); assumed when the host is the bucket's name (a CNAME).
+    #[arg(long, requires = "url_endpoint")]
+    pub bucket_bound: bool,
 
     /// Listing requests in flight at once: the key space is split by folder, and flat folders
     /// into key ranges, listed in parts with the output still in key order. 1 lists

@@ -199,6 +199,8 @@ mod tests {
                 archived: false,
                 superseded: false,
                 folder: false,
+                version: None,
+                customer_key: false,
             })
             .collect()
     }

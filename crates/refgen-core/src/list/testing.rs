@@ -93,6 +93,8 @@ impl MemoryBucket {
             archived: false,
             superseded: false,
             folder: false,
+            version: None,
+            customer_key: false,
         }
     }
 
