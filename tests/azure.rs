@@ -69,8 +69,10 @@ fn account_key_run(args: &[&str]) -> Refgen {
     Refgen::new(all).env("AZURE_STORAGE_KEY", key)
 }
 
-/// SAS-token mode: the user's container SAS lists and is appended to every URL;
-/// a token that ends before --expires-in is warned about.
+/// SAS-token mode: the user's container SAS lists and is appended to every URL.
+/// The URLs stop working when the token does: a token that ends before
+/// --expires-in is refused with one line (exit 2, no output), and accepted with
+/// --allow-short-expiry, which says the token bounds the expiry.
 #[test]
 fn sas_token_mode_lists_and_reads_with_the_users_token() {
     require!(Azure);
@@ -79,18 +81,32 @@ fn sas_token_mode_lists_and_reads_with_the_users_token() {
     let (endpoint, account, _) = azure_env();
     let expiry = sas_time(SystemTime::now() + Duration::from_secs(2 * 3600 + 30));
     let token = container_sas(&account, &container, "rl", &expiry);
-    let run = Refgen::new([
-        "generate",
-        &format!("az://{account}/{container}/"),
-        "--images",
-        "--endpoint-url",
-        &endpoint,
-    ])
-    .env("AZURE_STORAGE_SAS_TOKEN", format!("?{token}"))
-    .run()
-    .assert_ok()
-    .assert_stderr_has("the SAS token expires in 2h, before the URLs' 24h");
-    let lines = parse_references(&run.stdout);
+    let source = format!("az://{account}/{container}/");
+    let with_token = |extra: &[&str]| {
+        let mut args = vec!["generate", &source, "--images", "--endpoint-url", &endpoint];
+        args.extend(extra);
+        Refgen::new(args).env("AZURE_STORAGE_SAS_TOKEN", format!("?{token}"))
+    };
+    let refused = with_token(&[]).run();
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    if let Some(why) = not_one_error_line("a short SAS token", &refused, "the signing credentials expire at") {
+        panic!("{why}");
+    }
+    assert!(refused.stderr.contains("--allow-short-expiry"), "{}", refused.stderr);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("refs.jsonl");
+    let run = with_token(&["--allow-short-expiry", "--json", "-o", out.to_str().expect("path")])
+        .run()
+        .assert_ok();
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).expect("JSON");
+    let limit = report["expiry_limit"].as_str().expect("expiry_limit");
+    assert!(
+        limit.starts_with("the signing credentials, which expire at"),
+        "{report}"
+    );
+    let seconds = report["expires_in_seconds"].as_u64().expect("seconds");
+    assert!((2 * 3600 - 60..=2 * 3600 + 30).contains(&seconds), "{report}");
+    let lines = parse_references(&std::fs::read(&out).expect("refs"));
     assert_eq!(lines.len(), 2);
     for line in &lines {
         assert!(line.url.ends_with(&token), "{}", line.url);

@@ -274,7 +274,7 @@ fn gcs_errors_are_one_clear_line() {
             ])
             .gcs_emulator()
             .env("GOOGLE_APPLICATION_CREDENTIALS", gcs_user_credentials(dir.path())),
-            "limit of 12h",
+            "longer than the limit on a URL signed through signBlob as another account of 12h",
         ),
         (
             "unreachable emulator",

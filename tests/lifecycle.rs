@@ -177,11 +177,23 @@ async fn verify_on(backend: Backend) {
         report.ok && report.problems.is_empty() && report.fetched == 1,
         "{report:?}"
     );
+    // When its URL stops working, read from its signature: 48 h from its signing.
+    let until = report
+        .expires_at
+        .as_deref()
+        .and_then(refgen_core::expiry::parse_rfc3339)
+        .unwrap_or_else(|| panic!("{backend:?}: expires_at in {report:?}"));
+    let left = until
+        .duration_since(std::time::SystemTime::now())
+        .expect("in the future");
+    assert!(left.as_secs().abs_diff(48 * 3600) < 120, "{backend:?}: {left:?} left");
     // Without --json: a table of problems and one summary line on stderr, exit 1.
     let run = Refgen::new(["verify", file.to_str().expect("path")]).run();
     assert_eq!(run.code, Some(1));
     assert!(
-        run.stderr.contains("PROBLEM") && run.stderr.contains("1 missing"),
+        run.stderr.contains("PROBLEM")
+            && run.stderr.contains("1 missing")
+            && run.stderr.contains("the first URL expires at"),
         "{}",
         run.stderr
     );

@@ -448,6 +448,11 @@ async fn temporary_credentials_that_end_before_the_urls_are_refused_or_signed_fo
     let off = at.duration_since(expiration).unwrap_or_else(|e| e.duration());
     assert!(off.as_secs() <= 60, "expires_at is the credentials' end: {report}");
     assert!(run.stderr.contains("the URLs are signed for 2h"), "{}", run.stderr);
+    let limit = report["expiry_limit"].as_str().expect("expiry_limit");
+    assert!(
+        limit.starts_with("the signing credentials, which expire at"),
+        "{report}"
+    );
 
     let run = with_profile(&["--allow-short-expiry"]).run().assert_ok();
     let line = parse_references(&run.stdout).remove(0);

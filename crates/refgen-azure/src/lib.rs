@@ -221,6 +221,22 @@ impl Signer for AzureStore {
         }
     }
 
+    fn expiry_limit(&self) -> &'static str {
+        match self.mode {
+            Mode::Entra(_) => "the limit on a user delegation key, which its SAS cannot outlive",
+            _ => "refgen's limit on a SAS",
+        }
+    }
+
+    /// A SAS token given to refgen is in every URL as it is: the URLs stop
+    /// working at its own `se`, whatever they are signed for.
+    fn credentials_expire_at(&self) -> Option<SystemTime> {
+        match &self.mode {
+            Mode::SasToken(token) => token.expiry,
+            _ => None,
+        }
+    }
+
     async fn sign_page(&self, objects: &[ObjectMeta], expires_in: Duration) -> Result<Vec<String>, Error> {
         if objects.is_empty() {
             return Ok(Vec::new());

@@ -193,7 +193,7 @@ pub fn verified(file: &std::path::Path, report: &refgen::verify::Report, quiet: 
         }
     }
     eprintln!(
-        "refgen: verified {}: {} references, {} fetched, {}",
+        "refgen: verified {}: {} references, {} fetched, {}{}",
         file.display(),
         report.references,
         report.fetched,
@@ -201,7 +201,12 @@ pub fn verified(file: &std::path::Path, report: &refgen::verify::Report, quiet: 
             "no problem found".to_owned()
         } else {
             report.describe()
-        }
+        },
+        report
+            .expires_at
+            .as_deref()
+            .map(|at| format!("; the first URL expires at {at}"))
+            .unwrap_or_default()
     );
 }
 

@@ -13,6 +13,12 @@ pub trait Signer: Send + Sync {
     /// The longest expiry the provider accepts for a signed URL.
     fn max_expiry(&self) -> Duration;
 
+    /// Whose limit [`Signer::max_expiry`] is, for messages and reports ("SigV4's
+    /// limit on a presigned URL").
+    fn expiry_limit(&self) -> &'static str {
+        "the provider's limit"
+    }
+
     /// When the credentials that sign the URLs stop working, if they are
     /// temporary and say so (an STS session, an assumed role, SSO, a
     /// `credential_process` with an `Expiration`): a URL signed with them is

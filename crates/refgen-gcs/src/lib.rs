@@ -176,6 +176,14 @@ impl Signer for GcsStore {
         self.max_expiry
     }
 
+    fn expiry_limit(&self) -> &'static str {
+        if self.max_expiry < MAX_SIGNED_URL_EXPIRY {
+            "the limit on a URL signed through signBlob as another account"
+        } else {
+            "V4's limit on a signed URL"
+        }
+    }
+
     async fn sign_page(&self, objects: &[ObjectMeta], expires_in: Duration) -> Result<Vec<String>, Error> {
         if objects.is_empty() {
             return Ok(Vec::new());

@@ -206,6 +206,10 @@ impl Signer for S3Store {
         MAX_PRESIGN_EXPIRY
     }
 
+    fn expiry_limit(&self) -> &'static str {
+        "SigV4's limit on a presigned URL"
+    }
+
     fn credentials_expire_at(&self) -> Option<SystemTime> {
         self.state().expiry
     }

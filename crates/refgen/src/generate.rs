@@ -246,6 +246,9 @@ pub struct GenerateReport {
     /// When the first URL signed expires (RFC 3339); later ones, signed later,
     /// last as long from their own signing. None for a dry run.
     pub expires_at: Option<String>,
+    /// What bounds the expiry: the signer's cap ("7d (SigV4's limit on a
+    /// presigned URL)"), or the signing credentials when they cut it short.
+    pub expiry_limit: String,
     /// How long the run took.
     pub elapsed_seconds: f64,
 }
@@ -324,7 +327,20 @@ pub async fn run(
         ..store.clone()
     };
     let opened = crate::store::open(&plan.source, store).await?;
+    let asked = plan.expires_in;
     plan.expires_in = effective_expiry(&opened, plan.expires_in, plan.allow_short_expiry)?;
+    // What bounds this run's expiry: the credentials when they cut it short,
+    // else the signer's own cap.
+    let signer = opened.signer();
+    let expiry_limit = match signer.credentials_expire_at() {
+        Some(end) if plan.expires_in < asked => {
+            format!(
+                "the signing credentials, which expire at {}",
+                refgen_core::expiry::format_rfc3339(end)
+            )
+        }
+        _ => format!("{} ({})", display_duration(signer.max_expiry()), signer.expiry_limit()),
+    };
     // The first URL's expiry: every later one is signed later, for as long.
     let expires_at = refgen_core::expiry::format_rfc3339(SystemTime::now() + plan.expires_in);
     let objects = match plan.inventory.clone() {
@@ -366,6 +382,7 @@ pub async fn run(
             _ => None,
         },
         expires_in_seconds: plan.expires_in.as_secs(),
+        expiry_limit,
         elapsed_seconds: summary.elapsed.as_secs_f64(),
     })
 }
@@ -455,7 +472,11 @@ pub fn check_signer_expiry(store: &Store, expires_in: Duration) -> Result<(), Er
     if expires_in > max {
         return Err(refgen_core::Error::InvalidExpiry {
             input: display_duration(expires_in),
-            reason: format!("longer than the provider's limit of {}", display_duration(max)),
+            reason: format!(
+                "longer than {} of {}",
+                store.signer().expiry_limit(),
+                display_duration(max)
+            ),
         }
         .into());
     }

@@ -187,6 +187,10 @@ pub struct Report {
     pub fetched: u64,
     /// Problems by kind; empty when all is well.
     pub problems: BTreeMap<Problem, Found>,
+    /// When the first URL of the file stops working (RFC 3339), read from the
+    /// signatures (SigV4, GCS V4, SAS); none when no URL says.
+    #[serde(default)]
+    pub expires_at: Option<String>,
     /// Whether nothing was found.
     pub ok: bool,
 }
@@ -245,6 +249,7 @@ pub async fn verify(path: &Path, options: &VerifyOptions) -> Result<Report, Erro
     // does not grow with the file (only the names do, for the repeats).
     let mut batch = Vec::new();
     let mut sample: BinaryHeap<Sampled> = BinaryHeap::new();
+    let mut first_end: Option<SystemTime> = None;
     for line in crate::references::lines(path)? {
         let line = line?;
         report.references += 1;
@@ -273,7 +278,11 @@ pub async fn verify(path: &Path, options: &VerifyOptions) -> Result<Report, Erro
             // Never fetched: it may point anywhere.
             fetch = false;
         }
-        match validity(&r.url) {
+        let valid = validity(&r.url);
+        if let Some((_, end)) = valid {
+            first_end = Some(first_end.map_or(end, |first: SystemTime| first.min(end)));
+        }
+        match valid {
             Some((start, _)) if start > now + CLOCK_SKEW => {
                 report.add(Problem::NotYetValid, &r.name);
                 fetch = false;
@@ -326,6 +335,7 @@ pub async fn verify(path: &Path, options: &VerifyOptions) -> Result<Report, Erro
     }
     fetch_batch(&transport, batch, options, &mut report).await;
     report.ok = report.problems.is_empty();
+    report.expires_at = first_end.map(refgen_core::expiry::format_rfc3339);
     Ok(report)
 }
 
