@@ -693,3 +693,58 @@ async fn verify_names_objects_behind_a_customer_key() {
         "{report}"
     );
 }
+
+/// Sources whose URLs refgen cannot sign are refused with one line before any
+/// request (the endpoint is a closed loopback port, so none could go out): a
+/// Multi-Region Access Point (SigV4A), an access point with path-style
+/// addressing, a directory bucket with temporary credentials, and an ARN that is
+/// not an access point's. (An access point's URLs are compared with botocore's in
+/// refgen-s3's `access_point_urls_are_the_ones_botocore_signs`.)
+#[test]
+fn sources_refgen_cannot_sign_for_are_refused_before_any_request() {
+    let run = |source: &str, extra: &[&str], token: bool| {
+        let mut args = vec!["generate", source];
+        args.extend(extra);
+        let mut refgen = Refgen::new(args)
+            .s3_credentials("AKIDEXAMPLE", "secret-example-key")
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+            .env("AWS_REGION", "us-east-1");
+        if token {
+            refgen = refgen.env("AWS_SESSION_TOKEN", "session-token-example");
+        }
+        refgen.run()
+    };
+    let cases: &[(&str, &[&str], bool, &str)] = &[
+        (
+            "s3://arn:aws:s3::123456789012:accesspoint/mfzwi23gnjvgw.mrap/photos/",
+            &[],
+            false,
+            "needs SigV4A",
+        ),
+        (
+            "s3://arn:aws:s3:us-west-2:123456789012:accesspoint/my-ap/photos/",
+            &["--addressing", "path"],
+            false,
+            "path-style addressing cannot name it",
+        ),
+        (
+            "s3://media--use1-az4--x-s3/photos/",
+            &[],
+            true,
+            "sign with long-lived credentials",
+        ),
+        (
+            "s3://arn:aws:s3:us-west-2:123456789012:bucket/b/photos/",
+            &[],
+            false,
+            "is not an S3 access point ARN",
+        ),
+    ];
+    for (source, extra, token, needle) in cases {
+        let got = run(source, extra, *token);
+        assert_eq!(got.code, Some(2), "{source}: {}", got.stderr);
+        if let Some(why) = not_one_error_line(source, &got, needle) {
+            panic!("{why}");
+        }
+    }
+}

@@ -67,7 +67,7 @@ impl FromStr for SourceUrl {
             return Err(invalid(format!("no scheme; {EXPECTED}")));
         };
         match scheme.to_ascii_lowercase().as_str() {
-            "s3" => bucket_and_pattern(rest, "bucket")
+            "s3" => s3_bucket_and_pattern(rest)
                 .map(|(bucket, pattern)| SourceUrl {
                     provider: Provider::S3,
                     account: None,
@@ -143,6 +143,26 @@ impl fmt::Display for SourceUrl {
 }
 
 /// Splits `bucket/pattern`, refusing an empty or malformed bucket name.
+/// An S3 source's bucket, which may be an access point's ARN
+/// (`arn:PARTITION:s3:REGION:ACCOUNT:accesspoint/NAME`, whose `/` does not end
+/// it): the SDK lists through it, and URLs are signed for its host.
+fn s3_bucket_and_pattern(rest: &str) -> Result<(String, String), String> {
+    if rest.to_ascii_lowercase().starts_with("arn:") {
+        let (resource, after) = rest.split_once('/').unwrap_or((rest, ""));
+        let (name, pattern) = after.split_once('/').unwrap_or((after, ""));
+        let fields: Vec<&str> = resource.split(':').collect();
+        if fields.len() != 6 || fields[2] != "s3" || fields[5] != "accesspoint" || name.is_empty() {
+            return Err(format!(
+                "`{resource}/{name}` is not an S3 access point ARN (arn:aws:s3:REGION:ACCOUNT:accesspoint/NAME)"
+            ));
+        }
+        // The same characters are refused as in a bucket name.
+        bucket_and_pattern(&format!("{resource}:{name}"), "access point")?;
+        return Ok((format!("{resource}/{name}"), pattern.to_owned()));
+    }
+    bucket_and_pattern(rest, "bucket")
+}
+
 fn bucket_and_pattern(rest: &str, what: &str) -> Result<(String, String), String> {
     let (bucket, pattern) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
@@ -165,6 +185,29 @@ mod tests {
 
     fn parse(s: &str) -> SourceUrl {
         s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn s3_access_point_arns_are_one_bucket() {
+        let s = parse("s3://arn:aws:s3:us-west-2:123456789012:accesspoint/my-ap/photos/**/*.jpg");
+        assert_eq!(
+            (s.bucket.as_str(), s.pattern.as_str()),
+            ("arn:aws:s3:us-west-2:123456789012:accesspoint/my-ap", "photos/**/*.jpg")
+        );
+        assert_eq!(
+            s.to_string(),
+            "s3://arn:aws:s3:us-west-2:123456789012:accesspoint/my-ap/photos/**/*.jpg"
+        );
+        assert_eq!(parse("s3://arn:aws:s3:us-west-2:1:accesspoint/ap").pattern, "");
+        for bad in [
+            "s3://arn:aws:s3:us-west-2:123456789012:accesspoint",
+            "s3://arn:aws:s3:us-west-2:123456789012:accesspoint/",
+            "s3://arn:aws:s3:us-west-2:123456789012:bucket/b/x",
+            "s3://arn:aws:s3-object-lambda:us-west-2:1:accesspoint/x/y",
+        ] {
+            let err = bad.parse::<SourceUrl>().expect_err(bad).to_string();
+            assert!(err.contains("is not an S3 access point ARN"), "{bad}: {err}");
+        }
     }
 
     #[test]

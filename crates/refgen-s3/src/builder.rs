@@ -208,21 +208,48 @@ impl S3Builder {
         })?;
         let credentials = provider.provide_credentials().await.map_err(|e| from_credentials(&e))?;
 
-        let addressing =
-            self.addressing
-                .or(settings.addressing)
-                .unwrap_or(if endpoint_url.is_some() || self.bucket.contains('.') {
+        let access_point = access_point_region(&self.bucket);
+        if access_point == Some("") {
+            return Err(Error::InvalidSource {
+                url: format!("s3://{}", self.bucket),
+                reason: "a Multi-Region Access Point needs SigV4A signatures, which refgen does not make: give a regional access point's ARN or the bucket itself".to_owned(),
+            });
+        }
+        if access_point.is_some() && self.addressing == Some(Addressing::Path) {
+            return Err(Error::InvalidSource {
+                url: format!("s3://{}", self.bucket),
+                reason: "an access point is reached at its own host name: path-style addressing cannot name it"
+                    .to_owned(),
+            });
+        }
+        if is_directory_bucket(&self.bucket)
+            && (credentials.session_token().is_some() || credentials.expiry().is_some())
+        {
+            return Err(Error::InvalidSource {
+                url: format!("s3://{}", self.bucket),
+                reason: "an S3 Express One Zone directory bucket's URLs are signed with the credentials' own lifetime, and these are temporary (a session's last 5 minutes): sign with long-lived credentials (an IAM user's access keys)".to_owned(),
+            });
+        }
+        let addressing = match access_point {
+            // Access points and directory buckets are virtual-hosted only.
+            Some(_) => Addressing::Virtual,
+            None if is_directory_bucket(&self.bucket) => Addressing::Virtual,
+            None => self.addressing.or(settings.addressing).unwrap_or(
+                if endpoint_url.is_some() || self.bucket.contains('.') {
                     // S3-compatible stores rarely have wildcard DNS for buckets, and dotted
                     // bucket names break TLS certificates on virtual-hosted AWS URLs.
                     Addressing::Path
                 } else {
                     Addressing::Virtual
-                });
+                },
+            ),
+        };
         let shown_endpoint = endpoint_url.clone().unwrap_or_else(|| "AWS S3".to_owned());
         // An empty AWS_REGION is unset, as the AWS CLI takes it (the SDK keeps "").
-        let mut region = self
-            .region
-            .clone()
+        // An access point's ARN names its region.
+        let mut region = access_point
+            .map(str::to_owned)
+            .or_else(|| self.region.clone())
             .or_else(|| sdk.region().map(|r| r.to_string()).filter(|r| !r.is_empty()));
         let s3_config = |region: &str| {
             let mut builder = aws_sdk_s3::config::Builder::from(&sdk)
@@ -250,7 +277,7 @@ impl S3Builder {
         };
         // On AWS a bucket lives in one region and URLs must be signed for it; asking
         // is one cheap request. A custom endpoint with a configured region is trusted.
-        if self.region.is_none() && (endpoint_url.is_none() || region.is_none()) {
+        if access_point.is_none() && self.region.is_none() && (endpoint_url.is_none() || region.is_none()) {
             let probe_region = region.clone().unwrap_or_else(|| "us-east-1".to_owned());
             let client = aws_sdk_s3::Client::from_conf(s3_config(&probe_region));
             if let Some(found) = bucket_region(
@@ -272,8 +299,8 @@ impl S3Builder {
             check_endpoint(url)?;
         }
         let url_endpoint = self.url_endpoint.as_deref().or(endpoint_url.as_deref());
-        let base = signing_base(&sdk, &self.bucket, &region, addressing, url_endpoint).await?;
-        tracing::debug!(base = %base, region = %region, ?addressing, "signing base resolved");
+        let target = signing_target(&sdk, &self.bucket, &region, addressing, url_endpoint).await?;
+        tracing::debug!(base = %target.base, service = %target.service, region = %target.region, ?addressing, "signing target resolved");
         let signing = SigningCredentials::new(
             credentials.access_key_id(),
             credentials.secret_access_key(),
@@ -285,10 +312,14 @@ impl S3Builder {
             shown_endpoint,
             self.page_size,
             (
-                if self.request_payer {
-                    SigV4Presigner::new(&base, region, signing).with_request_payer()
-                } else {
-                    SigV4Presigner::new(&base, region, signing)
+                {
+                    let presigner =
+                        SigV4Presigner::new(&target.base, target.region, signing).with_service(&target.service);
+                    if self.request_payer {
+                        presigner.with_request_payer()
+                    } else {
+                        presigner
+                    }
                 },
                 credentials.expiry(),
             ),
@@ -626,19 +657,36 @@ async fn bucket_region(
     }
 }
 
-/// The bucket's base URL, from the SDK's own endpoint rules (partitions, FIPS,
-/// dual-stack, custom endpoints), so signed URLs point where the SDK itself would.
-async fn signing_base(
+/// Where and how a bucket's URLs are signed: its base URL, and the service
+/// name and region of the signature (an access point's own region, `s3express`
+/// for a directory bucket).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SigningTarget {
+    pub base: url::Url,
+    pub service: String,
+    pub region: String,
+}
+
+/// The bucket's signing target, from the SDK's own endpoint rules (partitions,
+/// FIPS, dual-stack, custom endpoints, access point ARNs, directory buckets), so
+/// signed URLs point where the SDK itself would and are signed as it would sign
+/// them. Rules that call for a signature refgen does not make (SigV4A, for a
+/// Multi-Region Access Point) are refused.
+async fn signing_target(
     sdk: &SdkConfig,
     bucket: &str,
     region: &str,
     addressing: Addressing,
     endpoint: Option<&str>,
-) -> Result<url::Url, Error> {
+) -> Result<SigningTarget, Error> {
     let mut params = Params::builder()
         .bucket(bucket)
         .region(region)
         .force_path_style(addressing == Addressing::Path)
+        // A presigned URL is signed with the caller's own credentials: a
+        // directory bucket's session credentials would last minutes.
+        .disable_s3_express_session_auth(true)
+        .use_arn_region(true)
         .use_fips(sdk.use_fips().unwrap_or(false))
         .use_dual_stack(sdk.use_dual_stack().unwrap_or(false));
     if let Some(url) = endpoint {
@@ -662,7 +710,48 @@ async fn signing_base(
         let path = format!("{}/{bucket}", base.path().trim_end_matches('/'));
         base.set_path(&path);
     }
-    Ok(base)
+    let (scheme, service, signing_region) = auth_scheme(&endpoint);
+    if scheme.as_deref() == Some("sigv4a") {
+        return Err(invalid(
+            "it needs SigV4A signatures (a Multi-Region Access Point), which refgen does not make: give a regional access point's ARN or the bucket itself"
+                .to_owned(),
+        ));
+    }
+    Ok(SigningTarget {
+        base,
+        service: service.unwrap_or_else(|| "s3".to_owned()),
+        region: signing_region.unwrap_or_else(|| region.to_owned()),
+    })
+}
+
+/// The first auth scheme the endpoint rules chose: its name, signing name and
+/// signing region, where given.
+fn auth_scheme(endpoint: &aws_smithy_types::endpoint::Endpoint) -> (Option<String>, Option<String>, Option<String>) {
+    use aws_smithy_types::Document;
+    let Some(first) = endpoint.auth_schemes().first() else {
+        return (None, None, None);
+    };
+    let text = |name: &str| match first.get(name) {
+        Some(Document::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    (
+        Some(first.name().to_owned()),
+        text("signingName"),
+        text("signingRegion"),
+    )
+}
+
+/// An access point ARN's region (`arn:PARTITION:s3:REGION:ACCOUNT:accesspoint/NAME`),
+/// empty for a Multi-Region Access Point; `None` for a plain bucket name.
+fn access_point_region(bucket: &str) -> Option<&str> {
+    let rest = bucket.strip_prefix("arn:")?;
+    rest.split(':').nth(2)
+}
+
+/// A directory bucket (S3 Express One Zone), named `NAME--ZONE--x-s3`.
+fn is_directory_bucket(bucket: &str) -> bool {
+    bucket.ends_with("--x-s3")
 }
 
 /// Time left on temporary credentials, if they expire.
@@ -677,7 +766,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn signing_base_follows_the_sdk_endpoint_rules() {
+    async fn signing_target_follows_the_sdk_endpoint_rules() {
         let sdk = SdkConfig::builder().build();
         let cases = [
             (
@@ -732,10 +821,86 @@ mod tests {
             ),
         ];
         for (bucket, region, addressing, endpoint, want) in cases {
-            let got = signing_base(&sdk, bucket, region, addressing, endpoint)
+            let got = signing_target(&sdk, bucket, region, addressing, endpoint)
                 .await
                 .expect("resolves");
-            assert_eq!(got.as_str(), want, "{bucket} {region} {addressing:?} {endpoint:?}");
+            assert_eq!(got.base.as_str(), want, "{bucket} {region} {addressing:?} {endpoint:?}");
+            assert_eq!((got.service.as_str(), got.region.as_str()), ("s3", region));
+        }
+        // An access point signs for its own host and region; a directory bucket
+        // for its zonal host, as `s3express`; a Multi-Region Access Point needs
+        // SigV4A and is refused.
+        let ap = signing_target(
+            &sdk,
+            "arn:aws:s3:eu-west-1:123456789012:accesspoint/my-ap",
+            "eu-west-1",
+            Addressing::Virtual,
+            None,
+        )
+        .await
+        .expect("resolves");
+        assert_eq!(
+            (ap.base.as_str(), ap.service.as_str(), ap.region.as_str()),
+            (
+                "https://my-ap-123456789012.s3-accesspoint.eu-west-1.amazonaws.com/",
+                "s3",
+                "eu-west-1"
+            )
+        );
+        let express = signing_target(&sdk, "media--use1-az4--x-s3", "us-east-1", Addressing::Virtual, None)
+            .await
+            .expect("resolves");
+        assert_eq!(
+            (express.base.as_str(), express.service.as_str()),
+            (
+                "https://media--use1-az4--x-s3.s3express-use1-az4.us-east-1.amazonaws.com/",
+                "s3express"
+            )
+        );
+        let mrap = signing_target(
+            &sdk,
+            "arn:aws:s3::123456789012:accesspoint/mfzwi23gnjvgw.mrap",
+            "us-east-1",
+            Addressing::Virtual,
+            None,
+        )
+        .await
+        .expect_err("SigV4A");
+        assert!(mrap.to_string().contains("SigV4A"), "{mrap}");
+    }
+
+    /// botocore's own presigned URLs for access point ARNs (offline, fixed time
+    /// and credentials: `scripts/s3-access-point-known-answer.py`): refgen's
+    /// signing target and signer give the same URL.
+    #[tokio::test]
+    async fn access_point_urls_are_the_ones_botocore_signs() {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/access_point_known_answers.json")).expect("JSON");
+        let sdk = SdkConfig::builder().build();
+        let cases = doc["cases"].as_array().expect("cases");
+        assert_eq!(cases.len(), 2, "a missing case would go unnoticed");
+        for case in cases {
+            let text = |name: &str| case[name].as_str().expect(name).to_owned();
+            let bucket = text("bucket");
+            let region = access_point_region(&bucket).expect("an ARN");
+            let target = signing_target(&sdk, &bucket, region, Addressing::Virtual, None)
+                .await
+                .expect("resolves");
+            let credentials = SigningCredentials::new(
+                doc["access_key"].as_str().expect("id"),
+                doc["secret_key"].as_str().expect("secret"),
+                None,
+            );
+            let at = time::PrimitiveDateTime::parse(
+                &text("at"),
+                time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"),
+            )
+            .expect("time")
+            .assume_utc();
+            let url = SigV4Presigner::new(&target.base, target.region, credentials)
+                .with_service(&target.service)
+                .presign(&text("key"), at.into(), Duration::from_secs(3600));
+            assert_eq!(url, text("url"), "{}", text("description"));
         }
     }
 

@@ -69,6 +69,8 @@ pub struct SigV4Presigner {
     base_path: String,
     host: String,
     region: String,
+    /// The signature's service name: `s3`, or `s3express` for a directory bucket.
+    service: String,
     credentials: SigningCredentials,
     /// `x-amz-request-payer=requester` in every URL's signed query.
     request_payer: bool,
@@ -79,6 +81,7 @@ impl std::fmt::Debug for SigV4Presigner {
         f.debug_struct("SigV4Presigner")
             .field("base_url", &self.base_url)
             .field("region", &self.region)
+            .field("service", &self.service)
             .field("credentials", &self.credentials)
             .field("request_payer", &self.request_payer)
             .finish()
@@ -118,9 +121,17 @@ impl SigV4Presigner {
             base_path,
             host,
             region: region.into(),
+            service: "s3".to_owned(),
             credentials,
             request_payer: false,
         }
+    }
+
+    /// Signs for this service name instead of `s3` (`s3express` for an S3
+    /// Express One Zone directory bucket, as the endpoint rules say).
+    pub fn with_service(mut self, service: &str) -> Self {
+        self.service = service.to_owned();
+        self
     }
 
     /// Signs `x-amz-request-payer=requester` into every URL's query, for a
@@ -142,8 +153,8 @@ impl SigV4Presigner {
         let at = time::OffsetDateTime::from(at);
         let date = format!("{:04}{:02}{:02}", at.year(), u8::from(at.month()), at.day());
         let amz_date = format!("{date}T{:02}{:02}{:02}Z", at.hour(), at.minute(), at.second());
-        let scope = format!("{date}/{}/s3/aws4_request", self.region);
-        let key = signing_key(&self.credentials.secret_access_key, &date, &self.region);
+        let scope = format!("{date}/{}/{}/aws4_request", self.region, self.service);
+        let key = signing_key(&self.credentials.secret_access_key, &date, &self.region, &self.service);
         let mut query = format!(
             "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={}%2F{}&X-Amz-Date={amz_date}&X-Amz-Expires={}",
             encoding::query(&self.credentials.access_key_id),
@@ -260,9 +271,9 @@ pub struct Scratch {
     query: String,
 }
 
-fn signing_key(secret: &str, date: &str, region: &str) -> hmac::Key {
+fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> hmac::Key {
     let mut key = hmac::Key::new(hmac::HMAC_SHA256, format!("AWS4{secret}").as_bytes());
-    for part in [date, region, "s3", "aws4_request"] {
+    for part in [date, region, service, "aws4_request"] {
         let tag = hmac::sign(&key, part.as_bytes());
         key = hmac::Key::new(hmac::HMAC_SHA256, tag.as_ref());
     }
