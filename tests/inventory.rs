@@ -644,17 +644,7 @@ async fn a_report_pins_versions_and_skips_customer_keys() {
     let (env, client, source) = new_s3_bucket("inv-versions").await;
     let dest = unique_bucket("inv-versions-dest");
     create_bucket(&client, &dest).await;
-    client
-        .put_bucket_versioning()
-        .bucket(&source)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("versioning on");
+    enable_versioning(&client, &source).await;
     let keys = ["a b.jpg", "dir/c+d.jpg"];
     let mut rows = Vec::new();
     for key in keys {

@@ -156,17 +156,7 @@ impl Backend {
             Backend::S3 => {
                 let client = admin_client(&s3_env());
                 create_bucket(&client, &bucket).await;
-                client
-                    .put_bucket_versioning()
-                    .bucket(&bucket)
-                    .versioning_configuration(
-                        aws_sdk_s3::types::VersioningConfiguration::builder()
-                            .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                            .build(),
-                    )
-                    .send()
-                    .await
-                    .expect("versioning on");
+                enable_versioning(&client, &bucket).await;
             }
             Backend::Gcs => {
                 let (status, body) = http_send(

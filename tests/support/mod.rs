@@ -434,6 +434,21 @@ pub async fn create_bucket(client: &aws_sdk_s3::Client, bucket: &str) {
     }
 }
 
+/// Turns versioning on for a bucket (every overwrite keeps the version before).
+pub async fn enable_versioning(client: &aws_sdk_s3::Client, bucket: &str) {
+    client
+        .put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("versioning on");
+}
+
 /// Uploads objects, 16 at a time; returns the keys the server accepted.
 pub async fn put_objects(client: &aws_sdk_s3::Client, bucket: &str, objects: Vec<(String, Vec<u8>)>) -> Vec<String> {
     futures::stream::iter(objects)

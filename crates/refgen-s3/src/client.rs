@@ -60,51 +60,51 @@ impl S3Store {
             .unwrap_or_default()
             .into_iter()
             .map(|o| {
-                let restore = o.restore_status();
-                let archived = archived(
+                let meta = listed(
+                    o.size(),
+                    o.last_modified(),
                     o.storage_class().map(|c| c.as_str()),
-                    restore.and_then(|r| r.is_restore_in_progress()),
-                    restore.is_some_and(|r| r.restore_expiry_date().is_some()),
+                    o.restore_status(),
                 );
                 Ok(ObjectMeta {
-                    size: o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
-                    last_modified: o.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
-                    archived,
-                    superseded: false,
-                    folder: false,
-                    version: None,
-                    customer_key: false,
                     key: decode(o.key.unwrap_or_default())?,
+                    ..meta
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        let prefixes = out
-            .common_prefixes
-            .take()
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|p| p.prefix)
-            .map(decode)
-            .collect::<Result<Vec<_>, Error>>()?;
-        let next = match (out.is_truncated(), out.next_continuation_token()) {
-            (Some(true), Some(token)) => Some(token.to_owned()),
-            (Some(true), None) => {
-                return Err(Error::storage(
-                    PROVIDER,
-                    StorageErrorKind::Other,
-                    format!(
-                        "listing s3://{} failed: the server said the listing goes on but sent no continuation token",
-                        self.bucket
-                    ),
-                ));
-            }
-            _ => None,
-        };
+        let prefixes = decoded_prefixes(out.common_prefixes.take(), decode)?;
+        let next = self.next_position(
+            out.is_truncated(),
+            out.next_continuation_token().map(|t| Ok(t.to_owned())),
+            "continuation token",
+        )?;
         Ok(ListPage {
             objects,
             prefixes,
             next,
         })
+    }
+
+    /// Where the next page starts: `None` after the last page; an error when the
+    /// server says the listing goes on but not where (`what`).
+    fn next_position(
+        &self,
+        truncated: Option<bool>,
+        position: Option<Result<String, Error>>,
+        what: &str,
+    ) -> Result<Option<String>, Error> {
+        match (truncated, position) {
+            (Some(true), Some(position)) => position.map(Some),
+            (Some(true), None) => Err(Error::storage(
+                PROVIDER,
+                StorageErrorKind::Other,
+                format!(
+                    "listing s3://{} failed: the server said the listing goes on but sent no {what}",
+                    self.bucket
+                ),
+            )),
+            _ => Ok(None),
+        }
     }
 
     /// Refuses to pin versions in a bucket whose versioning was never enabled
@@ -191,44 +191,26 @@ impl S3Store {
             .into_iter()
             .filter(|v| v.is_latest() == Some(true))
             .map(|v| {
-                let restore = v.restore_status();
-                let archived = archived(
+                let meta = listed(
+                    v.size(),
+                    v.last_modified(),
                     v.storage_class().map(|c| c.as_str()),
-                    restore.and_then(|r| r.is_restore_in_progress()),
-                    restore.is_some_and(|r| r.restore_expiry_date().is_some()),
+                    v.restore_status(),
                 );
                 Ok(ObjectMeta {
-                    size: v.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
-                    last_modified: v.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
-                    archived,
                     version: Some(v.version_id.unwrap_or_else(|| "null".to_owned())),
                     key: decode(v.key.unwrap_or_default())?,
-                    ..ObjectMeta::default()
+                    ..meta
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        let prefixes = out
-            .common_prefixes
-            .take()
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|p| p.prefix)
-            .map(decode)
-            .collect::<Result<Vec<_>, Error>>()?;
-        let next = match (out.is_truncated(), out.next_key_marker.take()) {
-            (Some(true), Some(key)) => Some(version_token(&decode(key)?, out.next_version_id_marker())),
-            (Some(true), None) => {
-                return Err(Error::storage(
-                    PROVIDER,
-                    StorageErrorKind::Other,
-                    format!(
-                        "listing the versions in s3://{} failed: the server said the listing goes on but sent no key marker",
-                        self.bucket
-                    ),
-                ));
-            }
-            _ => None,
-        };
+        let prefixes = decoded_prefixes(out.common_prefixes.take(), decode)?;
+        let marker = out.next_key_marker.take();
+        let next = self.next_position(
+            out.is_truncated(),
+            marker.map(|key| Ok(version_token(&decode(key)?, out.next_version_id_marker()))),
+            "key marker",
+        )?;
         Ok(ListPage {
             objects,
             prefixes,
@@ -271,6 +253,39 @@ impl S3Store {
             .map_err(|e| self.sdk_error(&e, &doing, started))?;
         Ok(())
     }
+}
+
+/// What a listed object's fields say, but its key (an object of ListObjectsV2
+/// or a version of ListObjectVersions).
+fn listed(
+    size: Option<i64>,
+    modified: Option<&aws_sdk_s3::primitives::DateTime>,
+    class: Option<&str>,
+    restore: Option<&aws_sdk_s3::types::RestoreStatus>,
+) -> ObjectMeta {
+    ObjectMeta {
+        size: size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+        last_modified: modified.and_then(|t| SystemTime::try_from(*t).ok()),
+        archived: archived(
+            class,
+            restore.and_then(|r| r.is_restore_in_progress()),
+            restore.is_some_and(|r| r.restore_expiry_date().is_some()),
+        ),
+        ..ObjectMeta::default()
+    }
+}
+
+/// The sub-prefixes of a delimited page, decoded as its keys are.
+fn decoded_prefixes(
+    prefixes: Option<Vec<aws_sdk_s3::types::CommonPrefix>>,
+    decode: impl Fn(String) -> Result<String, Error>,
+) -> Result<Vec<String>, Error> {
+    prefixes
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| p.prefix)
+        .map(decode)
+        .collect()
 }
 
 /// A version listing's position as one token: `<length of the version
