@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs and starts the local storage servers (unless already
-# running), builds the binary, runs `cargo test --workspace`, then stops what it started.
+# running), builds the binary, runs `cargo test --workspace`, builds the Python
+# module (`maturin develop`) and runs its pytest suite (tests/python), then stops
+# what it started.
 # Extra arguments go to cargo test (e.g. scripts/test.sh -p refgen-e2e tricky).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REFGEN_ROOT"
@@ -28,3 +30,15 @@ cargo build --workspace --bins --examples --locked
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 export REFGEN_BIN="$target_dir/debug/refgen"
 cargo test --workspace --locked "$@"
+
+# `import refgen`: the module built into the tools' virtual environment (debug,
+# reusing the build above), tested against the same servers. Skipped when the
+# arguments picked some Rust tests only.
+if [ $# -eq 0 ]; then
+    pip_install "maturin==${MATURIN_VERSION:-1.16.0}" "pytest==${PYTEST_VERSION:-8.4.2}" "boto3==${BOTO3_VERSION:-1.40.61}"
+    # pyproject.toml's data folder holds the wheel's binary once scripts/wheel.sh
+    # ran; the module alone needs it only to exist.
+    mkdir -p target/wheel-data
+    VIRTUAL_ENV="$REFGEN_VENV" "$REFGEN_VENV/bin/maturin" develop --locked --quiet >&2
+    "$REFGEN_VENV/bin/python" -m pytest -q tests/python
+fi

@@ -1,0 +1,280 @@
+//! refgen's Python module, `refgen._refgen`: a thin binding over the facade.
+//!
+//! Nothing is re-implemented here: [`generate`] is `refgen::generate::run`, and
+//! [`Signer`] opens a store with `refgen::store::open` and signs with its
+//! signer, exactly as the command line does. The Python package `refgen`
+//! (`python/refgen/`) wraps these in typed functions and classes.
+//!
+//! - The GIL is released while a call lists, signs or writes (`Python::detach`),
+//!   so other Python threads (a Ray or Dask worker's) go on meanwhile.
+//! - Errors become `refgen.UsageError` (what was given), `refgen.RoboflowError`
+//!   (the API) or `refgen.StorageError` (everything else), all `refgen.RefgenError`,
+//!   carrying the command line's one redacted line and the library's hint.
+//! - A [`Signer`] pickles as its settings only: each worker process resolves its
+//!   own credentials from its own environment, as the cloud's CLI would there.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use refgen::core::ObjectMeta;
+use refgen::core::naming::{NameMode, Namer};
+use refgen::core::source::SourceUrl;
+use refgen::generate::{GenerateOptions, Output, Plan};
+use refgen::store::{Store, StoreOptions};
+
+create_exception!(_refgen, RefgenError, PyException, "Any error refgen reports.");
+create_exception!(
+    _refgen,
+    UsageError,
+    RefgenError,
+    "What was given cannot be used: a source, a glob, a duration, a setting."
+);
+create_exception!(
+    _refgen,
+    StorageError,
+    RefgenError,
+    "Listing, signing, reading or writing failed (a store, credentials, a file)."
+);
+create_exception!(_refgen, RoboflowError, RefgenError, "A Roboflow API call failed.");
+
+/// The one runtime of the process: calls block on it with the GIL released.
+fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    if let Some(runtime) = RUNTIME.get() {
+        return Ok(runtime);
+    }
+    let built = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("refgen")
+        .build()
+        .map_err(|e| StorageError::new_err(format!("cannot start refgen's runtime: {e}")))?;
+    Ok(RUNTIME.get_or_init(|| built))
+}
+
+/// The command line's one line: redacted, with what to do about it.
+fn to_py(error: refgen::Error) -> PyErr {
+    let mut text = refgen::core::redact::redact(&error.to_string().replace('\n', " "));
+    if let Some(hint) = error.hint() {
+        text.push_str("; ");
+        text.push_str(&hint.to_string());
+    }
+    if error.is_usage() {
+        UsageError::new_err(text)
+    } else if matches!(error, refgen::Error::Roboflow(_)) {
+        RoboflowError::new_err(text)
+    } else {
+        StorageError::new_err(text)
+    }
+}
+
+fn core_error(error: refgen::core::Error) -> PyErr {
+    to_py(refgen::Error::Core(error))
+}
+
+fn name_mode(name: &str) -> PyResult<NameMode> {
+    match name {
+        "flat" => Ok(NameMode::Flat),
+        "key" => Ok(NameMode::Key),
+        "basename" => Ok(NameMode::Basename),
+        other => Err(UsageError::new_err(format!(
+            "name is `{other}`: it is flat, key or basename"
+        ))),
+    }
+}
+
+fn expiry(text: &str) -> PyResult<Duration> {
+    refgen::core::expiry::parse_expiry(text).map_err(core_error)
+}
+
+/// Lists `source`, keeps what the filters select, signs and writes the
+/// references file at `output` (atomically, as the command line does), and
+/// returns the run's report as JSON. Without `output`, nothing is signed or
+/// written: the report counts what would be (a dry run).
+#[pyfunction]
+#[pyo3(signature = (
+    source, output=None, *, include=Vec::new(), exclude=Vec::new(), images=false, videos=false,
+    ignore_case=false, name="flat", expires_in="24h", limit=None, max_size=None, endpoint_url=None,
+    allow_empty=false, allow_short_expiry=false, pin_versions=false, inventory=None, concurrency=16
+))]
+#[allow(clippy::too_many_arguments)]
+fn generate(
+    py: Python<'_>,
+    source: &str,
+    output: Option<PathBuf>,
+    include: Vec<String>,
+    exclude: Vec<String>,
+    images: bool,
+    videos: bool,
+    ignore_case: bool,
+    name: &str,
+    expires_in: &str,
+    limit: Option<u64>,
+    max_size: Option<&str>,
+    endpoint_url: Option<String>,
+    allow_empty: bool,
+    allow_short_expiry: bool,
+    pin_versions: bool,
+    inventory: Option<String>,
+    concurrency: usize,
+) -> PyResult<String> {
+    let options = GenerateOptions {
+        include,
+        exclude,
+        ignore_case,
+        images,
+        videos,
+        expires_in: expiry(expires_in)?,
+        name_mode: name_mode(name)?,
+        concurrency: concurrency.max(1),
+        limit,
+        allow_empty,
+        allow_short_expiry,
+        max_size: max_size
+            .map(refgen::core::size::parse_size)
+            .transpose()
+            .map_err(core_error)?,
+        shard: None,
+        inventory,
+        pin_versions,
+    };
+    let mut plan = Plan::new(source, &options).map_err(to_py)?;
+    let store = StoreOptions {
+        endpoint_url,
+        ..StoreOptions::default()
+    };
+    let output = match output {
+        Some(path) => Output::Target(refgen::core::writer::OutputTarget::File(path)),
+        None => Output::DryRun,
+    };
+    let runtime = runtime()?;
+    let report = py
+        .detach(|| runtime.block_on(refgen::generate::run(&mut plan, &store, output, &mut |_| {})))
+        .map_err(to_py)?;
+    serde_json::to_string(&report).map_err(|e| StorageError::new_err(e.to_string()))
+}
+
+/// An open store and what signing needs, made once per process.
+struct Opened {
+    store: Store,
+    expires_in: Duration,
+}
+
+/// Signs GET URLs for keys of one bucket, the way `refgen generate` signs them.
+///
+/// `Signer("s3://bucket/")` takes its credentials from the environment of the
+/// process that signs, when it first signs (each Ray, Spark or Dask worker
+/// resolves its own). It pickles as its settings, never as credentials.
+#[pyclass(module = "refgen._refgen", frozen)]
+struct Signer {
+    store_url: String,
+    expires_in: String,
+    name: String,
+    endpoint_url: Option<String>,
+    opened: OnceLock<Opened>,
+}
+
+impl Signer {
+    fn opened(&self, py: Python<'_>) -> PyResult<&Opened> {
+        if let Some(opened) = self.opened.get() {
+            return Ok(opened);
+        }
+        let source: SourceUrl = self.store_url.parse().map_err(core_error)?;
+        let options = StoreOptions {
+            endpoint_url: self.endpoint_url.clone(),
+            ..StoreOptions::default()
+        };
+        let asked = expiry(&self.expires_in)?;
+        refgen::generate::check_expiry(&source, asked).map_err(to_py)?;
+        let runtime = runtime()?;
+        let (store, expires_in) = py
+            .detach(|| {
+                runtime.block_on(async {
+                    let store = refgen::store::open(&source, &options).await?;
+                    let expires_in = refgen::generate::effective_expiry(&store, asked, false)?;
+                    Ok::<_, refgen::Error>((store, expires_in))
+                })
+            })
+            .map_err(to_py)?;
+        Ok(self.opened.get_or_init(|| Opened { store, expires_in }))
+    }
+
+    fn sign_keys(&self, py: Python<'_>, keys: &[String]) -> PyResult<Vec<String>> {
+        let opened = self.opened(py)?;
+        let objects: Vec<ObjectMeta> = keys
+            .iter()
+            .map(|key| ObjectMeta {
+                key: key.clone(),
+                ..ObjectMeta::default()
+            })
+            .collect();
+        let runtime = runtime()?;
+        py.detach(|| runtime.block_on(opened.store.signer().sign_page(&objects, opened.expires_in)))
+            .map_err(core_error)
+    }
+}
+
+#[pymethods]
+impl Signer {
+    #[new]
+    #[pyo3(signature = (store_url, *, expires_in="24h", name="flat", endpoint_url=None))]
+    fn new(store_url: &str, expires_in: &str, name: &str, endpoint_url: Option<String>) -> PyResult<Self> {
+        // Checked now, so that a bad setting fails where it is written.
+        let source: SourceUrl = store_url.parse().map_err(core_error)?;
+        refgen::generate::check_expiry(&source, expiry(expires_in)?).map_err(to_py)?;
+        name_mode(name)?;
+        Ok(Signer {
+            store_url: store_url.to_owned(),
+            expires_in: expires_in.to_owned(),
+            name: name.to_owned(),
+            endpoint_url,
+            opened: OnceLock::new(),
+        })
+    }
+
+    /// One signed GET URL per key, in order.
+    fn sign(&self, py: Python<'_>, keys: Vec<String>) -> PyResult<Vec<String>> {
+        self.sign_keys(py, &keys)
+    }
+
+    /// `(name, url)` per key, in order: the lines of a references file (names
+    /// made as `name=` says, unique within the call).
+    fn references(&self, py: Python<'_>, keys: Vec<String>) -> PyResult<Vec<(String, String)>> {
+        let urls = self.sign_keys(py, &keys)?;
+        let mut namer = Namer::new(name_mode(&self.name)?);
+        Ok(keys.iter().map(|k| namer.name(k)).zip(urls).collect())
+    }
+
+    /// Pickled as its settings: `Signer(store_url, **settings)` on the other side.
+    fn __getnewargs_ex__<'py>(&self, py: Python<'py>) -> PyResult<((String,), Bound<'py, PyDict>)> {
+        let settings = PyDict::new(py);
+        settings.set_item("expires_in", &self.expires_in)?;
+        settings.set_item("name", &self.name)?;
+        settings.set_item("endpoint_url", &self.endpoint_url)?;
+        Ok(((self.store_url.clone(),), settings))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Signer({:?}, expires_in={:?}, name={:?})",
+            self.store_url, self.expires_in, self.name
+        )
+    }
+}
+
+#[pymodule]
+fn _refgen(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("RefgenError", py.get_type::<RefgenError>())?;
+    m.add("UsageError", py.get_type::<UsageError>())?;
+    m.add("StorageError", py.get_type::<StorageError>())?;
+    m.add("RoboflowError", py.get_type::<RoboflowError>())?;
+    m.add_function(wrap_pyfunction!(generate, m)?)?;
+    m.add_class::<Signer>()?;
+    Ok(())
+}

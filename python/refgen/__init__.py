@@ -1,0 +1,128 @@
+"""refgen from Python: signed-URL references files for Roboflow Batch Processing.
+
+The same library as the ``refgen`` command (which this package also installs):
+
+- :func:`generate` lists a bucket (S3, GCS, Azure), keeps what the filters
+  select, signs and writes the references file, and returns a :class:`Report`.
+- :class:`Signer` signs GET URLs for keys you already have, inside a Ray, Spark
+  or Dask worker: it pickles as its settings, and each worker resolves its own
+  credentials from its environment, as the cloud's CLI would there.
+
+Errors are :class:`RefgenError` (:class:`UsageError`, :class:`StorageError`,
+:class:`RoboflowError`), each with the command line's one line, secrets removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Union
+
+from ._refgen import RefgenError, RoboflowError, Signer, StorageError, UsageError, __version__
+from . import _refgen
+
+__all__ = [
+    "generate",
+    "Report",
+    "Signer",
+    "RefgenError",
+    "UsageError",
+    "StorageError",
+    "RoboflowError",
+    "__version__",
+]
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a :func:`generate` run did (the command line's ``--json`` document)."""
+
+    listed: int
+    """Objects the listing (or the inventory report) returned."""
+    matched: int
+    """Objects that passed the filters."""
+    written: int
+    """References written."""
+    pinned: int
+    """References whose URL names the exact version listed (``pin_versions``)."""
+    skipped: Dict[str, int]
+    """Objects not written, by reason (``filtered``, ``archived``, ``too_large``, …)."""
+    limited: bool
+    """Whether the run stopped at its ``limit``."""
+    dry_run: bool
+    """Whether nothing was signed or written (no ``output``)."""
+    output: Optional[str]
+    """The file written."""
+    expires_in_seconds: int
+    """How long each URL is valid."""
+    expires_at: Optional[str]
+    """When the first URL signed expires (RFC 3339)."""
+    expiry_limit: str
+    """What bounds the expiry (the signer's cap, or the credentials)."""
+    elapsed_seconds: float
+    """How long the run took."""
+    parts: List[str] = field(default_factory=list)
+    shard: Optional[str] = None
+
+
+def generate(
+    source: str,
+    output: Union[str, "os.PathLike[str]", None] = None,
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    images: bool = False,
+    videos: bool = False,
+    ignore_case: bool = False,
+    name: str = "flat",
+    expires_in: str = "24h",
+    limit: Optional[int] = None,
+    max_size: Optional[str] = None,
+    endpoint_url: Optional[str] = None,
+    allow_empty: bool = False,
+    allow_short_expiry: bool = False,
+    pin_versions: bool = False,
+    inventory: Optional[str] = None,
+    concurrency: int = 16,
+) -> Report:
+    """Write the references file of ``source`` to ``output``, as ``refgen generate`` does.
+
+    ``source`` is ``s3://bucket/prefix``, ``gs://bucket/prefix``,
+    ``az://account/container/prefix`` (a glob may end it: ``s3://b/imgs/**/*.jpg``).
+    The file is replaced atomically once whole, or left as it was on failure.
+    Without ``output``, nothing is signed or written: the report counts what
+    would be (a dry run). Credentials come from each cloud's own chain (the
+    environment, profiles, metadata), as its CLI finds them.
+
+    ``include``/``exclude`` are globs relative to the source's folder; ``images``
+    and ``videos`` keep Roboflow's media types; ``name`` is ``flat``, ``key`` or
+    ``basename``; ``expires_in`` is ``3600``, ``90m``, ``12h``, ``7d``…;
+    ``max_size`` is ``20MiB``, ``500MB``…; ``inventory`` reads an inventory
+    report instead of listing; ``pin_versions`` signs the version listed.
+
+    Raises :class:`UsageError` for what cannot be used, :class:`StorageError`
+    when listing, signing or writing fails.
+    """
+    text = _refgen.generate(
+        source,
+        None if output is None else os.fspath(output),
+        include=list(include),
+        exclude=list(exclude),
+        images=images,
+        videos=videos,
+        ignore_case=ignore_case,
+        name=name,
+        expires_in=expires_in,
+        limit=limit,
+        max_size=max_size,
+        endpoint_url=endpoint_url,
+        allow_empty=allow_empty,
+        allow_short_expiry=allow_short_expiry,
+        pin_versions=pin_versions,
+        inventory=inventory,
+        concurrency=concurrency,
+    )
+    data = json.loads(text)
+    known = {f for f in Report.__dataclass_fields__}
+    return Report(**{k: v for k, v in data.items() if k in known})

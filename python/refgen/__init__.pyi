@@ -1,0 +1,58 @@
+import os
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+__version__: str
+
+class RefgenError(Exception): ...
+class UsageError(RefgenError): ...
+class StorageError(RefgenError): ...
+class RoboflowError(RefgenError): ...
+
+class Report:
+    listed: int
+    matched: int
+    written: int
+    pinned: int
+    skipped: Dict[str, int]
+    limited: bool
+    dry_run: bool
+    output: Optional[str]
+    expires_in_seconds: int
+    expires_at: Optional[str]
+    expiry_limit: str
+    elapsed_seconds: float
+    parts: List[str]
+    shard: Optional[str]
+
+def generate(
+    source: str,
+    output: Union[str, "os.PathLike[str]", None] = None,
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    images: bool = False,
+    videos: bool = False,
+    ignore_case: bool = False,
+    name: str = "flat",
+    expires_in: str = "24h",
+    limit: Optional[int] = None,
+    max_size: Optional[str] = None,
+    endpoint_url: Optional[str] = None,
+    allow_empty: bool = False,
+    allow_short_expiry: bool = False,
+    pin_versions: bool = False,
+    inventory: Optional[str] = None,
+    concurrency: int = 16,
+) -> Report: ...
+
+class Signer:
+    def __init__(
+        self,
+        store_url: str,
+        *,
+        expires_in: str = "24h",
+        name: str = "flat",
+        endpoint_url: Optional[str] = None,
+    ) -> None: ...
+    def sign(self, keys: List[str]) -> List[str]: ...
+    def references(self, keys: List[str]) -> List[Tuple[str, str]]: ...
