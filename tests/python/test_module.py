@@ -103,6 +103,26 @@ def test_a_signer_pickles_as_its_settings_and_signs_in_the_worker(bucket):
     assert shipped.references(["dir/b c.jpg"])[0][0] == "dir__b c.jpg"
 
 
+def test_arrow_batches_are_signed_through_the_c_data_interface(bucket):
+    pa = pytest.importorskip("pyarrow")
+    signer = refgen.Signer(f"s3://{bucket}/", name="flat")
+    batch = pa.record_batch({"key": KEYS, "size": list(range(len(KEYS)))})
+    signed = signer.sign_batch(batch)
+    assert isinstance(signed, pa.RecordBatch)
+    assert signed.schema.names == ["name", "url"] and signed.num_rows == len(KEYS)
+    names = signed.column("name").to_pylist()
+    assert names == [n for n, _ in signer.references(KEYS)]
+    for key, url in zip(KEYS, signed.column("url").to_pylist()):
+        assert fetch(url) == (200, f"bytes of {key}".encode())
+    # A table (in several chunks) gives the same rows.
+    table = pa.concat_tables([pa.table({"key": KEYS[:2]}), pa.table({"key": KEYS[2:]})])
+    assert signer.sign_batch(table).column("name").to_pylist() == names
+    with pytest.raises(refgen.UsageError, match="no `key` column"):
+        signer.sign_batch(pa.record_batch({"path": KEYS}))
+    with pytest.raises(refgen.UsageError, match="not a string"):
+        signer.sign_batch(pa.record_batch({"key": [1, 2]}))
+
+
 def test_the_gil_is_released_while_listing_and_signing(bucket, tmp_path):
     ticks = []
     done = threading.Event()

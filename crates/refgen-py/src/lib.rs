@@ -20,7 +20,13 @@ use std::time::Duration;
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyCapsule, PyDict};
+use std::sync::Arc;
+
+use arrow_array::ffi::FFI_ArrowArray;
+use arrow_array::{Array, ArrayRef, StringArray, StructArray};
+use arrow_schema::ffi::FFI_ArrowSchema;
+use arrow_schema::{DataType, Field};
 use refgen::core::ObjectMeta;
 use refgen::core::naming::{NameMode, Namer};
 use refgen::core::source::SourceUrl;
@@ -204,7 +210,6 @@ impl Signer {
     }
 
     fn sign_keys(&self, py: Python<'_>, keys: &[String]) -> PyResult<Vec<String>> {
-        let opened = self.opened(py)?;
         let objects: Vec<ObjectMeta> = keys
             .iter()
             .map(|key| ObjectMeta {
@@ -212,9 +217,101 @@ impl Signer {
                 ..ObjectMeta::default()
             })
             .collect();
+        self.sign_objects(py, &objects)
+    }
+
+    fn sign_objects(&self, py: Python<'_>, objects: &[ObjectMeta]) -> PyResult<Vec<String>> {
+        let opened = self.opened(py)?;
         let runtime = runtime()?;
-        py.detach(|| runtime.block_on(opened.store.signer().sign_page(&objects, opened.expires_in)))
+        py.detach(|| runtime.block_on(opened.store.signer().sign_page(objects, opened.expires_in)))
             .map_err(core_error)
+    }
+
+    /// `name` and `url` for a struct array of `key` (and `version_id`) columns.
+    fn sign_struct(&self, py: Python<'_>, input: &StructArray) -> PyResult<StructArray> {
+        let column = |name: &str| -> PyResult<Option<&StringArray>> {
+            match input.column_by_name(name) {
+                None => Ok(None),
+                Some(c) => c.as_any().downcast_ref::<StringArray>().map(Some).ok_or_else(|| {
+                    UsageError::new_err(format!("the `{name}` column is {}, not a string (utf8)", c.data_type()))
+                }),
+            }
+        };
+        let keys = column("key")?.ok_or_else(|| UsageError::new_err("the batch has no `key` column"))?;
+        let versions = column("version_id")?;
+        let objects: Vec<ObjectMeta> = (0..keys.len())
+            .map(|i| {
+                if keys.is_null(i) {
+                    return Err(UsageError::new_err(format!("row {i} has no key")));
+                }
+                Ok(ObjectMeta {
+                    key: keys.value(i).to_owned(),
+                    version: versions.filter(|v| !v.is_null(i)).map(|v| v.value(i).to_owned()),
+                    ..ObjectMeta::default()
+                })
+            })
+            .collect::<PyResult<_>>()?;
+        let urls = self.sign_objects(py, &objects)?;
+        let mut namer = Namer::new(name_mode(&self.name)?);
+        let names: StringArray = objects.iter().map(|o| Some(namer.name(&o.key))).collect();
+        let urls: StringArray = urls.into_iter().map(Some).collect();
+        let fields = vec![
+            Arc::new(Field::new("name", DataType::Utf8, false)),
+            Arc::new(Field::new("url", DataType::Utf8, false)),
+        ];
+        let columns: Vec<ArrayRef> = vec![Arc::new(names), Arc::new(urls)];
+        StructArray::try_new(fields.into(), columns, None).map_err(|e| StorageError::new_err(e.to_string()))
+    }
+}
+
+/// An Arrow array handed to pyarrow through the PyCapsule interface
+/// (`pyarrow.record_batch(holder)` calls `__arrow_c_array__` once).
+#[pyclass(module = "refgen._refgen")]
+struct ArrowArray {
+    exported: std::sync::Mutex<Option<(FFI_ArrowSchema, FFI_ArrowArray)>>,
+}
+
+#[pymethods]
+impl ArrowArray {
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_array__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyCapsule>, Bound<'py, PyCapsule>)> {
+        let _ = requested_schema;
+        let (schema, array) = self
+            .exported
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| StorageError::new_err("this Arrow array was already taken"))?;
+        // Dropped with the capsule: released then unless pyarrow took them.
+        let schema = PyCapsule::new_with_value(py, schema, c"arrow_schema")?;
+        let array = PyCapsule::new_with_value(py, array, c"arrow_array")?;
+        Ok((schema, array))
+    }
+}
+
+/// Reads an object of the Arrow PyCapsule interface (a pyarrow RecordBatch) as a struct array.
+#[allow(unsafe_code)]
+fn import_batch(batch: &Bound<'_, PyAny>) -> PyResult<StructArray> {
+    let (schema, array): (Bound<'_, PyCapsule>, Bound<'_, PyCapsule>) =
+        batch.call_method0("__arrow_c_array__")?.extract()?;
+    let schema_ptr = schema.pointer_checked(Some(c"arrow_schema"))?.cast::<FFI_ArrowSchema>();
+    let array_ptr = array.pointer_checked(Some(c"arrow_array"))?.cast::<FFI_ArrowArray>();
+    // SAFETY: the capsules are the producer's, named as the C data interface
+    // says; the array is moved out (its release left to us), the schema borrowed.
+    let data = unsafe {
+        let array = FFI_ArrowArray::from_raw(array_ptr.as_ptr());
+        arrow_array::ffi::from_ffi(array, &*schema_ptr.as_ptr())
+    }
+    .map_err(|e| UsageError::new_err(format!("not an Arrow record batch: {e}")))?;
+    match data.data_type() {
+        DataType::Struct(_) => Ok(StructArray::from(data)),
+        other => Err(UsageError::new_err(format!(
+            "an Arrow record batch is a struct array, not {other}"
+        ))),
     }
 }
 
@@ -249,6 +346,36 @@ impl Signer {
         Ok(keys.iter().map(|k| namer.name(k)).zip(urls).collect())
     }
 
+    /// Signs a pyarrow `RecordBatch` (or `Table`) with a `key` column (and an
+    /// optional `version_id`), through the Arrow C data interface: a
+    /// `RecordBatch` of `name` and `url`, in the same order.
+    fn sign_batch<'py>(&self, py: Python<'py>, batch: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let pyarrow = py.import("pyarrow")?;
+        // A table is signed as the one batch its combined chunks make.
+        let batch = if batch.hasattr("__arrow_c_array__")? {
+            batch
+        } else if batch.hasattr("combine_chunks")? {
+            let table = batch.call_method0("combine_chunks")?;
+            match table.call_method0("to_batches")?.extract::<Vec<Bound<'py, PyAny>>>()?.pop() {
+                Some(one) => one,
+                None => pyarrow.call_method1("record_batch", (table,))?,
+            }
+        } else {
+            return Err(UsageError::new_err("sign_batch takes a pyarrow RecordBatch or Table"));
+        };
+        let input = import_batch(&batch)?;
+        let output = self.sign_struct(py, &input)?;
+        let (array, schema) =
+            arrow_array::ffi::to_ffi(&output.to_data()).map_err(|e| StorageError::new_err(e.to_string()))?;
+        let holder = Py::new(
+            py,
+            ArrowArray {
+                exported: std::sync::Mutex::new(Some((schema, array))),
+            },
+        )?;
+        pyarrow.call_method1("record_batch", (holder,))
+    }
+
     /// Pickled as its settings: `Signer(store_url, **settings)` on the other side.
     fn __getnewargs_ex__<'py>(&self, py: Python<'py>) -> PyResult<((String,), Bound<'py, PyDict>)> {
         let settings = PyDict::new(py);
@@ -276,5 +403,6 @@ fn _refgen(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RoboflowError", py.get_type::<RoboflowError>())?;
     m.add_function(wrap_pyfunction!(generate, m)?)?;
     m.add_class::<Signer>()?;
+    m.add_class::<ArrowArray>()?;
     Ok(())
 }
