@@ -121,6 +121,10 @@ def test_arrow_batches_are_signed_through_the_c_data_interface(bucket):
         signer.sign_batch(pa.record_batch({"path": KEYS}))
     with pytest.raises(refgen.UsageError, match="not a string"):
         signer.sign_batch(pa.record_batch({"key": [1, 2]}))
+    # Every Arrow string layout: large strings (pandas), views (Polars).
+    for kind in (pa.large_string(), pa.string_view()):
+        keys = pa.array(KEYS, type=kind)
+        assert signer.sign_batch(pa.record_batch({"key": keys})).column("name").to_pylist() == names
 
 
 def test_the_gil_is_released_while_listing_and_signing(bucket, tmp_path):

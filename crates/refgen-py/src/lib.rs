@@ -24,7 +24,7 @@ use pyo3::types::{PyCapsule, PyDict};
 use std::sync::Arc;
 
 use arrow_array::ffi::FFI_ArrowArray;
-use arrow_array::{Array, ArrayRef, StringArray, StructArray};
+use arrow_array::{Array, ArrayRef, LargeStringArray, StringArray, StringViewArray, StructArray};
 use arrow_schema::ffi::FFI_ArrowSchema;
 use arrow_schema::{DataType, Field};
 use refgen::core::ObjectMeta;
@@ -229,24 +229,24 @@ impl Signer {
 
     /// `name` and `url` for a struct array of `key` (and `version_id`) columns.
     fn sign_struct(&self, py: Python<'_>, input: &StructArray) -> PyResult<StructArray> {
-        let column = |name: &str| -> PyResult<Option<&StringArray>> {
+        let column = |name: &str| -> PyResult<Option<Strings<'_>>> {
             match input.column_by_name(name) {
                 None => Ok(None),
-                Some(c) => c.as_any().downcast_ref::<StringArray>().map(Some).ok_or_else(|| {
-                    UsageError::new_err(format!("the `{name}` column is {}, not a string (utf8)", c.data_type()))
+                Some(c) => Strings::of(c.as_ref()).map(Some).ok_or_else(|| {
+                    UsageError::new_err(format!("the `{name}` column is {}, not a string", c.data_type()))
                 }),
             }
         };
         let keys = column("key")?.ok_or_else(|| UsageError::new_err("the batch has no `key` column"))?;
         let versions = column("version_id")?;
-        let objects: Vec<ObjectMeta> = (0..keys.len())
+        let objects: Vec<ObjectMeta> = (0..input.len())
             .map(|i| {
-                if keys.is_null(i) {
-                    return Err(UsageError::new_err(format!("row {i} has no key")));
-                }
+                let key = keys
+                    .get(i)
+                    .ok_or_else(|| UsageError::new_err(format!("row {i} has no key")))?;
                 Ok(ObjectMeta {
-                    key: keys.value(i).to_owned(),
-                    version: versions.filter(|v| !v.is_null(i)).map(|v| v.value(i).to_owned()),
+                    key: key.to_owned(),
+                    version: versions.as_ref().and_then(|v| v.get(i)).map(str::to_owned),
                     ..ObjectMeta::default()
                 })
             })
@@ -261,6 +261,33 @@ impl Signer {
         ];
         let columns: Vec<ArrayRef> = vec![Arc::new(names), Arc::new(urls)];
         StructArray::try_new(fields.into(), columns, None).map_err(|e| StorageError::new_err(e.to_string()))
+    }
+}
+
+/// A string column in any of Arrow's layouts (pandas' arrow-backed strings are
+/// `large_string`; Polars' are views).
+enum Strings<'a> {
+    Small(&'a StringArray),
+    Large(&'a LargeStringArray),
+    View(&'a StringViewArray),
+}
+
+impl<'a> Strings<'a> {
+    fn of(array: &'a dyn Array) -> Option<Self> {
+        let any = array.as_any();
+        any.downcast_ref::<StringArray>()
+            .map(Strings::Small)
+            .or_else(|| any.downcast_ref::<LargeStringArray>().map(Strings::Large))
+            .or_else(|| any.downcast_ref::<StringViewArray>().map(Strings::View))
+    }
+
+    /// Row `i`'s value; none when null.
+    fn get(&self, i: usize) -> Option<&'a str> {
+        match self {
+            Strings::Small(a) => (!a.is_null(i)).then(|| a.value(i)),
+            Strings::Large(a) => (!a.is_null(i)).then(|| a.value(i)),
+            Strings::View(a) => (!a.is_null(i)).then(|| a.value(i)),
+        }
     }
 }
 
@@ -356,7 +383,11 @@ impl Signer {
             batch
         } else if batch.hasattr("combine_chunks")? {
             let table = batch.call_method0("combine_chunks")?;
-            match table.call_method0("to_batches")?.extract::<Vec<Bound<'py, PyAny>>>()?.pop() {
+            match table
+                .call_method0("to_batches")?
+                .extract::<Vec<Bound<'py, PyAny>>>()?
+                .pop()
+            {
                 Some(one) => one,
                 None => pyarrow.call_method1("record_batch", (table,))?,
             }
