@@ -25,6 +25,8 @@ from . import _refgen
 __all__ = [
     "generate",
     "Report",
+    "verify",
+    "VerifyReport",
     "Signer",
     "RefgenError",
     "UsageError",
@@ -126,3 +128,42 @@ def generate(
     data = json.loads(text)
     known = {f for f in Report.__dataclass_fields__}
     return Report(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What :func:`verify` found (the command line's ``verify --json`` document)."""
+
+    references: int
+    """References in the file."""
+    fetched: int
+    """URLs fetched."""
+    problems: Dict[str, Dict[str, object]]
+    """By kind (``missing``, ``expired``, ``signature-refused``, ``customer-key``, …):
+    ``count`` and the first ``names``; empty when all is well."""
+    ok: bool
+    """Whether nothing was found."""
+    expires_at: Optional[str] = None
+    """When the file's first URL stops working (RFC 3339)."""
+
+
+def verify(
+    path: Union[str, "os.PathLike[str]"],
+    *,
+    sample: Optional[int] = 100,
+    min_valid: str = "48h",
+    kind: Optional[str] = None,
+    concurrency: int = 16,
+) -> VerifyReport:
+    """Check a references file before a batch is spent on it, as ``refgen verify`` does.
+
+    Every line is read (JSON, names, extensions, signature dates); ``sample`` URLs
+    are fetched (all of them with ``sample=None``), each checked to exist, be
+    readable and small enough. ``min_valid`` is how long the URLs must stay valid
+    (the batch's processing window); ``kind`` is ``"images"`` or ``"videos"``.
+    Problems are in the report (``ok`` is false), not raised.
+    """
+    data = json.loads(
+        _refgen.verify(os.fspath(path), sample=sample, min_valid=min_valid, kind=kind, concurrency=concurrency)
+    )
+    return VerifyReport(**{k: v for k, v in data.items() if k in VerifyReport.__dataclass_fields__})

@@ -59,3 +59,19 @@ class Signer:
     def sign(self, keys: List[str]) -> List[str]: ...
     def references(self, keys: List[str]) -> List[Tuple[str, str]]: ...
     def sign_batch(self, batch: "pyarrow.RecordBatch | pyarrow.Table") -> "pyarrow.RecordBatch": ...
+
+class VerifyReport:
+    references: int
+    fetched: int
+    problems: Dict[str, Dict[str, object]]
+    ok: bool
+    expires_at: Optional[str]
+
+def verify(
+    path: Union[str, "os.PathLike[str]"],
+    *,
+    sample: Optional[int] = 100,
+    min_valid: str = "48h",
+    kind: Optional[str] = None,
+    concurrency: int = 16,
+) -> VerifyReport: ...

@@ -81,6 +81,27 @@ def test_generate_writes_what_the_command_line_writes(bucket, tmp_path):
         assert fetch(line["url"]) == (200, f"bytes of {line['name']}".encode())
 
 
+def test_verify_reads_the_file_and_names_what_is_wrong(bucket, tmp_path):
+    good = tmp_path / "good.jsonl"
+    refgen.generate(f"s3://{bucket}/", good, images=True)
+    report = refgen.verify(good, sample=None, min_valid="1h")
+    assert isinstance(report, refgen.VerifyReport)
+    assert report.ok and report.references == 3 and report.fetched == 3 and report.expires_at
+    bad = tmp_path / "bad.jsonl"
+    line = json.loads(good.read_text().splitlines()[0])
+    gone = dict(line, name="gone.jpg", url=line["url"].replace("a.jpg", "gone.jpg"))
+    bad.write_text(json.dumps(gone) + "\nnot json\n")
+    report = refgen.verify(bad, sample=None, min_valid="1h")
+    assert not report.ok
+    # SeaweedFS checks the signature before the key: the edited URL is refused.
+    assert report.problems == {
+        "bad-line": {"count": 1, "names": ["line 2"]},
+        "signature-refused": {"count": 1, "names": ["gone.jpg"]},
+    }
+    with pytest.raises(refgen.UsageError, match="kind is `audio`"):
+        refgen.verify(good, kind="audio")
+
+
 def test_without_an_output_nothing_is_signed_or_written(bucket):
     report = refgen.generate(f"s3://{bucket}/", include=["dir/**"])
     assert report.dry_run and report.written == 0 and report.matched == 1

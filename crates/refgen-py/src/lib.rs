@@ -164,6 +164,43 @@ fn generate(
     serde_json::to_string(&report).map_err(|e| StorageError::new_err(e.to_string()))
 }
 
+/// Checks a references file as `refgen verify` does (every line, a sample of
+/// the URLs fetched, or all of them with `sample=None`) and returns its report
+/// as JSON.
+#[pyfunction]
+#[pyo3(signature = (path, *, sample=Some(100), min_valid="48h", kind=None, concurrency=16))]
+fn verify(
+    py: Python<'_>,
+    path: PathBuf,
+    sample: Option<usize>,
+    min_valid: &str,
+    kind: Option<&str>,
+    concurrency: usize,
+) -> PyResult<String> {
+    let kind = match kind {
+        None => None,
+        Some("images") => Some(refgen::roboflow::MediaKind::Images),
+        Some("videos") => Some(refgen::roboflow::MediaKind::Videos),
+        Some(other) => {
+            return Err(UsageError::new_err(format!(
+                "kind is `{other}`: it is images or videos"
+            )));
+        }
+    };
+    let options = refgen::verify::VerifyOptions {
+        sample,
+        min_valid: expiry(min_valid)?,
+        concurrency: concurrency.max(1),
+        kind,
+        ..refgen::verify::VerifyOptions::default()
+    };
+    let runtime = runtime()?;
+    let report = py
+        .detach(|| runtime.block_on(refgen::verify::verify(&path, &options)))
+        .map_err(to_py)?;
+    serde_json::to_string(&report).map_err(|e| StorageError::new_err(e.to_string()))
+}
+
 /// An open store and what signing needs, made once per process.
 struct Opened {
     store: Store,
@@ -433,6 +470,7 @@ fn _refgen(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("StorageError", py.get_type::<StorageError>())?;
     m.add("RoboflowError", py.get_type::<RoboflowError>())?;
     m.add_function(wrap_pyfunction!(generate, m)?)?;
+    m.add_function(wrap_pyfunction!(verify, m)?)?;
     m.add_class::<Signer>()?;
     m.add_class::<ArrowArray>()?;
     Ok(())
