@@ -48,6 +48,9 @@ create_exception!(
 );
 create_exception!(_refgen, RoboflowError, RefgenError, "A Roboflow API call failed.");
 
+/// Batches of at least this many rows are signed on every core at once.
+const PARALLEL_ROWS: usize = 20_000;
+
 /// The one runtime of the process: calls block on it with the GIL released.
 fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -254,14 +257,65 @@ impl Signer {
                 ..ObjectMeta::default()
             })
             .collect();
-        self.sign_objects(py, &objects)
+        Ok(self.sign_objects(py, objects, None)?.1)
     }
 
-    fn sign_objects(&self, py: Python<'_>, objects: &[ObjectMeta]) -> PyResult<Vec<String>> {
+    /// Signs `objects` in order; a large batch in pieces on every core (the
+    /// runtime's workers), which a signer computing URLs locally makes as fast
+    /// as the cores allow. With `names`, each piece also names its keys (a
+    /// mode that names each key by itself alone: flat or key).
+    fn sign_objects(
+        &self,
+        py: Python<'_>,
+        objects: Vec<ObjectMeta>,
+        names: Option<NameMode>,
+    ) -> PyResult<(Vec<String>, Vec<String>)> {
         let opened = self.opened(py)?;
         let runtime = runtime()?;
-        py.detach(|| runtime.block_on(opened.store.signer().sign_page(objects, opened.expires_in)))
-            .map_err(core_error)
+        let (signer, expires_in) = (opened.store.signer(), opened.expires_in);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let pieces = if objects.len() < PARALLEL_ROWS { 1 } else { threads };
+        let piece = objects.len().div_ceil(pieces).max(1);
+        let mut chunks = Vec::with_capacity(pieces);
+        let mut rest = objects.into_iter();
+        loop {
+            let chunk: Vec<ObjectMeta> = rest.by_ref().take(piece).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            chunks.push(chunk);
+        }
+        py.detach(|| {
+            runtime.block_on(async {
+                let tasks: Vec<_> = chunks
+                    .into_iter()
+                    .map(|chunk| {
+                        let signer = Arc::clone(&signer);
+                        tokio::spawn(async move {
+                            let urls = signer.sign_page(&chunk, expires_in).await?;
+                            let names = match names {
+                                Some(mode) => {
+                                    let mut namer = Namer::new(mode);
+                                    chunk.iter().map(|o| namer.name(&o.key)).collect()
+                                }
+                                None => Vec::new(),
+                            };
+                            Ok::<_, refgen::core::Error>((names, urls))
+                        })
+                    })
+                    .collect();
+                let (mut names, mut urls) = (Vec::new(), Vec::new());
+                for task in tasks {
+                    let (n, u) = task
+                        .await
+                        .map_err(|e| StorageError::new_err(format!("signing stopped: {e}")))?
+                        .map_err(core_error)?;
+                    names.extend(n);
+                    urls.extend(u);
+                }
+                Ok((names, urls))
+            })
+        })
     }
 
     /// `name` and `url` for a struct array of `key` (and `version_id`) columns.
@@ -288,10 +342,20 @@ impl Signer {
                 })
             })
             .collect::<PyResult<_>>()?;
-        let urls = self.sign_objects(py, &objects)?;
-        let mut namer = Namer::new(name_mode(&self.name)?);
-        let names: StringArray = objects.iter().map(|o| Some(namer.name(&o.key))).collect();
-        let urls: StringArray = urls.into_iter().map(Some).collect();
+        // Basenames are made unique across the batch: named here, in order.
+        let mode = name_mode(&self.name)?;
+        let keys: Vec<String> = match mode {
+            NameMode::Basename => objects.iter().map(|o| o.key.clone()).collect(),
+            _ => Vec::new(),
+        };
+        let in_pieces = (mode != NameMode::Basename).then_some(mode);
+        let (mut names, urls) = self.sign_objects(py, objects, in_pieces)?;
+        if in_pieces.is_none() {
+            let mut namer = Namer::new(mode);
+            names = keys.iter().map(|k| namer.name(k)).collect();
+        }
+        let names = StringArray::from_iter_values(names);
+        let urls = StringArray::from_iter_values(urls);
         let fields = vec![
             Arc::new(Field::new("name", DataType::Utf8, false)),
             Arc::new(Field::new("url", DataType::Utf8, false)),
