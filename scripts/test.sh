@@ -36,7 +36,8 @@ cargo test --workspace --locked "$@"
 # arguments picked some Rust tests only.
 if [ $# -eq 0 ]; then
     pip_install "maturin==${MATURIN_VERSION:-1.16.0}" "pytest==${PYTEST_VERSION:-8.4.2}" "boto3==${BOTO3_VERSION:-1.40.61}" \
-        "dask==${DASK_VERSION:-2026.8.0}" "distributed==${DASK_VERSION:-2026.8.0}" "pandas==${PANDAS_VERSION:-3.1.1}"
+        "dask==${DASK_VERSION:-2026.8.0}" "distributed==${DASK_VERSION:-2026.8.0}" "pandas==${PANDAS_VERSION:-3.1.1}" \
+        "pyspark==${PYSPARK_VERSION:-4.3.0}" "ray==${RAY_VERSION:-2.60.0}"
     # pyproject.toml's data folder holds the wheel's binary once scripts/wheel.sh
     # ran; the module alone needs it only to exist.
     mkdir -p target/wheel-data
