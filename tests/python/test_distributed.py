@@ -32,13 +32,6 @@ def report(tmp_path_factory):
     """A source bucket holding a few of the report's objects, and the report."""
     import boto3
 
-    os.environ.update(
-        AWS_ACCESS_KEY_ID=os.environ["REFGEN_TEST_S3_ACCESS_KEY"],
-        AWS_SECRET_ACCESS_KEY=os.environ["REFGEN_TEST_S3_SECRET_KEY"],
-        AWS_ENDPOINT_URL=S3,
-        AWS_REGION="us-east-1",
-        AWS_EC2_METADATA_DISABLED="true",
-    )
     s3 = boto3.client("s3", endpoint_url=S3)
     source, dest = f"dask-src-{uuid.uuid4().hex[:10]}", f"dask-inv-{uuid.uuid4().hex[:10]}"
     for bucket in (source, dest):

@@ -23,22 +23,6 @@ pytestmark = pytest.mark.skipif(not S3, reason="REFGEN_TEST_S3_ENDPOINT not set 
 KEYS = ["a.jpg", "dir/b c.jpg", "x+y/ü (1).png", "notes.txt"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def s3_environment():
-    """The process's S3 settings, as a user's would be (the module reads them)."""
-    saved = dict(os.environ)
-    os.environ.update(
-        AWS_ACCESS_KEY_ID=os.environ["REFGEN_TEST_S3_ACCESS_KEY"],
-        AWS_SECRET_ACCESS_KEY=os.environ["REFGEN_TEST_S3_SECRET_KEY"],
-        AWS_ENDPOINT_URL=S3,
-        AWS_REGION="us-east-1",
-        AWS_EC2_METADATA_DISABLED="true",
-    )
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
-
-
 @pytest.fixture(scope="module")
 def bucket():
     import boto3
