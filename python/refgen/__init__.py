@@ -36,6 +36,12 @@ __all__ = [
 ]
 
 
+def _from_json(cls, text):
+    """A report dataclass from the library's JSON document; fields a newer
+    library adds are left out rather than refused."""
+    return cls(**{k: v for k, v in json.loads(text).items() if k in cls.__dataclass_fields__})
+
+
 @dataclass(frozen=True)
 class Report:
     """What a :func:`generate` run did (the command line's ``--json`` document)."""
@@ -125,9 +131,7 @@ def generate(
         inventory=inventory,
         concurrency=concurrency,
     )
-    data = json.loads(text)
-    known = {f for f in Report.__dataclass_fields__}
-    return Report(**{k: v for k, v in data.items() if k in known})
+    return _from_json(Report, text)
 
 
 @dataclass(frozen=True)
@@ -163,7 +167,5 @@ def verify(
     (the batch's processing window); ``kind`` is ``"images"`` or ``"videos"``.
     Problems are in the report (``ok`` is false), not raised.
     """
-    data = json.loads(
-        _refgen.verify(os.fspath(path), sample=sample, min_valid=min_valid, kind=kind, concurrency=concurrency)
-    )
-    return VerifyReport(**{k: v for k, v in data.items() if k in VerifyReport.__dataclass_fields__})
+    text = _refgen.verify(os.fspath(path), sample=sample, min_valid=min_valid, kind=kind, concurrency=concurrency)
+    return _from_json(VerifyReport, text)
