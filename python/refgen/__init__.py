@@ -4,6 +4,8 @@ The same library as the ``refgen`` command (which this package also installs):
 
 - :func:`generate` lists a bucket (S3, GCS, Azure), keeps what the filters
   select, signs and writes the references file, and returns a :class:`Report`.
+- :func:`plan` cuts a bucket's listing into key ranges that workers list
+  apart: ``generate(plan=p, shard=k)`` lists part ``k`` only.
 - :class:`Signer` signs GET URLs for keys you already have, inside a Ray, Spark
   or Dask worker: it pickles as its settings, and each worker resolves its own
   credentials from its environment, as the cloud's CLI would there.
@@ -24,6 +26,8 @@ from . import _refgen
 
 __all__ = [
     "generate",
+    "plan",
+    "RangePlan",
     "Report",
     "verify",
     "VerifyReport",
@@ -72,10 +76,92 @@ class Report:
     """How long the run took."""
     parts: List[str] = field(default_factory=list)
     shard: Optional[str] = None
+    plan: Optional[str] = None
+    """The plan's fingerprint, for a run of one of its parts."""
+    range: Optional[Dict[str, Optional[str]]] = None
+    """The key range listed (``after``, ``until``), for a run of a plan's part."""
+
+
+@dataclass(frozen=True)
+class RangePlan:
+    """A plan of key ranges (what :func:`plan` and ``refgen plan`` write).
+
+    ``parts[k]`` holds ``after`` and ``until`` (part ``k`` lists the keys after
+    the one and up to the other; ``None`` leaves that side open) and
+    ``estimated_objects``. Give it (or its file) to :func:`generate` with
+    ``shard=k``.
+    """
+
+    format: str
+    source: str
+    selection: Dict[str, object]
+    parts: List[Dict[str, object]]
+    estimated_objects: int
+    """Objects under the source's prefix (listed, before the selection)."""
+    exact: bool
+    """Whether the counts are exact (the whole prefix was listed)."""
+    requests: int
+    created_at: str
+    fingerprint: str
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def to_json(self) -> str:
+        """The plan file's JSON document."""
+        return json.dumps(self.__dict__)
+
+    @classmethod
+    def read(cls, path: Union[str, "os.PathLike[str]"]) -> "RangePlan":
+        """A plan file (checked when a run uses it)."""
+        with open(os.fspath(path), encoding="utf-8") as f:
+            return _from_json(cls, f.read())
+
+
+def plan(
+    source: str,
+    parts: int,
+    output: Union[str, "os.PathLike[str]", None] = None,
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    images: bool = False,
+    videos: bool = False,
+    ignore_case: bool = False,
+    max_size: Optional[str] = None,
+    endpoint_url: Optional[str] = None,
+    concurrency: int = 16,
+) -> RangePlan:
+    """Cut the listing of ``source`` into ``parts`` key ranges, as ``refgen plan`` does.
+
+    The ranges hold about as many objects each: exactly when the source lists
+    within 256 pages, else estimated from a sample. Whatever the estimate, they
+    cover every key, and objects added after the plan fall in exactly one part.
+    The selection (``include``, ``images``, …) is the plan's: its runs keep it.
+    Written to ``output`` when given (atomically). The store must list in byte
+    order (S3, GCS and Azure do; a local folder is refused).
+
+    A Ray, Dask or Kubernetes job then runs ``generate(plan=p, shard=k)`` for
+    each ``k`` in ``range(len(p))``.
+    """
+    text = _refgen.plan(
+        source,
+        parts,
+        None if output is None else os.fspath(output),
+        include=list(include),
+        exclude=list(exclude),
+        images=images,
+        videos=videos,
+        ignore_case=ignore_case,
+        max_size=max_size,
+        endpoint_url=endpoint_url,
+        concurrency=concurrency,
+    )
+    return _from_json(RangePlan, text)
 
 
 def generate(
-    source: str,
+    source: Optional[str] = None,
     output: Union[str, "os.PathLike[str]", None] = None,
     *,
     include: Sequence[str] = (),
@@ -93,6 +179,8 @@ def generate(
     pin_versions: bool = False,
     inventory: Optional[str] = None,
     concurrency: int = 16,
+    plan: Union[RangePlan, str, "os.PathLike[str]", None] = None,
+    shard: Union[int, str, None] = None,
 ) -> Report:
     """Write the references file of ``source`` to ``output``, as ``refgen generate`` does.
 
@@ -109,9 +197,24 @@ def generate(
     ``max_size`` is ``20MiB``, ``500MB``…; ``inventory`` reads an inventory
     report instead of listing; ``pin_versions`` signs the version listed.
 
+    With ``plan`` (a :class:`RangePlan` or its file), only part ``shard`` of
+    it is listed (an index, ``"K/N"``, or ``"auto"`` for the scheduler's); the
+    source and the selection are the plan's. Without a plan, ``shard="K/N"``
+    keeps the objects whose key hashes to K (every worker lists everything).
+
     Raises :class:`UsageError` for what cannot be used, :class:`StorageError`
     when listing, signing or writing fails.
     """
+    plan_json = None
+    if isinstance(plan, RangePlan):
+        plan_json = plan.to_json()
+    elif plan is not None:
+        with open(os.fspath(plan), encoding="utf-8") as f:
+            plan_json = f.read()
+    if isinstance(shard, int):
+        if plan_json is None:
+            raise UsageError("shard: an index needs a plan (without one, give \"K/N\")")
+        shard = f"{shard}/{len(json.loads(plan_json)['parts'])}"
     text = _refgen.generate(
         source,
         None if output is None else os.fspath(output),
@@ -130,6 +233,8 @@ def generate(
         pin_versions=pin_versions,
         inventory=inventory,
         concurrency=concurrency,
+        plan=plan_json,
+        shard=shard,
     )
     return _from_json(Report, text)
 

@@ -25,9 +25,41 @@ class Report:
     elapsed_seconds: float
     parts: List[str]
     shard: Optional[str]
+    plan: Optional[str]
+    range: Optional[Dict[str, Optional[str]]]
+
+class RangePlan:
+    format: str
+    source: str
+    selection: Dict[str, object]
+    parts: List[Dict[str, object]]
+    estimated_objects: int
+    exact: bool
+    requests: int
+    created_at: str
+    fingerprint: str
+    def __len__(self) -> int: ...
+    def to_json(self) -> str: ...
+    @classmethod
+    def read(cls, path: Union[str, "os.PathLike[str]"]) -> "RangePlan": ...
+
+def plan(
+    source: str,
+    parts: int,
+    output: Union[str, "os.PathLike[str]", None] = None,
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    images: bool = False,
+    videos: bool = False,
+    ignore_case: bool = False,
+    max_size: Optional[str] = None,
+    endpoint_url: Optional[str] = None,
+    concurrency: int = 16,
+) -> RangePlan: ...
 
 def generate(
-    source: str,
+    source: Optional[str] = None,
     output: Union[str, "os.PathLike[str]", None] = None,
     *,
     include: Sequence[str] = (),
@@ -45,6 +77,8 @@ def generate(
     pin_versions: bool = False,
     inventory: Optional[str] = None,
     concurrency: int = 16,
+    plan: Union[RangePlan, str, "os.PathLike[str]", None] = None,
+    shard: Union[int, str, None] = None,
 ) -> Report: ...
 
 class Signer:

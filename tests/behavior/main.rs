@@ -9,6 +9,7 @@
 mod faults;
 mod inventory;
 mod listing;
+mod plans;
 mod signing;
 mod skipped;
 mod versions;
@@ -206,6 +207,27 @@ fn shaped_keys(awkward: bool) -> Vec<String> {
     keys
 }
 
+/// A bucket of [`shaped_keys`] on `backend`, made once per test process and
+/// shared by the tests that only read it (filling one takes tens of seconds
+/// on fake-gcs-server and Azurite, a request per object).
+async fn shaped_bucket(backend: Backend) -> (String, Vec<String>) {
+    /// A bucket and its keys, once made.
+    type Made = tokio::sync::OnceCell<(String, Vec<String>)>;
+    static BUCKETS: std::sync::OnceLock<[Made; 3]> = std::sync::OnceLock::new();
+    let cells = BUCKETS.get_or_init(Default::default);
+    let at = refgen_e2e::backends::ALL
+        .iter()
+        .position(|b| *b == backend)
+        .expect("a backend");
+    cells[at]
+        .get_or_init(|| async {
+            let keys = shaped_keys(backend != Backend::S3);
+            (backend.bucket_with(&keys).await, keys)
+        })
+        .await
+        .clone()
+}
+
 fn key_names(run: Run) -> Vec<String> {
     parse_references(&run.assert_ok().stdout)
         .into_iter()
@@ -251,8 +273,7 @@ async fn concurrent_listing_matches_sequential_on_every_shape() {
     for backend in backends() {
         // SeaweedFS walks folders, so names whose byte order differs from the walk
         // are left to listing.rs.
-        let keys = shaped_keys(backend != Backend::S3);
-        let bucket = backend.bucket_with(&keys).await;
+        let (bucket, keys) = shaped_bucket(backend).await;
         // Azurite is slow to list: bigger pages keep the test short.
         let page = if backend == Backend::Azure { "300" } else { "100" };
         let run = |prefix: &str, concurrency: &str| {

@@ -104,6 +104,56 @@ impl Backend {
         bucket
     }
 
+    /// A new S3 bucket holding many `keys`, empty (the filer then keeps only
+    /// an entry, no volume write). They are written through SeaweedFS's filer
+    /// (its HTTP port is the S3 port + 3, as `scripts/s3-server.sh` starts it;
+    /// a folder under `/buckets` is a bucket to the S3 gateway), by curl, 32 at
+    /// a time: a signed PutObject each, from a debug build of the SDK, took
+    /// three minutes for 100,000.
+    pub fn bucket_with_many(self, keys: &[String]) -> String {
+        assert_eq!(self, Backend::S3, "many objects: S3 only");
+        let env = s3_env();
+        let bucket = unique_bucket("many");
+        let port: u16 = env
+            .endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("S3 port");
+        let filer = format!("http://127.0.0.1:{}/buckets/{bucket}", port + 3);
+        // curl's parallel transfers: a debug build's HTTP client spent a
+        // millisecond of CPU on each of 100,000 requests.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, b"").expect("empty file");
+        let mut config = String::new();
+        for key in keys {
+            config.push_str(&format!(
+                "url = \"{filer}/{key}\"\nupload-file = \"{}\"\n",
+                empty.display()
+            ));
+        }
+        let config_path = dir.path().join("curl.conf");
+        std::fs::write(&config_path, config).expect("curl config");
+        let log = std::fs::File::create(dir.path().join("answers")).expect("answers");
+        let status = std::process::Command::new("curl")
+            .args([
+                "--silent",
+                "--show-error",
+                "--fail",
+                "--parallel",
+                "--parallel-max",
+                "32",
+                "--config",
+            ])
+            .arg(&config_path)
+            .stdout(log)
+            .status()
+            .expect("curl");
+        assert!(status.success(), "curl filled the bucket: {status}");
+        bucket
+    }
+
     /// A new bucket (container) with each of `keys` that the server accepts, each
     /// with the bytes `key`; the bucket and the keys it accepted.
     pub async fn bucket_holding(self, keys: &[String]) -> (String, Vec<String>) {
@@ -331,8 +381,15 @@ impl Backend {
     /// `refgen generate SOURCE ARGS…` with this server's credentials, reaching it
     /// at `via` (a proxy's `http://127.0.0.1:PORT`) or directly.
     pub fn generate(self, source: &str, via: Option<&str>, args: &[&str]) -> Refgen {
-        let mut all = vec!["generate".to_owned(), source.to_owned()];
-        all.extend(args.iter().map(|a| a.to_string()));
+        let mut all = vec!["generate", source];
+        all.extend(args);
+        self.refgen(&all, via)
+    }
+
+    /// `refgen ARGS…` (any command) with this server's credentials, reaching it
+    /// at `via` or directly.
+    pub fn refgen(self, args: &[&str], via: Option<&str>) -> Refgen {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         match self {
             Backend::S3 => {
                 let env = s3_env();

@@ -451,6 +451,16 @@ pub async fn enable_versioning(client: &aws_sdk_s3::Client, bucket: &str) {
 
 /// Uploads objects, 16 at a time; returns the keys the server accepted.
 pub async fn put_objects(client: &aws_sdk_s3::Client, bucket: &str, objects: Vec<(String, Vec<u8>)>) -> Vec<String> {
+    put_objects_with(client, bucket, objects, 16).await
+}
+
+/// [`put_objects`], `concurrency` at a time.
+pub async fn put_objects_with(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    objects: Vec<(String, Vec<u8>)>,
+    concurrency: usize,
+) -> Vec<String> {
     futures::stream::iter(objects)
         .map(|(key, body)| async move {
             let result = client
@@ -462,7 +472,7 @@ pub async fn put_objects(client: &aws_sdk_s3::Client, bucket: &str, objects: Vec
                 .await;
             result.ok().map(|_| key)
         })
-        .buffer_unordered(16)
+        .buffer_unordered(concurrency)
         .filter_map(|k| async move { k })
         .collect()
         .await

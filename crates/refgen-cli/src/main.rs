@@ -15,6 +15,7 @@ mod flags;
 mod generate;
 mod jobs;
 mod logging;
+mod plan;
 mod progress;
 mod render;
 mod settings;
@@ -75,6 +76,7 @@ fn main() -> ExitCode {
         let work = async {
             match cli.command {
                 Command::Generate(args) => generate::command(*args, quiet).await.map(|()| ExitCode::SUCCESS),
+                Command::Plan(args) => plan::command(*args, quiet).await.map(|()| ExitCode::SUCCESS),
                 Command::Submit(args) => submit::command(*args, quiet).await,
                 Command::Verify(args) => verify::command(*args, quiet).await,
                 Command::Batches(command) => batches::command(command, quiet).await,

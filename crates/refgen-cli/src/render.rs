@@ -113,6 +113,26 @@ pub fn generate_event(event: &GenerateEvent, quiet: bool) {
 }
 
 /// The one-line summary on stderr, naming where the references went (none: a dry run).
+/// `plan`'s summary line.
+pub fn plan_summary(plan: &refgen::ranges::RangePlan, destination: &str, secs: f64) {
+    let (least, most) = plan
+        .parts
+        .iter()
+        .map(|p| p.estimated_objects)
+        .fold((u64::MAX, 0), |(lo, hi), n| (lo.min(n), hi.max(n)));
+    eprintln!(
+        "refgen: planned {} of {} to {destination} in {secs:.2}s ({} objects{}, {} to {} a part; {}); fingerprint {}",
+        plural(plan.parts.len() as u64, "part", "parts"),
+        plan.source,
+        plan.estimated_objects,
+        if plan.exact { "" } else { " estimated" },
+        least,
+        most,
+        plural(plan.requests, "listing request", "listing requests"),
+        plan.fingerprint
+    );
+}
+
 pub fn generate_summary(report: &GenerateReport, destination: Option<&str>) {
     let secs = report.elapsed_seconds;
     let listed = plural(report.listed, "object", "objects");

@@ -4,6 +4,7 @@
 //! returns and make one library call.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use refgen::api::ApiOptions;
@@ -13,6 +14,7 @@ use refgen::core::source::SourceUrl;
 use refgen::core::writer::{OutputTarget, TargetFile};
 use refgen::failures::FailuresOptions;
 use refgen::generate::{GenerateOptions, Output, Plan};
+use refgen::ranges::RangePlan;
 use refgen::roboflow::{JobOptions, MediaKind};
 use refgen::store::StoreOptions;
 use refgen::submit::{JobRequest, SubmitOptions, SubmitReferences};
@@ -22,8 +24,8 @@ use serde_json::Value;
 
 use crate::exit::{io_text, usage};
 use crate::flags::{
-    ApiArgs, FailuresArgs, GenerateArgs, NameArg, ReferenceArgs, RequestArgs, RoboflowArgs, StoreArgs, SubmitArgs,
-    UploadModeArg, VerifyCheckArgs,
+    ApiArgs, FailuresArgs, GenerateArgs, NameArg, PlanArgs, ReferenceArgs, RequestArgs, RoboflowArgs, StoreArgs,
+    SubmitArgs, UploadModeArg, VerifyCheckArgs,
 };
 
 /// The store options these flags describe.
@@ -73,25 +75,67 @@ pub fn lifecycle_api(args: &ApiArgs) -> ApiOptions {
 
 /// The library's plan for a source and these selection flags: everything,
 /// the expiry too, checked before any request.
-pub fn plan(source: &str, args: &ReferenceArgs, concurrency: u16, allow_empty: bool) -> Result<Plan> {
-    let options = GenerateOptions {
-        include: args.include.clone(),
-        exclude: args.exclude.clone(),
-        ignore_case: args.ignore_case,
-        images: args.images,
-        videos: args.videos,
+pub fn plan(
+    source: &str,
+    args: &ReferenceArgs,
+    concurrency: u16,
+    allow_empty: bool,
+    range_plan: Option<Arc<RangePlan>>,
+) -> Result<Plan> {
+    let count = range_plan.as_ref().map(|p| p.count());
+    let shard = args
+        .shard
+        .map(|s| s.resolve(count))
+        .transpose()
+        .map_err(|e| usage!("{e}"))?;
+    let mut options = GenerateOptions {
+        include: args.selection.include.clone(),
+        exclude: args.selection.exclude.clone(),
+        ignore_case: args.selection.ignore_case,
+        images: args.selection.images,
+        videos: args.selection.videos,
         expires_in: refgen::core::expiry::parse_expiry(&args.expires_in)?,
         name_mode: args.name.into(),
         concurrency: usize::from(concurrency),
         limit: args.limit,
         allow_empty,
         allow_short_expiry: args.allow_short_expiry,
-        max_size: args.max_size,
-        shard: args.shard,
+        max_size: args.selection.max_size,
+        shard,
+        range_plan: range_plan.clone(),
         inventory: args.inventory.clone(),
         pin_versions: args.pin_versions,
     };
+    if let Some(range_plan) = &range_plan {
+        range_plan.selection.apply(&mut options);
+    }
     Ok(Plan::new(source, &options)?)
+}
+
+/// `plan`'s source, parts, selection, store options and where the plan goes.
+pub fn range_plan(args: &PlanArgs) -> Result<(GenerateOptions, StoreOptions, OutputTarget)> {
+    let target = OutputTarget::from_arg(args.output.as_deref().unwrap_or("-"));
+    if args.json && target == OutputTarget::Stdout {
+        return Err(usage!(
+            "--json prints its summary on stdout, where the plan goes without -o: pass -o FILE"
+        ));
+    }
+    if !refgen::core::local::is_local(&args.source) {
+        let source: SourceUrl = args.source.parse()?;
+        check_provider_flags(&args.store, source.provider)?;
+    }
+    let selection = &args.selection;
+    let options = GenerateOptions {
+        include: selection.include.clone(),
+        exclude: selection.exclude.clone(),
+        ignore_case: selection.ignore_case,
+        images: selection.images,
+        videos: selection.videos,
+        max_size: selection.max_size,
+        concurrency: usize::from(args.store.concurrency),
+        ..GenerateOptions::default()
+    };
+    Ok((options, store(&args.store)?, target))
 }
 
 /// Refuses an output name that promises compression: refgen writes plain JSON Lines,
@@ -119,7 +163,26 @@ pub fn generate(args: &GenerateArgs) -> Result<(Plan, StoreOptions, Output)> {
     if let Some(path) = &args.output {
         check_output_name(path)?;
     }
-    let plan = plan(&args.source, &args.references, args.store.concurrency, args.allow_empty)?;
+    let range_plan = args.plan.as_deref().map(RangePlan::read).transpose()?.map(Arc::new);
+    let source = match (&args.source, &range_plan, &args.plan) {
+        (Some(given), Some(planned), Some(path)) if *given != planned.source => {
+            return Err(usage!(
+                "{given}: the plan {} was made for {}; give no source with --plan",
+                path.display(),
+                planned.source
+            ));
+        }
+        (Some(given), ..) => given.clone(),
+        (None, Some(planned), _) => planned.source.clone(),
+        (None, None, _) => return Err(usage!("give a source, or --plan FILE")),
+    };
+    let plan = plan(
+        &source,
+        &args.references,
+        args.store.concurrency,
+        args.allow_empty,
+        range_plan,
+    )?;
     let target = OutputTarget::from_arg(args.output.as_deref().unwrap_or("-"));
     let output = match (target, args.part_lines) {
         _ if args.dry_run => Output::DryRun,
@@ -243,7 +306,7 @@ pub fn submit(args: SubmitArgs) -> Result<(SubmitOptions, Option<PathBuf>)> {
     }
     let expires_in = refgen::core::expiry::parse_expiry(&args.references.expires_in)?;
     let upload_to = args.upload_to.as_deref().map(upload_target).transpose()?;
-    let kind = match (args.references.images, args.references.videos) {
+    let kind = match (args.references.selection.images, args.references.selection.videos) {
         (true, true) => {
             return Err(usage!(
                 "give --images or --videos, not both: a Roboflow batch holds one kind of media \
@@ -255,7 +318,12 @@ pub fn submit(args: SubmitArgs) -> Result<(SubmitOptions, Option<PathBuf>)> {
         (false, false) => None,
     };
     let kept = args.output.as_deref().map(kept_file).transpose()?;
-    if let Some(shard) = args.references.shard
+    if let Some(shard) = args
+        .references
+        .shard
+        .map(|s| s.resolve(None))
+        .transpose()
+        .map_err(|e| usage!("{e}"))?
         && (args.wait || wants_job)
     {
         return Err(usage!(
@@ -272,7 +340,7 @@ pub fn submit(args: SubmitArgs) -> Result<(SubmitOptions, Option<PathBuf>)> {
         }
         (sources, _) if local => SubmitReferences::Local(Box::new(local_options(&args, sources, kind)?)),
         ([source], _) => {
-            let plan = plan(source, &args.references, args.store.concurrency, false)?;
+            let plan = plan(source, &args.references, args.store.concurrency, false, None)?;
             check_provider_flags(&args.store, plan.source.provider)?;
             SubmitReferences::Generate {
                 plan: Box::new(plan),
@@ -389,18 +457,19 @@ fn local_options(args: &SubmitArgs, sources: &[String], kind: Option<MediaKind>)
     let r = &args.references;
     // Roboflow refuses images over 20 MiB at ingest: they are not sent.
     let max_size = r
+        .selection
         .max_size
         .or((kind == MediaKind::Images).then_some(refgen::upload::IMAGE_MAX_BYTES));
     Ok(LocalOptions {
         sources: sources.to_vec(),
         select: LocalSelection {
-            include: r.include.clone(),
-            exclude: r.exclude.clone(),
+            include: r.selection.include.clone(),
+            exclude: r.selection.exclude.clone(),
             presets: vec![match kind {
                 MediaKind::Images => MediaPreset::Images,
                 MediaKind::Videos => MediaPreset::Videos,
             }],
-            ignore_case: r.ignore_case,
+            ignore_case: r.selection.ignore_case,
             max_size,
             hidden: args.local.hidden,
         },
@@ -476,7 +545,13 @@ pub fn failures(args: &FailuresArgs) -> Result<FailuresOptions> {
     }
     let retry_file = args.retry_file.as_deref().map(TargetFile::create).transpose()?;
     let source = match &args.source {
-        Some(source) => Some(Box::new(plan(source, &args.references, args.store.concurrency, false)?)),
+        Some(source) => Some(Box::new(plan(
+            source,
+            &args.references,
+            args.store.concurrency,
+            false,
+            None,
+        )?)),
         None => None,
     };
     Ok(FailuresOptions {

@@ -40,6 +40,8 @@ pub enum Hint {
     /// List one request at a time (a concurrency of 1): the server does not list
     /// in byte order.
     ListSequentially,
+    /// Split the work by a hash of the key rather than by a plan's key ranges.
+    ShardByHash,
     /// Name the bucket's region.
     SetRegion,
     /// Give S3 credentials, or name the profile that has them.
@@ -73,6 +75,7 @@ impl std::fmt::Display for Hint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Hint::ListSequentially => "list sequentially (a concurrency of 1)",
+            Hint::ShardByHash => "split the work by a hash of the key instead of a plan's key ranges",
             Hint::SetRegion => "name the bucket's region",
             Hint::GiveS3Credentials => "give S3 credentials or name a profile that has them",
             Hint::GiveBothHmacKeys => "give both the HMAC access id and its secret",
@@ -204,6 +207,17 @@ pub enum Error {
         /// The key listed before it.
         previous: String,
     },
+    /// A plan's key range met keys out of byte order: its ranges start after and
+    /// stop at keys, so they rely on that order, which this server does not keep.
+    #[error(
+        "the server listed `{key}` after `{previous}`, out of byte order: a plan's key ranges need a listing in byte order"
+    )]
+    RangeOrder {
+        /// The key that came out of order.
+        key: String,
+        /// The key listed before it (or the range's start).
+        previous: String,
+    },
     /// A resumable run met keys out of byte order: it continues after its last
     /// key, so it relies on that order, which this server does not keep.
     #[error(
@@ -260,6 +274,7 @@ impl Error {
             Error::Storage { hint, .. } => *hint,
             Error::ListingOrder { .. } => Some(Hint::ListSequentially),
             Error::ResumeOrder { .. } => Some(Hint::RunWithoutResume),
+            Error::RangeOrder { .. } => Some(Hint::ShardByHash),
             Error::ShortCredentials { .. } => Some(Hint::AllowShortExpiry),
             _ => None,
         }

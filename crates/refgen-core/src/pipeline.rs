@@ -137,6 +137,10 @@ pub enum Objects {
     /// A listing of the selection's prefix: split and listed concurrently, and
     /// listed again sequentially when the server turns out not to list in byte order.
     Listing(Arc<dyn ListClient>),
+    /// A listing of one key range of the selection's prefix (a plan's part):
+    /// concurrent, and failed rather than listed again when the server does not
+    /// list in byte order (which the range's ends rely on).
+    Range(Arc<dyn ListClient>, crate::list::KeyRange),
     /// Pages from elsewhere (an inventory report), in their own order, read once.
     Pages(std::sync::Mutex<Option<PageStream<'static>>>),
 }
@@ -150,6 +154,9 @@ impl Objects {
     fn stream(&self, prefix: &str, concurrency: usize) -> PageStream<'static> {
         match self {
             Objects::Listing(lister) => list_concurrently(Arc::clone(lister), prefix.to_owned(), concurrency),
+            Objects::Range(lister, range) => {
+                crate::list::list_range(Arc::clone(lister), prefix.to_owned(), range.clone(), concurrency)
+            }
             Objects::Pages(once) => {
                 let taken = once.lock().ok().and_then(|mut s| s.take());
                 taken.unwrap_or_else(|| {
@@ -169,6 +176,7 @@ impl std::fmt::Debug for Objects {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Objects::Listing(_) => "Objects::Listing",
+            Objects::Range(..) => "Objects::Range",
             Objects::Pages(_) => "Objects::Pages",
         })
     }

@@ -108,12 +108,13 @@ fn expiry(text: &str) -> PyResult<Duration> {
 #[pyo3(signature = (
     source, output=None, *, include=Vec::new(), exclude=Vec::new(), images=false, videos=false,
     ignore_case=false, name="flat", expires_in="24h", limit=None, max_size=None, endpoint_url=None,
-    allow_empty=false, allow_short_expiry=false, pin_versions=false, inventory=None, concurrency=16
+    allow_empty=false, allow_short_expiry=false, pin_versions=false, inventory=None, concurrency=16,
+    plan=None, shard=None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn generate(
     py: Python<'_>,
-    source: &str,
+    source: Option<&str>,
     output: Option<PathBuf>,
     include: Vec<String>,
     exclude: Vec<String>,
@@ -130,8 +131,36 @@ fn generate(
     pin_versions: bool,
     inventory: Option<String>,
     concurrency: usize,
+    plan: Option<&str>,
+    shard: Option<&str>,
 ) -> PyResult<String> {
-    let options = GenerateOptions {
+    // A plan comes as its JSON document (the Python side reads the file).
+    let range_plan = plan
+        .map(|text| {
+            let plan: refgen::ranges::RangePlan = serde_json::from_str(text)
+                .map_err(|e| UsageError::new_err(format!("plan: not a plan that refgen.plan made ({e})")))?;
+            plan.check()
+                .map_err(|reason| UsageError::new_err(format!("plan: {reason}")))?;
+            Ok::<_, PyErr>(Arc::new(plan))
+        })
+        .transpose()?;
+    let source = match (source, &range_plan) {
+        (Some(given), _) => given.to_owned(),
+        (None, Some(plan)) => plan.source.clone(),
+        (None, None) => return Err(UsageError::new_err("give a source, or a plan")),
+    };
+    let count = range_plan.as_ref().map(|p| p.count());
+    let shard = shard
+        .map(|text| match text.strip_prefix("auto") {
+            Some(rest) => {
+                let given = rest.strip_prefix('/').and_then(|n| n.parse().ok());
+                refgen::core::shard::Shard::from_scheduler(given.or(count), |name| refgen::http::env_var(true, name))
+            }
+            None => text.parse(),
+        })
+        .transpose()
+        .map_err(core_error)?;
+    let mut options = GenerateOptions {
         include,
         exclude,
         ignore_case,
@@ -147,11 +176,19 @@ fn generate(
             .map(refgen::core::size::parse_size)
             .transpose()
             .map_err(core_error)?,
-        shard: None,
+        shard,
+        range_plan: range_plan.clone(),
         inventory,
         pin_versions,
     };
-    let mut plan = Plan::new(source, &options).map_err(to_py)?;
+    // A plan's run takes the plan's selection; one given too must be the
+    // same (the library refuses another).
+    if let Some(range_plan) = &range_plan
+        && !selection_given(&options)
+    {
+        range_plan.selection.apply(&mut options);
+    }
+    let mut plan = Plan::new(&source, &options).map_err(to_py)?;
     let store = StoreOptions {
         endpoint_url,
         ..StoreOptions::default()
@@ -165,6 +202,65 @@ fn generate(
         .detach(|| runtime.block_on(refgen::generate::run(&mut plan, &store, output, &mut |_| {})))
         .map_err(to_py)?;
     serde_json::to_string(&report).map_err(|e| StorageError::new_err(e.to_string()))
+}
+
+/// Whether any selection option was given (a plan's run takes the plan's).
+fn selection_given(options: &GenerateOptions) -> bool {
+    refgen::ranges::PlanSelection::of(options) != refgen::ranges::PlanSelection::default()
+}
+
+/// Cuts the listing of `source` into `parts` key ranges as `refgen plan` does,
+/// writes the plan to `output` when given, and returns it as JSON.
+#[pyfunction]
+#[pyo3(signature = (
+    source, parts, output=None, *, include=Vec::new(), exclude=Vec::new(), images=false, videos=false,
+    ignore_case=false, max_size=None, endpoint_url=None, concurrency=16
+))]
+#[allow(clippy::too_many_arguments)]
+fn plan(
+    py: Python<'_>,
+    source: &str,
+    parts: u32,
+    output: Option<PathBuf>,
+    include: Vec<String>,
+    exclude: Vec<String>,
+    images: bool,
+    videos: bool,
+    ignore_case: bool,
+    max_size: Option<&str>,
+    endpoint_url: Option<String>,
+    concurrency: usize,
+) -> PyResult<String> {
+    let options = GenerateOptions {
+        include,
+        exclude,
+        images,
+        videos,
+        ignore_case,
+        max_size: max_size
+            .map(refgen::core::size::parse_size)
+            .transpose()
+            .map_err(core_error)?,
+        concurrency: concurrency.max(1),
+        ..GenerateOptions::default()
+    };
+    let store = StoreOptions {
+        endpoint_url,
+        ..StoreOptions::default()
+    };
+    let runtime = runtime()?;
+    let made = py
+        .detach(|| {
+            runtime.block_on(async {
+                let made = refgen::ranges::plan(source, parts, &options, &store).await?;
+                if let Some(path) = &output {
+                    refgen::ranges::write(&made, path)?;
+                }
+                Ok::<_, refgen::Error>(made)
+            })
+        })
+        .map_err(to_py)?;
+    serde_json::to_string(&made).map_err(|e| StorageError::new_err(e.to_string()))
 }
 
 /// Checks a references file as `refgen verify` does (every line, a sample of
@@ -535,6 +631,7 @@ fn _refgen(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RoboflowError", py.get_type::<RoboflowError>())?;
     m.add_function(wrap_pyfunction!(generate, m)?)?;
     m.add_function(wrap_pyfunction!(verify, m)?)?;
+    m.add_function(wrap_pyfunction!(plan, m)?)?;
     m.add_class::<Signer>()?;
     m.add_class::<ArrowArray>()?;
     Ok(())

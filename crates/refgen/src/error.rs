@@ -77,6 +77,14 @@ pub enum Error {
         /// The checkpoint file.
         checkpoint: PathBuf,
     },
+    /// A plan file that cannot be used.
+    #[error("{path}: {reason}")]
+    Plan {
+        /// The plan file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// A submission found its source empty.
     #[error("{0}: nothing to submit")]
     NothingToSubmit(String),
@@ -133,7 +141,9 @@ impl Error {
         match self {
             Error::Core(e) => e.is_usage(),
             Error::Roboflow(e) => matches!(e, refgen_roboflow::RoboflowError::InvalidId { .. }),
-            Error::UnknownKind { .. } | Error::ResumeMismatch { .. } | Error::UploadMode(_) => true,
+            Error::UnknownKind { .. } | Error::ResumeMismatch { .. } | Error::UploadMode(_) | Error::Plan { .. } => {
+                true
+            }
             _ => false,
         }
     }

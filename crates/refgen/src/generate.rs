@@ -50,8 +50,13 @@ pub struct GenerateOptions {
     /// Skip objects larger than this; by default, with `images`, Roboflow's limit
     /// on an image ([`ROBOFLOW_IMAGE_LIMIT`], 20 MiB).
     pub max_size: Option<u64>,
-    /// Keep only this worker's share (every worker lists the whole source).
+    /// Keep only this worker's share: with `range_plan`, the plan's part of that
+    /// index (listed alone); else a hash of the key picks it (every worker lists
+    /// the whole source).
     pub shard: Option<Shard>,
+    /// A plan of key ranges (`refgen plan`): the run lists only the range of its
+    /// shard. The source and the selection must be the plan's.
+    pub range_plan: Option<Arc<crate::ranges::RangePlan>>,
     /// An inventory report to read instead of listing (its manifest or folder URL).
     pub inventory: Option<String>,
     /// Each URL names the version listed (S3 `versionId`, GCS `generation`, Azure
@@ -75,6 +80,7 @@ impl Default for GenerateOptions {
             allow_short_expiry: false,
             max_size: None,
             shard: None,
+            range_plan: None,
             inventory: None,
             pin_versions: false,
         }
@@ -103,6 +109,10 @@ pub struct Plan {
     pub inventory: Option<SourceUrl>,
     /// This worker's share, if only a share is kept.
     pub shard: Option<Shard>,
+    /// The key range listed, for a run of a plan's part.
+    pub range: Option<refgen_core::list::KeyRange>,
+    /// The fingerprint of that plan.
+    pub plan_fingerprint: Option<String>,
     /// URLs name the version listed.
     pub pin_versions: bool,
     /// What makes two runs the same run (the URLs' signatures aside): a
@@ -119,12 +129,16 @@ impl Plan {
         let max_size = options
             .max_size
             .or((options.images && !options.videos).then_some(ROBOFLOW_IMAGE_LIMIT));
+        let range = match &options.range_plan {
+            Some(plan) => Some(planned_range(source_text, plan, options)?),
+            None => None,
+        };
         let mut selection = SelectionBuilder::new(&source.pattern)
             .include(&options.include)
             .exclude(&options.exclude)
             .case_insensitive(options.ignore_case)
             .max_size(max_size)
-            .shard(options.shard);
+            .shard(options.shard.filter(|_| range.is_none()));
         if options.images {
             selection = selection.preset(MediaPreset::Images);
         }
@@ -162,8 +176,11 @@ impl Plan {
             allow_short_expiry: options.allow_short_expiry,
             inventory,
             shard: options.shard,
+            range,
+            plan_fingerprint: options.range_plan.as_ref().map(|p| p.fingerprint.clone()),
             pin_versions: options.pin_versions,
             settings: serde_json::json!({
+                "plan": options.range_plan.as_ref().map(|p| p.fingerprint.clone()),
                 "source": source_text, "include": options.include, "exclude": options.exclude,
                 "images": options.images, "videos": options.videos, "ignore_case": options.ignore_case,
                 "name": format!("{:?}", options.name_mode), "expires_in": options.expires_in.as_secs(),
@@ -177,6 +194,53 @@ impl Plan {
     pub fn with_progress(mut self, progress: Arc<Progress>) -> Self {
         self.run.progress = Some(progress);
         self
+    }
+}
+
+/// The range of `options.shard` in `plan`, once the run is checked to be the
+/// plan's: its source, its selection, a shard of its count, no inventory.
+fn planned_range(
+    source: &str,
+    plan: &crate::ranges::RangePlan,
+    options: &GenerateOptions,
+) -> Result<refgen_core::list::KeyRange, Error> {
+    let refuse = |setting: &str, value: String, reason: String| -> Error {
+        refgen_core::Error::setting(setting, value, reason).into()
+    };
+    if source != plan.source {
+        return Err(refuse(
+            "source",
+            source.to_owned(),
+            format!("the plan was made for {}", plan.source),
+        ));
+    }
+    if crate::ranges::PlanSelection::of(options) != plan.selection {
+        return Err(refuse(
+            "selection",
+            "other globs or filters".to_owned(),
+            "the plan's runs keep what the plan was made with (its `selection`)".to_owned(),
+        ));
+    }
+    if let Some(inventory) = &options.inventory {
+        return Err(refuse(
+            "inventory",
+            inventory.clone(),
+            "a plan cuts a listing; an inventory report is split by its data files".to_owned(),
+        ));
+    }
+    let count = plan.count();
+    match options.shard {
+        Some(shard) if shard.count() == count => Ok(plan.range(shard.index()).unwrap_or_default()),
+        Some(shard) => Err(refuse(
+            "shard",
+            shard.to_string(),
+            format!("the plan has {count} parts: give K/{count}"),
+        )),
+        None => Err(refuse(
+            "shard",
+            "none".to_owned(),
+            format!("a plan's run lists one of its {count} parts: give K/{count}"),
+        )),
     }
 }
 
@@ -224,6 +288,10 @@ pub struct GenerateReport {
     pub parts: Vec<PathBuf>,
     /// The worker's share (`K/N`), if only a share was kept.
     pub shard: Option<String>,
+    /// The plan's fingerprint, for a run of one of its parts.
+    pub plan: Option<String>,
+    /// The key range listed, for a run of a plan's part.
+    pub range: Option<refgen_core::list::KeyRange>,
     /// Objects the listing (or the report) returned.
     pub listed: u64,
     /// Objects that passed the filters.
@@ -352,7 +420,10 @@ pub async fn run(
             };
             inventory(plan, &report, &location.pattern).await?
         }
-        None => Objects::Listing(opened.lister()),
+        None => match &plan.range {
+            Some(range) => Objects::Range(opened.lister(), range.clone()),
+            None => Objects::Listing(opened.lister()),
+        },
     };
     let out = match writer.as_mut() {
         Some(writer) => refgen_core::pipeline::Output::Write(writer),
@@ -369,6 +440,8 @@ pub async fn run(
     Ok(GenerateReport {
         parts,
         shard: plan.shard.map(|s| s.to_string()),
+        plan: plan.plan_fingerprint.clone(),
+        range: plan.range.clone(),
         listed: summary.listed,
         matched: summary.matched,
         written: summary.written,
@@ -567,7 +640,15 @@ async fn write(plan: &mut Plan, store: &Store, objects: Objects, out: PipelineOu
             plural(summary.skipped.customer_key, "object", "objects")
         );
     }
-    if summary.matched == 0 && !plan.allow_empty {
+    if summary.matched == 0 && plan.range.is_some() && !plan.allow_empty {
+        // The plan, not the person running it, drew this part's bounds: an
+        // empty part (objects removed since, a bucket smaller than the plan's
+        // parts) is a part done, not a failure of the whole job.
+        tracing::warn!(
+            "part {} of the plan holds no object to reference: the file is empty",
+            plan.shard.map(|s| s.to_string()).unwrap_or_default()
+        );
+    } else if summary.matched == 0 && !plan.allow_empty {
         return Err(Error::Empty {
             url: plan.source.to_string(),
             listed: summary.listed,

@@ -10,6 +10,8 @@
 //!   its results downloaded, within one deadline;
 //! - [`upload`]: local images and videos into a batch (single uploads, tar
 //!   archives, videos), resumably, as a submission's source;
+//! - [`ranges::plan`]: cut a source's listing into key ranges that workers list
+//!   apart (`generate` with [`generate::GenerateOptions::range_plan`]);
 //! - [`verify::verify`]: check a references file before a batch is spent on it;
 //! - [`failures::run`]: which references of a batch failed to ingest, and a retry file;
 //! - [`export::export_batch`], [`batches`], [`jobs`], [`webhook`]: what comes after;
@@ -54,6 +56,7 @@ pub mod export;
 pub mod failures;
 pub mod generate;
 pub mod jobs;
+pub mod ranges;
 pub mod references;
 pub mod store;
 pub mod submit;

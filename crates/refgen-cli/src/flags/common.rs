@@ -35,10 +35,10 @@ pub struct ApiArgs {
     pub json: bool,
 }
 
-/// What goes into a references file: which objects, how named, how long the URLs last.
+/// Which objects are kept: `generate`'s and `plan`'s selection.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Selection options")]
-pub struct ReferenceArgs {
+pub struct SelectionArgs {
     /// Keep only keys matching this glob (repeatable), relative to the source's folder
     /// (`tmp/**`); without `/`, it matches the basename in any folder (`*.png`).
     #[arg(long, value_name = "GLOB")]
@@ -60,6 +60,19 @@ pub struct ReferenceArgs {
     /// Match globs without regard to letter case.
     #[arg(long)]
     pub ignore_case: bool,
+
+    /// Skip objects larger than this: 20MiB, 500MB, 20971520B [default with --images:
+    /// 20MiB, Roboflow's limit on an image]
+    #[arg(long, value_name = "SIZE", value_parser = size)]
+    pub max_size: Option<u64>,
+}
+
+/// What goes into a references file: which objects, how named, how long the URLs last.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Selection options")]
+pub struct ReferenceArgs {
+    #[command(flatten)]
+    pub selection: SelectionArgs,
 
     /// How long the URLs stay valid: 3600, 90m, 12h, 1h30m, 7d (S3, GCS, Azure Entra ID:
     /// at most 7d; GCS signBlob as another account: 12h).
@@ -85,17 +98,13 @@ pub struct ReferenceArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
 
-    /// Skip objects larger than this: 20MiB, 500MB, 20971520B [default with --images:
-    /// 20MiB, Roboflow's limit on an image]
-    #[arg(long, value_name = "SIZE", value_parser = size)]
-    pub max_size: Option<u64>,
-
     /// Write only worker K's share of N (0 <= K < N), split by a hash of the key; every
     /// worker lists the whole source. `auto` reads the scheduler's index (and count):
     /// auto/N on Kubernetes (JOB_COMPLETION_INDEX) and AWS Batch (AWS_BATCH_JOB_ARRAY_INDEX),
     /// auto on Cloud Run (CLOUD_RUN_TASK_INDEX, CLOUD_RUN_TASK_COUNT).
+    /// With --plan: the plan's part K of N, listed alone (auto takes N from the plan).
     #[arg(long, value_name = "K/N", value_parser = shard)]
-    pub shard: Option<refgen::core::shard::Shard>,
+    pub shard: Option<ShardArg>,
 
     /// Read this inventory report instead of listing the source: an S3 Inventory manifest.json
     /// (s3://DEST/SRC/CONFIG/2026-11-30T01-00Z/manifest.json) or configuration folder (the
@@ -112,20 +121,43 @@ fn size(text: &str) -> Result<u64, String> {
     })
 }
 
-fn shard(text: &str) -> Result<refgen::core::shard::Shard, String> {
-    use refgen::core::shard::Shard;
-    let parsed = match text.strip_prefix("auto") {
-        Some("") => Shard::from_scheduler(None, refgen_http_env),
+/// `--shard`: `K/N`, or `auto` / `auto/N` (the index from the scheduler's
+/// environment, resolved with the count a plan may give).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardArg {
+    /// `K/N`.
+    Fixed(refgen::core::shard::Shard),
+    /// `auto`, or `auto/N`.
+    Auto(Option<u32>),
+}
+
+impl ShardArg {
+    /// The shard, the count taken from `count` (a plan's parts) when `auto`
+    /// gives none; an error names the flag.
+    pub fn resolve(self, count: Option<u32>) -> Result<refgen::core::shard::Shard, String> {
+        use refgen::core::shard::Shard;
+        match self {
+            ShardArg::Fixed(shard) => Ok(shard),
+            ShardArg::Auto(given) => Shard::from_scheduler(given.or(count), refgen_http_env).map_err(|e| match e {
+                refgen::core::Error::InvalidShard { input, reason } => format!("--shard {input}: {reason}"),
+                other => other.to_string(),
+            }),
+        }
+    }
+}
+
+fn shard(text: &str) -> Result<ShardArg, String> {
+    match text.strip_prefix("auto") {
+        Some("") => Ok(ShardArg::Auto(None)),
         Some(rest) => match rest.strip_prefix('/').and_then(|n| n.parse().ok()) {
-            Some(n) => Shard::from_scheduler(Some(n), refgen_http_env),
-            None => return Err("expected K/N, auto or auto/N".to_owned()),
+            Some(n) => Ok(ShardArg::Auto(Some(n))),
+            None => Err("expected K/N, auto or auto/N".to_owned()),
         },
-        None => text.parse(),
-    };
-    parsed.map_err(|e| match e {
-        refgen::core::Error::InvalidShard { reason, .. } => reason,
-        other => other.to_string(),
-    })
+        None => text.parse().map(ShardArg::Fixed).map_err(|e| match e {
+            refgen::core::Error::InvalidShard { reason, .. } => reason,
+            other => other.to_string(),
+        }),
+    }
 }
 
 /// A variable of the environment, unset when empty.
@@ -376,6 +408,7 @@ pub fn hint_text(hint: refgen::core::Hint) -> &'static str {
     use refgen::core::Hint;
     match hint {
         Hint::ListSequentially => "rerun with --concurrency 1",
+        Hint::ShardByHash => "rerun without --plan: --shard K/N alone splits by a hash of the key",
         Hint::SetRegion => "pass --region with the bucket's region",
         Hint::GiveS3Credentials => "set them or pass --profile",
         Hint::GiveBothHmacKeys => "pass both --hmac-access-id and --hmac-secret",

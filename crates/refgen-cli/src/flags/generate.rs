@@ -15,6 +15,8 @@ pub(super) const GENERATE_EXAMPLES: &str = "Examples:
       --credentials-file key.json -o refs.jsonl
   refgen generate 'https://acct.blob.core.windows.net/media/clips/*.mp4' \\
       --videos -o refs.jsonl
+  refgen plan s3://media/frames/ --parts 8 -o plan.json
+  refgen generate --plan plan.json --shard auto -o part.jsonl
 
 Source patterns: the literal part before the first wildcard is the listing
 prefix; `*` and `?` stay within one folder, `**` crosses folders, `\\`
@@ -24,8 +26,15 @@ Exit codes: 0 success, 1 failure, 2 bad command line.";
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Bucket and optional prefix or glob: s3://bucket/prefix/**/*.jpg
-    pub source: String,
+    /// Bucket and optional prefix or glob: s3://bucket/prefix/**/*.jpg (with --plan: the plan's)
+    #[arg(required_unless_present = "plan")]
+    pub source: Option<String>,
+
+    /// List one part of this plan (`refgen plan`), the one --shard K/N names: its source and
+    /// selection are the plan's
+    #[arg(long, value_name = "FILE", requires = "shard",
+          conflicts_with_all = ["inventory", "include", "exclude", "images", "videos", "ignore_case", "max_size"])]
+    pub plan: Option<std::path::PathBuf>,
 
     /// Write to this file (atomically: replaced only when the run succeeds). `-` or none: stdout.
     #[arg(short, long, value_name = "FILE", value_parser = not_empty)]

@@ -6,6 +6,7 @@
 mod common;
 mod generate;
 mod lifecycle;
+mod plan;
 mod submit;
 mod verify;
 
@@ -15,6 +16,8 @@ pub use common::*;
 use generate::GENERATE_EXAMPLES;
 pub use generate::*;
 pub use lifecycle::*;
+use plan::PLAN_EXAMPLES;
+pub use plan::*;
 use submit::SUBMIT_EXAMPLES;
 pub use submit::*;
 pub use verify::*;
@@ -41,6 +44,9 @@ pub enum Command {
     /// List a bucket or prefix, keep matching objects, write one signed URL per object.
     #[command(after_help = GENERATE_EXAMPLES)]
     Generate(Box<GenerateArgs>),
+    /// Cut a source's listing into N key ranges that N workers list apart (generate --plan).
+    #[command(after_help = PLAN_EXAMPLES)]
+    Plan(Box<PlanArgs>),
     /// Make (or take) a references file and submit it to Roboflow Batch Processing; follow it.
     #[command(after_help = SUBMIT_EXAMPLES)]
     Submit(Box<SubmitArgs>),
@@ -136,13 +142,14 @@ mod tests {
     /// parses. A wrapped line would break its `\\` continuation.
     #[test]
     fn help_examples_parse_as_pasted() {
-        let subs: [&[&str]; 6] = [
+        let subs: [&[&str]; 7] = [
             &["generate"],
             &["submit"],
             &["batches", "failures"],
             &["export"],
             &["webhook-check"],
             &["verify"],
+            &["plan"],
         ];
         for sub in subs {
             for width in [80, 100] {

@@ -36,6 +36,11 @@
 //! benchmark's shapes of 100 pages list in 8 to 10 round trips on 16 permits:
 //! 100 ÷ 16 rounded up, plus the levels that find where to split.
 
+//! Ranges ([`range`](self::range)): a listing of one key range `(after, until]`
+//! of a prefix, the engine's own over a page client that clips every page to
+//! the range; [`divide`](self::divide) cuts a prefix into N such ranges, for N
+//! workers that each list one (`refgen plan`).
+//!
 //! Order: at one level, an object key and a sub-prefix compare as strings, and all
 //! keys under a sub-prefix sort together right where the prefix sorts (they start
 //! with it, and nothing else at that level does). So merging a level's objects and
@@ -47,8 +52,10 @@
 
 mod chunk;
 mod client;
+mod divide;
 mod paginate;
 mod plan;
+mod range;
 mod sample;
 mod split;
 #[cfg(any(test, feature = "test-util"))]
@@ -67,7 +74,9 @@ pub use client::{
     Capabilities, LevelEntry, LevelPage, LevelStream, ListClient, ListClientExt, ListPage, ListRequest, PageStream,
     merge_level,
 };
+pub use divide::{Budget, Division, divide};
 pub use paginate::{continues, paginate};
+pub use range::{KeyRange, list_range};
 
 use crate::{Error, ObjectMeta};
 
