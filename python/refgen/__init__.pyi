@@ -81,6 +81,71 @@ def generate(
     shard: Union[int, str, None] = None,
 ) -> Report: ...
 
+class References:
+    def __iter__(self) -> "References": ...
+    def __next__(self) -> Union[Tuple[str, str], pyarrow.RecordBatch]: ...
+    @property
+    def report(self) -> Optional[Report]: ...
+
+def references(
+    source: Optional[str] = None,
+    *,
+    batch_size: Optional[int] = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    images: bool = False,
+    videos: bool = False,
+    ignore_case: bool = False,
+    name: str = "flat",
+    expires_in: str = "24h",
+    limit: Optional[int] = None,
+    max_size: Optional[str] = None,
+    endpoint_url: Optional[str] = None,
+    allow_empty: bool = False,
+    allow_short_expiry: bool = False,
+    pin_versions: bool = False,
+    inventory: Optional[str] = None,
+    concurrency: int = 16,
+    plan: Union[RangePlan, str, "os.PathLike[str]", None] = None,
+    shard: Union[int, str, None] = None,
+) -> References: ...
+
+def submit(
+    batch_id: str,
+    source: Optional[str] = None,
+    *,
+    references: Sequence[Union[str, "os.PathLike[str]"]] = (),
+    kind: Optional[str] = None,
+    upload_to: Optional[str] = None,
+    wait: bool = False,
+    timeout: float = 7200.0,
+    poll: float = 10.0,
+    workflow_id: Optional[str] = None,
+    job_id: Optional[str] = None,
+    download_results: Union[str, "os.PathLike[str]", None] = None,
+    verify: bool = False,
+    dry_run: bool = False,
+    batch_name: Optional[str] = None,
+    notifications_url: Optional[str] = None,
+    api_key: Optional[str] = None,
+    workspace: Optional[str] = None,
+    **generate_options: object,
+) -> Dict[str, object]: ...
+def batches(limit: Optional[int] = None, *, api_key: Optional[str] = None, workspace: Optional[str] = None) -> List[Dict[str, object]]: ...
+def batch(batch_id: str, *, api_key: Optional[str] = None, workspace: Optional[str] = None) -> Dict[str, object]: ...
+def jobs(limit: Optional[int] = None, *, api_key: Optional[str] = None, workspace: Optional[str] = None) -> List[Dict[str, object]]: ...
+def job(job_id: str, *, api_key: Optional[str] = None, workspace: Optional[str] = None) -> Dict[str, object]: ...
+def export(
+    batch_id: str,
+    folder: Union[str, "os.PathLike[str]"],
+    *,
+    parts: Sequence[str] = (),
+    overwrite: bool = False,
+    concurrency: int = 8,
+    api_key: Optional[str] = None,
+    workspace: Optional[str] = None,
+) -> Dict[str, object]: ...
+
 class Signer:
     def __init__(
         self,

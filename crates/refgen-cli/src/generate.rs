@@ -18,7 +18,7 @@ use crate::settings;
 pub async fn command(args: GenerateArgs, quiet: bool) -> Result<()> {
     let (mut plan, store, output) = settings::generate(&args)?;
     let to_terminal =
-        output == Output::Target(refgen::core::writer::OutputTarget::Stdout) && std::io::stdout().is_terminal();
+        matches!(output, Output::Target(refgen::core::writer::OutputTarget::Stdout)) && std::io::stdout().is_terminal();
     let report = run(&mut plan, &store, output, quiet, args.progress_interval).await?;
     if !quiet {
         let destination = match report.destination() {

@@ -182,12 +182,29 @@ impl std::fmt::Debug for Objects {
     }
 }
 
-/// Where the selected objects go: signed into a references file, or (a dry run)
-/// only counted, with nothing signed or written.
+/// A signed reference handed on as it is made (see [`Output::Send`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// Its name (as in a references file).
+    pub name: String,
+    /// The signed GET URL.
+    pub url: String,
+    /// The object's key.
+    pub key: String,
+    /// The object's size in bytes.
+    pub size: u64,
+}
+
+/// Where the selected objects go: signed into a references file, handed on as
+/// they are signed, or (a dry run) only counted, with nothing signed or written.
 #[derive(Debug)]
 pub enum Output<'a> {
     /// Sign each object and write its line.
     Write(&'a mut ReferenceWriter),
+    /// Sign each object and send its reference, a page at a time, through a
+    /// bounded channel: the run goes at the pace its taker takes them, and
+    /// stops when the taker is gone.
+    Send(tokio::sync::mpsc::Sender<Vec<Reference>>),
     /// Count the objects; the first [`DRY_RUN_SHOWN`] keys are logged at debug level.
     DryRun,
 }
@@ -250,6 +267,8 @@ impl Output<'_> {
     fn rewind(&mut self) -> Result<bool, Error> {
         match self {
             Output::Write(writer) => writer.rewind(),
+            // What was sent cannot be taken back.
+            Output::Send(_) => Ok(false),
             Output::DryRun => Ok(true),
         }
     }
@@ -267,7 +286,7 @@ struct Pass<'a> {
 impl Pass<'_> {
     async fn write_all(&self, concurrency: usize, namer: &mut Namer, out: &mut Output<'_>) -> Result<Summary, Error> {
         let mut summary = Summary::default();
-        let sign = matches!(out, Output::Write(_));
+        let sign = matches!(out, Output::Write(_) | Output::Send(_));
         // Everything a page needs is moved into its own task: selecting, signing and
         // (when a name depends on its key alone) naming run beside the writer, which
         // is the one sequential step.
@@ -348,6 +367,28 @@ impl Pass<'_> {
                             None => std::borrow::Cow::Owned(namer.name(&object.key)),
                         };
                         writer.write_at(&object.key, *position, &name, url)?;
+                    }
+                }
+                Output::Send(tx) => {
+                    let references: Vec<Reference> = kept
+                        .into_iter()
+                        .zip(urls)
+                        .enumerate()
+                        .take(taken)
+                        .map(|(i, (object, url))| Reference {
+                            name: match names.get(i) {
+                                Some(name) => name.clone(),
+                                None => namer.name(&object.key),
+                            },
+                            url,
+                            key: object.key,
+                            size: object.size,
+                        })
+                        .collect();
+                    summary.written += references.len() as u64;
+                    if tx.send(references).await.is_err() {
+                        // The taker is gone: nothing more is wanted.
+                        break;
                     }
                 }
                 Output::DryRun => {

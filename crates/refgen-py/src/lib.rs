@@ -6,7 +6,9 @@
 //! (`python/refgen/`) wraps these in typed functions and classes.
 //!
 //! - The GIL is released while a call lists, signs or writes (`Python::detach`),
-//!   so other Python threads (a Ray or Dask worker's) go on meanwhile.
+//!   so other Python threads (a Ray or Dask worker's) go on meanwhile; a call
+//!   that waits looks for signals every tenth of a second, so Ctrl-C stops it
+//!   (`KeyboardInterrupt`) and drops the work where it stands.
 //! - Errors become `refgen.UsageError` (what was given), `refgen.RoboflowError`
 //!   (the API) or `refgen.StorageError` (everything else), all `refgen.RefgenError`,
 //!   carrying the command line's one redacted line and the library's hint.
@@ -100,108 +102,288 @@ fn expiry(text: &str) -> PyResult<Duration> {
     refgen::core::expiry::parse_expiry(text).map_err(core_error)
 }
 
-/// Lists `source`, keeps what the filters select, signs and writes the
-/// references file at `output` (atomically, as the command line does), and
-/// returns the run's report as JSON. Without `output`, nothing is signed or
-/// written: the report counts what would be (a dry run).
-#[pyfunction]
-#[pyo3(signature = (
-    source, output=None, *, include=Vec::new(), exclude=Vec::new(), images=false, videos=false,
-    ignore_case=false, name="flat", expires_in="24h", limit=None, max_size=None, endpoint_url=None,
-    allow_empty=false, allow_short_expiry=false, pin_versions=false, inventory=None, concurrency=16,
-    plan=None, shard=None
-))]
-#[allow(clippy::too_many_arguments)]
-fn generate(
-    py: Python<'_>,
-    source: Option<&str>,
-    output: Option<PathBuf>,
+/// A run's options, as the Python package passes them (a dict of every
+/// keyword of `refgen.generate`).
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct RunArgs {
+    source: Option<String>,
     include: Vec<String>,
     exclude: Vec<String>,
     images: bool,
     videos: bool,
     ignore_case: bool,
-    name: &str,
-    expires_in: &str,
+    name: String,
+    expires_in: String,
     limit: Option<u64>,
-    max_size: Option<&str>,
+    max_size: Option<String>,
     endpoint_url: Option<String>,
     allow_empty: bool,
     allow_short_expiry: bool,
     pin_versions: bool,
     inventory: Option<String>,
     concurrency: usize,
-    plan: Option<&str>,
-    shard: Option<&str>,
-) -> PyResult<String> {
-    // A plan comes as its JSON document (the Python side reads the file).
-    let range_plan = plan
-        .map(|text| {
-            let plan: refgen::ranges::RangePlan = serde_json::from_str(text)
-                .map_err(|e| UsageError::new_err(format!("plan: not a plan that refgen.plan made ({e})")))?;
-            plan.check()
-                .map_err(|reason| UsageError::new_err(format!("plan: {reason}")))?;
-            Ok::<_, PyErr>(Arc::new(plan))
-        })
-        .transpose()?;
-    let source = match (source, &range_plan) {
-        (Some(given), _) => given.to_owned(),
-        (None, Some(plan)) => plan.source.clone(),
-        (None, None) => return Err(UsageError::new_err("give a source, or a plan")),
-    };
-    let count = range_plan.as_ref().map(|p| p.count());
-    let shard = shard
-        .map(|text| match text.strip_prefix("auto") {
-            Some(rest) => {
-                let given = rest.strip_prefix('/').and_then(|n| n.parse().ok());
-                refgen::core::shard::Shard::from_scheduler(given.or(count), |name| refgen::http::env_var(true, name))
-            }
-            None => text.parse(),
-        })
-        .transpose()
-        .map_err(core_error)?;
-    let mut options = GenerateOptions {
-        include,
-        exclude,
-        ignore_case,
-        images,
-        videos,
-        expires_in: expiry(expires_in)?,
-        name_mode: name_mode(name)?,
-        concurrency: concurrency.max(1),
-        limit,
-        allow_empty,
-        allow_short_expiry,
-        max_size: max_size
-            .map(refgen::core::size::parse_size)
+    /// A plan's JSON document (the Python side reads its file).
+    plan: Option<String>,
+    shard: Option<String>,
+}
+
+impl RunArgs {
+    /// The library's checked run and store options.
+    fn resolve(self) -> PyResult<(Plan, StoreOptions)> {
+        let range_plan = self
+            .plan
+            .as_deref()
+            .map(|text| {
+                let plan: refgen::ranges::RangePlan = serde_json::from_str(text)
+                    .map_err(|e| UsageError::new_err(format!("plan: not a plan that refgen.plan made ({e})")))?;
+                plan.check()
+                    .map_err(|reason| UsageError::new_err(format!("plan: {reason}")))?;
+                Ok::<_, PyErr>(Arc::new(plan))
+            })
+            .transpose()?;
+        let source = match (self.source, &range_plan) {
+            (Some(given), _) => given,
+            (None, Some(plan)) => plan.source.clone(),
+            (None, None) => return Err(UsageError::new_err("give a source, or a plan")),
+        };
+        let count = range_plan.as_ref().map(|p| p.count());
+        let shard = self
+            .shard
+            .as_deref()
+            .map(|text| match text.strip_prefix("auto") {
+                Some(rest) => {
+                    let given = rest.strip_prefix('/').and_then(|n| n.parse().ok());
+                    refgen::core::shard::Shard::from_scheduler(given.or(count), |name| {
+                        refgen::http::env_var(true, name)
+                    })
+                }
+                None => text.parse(),
+            })
             .transpose()
-            .map_err(core_error)?,
-        shard,
-        range_plan: range_plan.clone(),
-        inventory,
-        pin_versions,
-    };
-    // A plan's run takes the plan's selection; one given too must be the
-    // same (the library refuses another).
-    if let Some(range_plan) = &range_plan
-        && !selection_given(&options)
-    {
-        range_plan.selection.apply(&mut options);
+            .map_err(core_error)?;
+        let mut options = GenerateOptions {
+            include: self.include,
+            exclude: self.exclude,
+            ignore_case: self.ignore_case,
+            images: self.images,
+            videos: self.videos,
+            expires_in: expiry(&self.expires_in)?,
+            name_mode: name_mode(&self.name)?,
+            concurrency: self.concurrency.max(1),
+            limit: self.limit,
+            allow_empty: self.allow_empty,
+            allow_short_expiry: self.allow_short_expiry,
+            max_size: self
+                .max_size
+                .as_deref()
+                .map(refgen::core::size::parse_size)
+                .transpose()
+                .map_err(core_error)?,
+            shard,
+            range_plan: range_plan.clone(),
+            inventory: self.inventory,
+            pin_versions: self.pin_versions,
+        };
+        // A plan's run takes the plan's selection; one given too must be the
+        // same (the library refuses another).
+        if let Some(range_plan) = &range_plan
+            && !selection_given(&options)
+        {
+            range_plan.selection.apply(&mut options);
+        }
+        let plan = Plan::new(&source, &options).map_err(to_py)?;
+        let store = StoreOptions {
+            endpoint_url: self.endpoint_url,
+            ..StoreOptions::default()
+        };
+        Ok((plan, store))
     }
-    let mut plan = Plan::new(&source, &options).map_err(to_py)?;
-    let store = StoreOptions {
-        endpoint_url,
-        ..StoreOptions::default()
-    };
+}
+
+/// Runs `work` on the runtime with the GIL released, looking every tenth of a
+/// second for a signal (Ctrl-C raises `KeyboardInterrupt` here, and `work` is
+/// dropped where it stands: a run's temporary file goes with it).
+fn block_interruptibly<F>(py: Python<'_>, work: F) -> PyResult<F::Output>
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    let runtime = runtime()?;
+    let mut work = std::pin::pin!(work);
+    loop {
+        let done = py.detach(|| {
+            runtime.block_on(async { tokio::time::timeout(Duration::from_millis(100), &mut work).await.ok() })
+        });
+        if let Some(output) = done {
+            return Ok(output);
+        }
+        py.check_signals()?;
+    }
+}
+
+/// Lists the source, keeps what the filters select, signs and writes the
+/// references file at `output` (atomically, as the command line does), and
+/// returns the run's report as JSON. Without `output`, nothing is signed or
+/// written: the report counts what would be (a dry run).
+#[pyfunction]
+#[pyo3(signature = (args, output=None))]
+fn generate(py: Python<'_>, args: RunArgs, output: Option<PathBuf>) -> PyResult<String> {
+    let (mut plan, store) = args.resolve()?;
     let output = match output {
         Some(path) => Output::Target(refgen::core::writer::OutputTarget::File(path)),
         None => Output::DryRun,
     };
-    let runtime = runtime()?;
-    let report = py
-        .detach(|| runtime.block_on(refgen::generate::run(&mut plan, &store, output, &mut |_| {})))
-        .map_err(to_py)?;
+    let report =
+        block_interruptibly(py, refgen::generate::run(&mut plan, &store, output, &mut |_| {}))?.map_err(to_py)?;
     serde_json::to_string(&report).map_err(|e| StorageError::new_err(e.to_string()))
+}
+
+/// The references of a run as they are signed: an iterator of `(name, url)`,
+/// or with `batch_size`, of pyarrow RecordBatches of up to that many rows
+/// (`name`, `url`, `key`, `size`, `expires_at`). Memory stays bounded: the run
+/// lists ahead of the taker by a few pages at most.
+#[pyfunction]
+#[pyo3(signature = (args, batch_size=None))]
+fn references(args: RunArgs, batch_size: Option<usize>) -> PyResult<References> {
+    let (mut plan, store) = args.resolve()?;
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let expires_in = plan.expires_in;
+    let task = runtime()?
+        .spawn(async move { refgen::generate::run(&mut plan, &store, Output::Stream(tx), &mut |_| {}).await });
+    Ok(References {
+        state: std::sync::Mutex::new(Streaming {
+            rx: Some(rx),
+            task: Some(task),
+            buffer: std::collections::VecDeque::new(),
+            report: None,
+        }),
+        batch_size: batch_size.map(|n| n.max(1)),
+        expires_in,
+    })
+}
+
+/// Where a [`References`] iterator stands.
+struct Streaming {
+    rx: Option<tokio::sync::mpsc::Receiver<Vec<refgen::core::pipeline::Reference>>>,
+    task: Option<tokio::task::JoinHandle<Result<refgen::generate::GenerateReport, refgen::Error>>>,
+    buffer: std::collections::VecDeque<refgen::core::pipeline::Reference>,
+    /// The run's report (JSON), once it ended.
+    report: Option<String>,
+}
+
+/// The iterator [`references`] returns.
+#[pyclass(module = "refgen._refgen")]
+struct References {
+    state: std::sync::Mutex<Streaming>,
+    batch_size: Option<usize>,
+    expires_in: Duration,
+}
+
+impl References {
+    /// Up to `want` more references, waiting for the run's pages (the GIL
+    /// released, Ctrl-C honoured); none once the run has ended, which raises
+    /// its error if it failed.
+    fn take(&self, py: Python<'_>, want: usize) -> PyResult<Vec<refgen::core::pipeline::Reference>> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        while state.buffer.len() < want {
+            let Some(rx) = state.rx.as_mut() else { break };
+            match block_interruptibly(py, rx.recv())? {
+                Some(page) => state.buffer.extend(page),
+                None => {
+                    state.rx = None;
+                    if let Some(task) = state.task.take() {
+                        let report = block_interruptibly(py, task)?
+                            .map_err(|e| StorageError::new_err(format!("the run stopped: {e}")))?
+                            .map_err(to_py)?;
+                        state.report =
+                            Some(serde_json::to_string(&report).map_err(|e| StorageError::new_err(e.to_string()))?);
+                    }
+                }
+            }
+        }
+        let n = want.min(state.buffer.len());
+        Ok(state.buffer.drain(..n).collect())
+    }
+}
+
+#[pymethods]
+impl References {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some(size) = self.batch_size else {
+            return self
+                .take(py, 1)?
+                .pop()
+                .map(|r| (r.name, r.url).into_pyobject(py).map(|t| t.into_any()))
+                .transpose();
+        };
+        let rows = self.take(py, size)?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        // When the URLs signed last expire: the batch is signed by now.
+        let expires_at = std::time::SystemTime::now() + self.expires_in;
+        let seconds = expires_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let n = rows.len();
+        let (mut names, mut urls, mut keys, mut sizes) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for r in rows {
+            names.push(r.name);
+            urls.push(r.url);
+            keys.push(r.key);
+            sizes.push(r.size);
+        }
+        let fields = vec![
+            Arc::new(Field::new("name", DataType::Utf8, false)),
+            Arc::new(Field::new("url", DataType::Utf8, false)),
+            Arc::new(Field::new("key", DataType::Utf8, false)),
+            Arc::new(Field::new("size", DataType::UInt64, false)),
+            Arc::new(Field::new(
+                "expires_at",
+                DataType::Timestamp(arrow_schema::TimeUnit::Second, Some("UTC".into())),
+                false,
+            )),
+        ];
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(names)),
+            Arc::new(StringArray::from_iter_values(urls)),
+            Arc::new(StringArray::from_iter_values(keys)),
+            Arc::new(arrow_array::UInt64Array::from(sizes)),
+            Arc::new(arrow_array::TimestampSecondArray::from(vec![seconds; n]).with_timezone("UTC")),
+        ];
+        let batch =
+            StructArray::try_new(fields.into(), columns, None).map_err(|e| StorageError::new_err(e.to_string()))?;
+        export_batch(py, &batch).map(Some)
+    }
+
+    /// The run's report (JSON) once the iterator is exhausted, else None.
+    fn report(&self) -> Option<String> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).report.clone()
+    }
+}
+
+/// A struct array as a pyarrow RecordBatch, through the C data interface.
+fn export_batch<'py>(py: Python<'py>, batch: &StructArray) -> PyResult<Bound<'py, PyAny>> {
+    let pyarrow = py.import("pyarrow")?;
+    let (array, schema) =
+        arrow_array::ffi::to_ffi(&batch.to_data()).map_err(|e| StorageError::new_err(e.to_string()))?;
+    let holder = Py::new(
+        py,
+        ArrowArray {
+            exported: std::sync::Mutex::new(Some((schema, array))),
+        },
+    )?;
+    pyarrow.call_method1("record_batch", (holder,))
 }
 
 /// Whether any selection option was given (a plan's run takes the plan's).
@@ -248,18 +430,14 @@ fn plan(
         endpoint_url,
         ..StoreOptions::default()
     };
-    let runtime = runtime()?;
-    let made = py
-        .detach(|| {
-            runtime.block_on(async {
-                let made = refgen::ranges::plan(source, parts, &options, &store).await?;
-                if let Some(path) = &output {
-                    refgen::ranges::write(&made, path)?;
-                }
-                Ok::<_, refgen::Error>(made)
-            })
-        })
-        .map_err(to_py)?;
+    let made = block_interruptibly(py, async {
+        let made = refgen::ranges::plan(source, parts, &options, &store).await?;
+        if let Some(path) = &output {
+            refgen::ranges::write(&made, path)?;
+        }
+        Ok::<_, refgen::Error>(made)
+    })?
+    .map_err(to_py)?;
     serde_json::to_string(&made).map_err(|e| StorageError::new_err(e.to_string()))
 }
 
@@ -293,11 +471,193 @@ fn verify(
         kind,
         ..refgen::verify::VerifyOptions::default()
     };
-    let runtime = runtime()?;
-    let report = py
-        .detach(|| runtime.block_on(refgen::verify::verify(&path, &options)))
-        .map_err(to_py)?;
+    let report = block_interruptibly(py, refgen::verify::verify(&path, &options))?.map_err(to_py)?;
     serde_json::to_string(&report).map_err(|e| StorageError::new_err(e.to_string()))
+}
+
+/// How to reach Roboflow: the key and workspace given, else the environment's
+/// (`ROBOFLOW_API_KEY`, `API_BASE_URL`), as the command line does.
+fn api(api_key: Option<String>, workspace: Option<String>) -> refgen::api::ApiOptions {
+    refgen::api::ApiOptions {
+        api_key,
+        workspace,
+        ..refgen::api::ApiOptions::default()
+    }
+}
+
+/// A report or listing as JSON (the Python side turns it into plain data).
+fn to_json(value: &impl serde::Serialize) -> PyResult<String> {
+    serde_json::to_string(value).map_err(|e| StorageError::new_err(e.to_string()))
+}
+
+/// `refgen submit`: references made from a source (`generate`, a run's
+/// options) or given as files, into the batch `batch_id`; optionally waited
+/// for, a job started and its results downloaded. Returns the report as JSON.
+#[pyfunction]
+#[pyo3(signature = (
+    batch_id, *, generate=None, references=Vec::new(), kind=None, upload_to=None, expires_in="24h",
+    wait=false, timeout=7200.0, poll=10.0, workflow_id=None, job_id=None, download_results=None,
+    verify=false, dry_run=false, batch_name=None, notifications_url=None, api_key=None, workspace=None
+))]
+#[allow(clippy::too_many_arguments)]
+fn submit(
+    py: Python<'_>,
+    batch_id: String,
+    generate: Option<RunArgs>,
+    references: Vec<PathBuf>,
+    kind: Option<&str>,
+    upload_to: Option<String>,
+    expires_in: &str,
+    wait: bool,
+    timeout: f64,
+    poll: f64,
+    workflow_id: Option<String>,
+    job_id: Option<String>,
+    download_results: Option<PathBuf>,
+    verify: bool,
+    dry_run: bool,
+    batch_name: Option<String>,
+    notifications_url: Option<String>,
+    api_key: Option<String>,
+    workspace: Option<String>,
+) -> PyResult<String> {
+    let seconds = |what: &str, value: f64| {
+        Duration::try_from_secs_f64(value)
+            .map_err(|_| UsageError::new_err(format!("{what} is {value}: a number of seconds, 0 or more")))
+    };
+    let (refs, store) = match (generate, references.is_empty()) {
+        (Some(args), true) => {
+            let (plan, store) = args.resolve()?;
+            (
+                refgen::submit::SubmitReferences::Generate {
+                    plan: Box::new(plan),
+                    keep: None,
+                },
+                store,
+            )
+        }
+        (None, false) => (
+            refgen::submit::SubmitReferences::Files(references),
+            StoreOptions::default(),
+        ),
+        (Some(_), false) => return Err(UsageError::new_err("give a source or references files, not both")),
+        (None, true) => return Err(UsageError::new_err("give a source or references files")),
+    };
+    let mut options = refgen::submit::SubmitOptions::new(batch_id, refs);
+    options.store = store;
+    options.kind = match kind {
+        None => None,
+        Some("images") => Some(refgen::roboflow::MediaKind::Images),
+        Some("videos") => Some(refgen::roboflow::MediaKind::Videos),
+        Some(other) => {
+            return Err(UsageError::new_err(format!(
+                "kind is `{other}`: it is images or videos"
+            )));
+        }
+    };
+    options.upload_to = upload_to
+        .as_deref()
+        .map(str::parse::<SourceUrl>)
+        .transpose()
+        .map_err(core_error)?;
+    options.expires_in = expiry(expires_in)?;
+    options.wait = wait;
+    options.timeout = seconds("timeout", timeout)?;
+    options.poll = seconds("poll", poll)?;
+    options.job = workflow_id.map(|workflow_id| refgen::submit::JobRequest {
+        workflow_id,
+        job_id,
+        download_results,
+        ..refgen::submit::JobRequest::default()
+    });
+    options.verify = verify.then(refgen::verify::VerifyOptions::default);
+    options.dry_run = dry_run;
+    options.batch_name = batch_name;
+    options.notifications_url = notifications_url;
+    options.api = api(api_key, workspace);
+    let report = block_interruptibly(py, refgen::submit::run(options, &mut |_| {}))?.map_err(to_py)?;
+    to_json(&report)
+}
+
+/// The workspace's batches, newest first, up to `limit`, as JSON.
+#[pyfunction]
+#[pyo3(signature = (limit=None, *, api_key=None, workspace=None))]
+fn batches(
+    py: Python<'_>,
+    limit: Option<usize>,
+    api_key: Option<String>,
+    workspace: Option<String>,
+) -> PyResult<String> {
+    let listed = block_interruptibly(py, async {
+        let (client, workspace) = api(api_key, workspace).connect().await?;
+        refgen::batches::list(&client, &workspace, limit).await
+    })?
+    .map_err(to_py)?;
+    to_json(&listed)
+}
+
+/// One batch, whole (its count, shards and parts), as JSON.
+#[pyfunction]
+#[pyo3(signature = (batch_id, *, api_key=None, workspace=None))]
+fn batch(py: Python<'_>, batch_id: String, api_key: Option<String>, workspace: Option<String>) -> PyResult<String> {
+    let details = block_interruptibly(py, async {
+        let (client, workspace) = api(api_key, workspace).connect().await?;
+        refgen::batches::show(&client, &workspace, &batch_id).await
+    })?
+    .map_err(to_py)?;
+    to_json(&details)
+}
+
+/// The workspace's jobs, up to `limit`, as JSON.
+#[pyfunction]
+#[pyo3(signature = (limit=None, *, api_key=None, workspace=None))]
+fn jobs(py: Python<'_>, limit: Option<usize>, api_key: Option<String>, workspace: Option<String>) -> PyResult<String> {
+    let listed = block_interruptibly(py, async {
+        let (client, workspace) = api(api_key, workspace).connect().await?;
+        refgen::jobs::list(&client, &workspace, limit).await
+    })?
+    .map_err(to_py)?;
+    to_json(&listed)
+}
+
+/// One job, whole (its stages), as JSON.
+#[pyfunction]
+#[pyo3(signature = (job_id, *, api_key=None, workspace=None))]
+fn job(py: Python<'_>, job_id: String, api_key: Option<String>, workspace: Option<String>) -> PyResult<String> {
+    let details = block_interruptibly(py, async {
+        let (client, workspace) = api(api_key, workspace).connect().await?;
+        refgen::jobs::show(&client, &workspace, &job_id).await
+    })?
+    .map_err(to_py)?;
+    to_json(&details)
+}
+
+/// Every file of a batch (a job's results) into `folder`, resumably, as
+/// `refgen export` does; the summary as JSON.
+#[pyfunction]
+#[pyo3(signature = (batch_id, folder, *, parts=Vec::new(), overwrite=false, concurrency=8, api_key=None, workspace=None))]
+#[allow(clippy::too_many_arguments)]
+fn export(
+    py: Python<'_>,
+    batch_id: String,
+    folder: PathBuf,
+    parts: Vec<String>,
+    overwrite: bool,
+    concurrency: usize,
+    api_key: Option<String>,
+    workspace: Option<String>,
+) -> PyResult<String> {
+    let options = refgen::export::ExportOptions {
+        parts,
+        overwrite,
+        concurrency: concurrency.max(1),
+    };
+    let summary = block_interruptibly(py, async {
+        let (client, workspace) = api(api_key, workspace).connect().await?;
+        refgen::export::export_batch(&client, &workspace, &batch_id, &folder, &options, None).await
+    })?
+    .map_err(to_py)?;
+    to_json(&summary)
 }
 
 /// An open store and what signing needs, made once per process.
@@ -593,15 +953,7 @@ impl Signer {
         };
         let input = import_batch(&batch)?;
         let output = self.sign_struct(py, &input)?;
-        let (array, schema) =
-            arrow_array::ffi::to_ffi(&output.to_data()).map_err(|e| StorageError::new_err(e.to_string()))?;
-        let holder = Py::new(
-            py,
-            ArrowArray {
-                exported: std::sync::Mutex::new(Some((schema, array))),
-            },
-        )?;
-        pyarrow.call_method1("record_batch", (holder,))
+        export_batch(py, &output)
     }
 
     /// Pickled as its settings: `Signer(store_url, **settings)` on the other side.
@@ -632,6 +984,18 @@ fn _refgen(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(generate, m)?)?;
     m.add_function(wrap_pyfunction!(verify, m)?)?;
     m.add_function(wrap_pyfunction!(plan, m)?)?;
+    m.add_function(wrap_pyfunction!(references, m)?)?;
+    for function in [
+        wrap_pyfunction!(submit, m)?,
+        wrap_pyfunction!(batches, m)?,
+        wrap_pyfunction!(batch, m)?,
+        wrap_pyfunction!(jobs, m)?,
+        wrap_pyfunction!(job, m)?,
+        wrap_pyfunction!(export, m)?,
+    ] {
+        m.add_function(function)?;
+    }
+    m.add_class::<References>()?;
     m.add_class::<Signer>()?;
     m.add_class::<ArrowArray>()?;
     Ok(())

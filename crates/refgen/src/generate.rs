@@ -262,10 +262,13 @@ pub fn check_expiry(source: &SourceUrl, expires_in: Duration) -> Result<(), Erro
 }
 
 /// Where a run's references go.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Output {
     /// Nowhere: list and count only, signing and writing nothing.
     DryRun,
+    /// Handed on as they are signed, a page at a time, through a bounded
+    /// channel (the run goes at its taker's pace and stops when it is gone).
+    Stream(tokio::sync::mpsc::Sender<Vec<refgen_core::pipeline::Reference>>),
     /// One file (replaced atomically when whole) or standard output.
     Target(OutputTarget),
     /// Numbered parts of at most `lines` lines beside `path`; with `resume`, a
@@ -377,7 +380,7 @@ pub async fn run(
     events: &mut (dyn FnMut(GenerateEvent) + Send),
 ) -> Result<GenerateReport, Error> {
     let mut writer = match &output {
-        Output::DryRun => None,
+        Output::DryRun | Output::Stream(_) => None,
         Output::Target(target) => Some(ReferenceWriter::create(target.clone())?),
         Output::Parts {
             path,
@@ -425,9 +428,10 @@ pub async fn run(
             None => Objects::Listing(opened.lister()),
         },
     };
-    let out = match writer.as_mut() {
-        Some(writer) => refgen_core::pipeline::Output::Write(writer),
-        None => refgen_core::pipeline::Output::DryRun,
+    let out = match (writer.as_mut(), &output) {
+        (Some(writer), _) => refgen_core::pipeline::Output::Write(writer),
+        (None, Output::Stream(tx)) => refgen_core::pipeline::Output::Send(tx.clone()),
+        (None, _) => refgen_core::pipeline::Output::DryRun,
     };
     let summary = write(plan, &opened, objects, out).await?;
     let parts = match (&output, &writer) {
@@ -448,8 +452,8 @@ pub async fn run(
         pinned: summary.pinned,
         skipped: summary.skipped,
         limited: summary.limited,
-        dry_run: output == Output::DryRun,
-        expires_at: (output != Output::DryRun).then_some(expires_at),
+        dry_run: matches!(output, Output::DryRun),
+        expires_at: (!matches!(output, Output::DryRun)).then_some(expires_at),
         output: match output {
             Output::Target(OutputTarget::File(path)) | Output::Parts { path, .. } => Some(path),
             _ => None,
