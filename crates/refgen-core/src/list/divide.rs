@@ -1,25 +1,28 @@
-//! Dividing a prefix's key space into N ranges of about as many keys each, from
-//! a sample of its listing: what `refgen plan` writes, so that N workers each
-//! list one range (see [`range`](super::range)) instead of all listing everything.
+//! Dividing a prefix's key space into N ranges of about as many keys each: what
+//! `refgen plan` writes, so that N workers each list one range (see
+//! [`range`](super::range)) instead of all listing everything.
 //!
-//! No store counts the keys under a prefix, and a listing only starts after a key;
-//! so the count between two keys is estimated. Each request ("probe") lists one
+//! A prefix that lists within a budget of pages is listed (by the listing
+//! engine, concurrently) and cut exactly. For a bigger one, no store counts
+//! the keys under a prefix, and a listing only starts after a key; so the
+//! count between two keys is estimated. Each request ("probe") lists one
 //! page after a chosen key: the keys it returns are known exactly (a run), the
 //! stretches between runs (gaps) are not. A gap's count is estimated by reading
 //! keys as numbers (in a base made of the characters the sample holds, after the
 //! prefix the gap's ends share) and taking the density of the runs on either
-//! side. Probes go first to the end (a page after the first page, then spans
-//! doubling, until one comes back empty), then into the biggest gaps, a round of
-//! up to `concurrency` at a time, until no gap holds more than a small share of
-//! a part or the budget is spent. The boundaries are then placed where the
-//! estimated count reaches each N-th: on a key of a run, or inside a gap.
+//! side. Probes go first to the end (a page after the keys listed, then spans
+//! doubling, until one comes back empty); then, round after round, to where
+//! each folder met ends (a density read across folders says nothing: spans
+//! doubling within the folder, then the key past it, which lands on the next
+//! folder's first page) and into the biggest gaps, until no gap holds more than
+//! a small share of a part or the budget is spent. The boundaries are then
+//! placed where the estimated count reaches each N-th: on a key of a run, or
+//! inside a gap.
 //!
 //! The estimate decides only how even the ranges are, never which keys are
-//! listed: the ranges cover the key space whatever their boundaries. A bucket of
-//! a page or less is divided exactly.
+//! listed: the ranges cover the key space whatever their boundaries.
 
 use std::sync::Arc;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::{StreamExt, TryStreamExt, stream};
@@ -28,8 +31,8 @@ use super::range::KeyRange;
 use super::{Capabilities, ListClient, ListClientExt, ListPage, ListRequest};
 use crate::Error;
 
-/// Probe rounds after the first page and the search for the end.
-const MAX_ROUNDS: usize = 8;
+/// Probe rounds after the listing and the search for the end.
+const MAX_ROUNDS: usize = 12;
 /// Keys kept per run to place boundaries on (with their place in the run).
 const MARKS_PER_RUN: usize = 32;
 /// The most base-B digits a key is read to (an `f64` holds about 52 bits).
@@ -40,6 +43,8 @@ const MAX_DOUBLINGS: usize = 40;
 const VARYING_POSITIONS: usize = 3;
 /// The most probes that look for the end.
 const MAX_END_PROBES: usize = 48;
+/// Spans doubling within a folder, when looking for where it ends.
+const FOLDER_DOUBLINGS: usize = 8;
 
 /// A prefix's key space cut into ranges.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,8 +63,9 @@ pub struct Division {
 /// How many requests a division may make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
-    /// Requests of the listing from the start: a prefix listed whole within
-    /// them is divided exactly.
+    /// Pages of the listing from the start: a prefix listed whole within them
+    /// is divided exactly (the listing's requests are a few more: it lists
+    /// ahead, concurrently).
     pub listing: usize,
     /// Requests of the estimate, for a prefix bigger than that.
     pub probes: usize,
@@ -79,7 +85,7 @@ impl Budget {
 
 /// Cuts the keys under `prefix` into `parts` ranges of about as many keys each,
 /// with up to `concurrency` requests in flight: exactly, when the prefix lists
-/// within `budget.listing` requests; else from the keys listed so far and an
+/// within `budget.listing` pages; else from the keys listed so far and an
 /// estimate of the rest, probed with about `budget.probes` more.
 pub async fn divide(
     client: Arc<dyn ListClient>,
@@ -98,12 +104,13 @@ pub async fn divide(
         inner: Arc::clone(&client),
         requests: AtomicUsize::new(0),
     });
-    let (mut keys, mut whole) = (Vec::new(), true);
+    let (mut keys, mut whole, mut pages_seen) = (Vec::new(), true, 0);
     {
         let mut pages = super::list_concurrently(counting.clone(), prefix.to_owned(), concurrency);
         while let Some(page) = pages.try_next().await? {
             keys.extend(page.into_iter().map(|o| o.key));
-            if counting.requests.load(Ordering::SeqCst) >= budget.listing {
+            pages_seen += 1;
+            if pages_seen >= budget.listing {
                 whole = pages.try_next().await?.is_none();
                 break;
             }
@@ -126,11 +133,29 @@ pub async fn divide(
             Ok::<_, Error>((after, keys, more))
         }
     };
-    if !known.exact() {
-        // The end: a probe right after the keys listed, then spans doubling
-        // from there, all at once; each either lands on keys or, past the end,
-        // comes back empty.
-        let probes = known.end_probes(prefix);
+    let mut explored = std::collections::HashSet::new();
+    // Round 0 looks for the end: a probe right after the keys listed, then
+    // spans doubling from there, all at once; each either lands on keys or,
+    // past the end, comes back empty. The rounds after probe the biggest gaps.
+    for round in 0..=MAX_ROUNDS {
+        if known.exact() || requests >= budget {
+            break;
+        }
+        let room = concurrency.max(MAX_END_PROBES).min(budget - requests);
+        let mut probes = match round {
+            0 => known.end_probes(prefix),
+            // Runs that end in a folder the next known key is not in: where
+            // that folder ends (doublings within it, and past it), which no
+            // density read across folders can tell; then the biggest gaps.
+            _ => known.explore(prefix, &mut explored, room),
+        };
+        let left = room.saturating_sub(probes.len()).min(concurrency);
+        probes.extend(known.gap_probes(prefix, page_len, parts, left));
+        probes.sort();
+        probes.dedup();
+        if probes.is_empty() {
+            break;
+        }
         requests += probes.len();
         let found: Vec<_> = stream::iter(probes.into_iter().map(|p| probe(Some(p))))
             .buffer_unordered(concurrency)
@@ -140,31 +165,8 @@ pub async fn divide(
             known.add(after, keys, more);
         }
     }
-    for _ in 0..MAX_ROUNDS {
-        if known.exact() || requests >= budget {
-            break;
-        }
-        let gaps = known.gaps(prefix, page_len);
-        let total: f64 =
-            known.runs.iter().map(|r| r.count as f64).sum::<f64>() + gaps.iter().map(|g| g.keys).sum::<f64>();
-        // A gap holding more than an eighth of a part (or half a page) may
-        // put a part off by that much: probe it.
-        let small = (total / parts as f64 / 8.0).max(page_len / 2.0);
-        let mut wanted: Vec<&Gap> = gaps.iter().filter(|g| g.keys > small).collect();
-        wanted.sort_by(|a, b| b.keys.total_cmp(&a.keys));
-        wanted.truncate(concurrency.min(budget - requests));
-        if wanted.is_empty() {
-            break;
-        }
-        let probes: Vec<String> = wanted.iter().map(|g| g.probe.clone()).collect();
-        requests += probes.len();
-        let found: Vec<_> = stream::iter(probes.into_iter().map(|p| probe(Some(p))))
-            .buffer_unordered(concurrency)
-            .try_collect()
-            .await?;
-        for (after, keys, more) in found {
-            known.add(after, keys, more);
-        }
+    for run in &known.runs {
+        tracing::trace!(lo = ?run.lo, first = run.first, last = run.last, keys = run.count, "divide: a run");
     }
     let (ranges, estimated) = known.cut(prefix, parts, page_len);
     Ok(Division {
@@ -405,6 +407,73 @@ impl Known {
         probes
     }
 
+    /// Probes for up to `most` requests that find where the folders of runs end,
+    /// for runs not explored yet whose next known key lies in another folder
+    /// (a gap that crosses folders, `f01/0001981.jpg` to `f05/…`): within the
+    /// run's folder, spans doubling from its own, and the key past the folder
+    /// (which lands on the next folder's first page).
+    fn explore(&self, prefix: &str, explored: &mut std::collections::HashSet<String>, most: usize) -> Vec<String> {
+        let alphabet = self.alphabet();
+        let mut probes = Vec::new();
+        for (i, run) in self.runs.iter().enumerate() {
+            if self.ends(run) || explored.contains(&run.first) {
+                continue;
+            }
+            let right = self
+                .runs
+                .get(i + 1)
+                .and_then(|b| b.lo.as_deref())
+                .or(self.ceiling.as_deref());
+            let shared = right.map_or(prefix.len(), |r| {
+                run.last.bytes().zip(r.bytes()).take_while(|(a, b)| a == b).count()
+            });
+            // The folder of the run's last key that the gap leaves.
+            let Some(slash) = run.last[shared.min(run.last.len())..].rfind('/') else {
+                continue;
+            };
+            let folder = &run.last[..shared + slash + 1];
+            if !run.first.starts_with(folder) {
+                continue;
+            }
+            let mut here = vec![format!("{folder}{PAST}")];
+            // Read from the folder on, so that the doublings can reach past
+            // what the run's own keys share (`f03/000…` to `f03/1…`).
+            let scale = Scale {
+                head: folder.to_owned(),
+                alphabet: alphabet.clone(),
+            };
+            let (from, to) = (scale.value(&run.first), scale.value(&run.last));
+            let span = (to - from).max(f64::EPSILON);
+            let mut factor = 2.0;
+            for _ in 0..FOLDER_DOUBLINGS {
+                match scale.key(to + span * (factor - 1.0)) {
+                    Some(key) if key > run.last => here.push(key),
+                    _ => break,
+                }
+                factor *= 2.0;
+            }
+            if probes.len() + here.len() > most {
+                break;
+            }
+            explored.insert(run.first.clone());
+            probes.extend(here);
+        }
+        probes
+    }
+
+    /// Where to probe next: the middles of the `most` biggest gaps that hold
+    /// more than an eighth of a part (or half a page), which may put a part off
+    /// by that much.
+    fn gap_probes(&self, prefix: &str, page_len: f64, parts: usize, most: usize) -> Vec<String> {
+        let gaps = self.gaps(prefix, page_len);
+        let total: f64 =
+            self.runs.iter().map(|r| r.count as f64).sum::<f64>() + gaps.iter().map(|g| g.keys).sum::<f64>();
+        let small = (total / parts as f64 / 8.0).max(page_len / 2.0);
+        let mut wanted: Vec<&Gap> = gaps.iter().filter(|g| g.keys > small).collect();
+        wanted.sort_by(|a, b| b.keys.total_cmp(&a.keys));
+        wanted.into_iter().take(most).map(|g| g.probe.clone()).collect()
+    }
+
     /// The gaps after each run that is not the last (up to the next run's
     /// start, or the ceiling) with their estimated keys.
     fn gaps(&self, prefix: &str, page_len: f64) -> Vec<Gap> {
@@ -617,6 +686,7 @@ impl Scale {
             unit /= base;
             match self.alphabet.binary_search(&b) {
                 Ok(i) => value += i as f64 * unit,
+                // Past the alphabet: what follows cannot be read in it.
                 Err(i) => return value + i as f64 * unit,
             }
         }
@@ -746,12 +816,69 @@ mod tests {
                     }
                 }
                 assert_eq!(counts.iter().sum::<usize>(), keys.len(), "{name}");
+                // The listing (10 pages handed on, and what it listed ahead
+                // concurrently meanwhile: at most the bucket's 100), the
+                // search for the end, and the probes' budget.
                 assert!(
-                    bucket.requests() <= 10 + MAX_END_PROBES + 64 + 8 * parts,
+                    bucket.requests() <= 100 + MAX_END_PROBES + 64 + 8 * parts,
                     "{name}: {} requests",
                     bucket.requests()
                 );
             }
+        }
+    }
+
+    /// Past the listing's budget, on the default budget: names spread evenly
+    /// are cut within 10 %, folders of numbered files within a third (of
+    /// unequal sizes, a half: each folder's end is found by doubling spans
+    /// within it); a deep
+    /// tree of dated folders only covers every key (a known limit).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn big_prefixes_are_divided_on_the_default_budget() {
+        let n: u64 = 200_000;
+        for (name, keys, within) in [
+            ("flat", (0..n).map(|i| format!("img{i:07}.jpg")).collect::<Vec<_>>(), 10),
+            (
+                "folders",
+                (0..n).map(|i| format!("f{:02}/{i:07}.jpg", i % 20)).collect(),
+                3,
+            ),
+            (
+                "uneven folders",
+                (0..n)
+                    .map(|i| format!("c{:02}/{i:07}.jpg", (i * i / 7919) % 40))
+                    .collect(),
+                2,
+            ),
+            (
+                "dates",
+                (0..n)
+                    .map(|i| {
+                        format!(
+                            "2024/{:02}/{:02}/cam{}/{i:07}.jpg",
+                            1 + i / 20000,
+                            1 + (i / 800) % 25,
+                            i % 3
+                        )
+                    })
+                    .collect(),
+                0,
+            ),
+        ] {
+            let bucket = MemoryBucket::with_latency(keys.clone(), 100, std::time::Duration::ZERO);
+            let division = divide(bucket.clone(), "", 8, 16, Budget::for_parts(8))
+                .await
+                .expect("divides");
+            let counts = counts(&keys, &division.ranges);
+            assert_eq!(counts.iter().sum::<usize>(), keys.len(), "{name}");
+            let even = keys.len() / 8;
+            if within > 0 {
+                for c in &counts {
+                    assert!(c.abs_diff(even) * within <= even, "{name}: {counts:?}");
+                }
+            }
+            // The 256 pages listed first, their look-ahead, and the probes.
+            assert!(bucket.requests() <= 700, "{name}: {} requests", bucket.requests());
         }
     }
 
