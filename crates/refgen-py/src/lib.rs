@@ -774,6 +774,72 @@ impl Signer {
         })
     }
 
+    /// `name` and `url` for the rows of `input` (whose `key` column is known to
+    /// be strings without nulls) in a mode that names each key alone: in pieces
+    /// on every core, each reading its rows, signing and naming them into
+    /// arrays of its own, joined at the end (the rows' strings are made where
+    /// they are signed, not on one thread before).
+    fn sign_rows(&self, py: Python<'_>, input: &StructArray, mode: NameMode) -> PyResult<(StringArray, StringArray)> {
+        let opened = self.opened(py)?;
+        let runtime = runtime()?;
+        let (signer, expires_in) = (opened.store.signer(), opened.expires_in);
+        let (rows, keys) = (input.len(), input.column_by_name("key").cloned());
+        let versions = input.column_by_name("version_id").cloned();
+        let keys = keys.ok_or_else(|| UsageError::new_err("the batch has no `key` column"))?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let pieces = if rows < PARALLEL_ROWS { 1 } else { threads };
+        let piece = rows.div_ceil(pieces).max(1);
+        let done = py.detach(|| {
+            runtime.block_on(async {
+                let tasks: Vec<_> = (0..rows)
+                    .step_by(piece)
+                    .map(|start| {
+                        let (signer, keys, versions) = (Arc::clone(&signer), keys.clone(), versions.clone());
+                        tokio::spawn(async move {
+                            let keys = Strings::of(keys.as_ref()).expect("checked: strings");
+                            let versions = versions.as_deref().and_then(Strings::of);
+                            let objects: Vec<ObjectMeta> = (start..rows.min(start + piece))
+                                .map(|i| object_at(&keys, versions.as_ref(), i))
+                                .collect();
+                            let urls = signer.sign_page(&objects, expires_in).await?;
+                            let mut namer = Namer::new(mode);
+                            let names = StringArray::from_iter_values(objects.iter().map(|o| namer.name(&o.key)));
+                            Ok::<_, refgen::core::Error>((names, StringArray::from_iter_values(urls)))
+                        })
+                    })
+                    .collect();
+                let mut done = Vec::with_capacity(tasks.len());
+                for task in tasks {
+                    done.push(
+                        task.await
+                            .map_err(|e| StorageError::new_err(format!("signing stopped: {e}")))?
+                            .map_err(core_error)?,
+                    );
+                }
+                Ok::<_, PyErr>(done)
+            })
+        })?;
+        let join = |arrays: Vec<&dyn Array>| -> PyResult<StringArray> {
+            let joined = arrow_select::concat::concat(&arrays).map_err(|e| StorageError::new_err(e.to_string()))?;
+            joined
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .cloned()
+                .ok_or_else(|| StorageError::new_err("joined URLs are not strings"))
+        };
+        match done.as_slice() {
+            [] => Ok((
+                StringArray::from(Vec::<&str>::new()),
+                StringArray::from(Vec::<&str>::new()),
+            )),
+            [(names, urls)] => Ok((names.clone(), urls.clone())),
+            _ => Ok((
+                join(done.iter().map(|(n, _)| n as &dyn Array).collect())?,
+                join(done.iter().map(|(_, u)| u as &dyn Array).collect())?,
+            )),
+        }
+    }
+
     /// `name` and `url` for a struct array of `key` (and `version_id`) columns.
     fn sign_struct(&self, py: Python<'_>, input: &StructArray) -> PyResult<StructArray> {
         let column = |name: &str| -> PyResult<Option<Strings<'_>>> {
@@ -786,38 +852,40 @@ impl Signer {
         };
         let keys = column("key")?.ok_or_else(|| UsageError::new_err("the batch has no `key` column"))?;
         let versions = column("version_id")?;
-        let objects: Vec<ObjectMeta> = (0..input.len())
-            .map(|i| {
-                let key = keys
-                    .get(i)
-                    .ok_or_else(|| UsageError::new_err(format!("row {i} has no key")))?;
-                Ok(ObjectMeta {
-                    key: key.to_owned(),
-                    version: versions.as_ref().and_then(|v| v.get(i)).map(str::to_owned),
-                    ..ObjectMeta::default()
-                })
-            })
-            .collect::<PyResult<_>>()?;
-        // Basenames are made unique across the batch: named here, in order.
-        let mode = name_mode(&self.name)?;
-        let keys: Vec<String> = match mode {
-            NameMode::Basename => objects.iter().map(|o| o.key.clone()).collect(),
-            _ => Vec::new(),
-        };
-        let in_pieces = (mode != NameMode::Basename).then_some(mode);
-        let (mut names, urls) = self.sign_objects(py, objects, in_pieces)?;
-        if in_pieces.is_none() {
-            let mut namer = Namer::new(mode);
-            names = keys.iter().map(|k| namer.name(k)).collect();
+        if let Some(i) = (0..input.len()).find(|&i| keys.get(i).is_none()) {
+            return Err(UsageError::new_err(format!("row {i} has no key")));
         }
-        let names = StringArray::from_iter_values(names);
-        let urls = StringArray::from_iter_values(urls);
+        let mode = name_mode(&self.name)?;
+        let (names, urls) = if mode == NameMode::Basename {
+            // Basenames are made unique across the batch: named here, in order.
+            let objects: Vec<ObjectMeta> = (0..input.len())
+                .map(|i| object_at(&keys, versions.as_ref(), i))
+                .collect();
+            let mut namer = Namer::new(mode);
+            let names: Vec<String> = objects.iter().map(|o| namer.name(&o.key)).collect();
+            let (_, urls) = self.sign_objects(py, objects, None)?;
+            (
+                StringArray::from_iter_values(names),
+                StringArray::from_iter_values(urls),
+            )
+        } else {
+            self.sign_rows(py, input, mode)?
+        };
         let fields = vec![
             Arc::new(Field::new("name", DataType::Utf8, false)),
             Arc::new(Field::new("url", DataType::Utf8, false)),
         ];
         let columns: Vec<ArrayRef> = vec![Arc::new(names), Arc::new(urls)];
         StructArray::try_new(fields.into(), columns, None).map_err(|e| StorageError::new_err(e.to_string()))
+    }
+}
+
+/// Row `i` as an object to sign (its key known not to be null).
+fn object_at(keys: &Strings<'_>, versions: Option<&Strings<'_>>, i: usize) -> ObjectMeta {
+    ObjectMeta {
+        key: keys.get(i).unwrap_or_default().to_owned(),
+        version: versions.and_then(|v| v.get(i)).map(str::to_owned),
+        ..ObjectMeta::default()
     }
 }
 
