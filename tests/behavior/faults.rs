@@ -53,6 +53,7 @@ fn through(backend: Backend, source: &str, plan: Plan, args: &[&str]) -> (Run, V
 
 on_every_backend!(
     listing_survives_every_fault,
+    plan_parts_survive_every_fault,
     a_request_that_always_fails_ends_in_one_line
 );
 
@@ -96,6 +97,80 @@ async fn listing_survives_every_fault(backend: Backend) {
             );
             eprintln!("{label}: survived {:?}", proxy.counts.by_kind());
         }
+    }
+}
+
+/// A plan made through the faults is the fault-free plan (it is cut exactly
+/// from a whole listing), and each of its parts listed through them (a range
+/// over a page client that clips pages) is the fault-free part, at both rates.
+async fn plan_parts_survive_every_fault(backend: Backend) {
+    if !backend.available() {
+        return;
+    }
+    // SeaweedFS walks `tricky/a/` before `tricky/a-z/` (folder order), which a
+    // range refuses; the other servers list it in byte order.
+    let keys: Vec<String> = keys()
+        .into_iter()
+        .filter(|k| backend != Backend::S3 || k != "tricky/a/b.jpg")
+        .collect();
+    let bucket = backend.bucket_with(&keys).await;
+    let source = backend.source(&bucket, "");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listing = ["--page-size", "100", "--request-timeout", "2s"];
+    // What the runs rely on (the ranges, under their fingerprint) and the
+    // counts; not when it was made, nor how many requests it took.
+    let plan_through = |via: Option<&str>, name: &str| -> serde_json::Value {
+        let path = dir.path().join(name);
+        let mut args = vec!["plan", &source, "--parts", "3", "-o", path.to_str().expect("utf-8")];
+        args.extend(listing);
+        let run = backend.refgen(&args, via).run();
+        assert!(run.success, "{backend:?} plan via {via:?}: {}", run.stderr);
+        let plan: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("the plan")).expect("JSON");
+        serde_json::json!([
+            plan["fingerprint"],
+            plan["parts"],
+            plan["estimated_objects"],
+            plan["exact"]
+        ])
+    };
+    let part_through = |plan: &str, k: usize, via: Option<&str>| -> Run {
+        let shard = format!("{k}/3");
+        let mut args = vec!["generate", "--plan", plan, "--shard", &shard, "--name", "key"];
+        args.extend(listing);
+        backend.refgen(&args, via).run()
+    };
+    let clean_plan = plan_through(None, "clean.json");
+    let plan = dir.path().join("clean.json");
+    let plan = plan.to_str().expect("utf-8");
+    let expected: Vec<Vec<String>> = (0..3)
+        .map(|k| names(&part_through(plan, k, None).assert_ok()))
+        .collect();
+    let mut union: Vec<&String> = expected.iter().flatten().collect();
+    union.sort();
+    let mut sorted_keys: Vec<&String> = keys.iter().collect();
+    sorted_keys.sort();
+    assert_eq!(
+        union, sorted_keys,
+        "{backend:?}: the fault-free parts list every key once"
+    );
+    for (rate, seed) in [(0.1, 31), (0.3, 32)] {
+        let label = format!("{backend:?} rate {rate} seed {seed}");
+        let proxy = FaultProxy::start(&backend.upstream(), Plan::every_fault(backend.service(), rate, seed));
+        let faulted_plan = plan_through(Some(&proxy.url), "faulted.json");
+        assert!(
+            faulted_plan == clean_plan,
+            "{label}: the plan made through faults differs"
+        );
+        for (k, want) in expected.iter().enumerate() {
+            let run = part_through(plan, k, Some(&proxy.url));
+            assert!(run.success, "{label} part {k}: failed: {}", run.stderr);
+            assert!(
+                &names(&run) == want,
+                "{label} part {k}: differs from the fault-free part"
+            );
+        }
+        assert!(proxy.counts.total() > 0, "{label}: no fault was injected");
+        eprintln!("{label}: parts survived {:?}", proxy.counts.by_kind());
     }
 }
 

@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use arrow_array::ffi::FFI_ArrowArray;
 use arrow_array::{Array, ArrayRef, LargeStringArray, StringArray, StringViewArray, StructArray};
+use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::ffi::FFI_ArrowSchema;
 use arrow_schema::{DataType, Field};
 use refgen::core::ObjectMeta;
@@ -776,9 +777,10 @@ impl Signer {
 
     /// `name` and `url` for the rows of `input` (whose `key` column is known to
     /// be strings without nulls) in a mode that names each key alone: in pieces
-    /// on every core, each reading its rows, signing and naming them into
-    /// arrays of its own, joined at the end (the rows' strings are made where
-    /// they are signed, not on one thread before).
+    /// on every core, each reading, signing and naming its rows a page at a
+    /// time straight into Arrow buffers of its own (so a page's strings are
+    /// freed and their memory reused by the next, as the CLI's writer does),
+    /// the pieces then joined into one array.
     fn sign_rows(&self, py: Python<'_>, input: &StructArray, mode: NameMode) -> PyResult<(StringArray, StringArray)> {
         let opened = self.opened(py)?;
         let runtime = runtime()?;
@@ -798,13 +800,29 @@ impl Signer {
                         tokio::spawn(async move {
                             let keys = Strings::of(keys.as_ref()).expect("checked: strings");
                             let versions = versions.as_deref().and_then(Strings::of);
-                            let objects: Vec<ObjectMeta> = (start..rows.min(start + piece))
-                                .map(|i| object_at(&keys, versions.as_ref(), i))
-                                .collect();
-                            let urls = signer.sign_page(&objects, expires_in).await?;
+                            let end = rows.min(start + piece);
+                            let mut out = Piece::default();
+                            let mut page = Vec::with_capacity(SIGN_PAGE);
                             let mut namer = Namer::new(mode);
-                            let names = StringArray::from_iter_values(objects.iter().map(|o| namer.name(&o.key)));
-                            Ok::<_, refgen::core::Error>((names, StringArray::from_iter_values(urls)))
+                            for first in (start..end).step_by(SIGN_PAGE) {
+                                page.clear();
+                                page.extend(
+                                    (first..end.min(first + SIGN_PAGE)).map(|i| object_at(&keys, versions.as_ref(), i)),
+                                );
+                                let urls = signer.sign_page(&page, expires_in).await?;
+                                if out.urls.is_empty() {
+                                    // Sized from the first page: one allocation for the piece, not a doubling series.
+                                    let per_row = |bytes: usize| bytes.div_ceil(page.len()) + 8;
+                                    let url_bytes = urls.iter().map(String::len).sum();
+                                    let key_bytes = page.iter().map(|o| o.key.len()).sum();
+                                    out.reserve(end - start, per_row(key_bytes), per_row(url_bytes));
+                                }
+                                for (object, url) in page.iter().zip(&urls) {
+                                    out.names.push(&namer.name(&object.key));
+                                    out.urls.push(url);
+                                }
+                            }
+                            Ok::<_, refgen::core::Error>(out)
                         })
                     })
                     .collect();
@@ -819,25 +837,9 @@ impl Signer {
                 Ok::<_, PyErr>(done)
             })
         })?;
-        let join = |arrays: Vec<&dyn Array>| -> PyResult<StringArray> {
-            let joined = arrow_select::concat::concat(&arrays).map_err(|e| StorageError::new_err(e.to_string()))?;
-            joined
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .cloned()
-                .ok_or_else(|| StorageError::new_err("joined URLs are not strings"))
-        };
-        match done.as_slice() {
-            [] => Ok((
-                StringArray::from(Vec::<&str>::new()),
-                StringArray::from(Vec::<&str>::new()),
-            )),
-            [(names, urls)] => Ok((names.clone(), urls.clone())),
-            _ => Ok((
-                join(done.iter().map(|(n, _)| n as &dyn Array).collect())?,
-                join(done.iter().map(|(_, u)| u as &dyn Array).collect())?,
-            )),
-        }
+        let names = Strings32::join(done.iter().map(|p| &p.names).collect())?;
+        let urls = Strings32::join(done.iter().map(|p| &p.urls).collect())?;
+        Ok((names, urls))
     }
 
     /// `name` and `url` for a struct array of `key` (and `version_id`) columns.
@@ -877,6 +879,83 @@ impl Signer {
         ];
         let columns: Vec<ArrayRef> = vec![Arc::new(names), Arc::new(urls)];
         StructArray::try_new(fields.into(), columns, None).map_err(|e| StorageError::new_err(e.to_string()))
+    }
+}
+
+/// Rows signed per call of the signer within a piece of `sign_batch`: small
+/// enough that a page's strings stay in the cache and their memory is reused.
+const SIGN_PAGE: usize = 1024;
+
+/// What one piece of a `sign_batch` made: its rows' names and URLs.
+#[derive(Default)]
+struct Piece {
+    names: Strings32,
+    urls: Strings32,
+}
+
+impl Piece {
+    fn reserve(&mut self, rows: usize, name_bytes: usize, url_bytes: usize) {
+        self.names.reserve(rows, rows * name_bytes);
+        self.urls.reserve(rows, rows * url_bytes);
+    }
+}
+
+/// Strings laid out as an Arrow string column lays them out (bytes end to
+/// end, and where each ends), built by pushing, joined into one `StringArray`.
+#[derive(Default)]
+struct Strings32 {
+    values: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Strings32 {
+    fn reserve(&mut self, rows: usize, bytes: usize) {
+        self.ends.reserve(rows);
+        self.values.reserve(bytes);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn push(&mut self, s: &str) {
+        self.values.extend_from_slice(s.as_bytes());
+        self.ends.push(self.values.len());
+    }
+
+    /// One array of every piece's strings in order; the copying is done on a
+    /// thread per piece, each into its own part of the one buffer.
+    fn join(pieces: Vec<&Strings32>) -> PyResult<StringArray> {
+        let total: usize = pieces.iter().map(|p| p.values.len()).sum();
+        if i32::try_from(total).is_err() {
+            return Err(UsageError::new_err(format!(
+                "the batch's strings come to {total} bytes, more than the 2 GiB an Arrow string column holds: \
+                 sign it in smaller batches (Table.to_batches(max_chunksize=1_000_000))"
+            )));
+        }
+        let rows: usize = pieces.iter().map(|p| p.ends.len()).sum();
+        let mut values = vec![0u8; total];
+        let mut offsets = vec![0i32; rows + 1];
+        std::thread::scope(|scope| {
+            let (mut values_rest, mut offsets_rest) = (values.as_mut_slice(), &mut offsets[1..]);
+            let mut base = 0usize;
+            for piece in pieces {
+                let (values_part, v) = values_rest.split_at_mut(piece.values.len());
+                let (offsets_part, o) = offsets_rest.split_at_mut(piece.ends.len());
+                (values_rest, offsets_rest) = (v, o);
+                let start = base;
+                base += piece.values.len();
+                scope.spawn(move || {
+                    values_part.copy_from_slice(&piece.values);
+                    for (offset, end) in offsets_part.iter_mut().zip(&piece.ends) {
+                        // Fits: every end is at most `total`, checked above.
+                        *offset = (start + end) as i32;
+                    }
+                });
+            }
+        });
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+        StringArray::try_new(offsets, Buffer::from_vec(values), None).map_err(|e| StorageError::new_err(e.to_string()))
     }
 }
 
