@@ -1079,7 +1079,9 @@ impl Signer {
 
     /// Signs a pyarrow `RecordBatch` (or `Table`) with a `key` column (and an
     /// optional `version_id`), through the Arrow C data interface: a
-    /// `RecordBatch` of `name` and `url`, in the same order.
+    /// `RecordBatch` of `name` and `url`, in the same order. A batch whose
+    /// URLs would pass the 2 GiB an Arrow string column holds (several
+    /// million rows) raises `UsageError`: sign it in smaller batches.
     fn sign_batch<'py>(&self, py: Python<'py>, batch: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let pyarrow = py.import("pyarrow")?;
         // A table is signed as the one batch its combined chunks make.
