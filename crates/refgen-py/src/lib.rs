@@ -486,6 +486,23 @@ fn api(api_key: Option<String>, workspace: Option<String>) -> refgen::api::ApiOp
     }
 }
 
+/// Connects to the Roboflow API (the key and workspace given, else the
+/// environment's), runs `call` with the client and the workspace, and returns
+/// what it answers as JSON: the shape of every lifecycle call.
+fn with_api<T, F, Fut>(py: Python<'_>, api_key: Option<String>, workspace: Option<String>, call: F) -> PyResult<String>
+where
+    T: serde::Serialize + Send,
+    F: FnOnce(refgen::roboflow::Client, String) -> Fut + Send,
+    Fut: std::future::Future<Output = Result<T, refgen::Error>> + Send,
+{
+    let answer = block_interruptibly(py, async {
+        let (client, workspace) = api(api_key, workspace).connect().await?;
+        call(client, workspace).await
+    })?
+    .map_err(to_py)?;
+    to_json(&answer)
+}
+
 /// A report or listing as JSON (the Python side turns it into plain data).
 fn to_json(value: &impl serde::Serialize) -> PyResult<String> {
     serde_json::to_string(value).map_err(|e| StorageError::new_err(e.to_string()))
@@ -589,48 +606,36 @@ fn batches(
     api_key: Option<String>,
     workspace: Option<String>,
 ) -> PyResult<String> {
-    let listed = block_interruptibly(py, async {
-        let (client, workspace) = api(api_key, workspace).connect().await?;
+    with_api(py, api_key, workspace, |client, workspace| async move {
         refgen::batches::list(&client, &workspace, limit).await
-    })?
-    .map_err(to_py)?;
-    to_json(&listed)
+    })
 }
 
 /// One batch, whole (its count, shards and parts), as JSON.
 #[pyfunction]
 #[pyo3(signature = (batch_id, *, api_key=None, workspace=None))]
 fn batch(py: Python<'_>, batch_id: String, api_key: Option<String>, workspace: Option<String>) -> PyResult<String> {
-    let details = block_interruptibly(py, async {
-        let (client, workspace) = api(api_key, workspace).connect().await?;
+    with_api(py, api_key, workspace, |client, workspace| async move {
         refgen::batches::show(&client, &workspace, &batch_id).await
-    })?
-    .map_err(to_py)?;
-    to_json(&details)
+    })
 }
 
 /// The workspace's jobs, up to `limit`, as JSON.
 #[pyfunction]
 #[pyo3(signature = (limit=None, *, api_key=None, workspace=None))]
 fn jobs(py: Python<'_>, limit: Option<usize>, api_key: Option<String>, workspace: Option<String>) -> PyResult<String> {
-    let listed = block_interruptibly(py, async {
-        let (client, workspace) = api(api_key, workspace).connect().await?;
+    with_api(py, api_key, workspace, |client, workspace| async move {
         refgen::jobs::list(&client, &workspace, limit).await
-    })?
-    .map_err(to_py)?;
-    to_json(&listed)
+    })
 }
 
 /// One job, whole (its stages), as JSON.
 #[pyfunction]
 #[pyo3(signature = (job_id, *, api_key=None, workspace=None))]
 fn job(py: Python<'_>, job_id: String, api_key: Option<String>, workspace: Option<String>) -> PyResult<String> {
-    let details = block_interruptibly(py, async {
-        let (client, workspace) = api(api_key, workspace).connect().await?;
+    with_api(py, api_key, workspace, |client, workspace| async move {
         refgen::jobs::show(&client, &workspace, &job_id).await
-    })?
-    .map_err(to_py)?;
-    to_json(&details)
+    })
 }
 
 /// Every file of a batch (a job's results) into `folder`, resumably, as
@@ -653,12 +658,9 @@ fn export(
         overwrite,
         concurrency: concurrency.max(1),
     };
-    let summary = block_interruptibly(py, async {
-        let (client, workspace) = api(api_key, workspace).connect().await?;
+    with_api(py, api_key, workspace, |client, workspace| async move {
         refgen::export::export_batch(&client, &workspace, &batch_id, &folder, &options, None).await
-    })?
-    .map_err(to_py)?;
-    to_json(&summary)
+    })
 }
 
 /// An open store and what signing needs, made once per process.
